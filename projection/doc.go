@@ -1,0 +1,19 @@
+// Package projection folds the CellOS event log into a registry of
+// formations and cells, exactly as the fold rules of DESIGN.md §3 say.
+//
+// It is pure: no I/O, no clocks, no goroutines. The state after applying
+// events 1..N is a function of those events alone, so a projection restored
+// from a checkpoint taken at N and fed N+1.. equals one folded from scratch.
+//
+// A Projection is not safe for concurrent use; its owner (the projector)
+// serialises access.
+//
+// Choices where DESIGN.md is silent:
+//   - fixed fields (a cell's formationId, specId, runId, tenantId,
+//     correlation; a formation's name, tenantId, labels) are filled by the
+//     first event that carries them, whether or not that event also moves
+//     the state;
+//   - a compliance summary stores the event's whole data object;
+//   - the applied counter counts well-formed events of a known type, even
+//     when they change nothing (a late or repeated event).
+package projection

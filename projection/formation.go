@@ -1,0 +1,115 @@
+package projection
+
+import "time"
+
+// Formation statuses (fold rule 6).
+const (
+	FormationCreated   = "created"
+	FormationLaunching = "launching"
+	FormationRunning   = "running"
+	FormationDegraded  = "degraded"
+	FormationCompleted = "completed"
+	FormationFailed    = "failed"
+	FormationCancelled = "cancelled"
+)
+
+// formationRank orders statuses; running and degraded share a rank and may
+// alternate, the three terminal statuses share the top rank (first wins).
+var formationRank = map[string]int{
+	FormationCreated:   0,
+	FormationLaunching: 1,
+	FormationRunning:   2,
+	FormationDegraded:  2,
+	FormationCompleted: 3,
+	FormationFailed:    3,
+	FormationCancelled: 3,
+}
+
+// ValidFormationStatus reports whether s is a formation status.
+func ValidFormationStatus(s string) bool {
+	_, ok := formationRank[s]
+	return ok
+}
+
+// CellCounts are derived from the cells whose formationId is the
+// formation's id (fold rule 7).
+type CellCounts struct {
+	Total     int `json:"total"`
+	Admitted  int `json:"admitted"`
+	Running   int `json:"running"`
+	Completed int `json:"completed"`
+	Failed    int `json:"failed"`
+	Destroyed int `json:"destroyed"`
+}
+
+func (c *CellCounts) add(state string, n int) {
+	c.Total += n
+	switch state {
+	case CellAdmitted:
+		c.Admitted += n
+	case CellRunning:
+		c.Running += n
+	case CellCompleted:
+		c.Completed += n
+	case CellFailed:
+		c.Failed += n
+	case CellDestroyed:
+		c.Destroyed += n
+	}
+}
+
+// Formation is a group of cells (DESIGN.md §3 resource shape).
+type Formation struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	TenantID  string            `json:"tenantId"`
+	Status    string            `json:"status"`
+	Labels    map[string]string `json:"labels"`
+	Cells     CellCounts        `json:"cells"`
+	CreatedAt time.Time         `json:"createdAt"`
+	UpdatedAt time.Time         `json:"updatedAt"`
+	LastSeq   uint64            `json:"lastSeq"`
+	// Deleted marks a tombstone: hidden from every read, and later events
+	// for the id are no-ops.
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+func (p *Projection) applyFormation(id string, ev change) {
+	f := p.formations[id]
+	if f != nil && f.Deleted {
+		return
+	}
+	changed := false
+	switch {
+	case ev.phase == "deleted":
+		if f == nil {
+			f = &Formation{ID: id, Status: FormationCreated, CreatedAt: ev.at}
+			p.formations[id] = f
+		}
+		f.Deleted = true
+		changed = true
+	case f == nil:
+		f = &Formation{ID: id, Status: ev.phase, CreatedAt: ev.at}
+		p.formations[id] = f
+		changed = true
+	default:
+		from, to := formationRank[f.Status], formationRank[ev.phase]
+		if to > from || (to == 2 && from == 2 && f.Status != ev.phase) {
+			f.Status = ev.phase
+			changed = true
+		}
+	}
+	changed = fill(&f.Name, ev.data.str("name")) || changed
+	changed = fill(&f.TenantID, ev.data.tenant()) || changed
+	if f.Labels == nil {
+		if l := ev.data.labels(); l != nil {
+			f.Labels = l
+			changed = true
+		}
+	}
+	if changed {
+		f.LastSeq = ev.seq
+		f.UpdatedAt = ev.at
+		p.dirtyFormations[id] = struct{}{}
+	}
+}

@@ -1,0 +1,127 @@
+package projection
+
+import "slices"
+
+// MaxLimit is the largest page a list query returns.
+const MaxLimit = 1000
+
+// FormationFilter selects formations; empty fields match everything.
+type FormationFilter struct {
+	Tenant string
+	Status string
+}
+
+// CellFilter selects cells; empty fields match everything.
+type CellFilter struct {
+	Tenant    string
+	Formation string
+	State     string
+}
+
+// Page asks for up to Limit items with an id greater than After.
+type Page struct {
+	After string
+	Limit int
+}
+
+// Formations lists live formations ordered by id. next is the id to pass
+// as After for the following page, "" on the last page.
+func (p *Projection) Formations(f FormationFilter, pg Page) (out []Formation, next string) {
+	ids := make([]string, 0, 64)
+	for id, fm := range p.formations {
+		if fm.Deleted || id <= pg.After ||
+			(f.Tenant != "" && fm.TenantID != f.Tenant) ||
+			(f.Status != "" && fm.Status != f.Status) {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	ids, next = page(ids, pg.Limit)
+	out = make([]Formation, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, p.formationView(p.formations[id]))
+	}
+	return out, next
+}
+
+// Formation returns a live formation and its cells ordered by id.
+func (p *Projection) Formation(id string) (Formation, []Cell, bool) {
+	fm := p.formations[id]
+	if fm == nil || fm.Deleted {
+		return Formation{}, nil, false
+	}
+	ids := make([]string, 0, len(p.members[id]))
+	for cid := range p.members[id] {
+		ids = append(ids, cid)
+	}
+	slices.Sort(ids)
+	cells := make([]Cell, 0, len(ids))
+	for _, cid := range ids {
+		cells = append(cells, *p.cells[cid])
+	}
+	return p.formationView(fm), cells, true
+}
+
+// Cells lists cells ordered by id.
+func (p *Projection) Cells(f CellFilter, pg Page) (out []Cell, next string) {
+	ids := make([]string, 0, 64)
+	for id, c := range p.cells {
+		if id <= pg.After ||
+			(f.Tenant != "" && c.TenantID != f.Tenant) ||
+			(f.Formation != "" && c.FormationID != f.Formation) ||
+			(f.State != "" && c.State != f.State) {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	ids, next = page(ids, pg.Limit)
+	out = make([]Cell, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, *p.cells[id])
+	}
+	return out, next
+}
+
+// Cell returns one cell.
+func (p *Projection) Cell(id string) (Cell, bool) {
+	c := p.cells[id]
+	if c == nil {
+		return Cell{}, false
+	}
+	return *c, true
+}
+
+// Size returns the number of live formations and of cells.
+func (p *Projection) Size() (formations, cells int) {
+	for _, f := range p.formations {
+		if !f.Deleted {
+			formations++
+		}
+	}
+	return formations, len(p.cells)
+}
+
+func (p *Projection) formationView(f *Formation) Formation {
+	v := *f
+	if c := p.counts[f.ID]; c != nil {
+		v.Cells = *c
+	}
+	if v.Labels == nil {
+		v.Labels = map[string]string{}
+	}
+	return v
+}
+
+// page sorts ids and cuts them to limit; next is the last id returned when
+// more remain.
+func page(ids []string, limit int) ([]string, string) {
+	if limit <= 0 || limit > MaxLimit {
+		limit = MaxLimit
+	}
+	slices.Sort(ids)
+	if len(ids) <= limit {
+		return ids, ""
+	}
+	ids = ids[:limit]
+	return ids, ids[limit-1]
+}
