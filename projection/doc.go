@@ -13,6 +13,8 @@
 //     correlation; a formation's name, tenantId, labels) are filled by the
 //     first event that carries them, whether or not that event also moves
 //     the state;
+//   - an entity id that is not one NATS token (1–128 letters, digits, '-',
+//     '_') makes the event malformed, like a missing one;
 //   - a compliance summary stores the event's whole data object;
 //   - the applied counter counts well-formed events of a known type, even
 //     when they change nothing (a late or repeated event).

@@ -131,7 +131,8 @@ func (d eventData) object(key string) json.RawMessage {
 
 func (d eventData) int64(key string) *int64 {
 	raw, ok := d[key]
-	if !ok {
+	if !ok || string(raw) == "null" {
+		// json.Unmarshal leaves n at 0 for null: absent, not 0.
 		return nil
 	}
 	var n int64
@@ -173,12 +174,34 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 }
 
 // eventTime implements fold rule 1: the CloudEvent time, else the
-// JetStream message time.
+// JetStream message time. A time whose UTC year falls outside 0–9999 (a
+// zone offset can push "0000-01-01T00:00:00+01:00" there) counts as
+// unusable: JSON cannot encode it, and the checkpoint would fail on it.
 func eventTime(ceTime string, msgTime time.Time) time.Time {
 	if ceTime != "" {
 		if t, err := time.Parse(time.RFC3339Nano, ceTime); err == nil {
-			return t.UTC()
+			if y := t.UTC().Year(); y >= 0 && y <= 9999 {
+				return t.UTC()
+			}
 		}
 	}
 	return msgTime.UTC()
+}
+
+// MaxIDLen is the longest entity id (DESIGN.md §3: one NATS token of 1–128 chars).
+const MaxIDLen = 128
+
+// ValidID reports whether id is a valid entity id: 1–128 letters, digits,
+// '-' or '_', so that it is one NATS subject token.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -106,12 +106,7 @@ func (p *Projection) Apply(m Message) Outcome {
 	if m.Seq <= p.cursor {
 		return Stale
 	}
-	if p.cursor > 0 && m.Seq > p.cursor+1 {
-		p.gaps = append(p.gaps, Gap{From: p.cursor + 1, To: m.Seq - 1})
-		if len(p.gaps) > maxGaps {
-			p.gaps = append(p.gaps[:0:0], p.gaps[len(p.gaps)-maxGaps:]...)
-		}
-	}
+	p.Skip(m.Seq - 1)
 	p.cursor = m.Seq
 	out, id := p.fold(m)
 	p.cursorID = id
@@ -137,7 +132,7 @@ func (p *Projection) fold(m Message) (Outcome, string) {
 	}
 	data := decodeData(env.Data)
 	id := data.str(EntityIDField(kind))
-	if id == "" {
+	if !ValidID(id) {
 		return Malformed, env.ID
 	}
 	ev := change{seq: m.Seq, at: eventTime(env.Time, m.Time), phase: phase, data: data}
@@ -155,4 +150,20 @@ type change struct {
 	at    time.Time
 	phase string
 	data  eventData
+}
+
+// Skip moves the cursor to seq without applying anything: the stream no
+// longer holds cursor+1..seq (they expired before this projection saw
+// them). The skipped range is recorded as a gap.
+func (p *Projection) Skip(seq uint64) {
+	if seq <= p.cursor {
+		return
+	}
+	if p.cursor > 0 {
+		p.gaps = append(p.gaps, Gap{From: p.cursor + 1, To: seq})
+		if len(p.gaps) > maxGaps {
+			p.gaps = append(p.gaps[:0:0], p.gaps[len(p.gaps)-maxGaps:]...)
+		}
+	}
+	p.cursor, p.cursorID = seq, ""
 }

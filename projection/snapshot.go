@@ -69,8 +69,18 @@ func (p *Projection) Requeue(ch Changes) {
 }
 
 // MarkReset records that the stored checkpoint must be replaced wholesale
-// by the next change set (after a rebuild from scratch).
-func (p *Projection) MarkReset() { p.reset = true }
+// by the next change set (after a rebuild from scratch). Every entity is
+// marked changed, so that change set holds the whole state even when
+// earlier change sets were already taken.
+func (p *Projection) MarkReset() {
+	p.reset = true
+	for id := range p.formations {
+		p.dirtyFormations[id] = struct{}{}
+	}
+	for id := range p.cells {
+		p.dirtyCells[id] = struct{}{}
+	}
+}
 
 // Restore builds a projection from checkpointed records. A record that
 // does not decode is an error: the caller treats the checkpoint as corrupt.

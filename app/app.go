@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"cellos-allinone/eventlog"
+	"cellos-allinone/projector"
+	"cellos-allinone/store"
+	"cellos-allinone/web"
+)
+
+// CheckpointFile is the checkpoint's file name inside the data dir.
+const CheckpointFile = "checkpoint.db"
+
+// App is one running process.
+type App struct {
+	cfg   Config
+	store *store.Store
+	be    *backend
+	Log   *eventlog.Log
+	Proj  *projector.Projector
+	HTTP  *web.Server
+
+	cancel  context.CancelFunc
+	stopped chan struct{} // closed when the projector's Run returned
+	runErr  error
+}
+
+// Start brings the process up. It returns once the HTTP listener is bound;
+// the projector replays in the background (see Proj.WaitReady).
+func Start(ctx context.Context, cfg Config) (a *App, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	lg := cfg.Logger
+	a = &App{cfg: cfg, stopped: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			a.release()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	st, aside, err := store.Open(filepath.Join(cfg.DataDir, CheckpointFile))
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+	if aside != "" {
+		lg.Warn("checkpoint file unreadable; moved aside", "path", aside)
+	}
+	if a.be, err = openBackend(&cfg, lg); err != nil {
+		return nil, err
+	}
+	ctxOpen, cancelOpen := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelOpen()
+	a.Log, err = eventlog.Open(ctxOpen, a.be.nc, eventlog.StreamConfig{
+		MaxAge: cfg.MaxAge, MaxBytes: cfg.MaxBytes, Duplicates: cfg.Duplicates,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if a.Log.Created {
+		lg.Info("created stream", "stream", eventlog.StreamName, "epoch", a.Log.Epoch())
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Proj = projector.New(a.Log, st, projector.Config{
+		CheckpointInterval: cfg.CheckpointInterval,
+		CheckpointEvents:   cfg.CheckpointEvents,
+		StoreAside:         aside,
+		Logger:             lg.With("system", "projector"),
+		Registerer:         reg,
+	})
+	a.HTTP = web.New(web.Config{
+		Addr: cfg.HTTPAddr, Version: cfg.Version, Logger: lg.With("system", "http"), Gatherer: reg,
+	}, a.Proj)
+	if err := a.HTTP.Open(); err != nil {
+		return nil, err
+	}
+	lg.Info("listening", "http", "http://"+a.HTTP.Addr(), "nats", a.be.URL(), "data_dir", cfg.DataDir)
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	go func() {
+		a.runErr = a.Proj.Run(runCtx)
+		close(a.stopped)
+	}()
+	return a, nil
+}
+
+// NATSURL is where external producers publish.
+func (a *App) NATSURL() string { return a.be.URL() }
+
+// Stopped is closed when the projector has stopped: after Close, or on its
+// own when boot failed (then Err says why).
+func (a *App) Stopped() <-chan struct{} { return a.stopped }
+
+// Err is the projector's result once Stopped is closed.
+func (a *App) Err() error { return a.runErr }
+
+// Close shuts down in order: HTTP, projector (final checkpoint), NATS,
+// bbolt. ctx bounds the wait for requests in flight.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	if err := a.HTTP.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http: %w", err))
+	}
+	a.cancel()
+	<-a.stopped
+	if err := a.runErr; err != nil {
+		errs = append(errs, fmt.Errorf("projector: %w", err))
+	}
+	a.release()
+	return errors.Join(errs...)
+}
+
+// release frees the NATS connection, server and checkpoint file.
+func (a *App) release() {
+	if a.be != nil {
+		a.be.close()
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+}

@@ -1,0 +1,70 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	natsembed "cellos-allinone/embed"
+)
+
+// backend is the one seam between embedded and external NATS: everything
+// above it sees only a *nats.Conn.
+type backend struct {
+	nc  *nats.Conn
+	srv *natsembed.Server // nil when external
+}
+
+func openBackend(cfg *Config, lg *slog.Logger) (*backend, error) {
+	opts := []nats.Option{
+		nats.Name("cellos-allinone"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				lg.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { lg.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	}
+	if cfg.NATSURL != "" {
+		nc, err := nats.Connect(cfg.NATSURL, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("connect to NATS at %s: %w", cfg.NATSURL, err)
+		}
+		lg.Info("using external NATS", "url", nc.ConnectedUrlRedacted())
+		return &backend{nc: nc}, nil
+	}
+	srv, err := natsembed.Start(natsembed.Options{
+		DataDir: cfg.DataDir,
+		Addr:    cfg.NATSAddr,
+		Logger:  lg.With("system", "nats-server"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := srv.Connect(opts...)
+	if err != nil {
+		srv.Shutdown()
+		return nil, fmt.Errorf("connect in-process to embedded NATS: %w", err)
+	}
+	lg.Info("embedded NATS ready", "url", srv.ClientURL())
+	return &backend{nc: nc, srv: srv}, nil
+}
+
+// URL is where external producers publish.
+func (b *backend) URL() string {
+	if b.srv != nil {
+		return b.srv.ClientURL()
+	}
+	return b.nc.ConnectedUrlRedacted()
+}
+
+func (b *backend) close() {
+	b.nc.Close()
+	if b.srv != nil {
+		b.srv.Shutdown()
+	}
+}

@@ -1,0 +1,87 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Config of one process. Zero values mean the documented defaults.
+type Config struct {
+	DataDir  string // default ./cellos-data
+	HTTPAddr string // default 127.0.0.1:8080
+	NATSAddr string // embedded server's client listener, default 127.0.0.1:4222
+	// NATSURL connects to an existing NATS server or cluster instead of
+	// starting the embedded one.
+	NATSURL string
+
+	CheckpointInterval time.Duration
+	CheckpointEvents   int
+
+	// Stream settings used only when the stream is created.
+	MaxAge     time.Duration
+	MaxBytes   int64
+	Duplicates time.Duration
+
+	Version string
+	Logger  *slog.Logger
+}
+
+// Defaults of Config.
+const (
+	DefaultDataDir  = "./cellos-data"
+	DefaultHTTPAddr = "127.0.0.1:8080"
+	DefaultNATSAddr = "127.0.0.1:4222"
+)
+
+func (c *Config) fill() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.NATSAddr == "" {
+		c.NATSAddr = DefaultNATSAddr
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate checks the configuration before anything starts.
+func (c *Config) Validate() error {
+	c.fill()
+	if err := requireLoopback("--http-addr", c.HTTPAddr); err != nil {
+		return err
+	}
+	if c.NATSURL == "" {
+		if err := requireLoopback("--nats-addr", c.NATSAddr); err != nil {
+			return err
+		}
+	}
+	if c.CheckpointInterval < 0 || c.CheckpointEvents < 0 || c.MaxAge < 0 || c.MaxBytes < 0 || c.Duplicates < 0 {
+		return fmt.Errorf("checkpoint and retention settings must not be negative")
+	}
+	return nil
+}
+
+// requireLoopback refuses listeners beyond this machine: binding elsewhere
+// needs credentials (DESIGN.md §7), which this release does not have yet.
+func requireLoopback(flag, addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s %q: %v (want host:port, for example 127.0.0.1:8080)", flag, addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%s %q is not a loopback address: listening beyond this machine requires credentials, which this release does not support yet", flag, addr)
+}

@@ -1,0 +1,131 @@
+// Command cellos-allinone runs the CellOS event log, its projection and
+// its API in one process, and offers the terminal commands around it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sort"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+var commands = map[string]command{}
+
+// usageError makes the process exit with code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit code: 0 ok, 1
+// runtime failure, 2 usage error.
+func run(args []string, stdout, stderr io.Writer) int {
+	name := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		name, args = args[0], args[1:]
+	}
+	if name == "help" {
+		printUsage(stdout)
+		return 0
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "cellos-allinone: unknown command %q\n\n", name)
+		printUsage(stderr)
+		return 2
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	err := cmd.run(ctx, args, stdout, stderr)
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "cellos-allinone %s: %s\n", name, ue.msg)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "cellos-allinone %s: %v\n", name, err)
+		return 1
+	}
+}
+
+// signalContext is cancelled by the first SIGINT/SIGTERM; a second one
+// exits at once.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-ch; !ok {
+			return
+		}
+		cancel()
+		if _, ok := <-ch; ok {
+			fmt.Fprintln(os.Stderr, "cellos-allinone: second signal, exiting now")
+			os.Exit(1)
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(ch)
+		cancel()
+	}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, "cellos-allinone %s: the CellOS event log, projection, API and web view in one binary.\n\n", versionString())
+	fmt.Fprintln(w, "Usage: cellos-allinone [command] [flags]   (no command = serve)")
+	fmt.Fprintln(w, "\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'cellos-allinone COMMAND --help' for a command's flags and an example.")
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func init() {
+	commands["version"] = command{
+		summary: "print the version",
+		run: func(_ context.Context, args []string, stdout, _ io.Writer) error {
+			fs := newFlagSet("version", "", "cellos-allinone version")
+			if err := parse(fs, args); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, versionString())
+			return nil
+		},
+	}
+}

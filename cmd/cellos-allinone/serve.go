@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"cellos-allinone/app"
+	"cellos-allinone/eventlog"
+	"cellos-allinone/projector"
+)
+
+func init() {
+	commands["serve"] = command{
+		summary: "run NATS JetStream, the projection, the API and the web view (the default)",
+		run:     serve,
+	}
+}
+
+// serveFlags binds the flags of the server to cfg.
+func serveFlags(cfg *app.Config, logLevel, logFormat *string) *flag.FlagSet {
+	fs := newFlagSet("serve",
+		"Runs everything in one process: an embedded nats-server with JetStream (or --nats-url),\n"+
+			"the projection with its bbolt checkpoint, the HTTP API, WebSocket stream and web view.",
+		"cellos-allinone serve --data-dir /var/lib/cellos --http-addr 127.0.0.1:8080")
+	fs.StringVar(&cfg.DataDir, "data-dir", app.DefaultDataDir, "directory for the JetStream store and the checkpoint")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", app.DefaultHTTPAddr, "HTTP listen address (loopback only)")
+	fs.StringVar(&cfg.NATSAddr, "nats-addr", app.DefaultNATSAddr, "embedded NATS client listen address (loopback only)")
+	fs.StringVar(&cfg.NATSURL, "nats-url", "", "use this existing NATS server/cluster instead of the embedded one")
+	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", projector.DefaultCheckpointInterval, "checkpoint this often when something changed (at most 10s)")
+	fs.IntVar(&cfg.CheckpointEvents, "checkpoint-events", projector.DefaultCheckpointEvents, "also checkpoint after this many events")
+	fs.DurationVar(&cfg.MaxAge, "retention", eventlog.DefaultMaxAge, "max age of events in a newly created stream")
+	fs.Int64Var(&cfg.MaxBytes, "max-bytes", 0, "byte cap of a newly created stream (0 = none)")
+	fs.DurationVar(&cfg.Duplicates, "dup-window", eventlog.DefaultDuplicates, "duplicate-detection window of a newly created stream")
+	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(logFormat, "log-format", "text", "text or json")
+	return fs
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg app.Config
+	var logLevel, logFormat string
+	fs := serveFlags(&cfg, &logLevel, &logFormat)
+	fs.SetOutput(stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected arguments: %v", fs.Args())}
+	}
+	lg, err := newLogger(stderr, logLevel, logFormat)
+	if err != nil {
+		return err
+	}
+	cfg.Logger, cfg.Version = lg, versionString()
+	if err := cfg.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	a, err := app.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		lg.Info("shutting down")
+	case <-a.Stopped():
+		lg.Error("projector stopped", "err", a.Err())
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := a.Close(closeCtx); err != nil {
+		return err
+	}
+	lg.Info("stopped cleanly")
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Sprintf("--log-format %q: want text or json", format)}
+}

@@ -1,0 +1,102 @@
+package embed
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// DefaultAddr is where external producers reach the embedded server.
+const DefaultAddr = "127.0.0.1:4222"
+
+// Options configure the embedded server. Zero values mean the documented
+// defaults.
+type Options struct {
+	// DataDir holds the JetStream file store, under DataDir/jetstream.
+	DataDir string
+	// Addr is host:port of the client listener; "" means DefaultAddr.
+	// Port 0 picks a free port (tests).
+	Addr string
+	// SyncInterval is how often JetStream fsyncs its files; 0 keeps
+	// nats-server's default (2 minutes). SyncAlways fsyncs every write.
+	SyncInterval time.Duration
+	SyncAlways   bool
+	// Logger receives the server's log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is a running embedded nats-server.
+type Server struct {
+	ns *server.Server
+}
+
+// Start starts the server and waits until it accepts connections.
+func Start(o Options) (*Server, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("embed: DataDir is required")
+	}
+	addr := o.Addr
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("embed: bad NATS address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("embed: bad NATS port in %q", addr)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName:   "cellos-allinone",
+		Host:         host,
+		Port:         port,
+		JetStream:    true,
+		StoreDir:     o.DataDir, // nats-server adds the "jetstream" directory itself
+		SyncInterval: o.SyncInterval,
+		SyncAlways:   o.SyncAlways,
+		NoSigs:       true,
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embed: configure nats-server: %w", err)
+	}
+	if o.Logger != nil {
+		ns.SetLoggerV2(&logAdapter{l: o.Logger}, false, false, false)
+	}
+	// Start returns once JetStream has restored its streams (after a crash
+	// that is a scan of the whole store) and the listener is up, or has
+	// failed and logged why.
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("embed: nats-server on %s did not start (port in use, or JetStream store unreadable: see the log)", addr)
+	}
+	return &Server{ns: ns}, nil
+}
+
+// Connect opens an in-process client connection: no socket, no port.
+func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("cellos-allinone")}, opts...)
+	return nats.Connect("", opts...)
+}
+
+// ClientURL is the nats:// URL external producers use.
+func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// Shutdown stops the server and waits until JetStream has flushed and
+// closed its files.
+func (s *Server) Shutdown() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}

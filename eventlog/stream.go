@@ -1,0 +1,145 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream name and subjects of the event log (DESIGN.md §3).
+const (
+	StreamName    = "CELLOS_EVENTS"
+	SubjectPrefix = "cellos.events."
+	SubjectAll    = "cellos.events.>"
+)
+
+// StreamConfig is what a newly created stream gets. An existing stream is
+// used as it is: its configuration is never changed.
+type StreamConfig struct {
+	MaxAge     time.Duration // 0 means 90 days
+	MaxBytes   int64         // 0 means no byte cap
+	Duplicates time.Duration // duplicate-detection window; 0 means 2 minutes
+	Replicas   int           // 0 means 1
+}
+
+// DefaultMaxAge is the retention of a new stream (FC-74: 90 days).
+const DefaultMaxAge = 90 * 24 * time.Hour
+
+// DefaultDuplicates is the duplicate-detection window of a new stream.
+const DefaultDuplicates = 2 * time.Minute
+
+// Log is the opened event log.
+type Log struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	epoch  string
+	// Created reports whether Open created the stream.
+	Created bool
+}
+
+// State is the stream's state at one moment.
+type State struct {
+	Epoch    string
+	FirstSeq uint64
+	LastSeq  uint64
+	Messages uint64
+	Bytes    uint64
+}
+
+// Open gets the CELLOS_EVENTS stream, creating it with cfg if it is missing.
+func Open(ctx context.Context, nc *nats.Conn, cfg StreamConfig) (*Log, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{js: js}
+	l.stream, err = js.Stream(ctx, StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		l.stream, err = js.CreateStream(ctx, cfg.streamConfig())
+		l.Created = err == nil
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Another process created it in between: use theirs as it is.
+			l.stream, err = js.Stream(ctx, StreamName)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get or create stream %s: %w", StreamName, err)
+	}
+	l.epoch = epochOf(l.stream.CachedInfo())
+	return l, nil
+}
+
+func (c StreamConfig) streamConfig() jetstream.StreamConfig {
+	sc := jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "CellOS event log (CloudEvents 1.0)",
+		Subjects:    []string{SubjectAll},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		MaxAge:      c.MaxAge,
+		MaxBytes:    c.MaxBytes,
+		Duplicates:  c.Duplicates,
+		Replicas:    c.Replicas,
+		Discard:     jetstream.DiscardOld,
+	}
+	if sc.MaxAge == 0 {
+		sc.MaxAge = DefaultMaxAge
+	}
+	if sc.MaxBytes == 0 {
+		sc.MaxBytes = -1
+	}
+	if sc.Duplicates == 0 {
+		sc.Duplicates = DefaultDuplicates
+	}
+	if sc.Replicas == 0 {
+		sc.Replicas = 1
+	}
+	return sc
+}
+
+// epochOf names the stream incarnation by its creation time: a stream that
+// is deleted and created again gets a new one.
+func epochOf(info *jetstream.StreamInfo) string {
+	return info.Created.UTC().Format(time.RFC3339Nano)
+}
+
+// Epoch identifies the stream incarnation Open found.
+func (l *Log) Epoch() string { return l.epoch }
+
+// JetStream is the JetStream context the log was opened with.
+func (l *Log) JetStream() jetstream.JetStream { return l.js }
+
+// Stream is the CELLOS_EVENTS stream handle.
+func (l *Log) Stream() jetstream.Stream { return l.stream }
+
+// State asks the server for the stream's current state.
+func (l *Log) State(ctx context.Context) (State, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return State{}, fmt.Errorf("stream %s info: %w", StreamName, err)
+	}
+	return State{
+		Epoch:    epochOf(info),
+		FirstSeq: info.State.FirstSeq,
+		LastSeq:  info.State.LastSeq,
+		Messages: info.State.Msgs,
+		Bytes:    info.State.Bytes,
+	}, nil
+}
+
+// Get returns the stored message at seq; found is false when the stream
+// does not hold it (never written, expired or deleted).
+func (l *Log) Get(ctx context.Context, seq uint64) (msg *jetstream.RawStreamMsg, found bool, err error) {
+	msg, err = l.stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("get message %d: %w", seq, err)
+	}
+	return msg, true, nil
+}

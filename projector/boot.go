@@ -1,0 +1,105 @@
+package projector
+
+import (
+	"context"
+	"fmt"
+
+	"cellos-allinone/eventlog"
+	"cellos-allinone/projection"
+	"cellos-allinone/store"
+)
+
+// Boot describes how the projector started (the boot object of /v1/status).
+type Boot struct {
+	// CheckpointCursor is the cursor of the checkpoint the projection was
+	// restored from; 0 when it was built from scratch.
+	CheckpointCursor uint64 `json:"checkpointCursor"`
+	ReplayFrom       uint64 `json:"replayFrom"`
+	// ReplayTo is the stream's last sequence as read at boot: replay ends there.
+	ReplayTo   uint64 `json:"replayTo"`
+	Replayed   uint64 `json:"replayed"`
+	DurationMs int64  `json:"durationMs"`
+	// Rebuild is "" or why the checkpoint was discarded.
+	Rebuild string `json:"rebuild"`
+}
+
+// Reasons a checkpoint is discarded (the prefix of Boot.Rebuild).
+const (
+	RebuildUnreadable  = "checkpoint_unreadable"
+	RebuildOldSchema   = "schema_old"
+	RebuildNewSchema   = "schema_new"
+	RebuildEpoch       = "epoch_changed"
+	RebuildBeyond      = "cursor_beyond_stream"
+	RebuildMsgMismatch = "cursor_message_changed"
+)
+
+// restore loads the checkpoint and decides whether it can be used against
+// the stream as it is now. It returns the projection to continue from and
+// the rebuild reason ("" when the checkpoint is used or there was none).
+func restore(ctx context.Context, st *store.Store, log *eventlog.Log, state eventlog.State) (*projection.Projection, string, error) {
+	cp, found, err := st.Info()
+	if err != nil {
+		aside, qerr := st.Quarantine()
+		if qerr != nil {
+			return nil, "", fmt.Errorf("checkpoint unreadable (%v); moving it aside failed: %w", err, qerr)
+		}
+		return fresh(), fmt.Sprintf("%s: %v (moved aside to %s)", RebuildUnreadable, err, aside), nil
+	}
+	if !found {
+		return fresh(), "", nil
+	}
+	switch {
+	case cp.Schema < store.SchemaVersion:
+		return fresh(), fmt.Sprintf("%s: checkpoint schema %d, this binary writes %d", RebuildOldSchema, cp.Schema, store.SchemaVersion), nil
+	case cp.Schema > store.SchemaVersion:
+		aside, qerr := st.Quarantine()
+		if qerr != nil {
+			return nil, "", fmt.Errorf("checkpoint of newer schema %d; moving it aside failed: %w", cp.Schema, qerr)
+		}
+		return fresh(), fmt.Sprintf("%s: checkpoint schema %d is newer than %d (kept as %s)", RebuildNewSchema, cp.Schema, store.SchemaVersion, aside), nil
+	}
+	var idAtCursor string
+	var held bool
+	if cp.Meta.Cursor > 0 && cp.Meta.Cursor >= state.FirstSeq && cp.Meta.Cursor <= state.LastSeq {
+		msg, ok, err := log.Get(ctx, cp.Meta.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		if ok {
+			idAtCursor, held = projection.MessageID(msg.Data), true
+		}
+	}
+	if reason := judge(cp, state, idAtCursor, held); reason != "" {
+		return fresh(), reason, nil
+	}
+	p, err := st.Load(cp)
+	if err != nil {
+		aside, qerr := st.Quarantine()
+		if qerr != nil {
+			return nil, "", fmt.Errorf("checkpoint records unreadable (%v); moving it aside failed: %w", err, qerr)
+		}
+		return fresh(), fmt.Sprintf("%s: %v (moved aside to %s)", RebuildUnreadable, err, aside), nil
+	}
+	return p, "", nil
+}
+
+// judge compares a readable checkpoint of the current schema with the
+// stream. idAtCursor is the identity of the message the stream holds at the
+// checkpoint's cursor, if held.
+func judge(cp store.Checkpoint, state eventlog.State, idAtCursor string, held bool) string {
+	switch {
+	case cp.Epoch != state.Epoch:
+		return fmt.Sprintf("%s: checkpoint belongs to the stream created %s, the stream now was created %s", RebuildEpoch, cp.Epoch, state.Epoch)
+	case cp.Meta.Cursor > state.LastSeq:
+		return fmt.Sprintf("%s: checkpoint cursor %d, stream last sequence %d", RebuildBeyond, cp.Meta.Cursor, state.LastSeq)
+	case held && cp.Meta.CursorID != "" && idAtCursor != cp.Meta.CursorID:
+		return fmt.Sprintf("%s: sequence %d held %q at checkpoint, now %q", RebuildMsgMismatch, cp.Meta.Cursor, cp.Meta.CursorID, idAtCursor)
+	}
+	return ""
+}
+
+func fresh() *projection.Projection {
+	p := projection.New()
+	p.MarkReset()
+	return p
+}

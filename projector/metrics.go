@@ -1,0 +1,82 @@
+package projector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"cellos-allinone/projection"
+)
+
+type metrics struct {
+	checkpointSeconds  prometheus.Histogram
+	checkpointFailures prometheus.Counter
+	replayDuration     prometheus.Gauge
+}
+
+func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		checkpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cellos_checkpoint_duration_seconds",
+			Help:    "Time to write one checkpoint transaction to bbolt (fsync included).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		checkpointFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cellos_checkpoint_failures_total",
+			Help: "Checkpoint writes that failed (the previous checkpoint stayed intact).",
+		}),
+		replayDuration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cellos_boot_replay_duration_seconds",
+			Help: "Time from start of boot until the replay reached the stream's last sequence read at boot.",
+		}),
+	}
+	if reg == nil {
+		return m
+	}
+	counter := func(name, help string, get func(projection.Counters) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+			var c projection.Counters
+			p.Read(func(pr *projection.Projection) { c = pr.Counters() })
+			return float64(get(c))
+		})
+	}
+	cursor := func() uint64 {
+		var c uint64
+		p.Read(func(pr *projection.Projection) { c = pr.Cursor() })
+		return c
+	}
+	reg.MustRegister(
+		m.checkpointSeconds, m.checkpointFailures, m.replayDuration,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_projection_cursor", Help: "Last stream sequence applied to the projection.",
+		}, func() float64 { return float64(cursor()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_stream_last_sequence", Help: "Last stream sequence known to the projector.",
+		}, func() float64 { return float64(p.streamEnd.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_projection_lag", Help: "Stream last sequence minus projection cursor.",
+		}, func() float64 {
+			end, c := p.streamEnd.Load(), cursor()
+			if end < c {
+				return 0
+			}
+			return float64(end - c)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_checkpoint_cursor", Help: "Cursor of the last checkpoint written.",
+		}, func() float64 { return float64(p.cpCursor.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_ready", Help: "1 once the boot replay is done.",
+		}, func() float64 {
+			if p.Ready() {
+				return 1
+			}
+			return 0
+		}),
+		counter("cellos_events_applied_total", "Events of a known type applied (survives restarts).",
+			func(c projection.Counters) uint64 { return c.Applied }),
+		counter("cellos_events_ignored_total", "Events of an unknown type (survives restarts).",
+			func(c projection.Counters) uint64 { return c.Ignored }),
+		counter("cellos_events_malformed_total", "Malformed events skipped (survives restarts).",
+			func(c projection.Counters) uint64 { return c.Malformed }),
+	)
+	return m
+}

@@ -1,0 +1,102 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error codes of the API. Each maps to one HTTP status in statusOf.
+const (
+	CodeBadParameter     = "bad_parameter"
+	CodeUnknownParameter = "unknown_parameter"
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeCursorExpired    = "cursor_expired"
+	CodeBodyTooLarge     = "body_too_large"
+	CodeUnsupportedMedia = "unsupported_media_type"
+	CodeInvalidEvent     = "invalid_event"
+	CodeNotReady         = "not_ready"
+	CodeUnavailable      = "unavailable"
+	CodeForbidden        = "forbidden"
+	CodeInternal         = "internal"
+)
+
+// statusOf is the one table from error code to HTTP status.
+var statusOf = map[string]int{
+	CodeBadParameter:     http.StatusBadRequest,
+	CodeUnknownParameter: http.StatusBadRequest,
+	CodeInvalidEvent:     http.StatusBadRequest,
+	CodeForbidden:        http.StatusForbidden,
+	CodeNotFound:         http.StatusNotFound,
+	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	CodeCursorExpired:    http.StatusGone,
+	CodeBodyTooLarge:     http.StatusRequestEntityTooLarge,
+	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
+	CodeNotReady:         http.StatusServiceUnavailable,
+	CodeUnavailable:      http.StatusServiceUnavailable,
+	CodeInternal:         http.StatusInternalServerError,
+}
+
+// Error is an API error: a machine code and a message for people.
+type Error struct {
+	Code    string
+	Message string
+	// Extra fields are added to the error object (for example firstSeq).
+	Extra map[string]any
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an API error with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// writeError renders err; anything that is not an *Error is internal and
+// is the only kind logged as an error.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = Errorf(CodeInternal, "internal error")
+	}
+	status, ok := statusOf[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	body := map[string]any{"code": e.Code, "message": e.Message}
+	for k, v := range e.Extra {
+		body[k] = v
+	}
+	if status >= 500 && e.Code != CodeNotReady {
+		s.log.Warn("request refused", "path", r.URL.Path, "code", e.Code, "msg", e.Message)
+	} else {
+		s.log.Debug("request refused", "path", r.URL.Path, "code", e.Code, "msg", e.Message)
+	}
+	writeJSON(w, status, map[string]any{"error": body})
+}
+
+// errorRecorder captures the status the mux would answer for a request it
+// has no route for (404, or 405 with Allow), so that it is rendered as a
+// JSON error instead of plain text.
+type errorRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *errorRecorder) Header() http.Header         { return r.header }
+func (r *errorRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *errorRecorder) WriteHeader(status int)      { r.status = status }
+
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	rec := &errorRecorder{header: w.Header(), status: http.StatusOK}
+	h.ServeHTTP(rec, r)
+	w.Header().Del("Content-Type")
+	w.Header().Del("X-Content-Type-Options")
+	if rec.status == http.StatusMethodNotAllowed {
+		s.writeError(w, r, Errorf(CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+		return
+	}
+	s.writeError(w, r, Errorf(CodeNotFound, "no such endpoint: %s", r.URL.Path))
+}

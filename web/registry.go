@@ -1,0 +1,117 @@
+package web
+
+import (
+	"net/http"
+
+	"cellos-allinone/projection"
+)
+
+// defaultLimit is the page size when limit is absent.
+const defaultLimit = 100
+
+type formationList struct {
+	Cursor     uint64                 `json:"cursor"`
+	Epoch      string                 `json:"epoch"`
+	Formations []projection.Formation `json:"formations"`
+	Next       string                 `json:"next"`
+}
+
+type formationOne struct {
+	Cursor    uint64               `json:"cursor"`
+	Epoch     string               `json:"epoch"`
+	Formation projection.Formation `json:"formation"`
+	Cells     []projection.Cell    `json:"cells"`
+}
+
+type cellList struct {
+	Cursor uint64            `json:"cursor"`
+	Epoch  string            `json:"epoch"`
+	Cells  []projection.Cell `json:"cells"`
+	Next   string            `json:"next"`
+}
+
+type cellOne struct {
+	Cursor uint64          `json:"cursor"`
+	Epoch  string          `json:"epoch"`
+	Cell   projection.Cell `json:"cell"`
+}
+
+func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL, "tenant", "status", "limit", "after")
+	if err != nil {
+		return err
+	}
+	pg, err := q.page(defaultLimit)
+	if err != nil {
+		return err
+	}
+	f := projection.FormationFilter{Tenant: q.str("tenant"), Status: q.str("status")}
+	if f.Status != "" && !projection.ValidFormationStatus(f.Status) {
+		return Errorf(CodeBadParameter, "status %q is not a formation status (created, launching, running, degraded, completed, failed, cancelled)", f.Status)
+	}
+	resp := formationList{Epoch: s.proj.Epoch()}
+	s.proj.Read(func(p *projection.Projection) {
+		resp.Cursor = p.Cursor()
+		resp.Formations, resp.Next = p.Formations(f, pg)
+	})
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
+	if _, err := parseQuery(r.URL); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	resp := formationOne{Epoch: s.proj.Epoch()}
+	found := false
+	s.proj.Read(func(p *projection.Projection) {
+		resp.Cursor = p.Cursor()
+		resp.Formation, resp.Cells, found = p.Formation(id)
+	})
+	if !found {
+		return Errorf(CodeNotFound, "no formation %q", id)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL, "tenant", "formation", "state", "limit", "after")
+	if err != nil {
+		return err
+	}
+	pg, err := q.page(defaultLimit)
+	if err != nil {
+		return err
+	}
+	f := projection.CellFilter{Tenant: q.str("tenant"), Formation: q.str("formation"), State: q.str("state")}
+	if f.State != "" && !projection.ValidCellState(f.State) {
+		return Errorf(CodeBadParameter, "state %q is not a cell state (admitted, running, completed, failed, destroyed)", f.State)
+	}
+	resp := cellList{Epoch: s.proj.Epoch()}
+	s.proj.Read(func(p *projection.Projection) {
+		resp.Cursor = p.Cursor()
+		resp.Cells, resp.Next = p.Cells(f, pg)
+	})
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) getCell(w http.ResponseWriter, r *http.Request) error {
+	if _, err := parseQuery(r.URL); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	resp := cellOne{Epoch: s.proj.Epoch()}
+	found := false
+	s.proj.Read(func(p *projection.Projection) {
+		resp.Cursor = p.Cursor()
+		resp.Cell, found = p.Cell(id)
+	})
+	if !found {
+		return Errorf(CodeNotFound, "no cell %q", id)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}

@@ -1,0 +1,149 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"cellos-allinone/projection"
+	"cellos-allinone/projector"
+)
+
+// Projector is what the API reads: the projection and its status.
+type Projector interface {
+	Ready() bool
+	Epoch() string
+	Read(func(*projection.Projection))
+	Status(ctx context.Context, version string) (projector.Status, error)
+}
+
+// Config configures the HTTP server.
+type Config struct {
+	Addr    string // host:port; port 0 picks a free port
+	Version string
+	Logger  *slog.Logger
+	// Gatherer serves /metrics; nil serves the default registry.
+	Gatherer prometheus.Gatherer
+}
+
+// Server is the HTTP server of one process.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	proj Projector
+	mux  *http.ServeMux
+
+	ln      net.Listener
+	srv     *http.Server
+	serveWG sync.WaitGroup
+}
+
+// New builds the server and its routes; Open binds it.
+func New(cfg Config, proj Projector) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, proj: proj, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// handlerFunc is a handler that returns its error for central rendering.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) routes() {
+	gatherer := s.cfg.Gatherer
+	if gatherer == nil {
+		gatherer = prometheus.DefaultGatherer
+	}
+	// Read API: served only once the boot replay is done.
+	s.handle("GET /v1/formations", s.whenReady(s.listFormations))
+	s.handle("GET /v1/formations/{id}", s.whenReady(s.getFormation))
+	s.handle("GET /v1/cells", s.whenReady(s.listCells))
+	s.handle("GET /v1/cells/{id}", s.whenReady(s.getCell))
+	// Operations: always served.
+	s.handle("GET /v1/status", s.status)
+	s.handle("GET /healthz", s.healthz)
+	s.handle("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+}
+
+func (s *Server) handle(pattern string, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func (s *Server) whenReady(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !s.proj.Ready() {
+			w.Header().Set("Retry-After", "1")
+			return Errorf(CodeNotReady, "the projection is replaying the event log; retry shortly (see /v1/status)")
+		}
+		return h(w, r)
+	}
+}
+
+// ServeHTTP authorises the request, then routes it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, err := s.authorize(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		s.noRoute(w, r, h)
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// Open binds the listener, so that a busy port is an error at start, and
+// serves in the background.
+func (s *Server) Open() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.serveWG.Go(func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	})
+	return nil
+}
+
+// Addr is the bound address (after Open).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops accepting, lets requests in flight finish until ctx ends,
+// then closes what is left.
+func (s *Server) Close(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+	}
+	s.serveWG.Wait()
+	return err
+}
