@@ -1,0 +1,80 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// Event is one event of the log as the API frames it: its stream sequence,
+// its NATS subject and the CloudEvent as stored (a JSON string when the
+// stored payload is not a JSON object).
+type Event struct {
+	Seq     uint64          `json:"seq"`
+	Subject string          `json:"subject"`
+	Event   json.RawMessage `json:"event"`
+}
+
+// Published is the answer to POST /v1/events.
+type Published struct {
+	Seq       uint64          `json:"seq"`
+	Subject   string          `json:"subject"`
+	Duplicate bool            `json:"duplicate"`
+	Raw       json.RawMessage `json:"-"`
+}
+
+// Publish posts one CloudEvent (a JSON object). A repeat of an event id
+// inside the server's duplicate window is not an error: it comes back with
+// Duplicate set and the sequence of the first copy.
+func (c *Client) Publish(ctx context.Context, event []byte) (*Published, error) {
+	status, raw, err := c.do(ctx, http.MethodPost, "/v1/events", nil, event)
+	if err != nil {
+		return nil, err
+	}
+	var out Published
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("POST /v1/events: answer (HTTP %d) is not the expected JSON: %v", status, err)
+	}
+	out.Raw = raw
+	return &out, nil
+}
+
+// EventsQuery selects a page of GET /v1/events: the events after Since,
+// at most Limit (0 = the server's default), matching Subject ("" = all).
+type EventsQuery struct {
+	Since   uint64
+	Limit   int
+	Subject string
+}
+
+// EventPage is one page of the log.
+type EventPage struct {
+	FirstSeq uint64  `json:"firstSeq"`
+	LastSeq  uint64  `json:"lastSeq"`
+	Events   []Event `json:"events"`
+	// Next is the Since of the following page.
+	Next uint64          `json:"next"`
+	Raw  json.RawMessage `json:"-"`
+}
+
+// Events reads one page of the log. A Since below the retained floor is an
+// *APIError with status 410 and FirstSeq set.
+func (c *Client) Events(ctx context.Context, eq EventsQuery) (*EventPage, error) {
+	q := url.Values{"since": {strconv.FormatUint(eq.Since, 10)}}
+	if eq.Limit > 0 {
+		q.Set("limit", strconv.Itoa(eq.Limit))
+	}
+	if eq.Subject != "" {
+		q.Set("subject", eq.Subject)
+	}
+	var out EventPage
+	raw, err := c.getJSON(ctx, "/v1/events", q, &out)
+	if err != nil {
+		return nil, err
+	}
+	out.Raw = raw
+	return &out, nil
+}

@@ -1,0 +1,265 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// fakeStream is a scripted /ws/events: a log of sequences 1..last of one
+// epoch, with a first retained sequence, that drops each connection after
+// dropAfter events (0 = never).
+type fakeStream struct {
+	mu        sync.Mutex
+	epoch     string
+	first     uint64
+	last      uint64
+	dropAfter int
+	resend    bool // also send the event at since, which a client must skip
+	queries   []string
+}
+
+func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.queries = append(f.queries, r.URL.RawQuery)
+	epoch, first, last, dropAfter, resend := f.epoch, f.first, f.last, f.dropAfter, f.resend
+	f.mu.Unlock()
+	q := r.URL.Query()
+	if q.Get("subject") == "bad" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":{"code":"bad_parameter","message":"subject is not valid"}}`)
+		return
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	ctx := r.Context()
+	since := last
+	if q.Has("since") {
+		since, _ = strconv.ParseUint(q.Get("since"), 10, 64)
+	}
+	reason := fmt.Sprintf(`{"firstSeq":%d,"epoch":%q}`, first, epoch)
+	if (q.Has("epoch") && q.Get("epoch") != epoch) || since+1 < first {
+		c.Close(CloseCursorExpired, reason)
+		return
+	}
+	write := func(v any) error {
+		b, _ := json.Marshal(v)
+		return c.Write(ctx, websocket.MessageText, b)
+	}
+	if write(map[string]any{"type": "hello", "firstSeq": first, "lastSeq": last, "epoch": epoch}) != nil {
+		return
+	}
+	start := since + 1
+	if resend && since > 0 {
+		start = since
+	}
+	sent := 0
+	for seq := start; seq <= last; seq++ {
+		if dropAfter > 0 && sent == dropAfter {
+			c.Close(websocket.StatusGoingAway, "shutdown")
+			return
+		}
+		ev := map[string]any{"type": "event", "seq": seq, "subject": "cellos.events.cell.c-1.started",
+			"event": map[string]any{"specversion": "1.0", "id": epoch + strconv.FormatUint(seq, 10)}}
+		if write(ev) != nil {
+			return
+		}
+		sent++
+	}
+	c.Close(websocket.StatusGoingAway, "shutdown")
+}
+
+func (f *fakeStream) set(fn func(*fakeStream)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *fakeStream) queryLog() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.queries...)
+}
+
+func startFake(t *testing.T, f *fakeStream) *Client {
+	t.Helper()
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	c, err := New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func ptr(n uint64) *uint64 { return &n }
+
+// collect follows until n events arrived and returns their sequences.
+func collect(t *testing.T, c *Client, fo FollowOptions, n int) []uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fo.MinBackoff, fo.MaxBackoff = time.Millisecond, 5*time.Millisecond
+	var got []uint64
+	err := c.Follow(ctx, fo, func(ev Event) error {
+		got = append(got, ev.Seq)
+		if len(got) == n {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Follow = %v after %v, want nil", err, got)
+	}
+	return got
+}
+
+func seqs(from, to uint64) []uint64 {
+	var s []uint64
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+func TestFollowResumesWithoutGapOrDuplicate(t *testing.T) {
+	f := &fakeStream{epoch: "E1", first: 1, last: 10, dropAfter: 3, resend: true}
+	c := startFake(t, f)
+	got := collect(t, c, FollowOptions{Since: ptr(0)}, 10)
+	if fmt.Sprint(got) != fmt.Sprint(seqs(1, 10)) {
+		t.Errorf("sequences = %v, want 1..10 once each", got)
+	}
+	q := f.queryLog()
+	if len(q) < 4 || q[1] != "epoch=E1&since=3" {
+		t.Errorf("queries = %q, want the 2nd to be epoch=E1&since=3", q)
+	}
+}
+
+func TestFollowWithoutSinceStartsAtHello(t *testing.T) {
+	f := &fakeStream{epoch: "E1", first: 1, last: 5}
+	c := startFake(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []uint64
+	hellos := 0
+	err := c.Follow(ctx, FollowOptions{
+		MinBackoff: time.Millisecond,
+		OnConnect: func(Hello) {
+			hellos++
+			// New events arrive after the first connection opened.
+			f.set(func(f *fakeStream) { f.last += 2 })
+		},
+	}, func(ev Event) error {
+		got = append(got, ev.Seq)
+		if len(got) == 4 {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(seqs(6, 9)) {
+		t.Errorf("sequences = %v, want 6..9 (only events after the first hello)", got)
+	}
+	if q := f.queryLog(); q[0] != "" {
+		t.Errorf("first query = %q, want none (only new events)", q[0])
+	}
+}
+
+func TestFollowExpiredReportsLossAndContinues(t *testing.T) {
+	f := &fakeStream{epoch: "E1", first: 5, last: 7}
+	c := startFake(t, f)
+	var lost []Lost
+	got := collect(t, c, FollowOptions{Since: ptr(1), OnLost: func(l Lost) { lost = append(lost, l) }}, 3)
+	if fmt.Sprint(got) != fmt.Sprint(seqs(5, 7)) {
+		t.Errorf("sequences = %v, want 5..7", got)
+	}
+	want := []Lost{{From: 2, To: 4, OldEpoch: "", NewEpoch: "E1"}}
+	if fmt.Sprint(lost) != fmt.Sprint(want) {
+		t.Errorf("OnLost calls = %+v, want %+v", lost, want)
+	}
+	if lost[0].EpochChanged() {
+		t.Errorf("EpochChanged() = true for a retention loss")
+	}
+}
+
+func TestFollowEpochChangeStartsOver(t *testing.T) {
+	f := &fakeStream{epoch: "E1", first: 1, last: 3}
+	c := startFake(t, f)
+	var lost []Lost
+	var got []uint64
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := c.Follow(ctx, FollowOptions{
+		Since:      ptr(0),
+		MinBackoff: time.Millisecond,
+		OnLost:     func(l Lost) { lost = append(lost, l) },
+	}, func(ev Event) error {
+		got = append(got, ev.Seq)
+		if ev.Seq == 3 {
+			// The stream is deleted and created again with fewer events.
+			f.set(func(f *fakeStream) { f.epoch, f.first, f.last = "E2", 1, 2 })
+		}
+		if len(got) == 5 {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[1 2 3 1 2]" {
+		t.Errorf("sequences = %v, want [1 2 3 1 2]", got)
+	}
+	if len(lost) != 1 || !lost[0].EpochChanged() || lost[0].NewEpoch != "E2" {
+		t.Errorf("OnLost calls = %+v, want one epoch change to E2", lost)
+	}
+}
+
+func TestFollowBadParameterIsPermanent(t *testing.T) {
+	c := startFake(t, &fakeStream{epoch: "E1", first: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := c.Follow(ctx, FollowOptions{Subject: "bad"}, func(Event) error { return nil })
+	var he *HandshakeError
+	if !errors.As(err, &he) || he.Status != 400 || he.Code != "bad_parameter" {
+		t.Fatalf("Follow = %v, want a 400 bad_parameter HandshakeError", err)
+	}
+}
+
+func TestFollowCallbackErrorEndsFollow(t *testing.T) {
+	c := startFake(t, &fakeStream{epoch: "E1", first: 1, last: 3})
+	boom := errors.New("stdout closed")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := c.Follow(ctx, FollowOptions{Since: ptr(0)}, func(Event) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("Follow = %v, want %v", err, boom)
+	}
+}
+
+func TestBackoffIsExponentialJitteredAndCapped(t *testing.T) {
+	minB, maxB := 250*time.Millisecond, 30*time.Second
+	for n := range 20 {
+		step := min(minB<<n, maxB)
+		for range 50 {
+			if d := backoff(n, minB, maxB); d < step/2 || d > step {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, d, step/2, step)
+			}
+		}
+	}
+}
