@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,9 +30,12 @@ type App struct {
 	Proj  *projector.Projector
 	HTTP  *web.Server
 
-	cancel  context.CancelFunc
-	stopped chan struct{} // closed when the projector's Run returned
-	runErr  error
+	cancel    context.CancelFunc
+	stopped   chan struct{} // closed when the projector's Run returned
+	runErr    error
+	closed    chan struct{} // closed when Close has finished
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start brings the process up. It returns once the HTTP listener is bound;
@@ -41,7 +45,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	lg := cfg.Logger
-	a = &App{cfg: cfg, stopped: make(chan struct{})}
+	a = &App{cfg: cfg, stopped: make(chan struct{}), closed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.release()
@@ -108,19 +112,24 @@ func (a *App) Stopped() <-chan struct{} { return a.stopped }
 func (a *App) Err() error { return a.runErr }
 
 // Close shuts down in order: HTTP, projector (final checkpoint), NATS,
-// bbolt. ctx bounds the wait for requests in flight.
+// bbolt. ctx bounds the wait for requests in flight. Calling it again
+// returns the first result.
 func (a *App) Close(ctx context.Context) error {
-	var errs []error
-	if err := a.HTTP.Close(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("http: %w", err))
-	}
-	a.cancel()
-	<-a.stopped
-	if err := a.runErr; err != nil {
-		errs = append(errs, fmt.Errorf("projector: %w", err))
-	}
-	a.release()
-	return errors.Join(errs...)
+	a.closeOnce.Do(func() {
+		var errs []error
+		if err := a.HTTP.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+		a.cancel()
+		<-a.stopped
+		if err := a.runErr; err != nil {
+			errs = append(errs, fmt.Errorf("projector: %w", err))
+		}
+		a.release()
+		a.closeErr = errors.Join(errs...)
+		close(a.closed)
+	})
+	return a.closeErr
 }
 
 // release frees the NATS connection, server and checkpoint file.

@@ -74,6 +74,8 @@ func (s *Server) routes() {
 	s.handle("GET /healthz", s.healthz)
 	s.handle("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	// The web view: / and its versioned assets (ui.go).
+	s.uiRoutes()
 }
 
 func (s *Server) handle(pattern string, h handlerFunc) {
@@ -101,12 +103,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	h, pattern := s.mux.Handler(r)
-	if pattern == "" {
+	// mux.Handler only looks the route up; ServeHTTP also sets the path
+	// values handlers read.
+	if h, pattern := s.mux.Handler(r); pattern == "" {
 		s.noRoute(w, r, h)
 		return
 	}
-	h.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, r)
 }
 
 // Open binds the listener, so that a busy port is an error at start, and

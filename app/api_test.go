@@ -1,0 +1,261 @@
+package app
+
+import (
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"cellos-allinone/projection"
+	"cellos-allinone/testutil"
+)
+
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+type formationPage struct {
+	Cursor     uint64                 `json:"cursor"`
+	Epoch      string                 `json:"epoch"`
+	Formations []projection.Formation `json:"formations"`
+	Next       string                 `json:"next"`
+}
+
+type cellPage struct {
+	Cursor uint64            `json:"cursor"`
+	Epoch  string            `json:"epoch"`
+	Cells  []projection.Cell `json:"cells"`
+	Next   string            `json:"next"`
+}
+
+func TestReadAPI(t *testing.T) {
+	a := mustStart(t, t.TempDir(), Config{})
+	events := testutil.Workload(2000)
+	seqs := testutil.MustPublish(t, producer(t, a), events...)
+	waitCursor(t, a, seqs[len(seqs)-1])
+	want := foldOf(t, a.Log)
+
+	t.Run("formations paged", func(t *testing.T) {
+		var ids []string
+		after := ""
+		for pages := 0; ; pages++ {
+			var pg formationPage
+			if code := getJSON(t, a, "/v1/formations?limit=7&after="+after, &pg); code != 200 {
+				t.Fatalf("status %d", code)
+			}
+			if pg.Epoch != a.Log.Epoch() || pg.Cursor != 2000 {
+				t.Fatalf("page epoch %q cursor %d, want %q 2000", pg.Epoch, pg.Cursor, a.Log.Epoch())
+			}
+			if len(pg.Formations) > 7 {
+				t.Fatalf("page of %d, want ≤ 7", len(pg.Formations))
+			}
+			for _, f := range pg.Formations {
+				ids = append(ids, f.ID)
+			}
+			if pg.Next == "" {
+				break
+			}
+			if pg.Next != pg.Formations[len(pg.Formations)-1].ID {
+				t.Fatalf("next %q, want the last id of the page", pg.Next)
+			}
+			after = pg.Next
+		}
+		wantF, _ := want.Formations(projection.FormationFilter{}, projection.Page{Limit: 1000})
+		if len(ids) != len(wantF) || !slices.IsSorted(ids) {
+			t.Fatalf("paged through %d formations (sorted %v), want %d", len(ids), slices.IsSorted(ids), len(wantF))
+		}
+	})
+
+	t.Run("formation filters", func(t *testing.T) {
+		var pg formationPage
+		getJSON(t, a, "/v1/formations?tenant=tenant-1&status=completed&limit=1000", &pg)
+		wantF, _ := want.Formations(projection.FormationFilter{Tenant: "tenant-1", Status: "completed"}, projection.Page{Limit: 1000})
+		if len(pg.Formations) == 0 || len(pg.Formations) != len(wantF) {
+			t.Fatalf("tenant-1/completed: %d formations, want %d (> 0)", len(pg.Formations), len(wantF))
+		}
+		for _, f := range pg.Formations {
+			if f.TenantID != "tenant-1" || f.Status != "completed" || f.Labels == nil {
+				t.Fatalf("formation %+v does not match the filter or has null labels", f)
+			}
+		}
+	})
+
+	t.Run("one formation with its cells", func(t *testing.T) {
+		var one struct {
+			Cursor    uint64               `json:"cursor"`
+			Formation projection.Formation `json:"formation"`
+			Cells     []projection.Cell    `json:"cells"`
+		}
+		if code := getJSON(t, a, "/v1/formations/f-00003", &one); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		if one.Formation.ID != "f-00003" || len(one.Cells) != 10 || one.Formation.Cells.Total != 10 {
+			t.Fatalf("formation %+v with %d cells, want f-00003 with 10", one.Formation, len(one.Cells))
+		}
+		c := one.Formation.Cells
+		if c.Destroyed != 10 || c.Admitted+c.Running+c.Completed+c.Failed != 0 {
+			t.Fatalf("cell counts %+v, want all 10 destroyed", c)
+		}
+	})
+
+	t.Run("cells filtered and paged", func(t *testing.T) {
+		var pg cellPage
+		getJSON(t, a, "/v1/cells?formation=f-00002&limit=4", &pg)
+		if len(pg.Cells) != 4 || pg.Next != "f-00002-c03" {
+			t.Fatalf("first page: %d cells next %q, want 4 and f-00002-c03", len(pg.Cells), pg.Next)
+		}
+		getJSON(t, a, "/v1/cells?formation=f-00002&limit=4&after="+pg.Next, &pg)
+		if len(pg.Cells) != 4 || pg.Cells[0].ID != "f-00002-c04" {
+			t.Fatalf("second page starts at %v", pg.Cells)
+		}
+		getJSON(t, a, "/v1/cells?state=destroyed&tenant=tenant-0&limit=1000", &pg)
+		wantC, _ := want.Cells(projection.CellFilter{State: "destroyed", Tenant: "tenant-0"}, projection.Page{Limit: 1000})
+		if len(pg.Cells) != len(wantC) || len(wantC) == 0 {
+			t.Fatalf("destroyed/tenant-0: %d cells, want %d", len(pg.Cells), len(wantC))
+		}
+	})
+
+	t.Run("one cell", func(t *testing.T) {
+		var one struct {
+			Cell projection.Cell `json:"cell"`
+		}
+		getJSON(t, a, "/v1/cells/f-00001-c03", &one)
+		wc, _ := want.Cell("f-00001-c03")
+		if one.Cell.ID != "f-00001-c03" || one.Cell.Reason != "oom" || one.Cell.ExitCode != nil || one.Cell.FormationID != wc.FormationID {
+			t.Fatalf("cell %+v, want failed with reason oom and null exitCode", one.Cell)
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		for _, tc := range []struct {
+			path, code string
+			status     int
+		}{
+			{"/v1/formations?limit=0", "bad_parameter", 400},
+			{"/v1/formations?limit=1001", "bad_parameter", 400},
+			{"/v1/formations?limit=abc", "bad_parameter", 400},
+			{"/v1/formations?limit=-1", "bad_parameter", 400},
+			{"/v1/formations?limit=99999999999999999999999", "bad_parameter", 400},
+			{"/v1/formations?status=sleeping", "bad_parameter", 400},
+			{"/v1/formations?colour=red", "unknown_parameter", 400},
+			{"/v1/formations?limit=1&limit=2", "bad_parameter", 400},
+			{"/v1/formations?tenant=%ff", "bad_parameter", 400},
+			{"/v1/formations?after=" + strings.Repeat("a", 300), "bad_parameter", 400},
+			{"/v1/cells?state=running2", "bad_parameter", 400},
+			{"/v1/cells?limit=1000000", "bad_parameter", 400},
+			{"/v1/formations/nope", "not_found", 404},
+			{"/v1/cells/nope", "not_found", 404},
+			{"/v1/cells/f-00001-c03?x=1", "unknown_parameter", 400},
+			{"/v1/nothing", "not_found", 404},
+		} {
+			var e apiError
+			if got := getJSON(t, a, tc.path, &e); got != tc.status || e.Error.Code != tc.code || e.Error.Message == "" {
+				t.Errorf("GET %s = %d %+v, want %d %s with a message", tc.path, got, e, tc.status, tc.code)
+			}
+		}
+		resp, err := http.Post("http://"+a.HTTP.Addr()+"/v1/formations", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 405 {
+			t.Errorf("POST /v1/formations = %d, want 405", resp.StatusCode)
+		}
+	})
+}
+
+func TestDeletedFormationDisappears(t *testing.T) {
+	a := mustStart(t, t.TempDir(), Config{})
+	nc := producer(t, a)
+	seqs := testutil.MustPublish(t, nc,
+		testutil.Formation("gone", "created", map[string]any{"name": "gone"}),
+		testutil.Cell("gone-c1", "admitted", map[string]any{"formationId": "gone"}),
+		testutil.Formation("gone", "deleted", nil),
+		testutil.Formation("gone", "running", nil),
+	)
+	waitCursor(t, a, seqs[3])
+	var e apiError
+	if code := getJSON(t, a, "/v1/formations/gone", &e); code != 404 {
+		t.Fatalf("deleted formation: %d, want 404", code)
+	}
+	var pg formationPage
+	getJSON(t, a, "/v1/formations", &pg)
+	if len(pg.Formations) != 0 {
+		t.Fatalf("formations after delete: %+v, want none", pg.Formations)
+	}
+	var c struct{ Cell projection.Cell }
+	getJSON(t, a, "/v1/cells/gone-c1", &c)
+	if c.Cell.FormationID != "gone" {
+		t.Fatalf("cell formationId %q after delete, want it kept", c.Cell.FormationID)
+	}
+}
+
+func TestStatusAndMetrics(t *testing.T) {
+	a := mustStart(t, t.TempDir(), Config{})
+	events := append(testutil.Workload(40), testutil.Raw("not json"))
+	seqs := testutil.MustPublish(t, producer(t, a), events...)
+	waitCursor(t, a, seqs[len(seqs)-1])
+	var st map[string]any
+	if code := getJSON(t, a, "/v1/status", &st); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	for _, k := range []string{"version", "cursor", "epoch", "lag", "stream", "boot", "checkpoint", "events", "gaps"} {
+		if _, ok := st[k]; !ok {
+			t.Errorf("/v1/status lacks %q: %v", k, st)
+		}
+	}
+	sub := func(k string) map[string]any { m, _ := st[k].(map[string]any); return m }
+	for k, fields := range map[string][]string{
+		"stream":     {"name", "firstSeq", "lastSeq", "messages", "bytes"},
+		"boot":       {"checkpointCursor", "replayFrom", "replayed", "durationMs", "rebuild"},
+		"checkpoint": {"cursor", "at"},
+		"events":     {"applied", "ignored", "malformed"},
+	} {
+		for _, f := range fields {
+			if _, ok := sub(k)[f]; !ok {
+				t.Errorf("/v1/status %s lacks %q: %v", k, f, sub(k))
+			}
+		}
+	}
+	if ev := sub("events"); ev["malformed"].(float64) != 1 || ev["applied"].(float64) != 40 {
+		t.Errorf("events %v, want 40 applied and 1 malformed", ev)
+	}
+	if sub("stream")["lastSeq"].(float64) != 41 || st["lag"].(float64) != 0 {
+		t.Errorf("stream %v lag %v, want lastSeq 41 lag 0", sub("stream"), st["lag"])
+	}
+
+	resp, err := http.Get("http://" + a.HTTP.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(body)
+	for _, line := range []string{
+		"cellos_projection_cursor 41",
+		"cellos_stream_last_sequence 41",
+		"cellos_projection_lag 0",
+		"cellos_events_applied_total 40",
+		"cellos_events_malformed_total 1",
+		"cellos_events_ignored_total 0",
+		"cellos_ready 1",
+		"cellos_checkpoint_duration_seconds_bucket",
+		"cellos_boot_replay_duration_seconds",
+	} {
+		if !strings.Contains(text, line) {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code := getJSON(t, a, path, nil); code != 200 {
+			t.Errorf("GET %s = %d, want 200", path, code)
+		}
+	}
+}

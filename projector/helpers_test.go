@@ -1,0 +1,156 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"cellos-allinone/eventlog"
+	"cellos-allinone/projection"
+	"cellos-allinone/store"
+	"cellos-allinone/testutil"
+)
+
+// rig is a projector over a real embedded JetStream and a real bbolt file.
+type rig struct {
+	t      *testing.T
+	dir    string
+	nc     *nats.Conn
+	log    *eventlog.Log
+	st     *store.Store
+	p      *Projector
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func openLog(t *testing.T, nc *nats.Conn) *eventlog.Log {
+	t.Helper()
+	l, err := eventlog.Open(testutil.Ctx(t, 10*time.Second), nc, eventlog.StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// startProjector opens the checkpoint in dir and runs a projector over nc
+// until stop or the end of the test.
+func startProjector(t *testing.T, dir string, nc *nats.Conn, cfg Config) *rig {
+	t.Helper()
+	st, aside, err := store.Open(filepath.Join(dir, "checkpoint.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.StoreAside = aside
+	r := &rig{t: t, dir: dir, nc: nc, log: openLog(t, nc), st: st, done: make(chan error, 1)}
+	r.p = New(r.log, st, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- r.p.Run(ctx) }()
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+// stop ends Run (final checkpoint) and closes the checkpoint file.
+func (r *rig) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			r.t.Errorf("Run() = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		r.t.Fatal("projector did not stop within 20s")
+	}
+	r.st.Close()
+}
+
+// crash stops the projector without its final checkpoint: the checkpoint
+// file is closed first, so whatever Run tries to write at the end fails.
+func (r *rig) crash() {
+	r.st.Close()
+	r.cancel()
+	r.cancel = nil
+	select {
+	case <-r.done:
+	case <-time.After(20 * time.Second):
+		r.t.Fatal("projector did not stop within 20s")
+	}
+}
+
+func (r *rig) waitReady() {
+	r.t.Helper()
+	if err := r.p.WaitReady(testutil.Ctx(r.t, 30*time.Second)); err != nil {
+		r.t.Fatalf("projector not ready: %v", err)
+	}
+}
+
+// waitCursor waits until the projection's cursor reaches seq.
+func (r *rig) waitCursor(seq uint64) {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var c uint64
+		r.p.Read(func(p *projection.Projection) { c = p.Cursor() })
+		if c >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("cursor %d did not reach %d within 30s", c, seq)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a value, not synchronising on an event
+	}
+}
+
+func (r *rig) dump() string {
+	var d string
+	r.p.Read(func(p *projection.Projection) { d = string(p.Dump()) })
+	return d
+}
+
+// foldStream folds every message the stream holds now into a fresh
+// projection: the reference the projector must equal.
+func foldStream(t *testing.T, l *eventlog.Log) *projection.Projection {
+	t.Helper()
+	ctx := testutil.Ctx(t, 60*time.Second)
+	state, err := l.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := projection.New()
+	if state.Messages == 0 {
+		return p
+	}
+	stop := errStop
+	err = l.Follow(ctx, state.FirstSeq, func(d eventlog.Delivery) error {
+		p.Apply(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload})
+		if d.Seq >= state.LastSeq {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) {
+		t.Fatalf("fold of the stream: %v", err)
+	}
+	return p
+}
+
+var errStop = errors.New("stop")
+
+// assertEqualsFold fails unless the projector serves exactly a fold of the
+// whole retained stream.
+func (r *rig) assertEqualsFold() {
+	r.t.Helper()
+	want := foldStream(r.t, r.log)
+	r.waitCursor(want.Cursor())
+	if got := r.dump(); got != string(want.Dump()) {
+		r.t.Fatalf("projection differs from a fold of the stream (cursor %d)\n got: %.400s\nwant: %.400s", want.Cursor(), got, want.Dump())
+	}
+}

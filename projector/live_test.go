@@ -1,0 +1,157 @@
+package projector
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"cellos-allinone/testutil"
+)
+
+func TestCrashWithoutFinalCheckpointRecovers(t *testing.T) {
+	dir := t.TempDir()
+	_, nc := testutil.MustStartNATS(t, dir)
+	openLog(t, nc)
+	events := testutil.Workload(1000)
+	r := startProjector(t, dir, nc, Config{CheckpointEvents: 64, CheckpointInterval: 10 * time.Second})
+	r.waitReady()
+	testutil.MustPublish(t, nc, events[:700]...)
+	r.waitCursor(700)
+	r.crash()
+	testutil.MustPublish(t, nc, events[700:]...)
+	r = startProjector(t, dir, nc, Config{})
+	r.waitReady()
+	b := r.p.BootInfo()
+	if b.Rebuild != "" || b.CheckpointCursor == 0 || b.CheckpointCursor > 700 {
+		t.Fatalf("BootInfo() = %+v, want a checkpoint from before the crash (cursor ≤ 700)", b)
+	}
+	if b.Replayed != 1000-b.CheckpointCursor {
+		t.Fatalf("replayed %d, want %d (everything after the checkpoint)", b.Replayed, 1000-b.CheckpointCursor)
+	}
+	r.assertEqualsFold()
+}
+
+func TestCheckpointAfterEventCount(t *testing.T) {
+	dir := t.TempDir()
+	_, nc := testutil.MustStartNATS(t, dir)
+	openLog(t, nc)
+	r := startProjector(t, dir, nc, Config{CheckpointEvents: 100, CheckpointInterval: 10 * time.Second})
+	r.waitReady()
+	testutil.MustPublish(t, nc, testutil.Workload(250)...)
+	r.waitCursor(250)
+	// The count trigger fires in the projector's goroutine as event 200 is
+	// applied: by the time the cursor is 250 it has written.
+	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Checkpoint.Cursor < 200 || st.Checkpoint.At == nil {
+		t.Fatalf("checkpoint %+v, want cursor ≥ 200 from the event-count trigger", st.Checkpoint)
+	}
+}
+
+func TestCheckpointOnInterval(t *testing.T) {
+	dir := t.TempDir()
+	_, nc := testutil.MustStartNATS(t, dir)
+	openLog(t, nc)
+	r := startProjector(t, dir, nc, Config{CheckpointInterval: 100 * time.Millisecond})
+	r.waitReady()
+	testutil.MustPublish(t, nc, testutil.Workload(7)...)
+	r.waitCursor(7)
+	deadline := time.Now().Add(10 * time.Second)
+	for r.p.cpCursor.Load() != 7 {
+		if time.Now().After(deadline) {
+			t.Fatalf("checkpoint cursor %d, want 7 within 10s of the interval trigger", r.p.cpCursor.Load())
+		}
+		time.Sleep(10 * time.Millisecond) // polling a value
+	}
+	cp, found, err := r.st.Info()
+	if err != nil || !found || cp.Meta.Cursor != 7 {
+		t.Fatalf("stored checkpoint = %+v found %v err %v, want cursor 7", cp, found, err)
+	}
+}
+
+func TestFinalCheckpointOnStop(t *testing.T) {
+	dir := t.TempDir()
+	_, nc := testutil.MustStartNATS(t, dir)
+	openLog(t, nc)
+	r := startProjector(t, dir, nc, Config{CheckpointInterval: 10 * time.Second})
+	r.waitReady()
+	testutil.MustPublish(t, nc, testutil.Workload(33)...)
+	r.waitCursor(33)
+	r.stop()
+	r = startProjector(t, dir, nc, Config{})
+	r.waitReady()
+	if b := r.p.BootInfo(); b.CheckpointCursor != 33 || b.Replayed != 0 {
+		t.Fatalf("BootInfo() = %+v, want checkpoint 33 and nothing replayed", b)
+	}
+}
+
+// A publisher runs throughout the restart: boot must still end (it stops at
+// the last sequence read at boot), and nothing may fall between replay and
+// live.
+func TestBusyBootLosesNothing(t *testing.T) {
+	dir := t.TempDir()
+	_, nc := testutil.MustStartNATS(t, dir)
+	openLog(t, nc)
+	testutil.MustPublish(t, nc, testutil.Workload(3000)...)
+	r := startProjector(t, dir, nc, Config{CheckpointEvents: 500})
+	r.waitReady()
+	r.stop()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var published int
+	started := make(chan struct{})
+	wg.Go(func() {
+		events := testutil.Workload(20000)
+		for i, ev := range events {
+			if ctx.Err() != nil {
+				return
+			}
+			if _, err := js.Publish(ctx, ev.Subject, ev.Payload); err != nil {
+				if ctx.Err() == nil {
+					t.Errorf("publish %d: %v", i, err)
+				}
+				return
+			}
+			published++
+			if i == 100 {
+				close(started)
+			}
+		}
+	})
+	<-started
+	r = startProjector(t, dir, nc, Config{CheckpointEvents: 500})
+	r.waitReady()
+	// Let the publisher run on after boot, then stop it.
+	b := r.p.BootInfo()
+	r.waitCursor(b.ReplayTo + 200)
+	cancel()
+	wg.Wait()
+	if b.CheckpointCursor != 3000 || b.ReplayTo <= 3000 {
+		t.Fatalf("BootInfo() = %+v, want checkpoint 3000 and events published during boot", b)
+	}
+	t.Logf("published %d events during the restart; boot replayed %d (to %d)", published, b.Replayed, b.ReplayTo)
+	r.assertEqualsFold()
+	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Gaps) != 0 || st.Lag != 0 {
+		t.Fatalf("after the busy boot: gaps %v lag %d, want none", st.Gaps, st.Lag)
+	}
+	// A publish cancelled while awaiting its ack may still be stored, so the
+	// stream, not the publisher's count, is the reference.
+	if st.Cursor != st.Stream.LastSeq || st.Cursor < uint64(3000+published) {
+		t.Fatalf("cursor %d, stream last %d, acknowledged %d: want every stored event applied", st.Cursor, st.Stream.LastSeq, 3000+published)
+	}
+}

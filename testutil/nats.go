@@ -1,0 +1,75 @@
+package testutil
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	natsembed "cellos-allinone/embed"
+)
+
+// MustStartNATS starts an embedded JetStream server storing in dir on a
+// free loopback port, and returns it with an in-process connection. Both
+// are shut down when the test ends (unless already shut down).
+func MustStartNATS(tb testing.TB, dir string) (*natsembed.Server, *nats.Conn) {
+	tb.Helper()
+	srv, err := natsembed.Start(natsembed.Options{DataDir: dir, Addr: "127.0.0.1:0"})
+	if err != nil {
+		tb.Fatalf("start embedded NATS: %v", err)
+	}
+	nc, err := srv.Connect()
+	if err != nil {
+		srv.Shutdown()
+		tb.Fatalf("connect to embedded NATS: %v", err)
+	}
+	tb.Cleanup(func() {
+		nc.Close()
+		srv.Shutdown()
+	})
+	return srv, nc
+}
+
+// MustPublish publishes events with JetStream acknowledgements (async,
+// then waits for every ack) and fails the test on any error. It returns
+// the stream sequence of each event.
+func MustPublish(tb testing.TB, nc *nats.Conn, events ...Event) []uint64 {
+	tb.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	seqs := make([]uint64, 0, len(events))
+	const window = 4096
+	for start := 0; start < len(events); start += window {
+		end := min(start+window, len(events))
+		futures := make([]jetstream.PubAckFuture, 0, end-start)
+		for _, ev := range events[start:end] {
+			f, err := js.PublishAsync(ev.Subject, ev.Payload)
+			if err != nil {
+				tb.Fatalf("publish %s: %v", ev.Subject, err)
+			}
+			futures = append(futures, f)
+		}
+		for _, f := range futures {
+			select {
+			case ack := <-f.Ok():
+				seqs = append(seqs, ack.Sequence)
+			case err := <-f.Err():
+				tb.Fatalf("publish %s: %v", f.Msg().Subject, err)
+			case <-time.After(30 * time.Second):
+				tb.Fatalf("no ack for %s within 30s", f.Msg().Subject)
+			}
+		}
+	}
+	return seqs
+}
+
+// Ctx returns a context bounded by d and cancelled at the end of the test.
+func Ctx(tb testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	tb.Cleanup(cancel)
+	return ctx
+}
