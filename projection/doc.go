@@ -17,5 +17,11 @@
 //     '_') makes the event malformed, like a missing one;
 //   - a compliance summary stores the event's whole data object;
 //   - the applied counter counts well-formed events of a known type, even
-//     when they change nothing (a late or repeated event).
+//     when they change nothing (a late or repeated event);
+//   - a CloudEvent time that is not RFC 3339, or whose UTC year is outside
+//     0–9999 (JSON cannot encode it), falls back to the message time;
+//   - a field of the wrong JSON type reads as absent; "exitCode": null
+//     leaves exitCode null;
+//   - the first message applied at cursor 0 records no gap, whatever its
+//     sequence (a log whose head expired is not a gap of a rebuild).
 package projection

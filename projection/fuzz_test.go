@@ -1,0 +1,117 @@
+package projection
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func fuzzSeeds() [][]byte {
+	return [][]byte{
+		cellEv("admitted", "c1", obj{"formationId": "f1", "specId": "s", "runId": "r", "correlation": obj{"tenantId": "t"}}),
+		cellEv("started", "c1", nil),
+		cellEv("completed", "c2", obj{"exitCode": 0}),
+		cellEv("completed", "c2", obj{"exitCode": nil}),
+		cellEv("failed", "c1", obj{"reason": "oom"}),
+		cellEv("destroyed", "c1", nil),
+		cellEv("summary", "c3", obj{"passed": true, "note": "<&>"}),
+		formEv("created", "f1", obj{"name": "n", "tenantId": "t", "labels": obj{"a": "b"}}),
+		formEv("degraded", "f2", nil),
+		formEv("deleted", "f1", nil),
+		ce(tCell+"started", "0000-01-01T00:00:00+00:30", obj{"cellId": "c4"}),
+		ce(tCell+"started", "2024-02-03T04:05:06.789+02:00", obj{"cellId": "c4"}),
+		ce("com.example.other", "", nil),
+		[]byte(`{"specversion":"1.0","id":"x","source":"s","type":"` + tCell + `started","data":{"cellId":7}}`),
+		[]byte(`{"specversion":"1.0","ID":"x","Source":"s","TYPE":"` + tCell + `started","DATA":{"cellId":"c9"}}`),
+		[]byte("{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"" + tSummary + "\",\"data\":{\"cellId\":\"c1\",\"n\":\"\xff\"}}"),
+		[]byte(`[1,2]`),
+		[]byte(`"s"`),
+		[]byte(`null`),
+		[]byte(``),
+		[]byte(`{"specversion":"1.0"`),
+	}
+}
+
+// FuzzApply: Apply never panics, the cursor moves to every fresh sequence,
+// a stale one changes nothing, and the result survives a checkpoint round
+// trip (so a poison event cannot crash-loop the checkpointer either).
+func FuzzApply(f *testing.F) {
+	for i, s := range fuzzSeeds() {
+		f.Add(uint64(3+i%2), int64(i)*1e9, s)
+	}
+	f.Add(uint64(1), int64(0), fuzzSeeds()[0])
+	f.Add(uint64(1<<63), int64(-1), fuzzSeeds()[2])
+	prelude := [][]byte{
+		formEv("created", "f1", obj{"name": "n"}),
+		cellEv("admitted", "c1", obj{"formationId": "f1"}),
+	}
+	f.Fuzz(func(t *testing.T, seq uint64, unixNano int64, payload []byte) {
+		p := fold(t, prelude...)
+		st := newStore()
+		st.write(p.TakeChanges())
+		before, counters := string(p.Dump()), p.Counters()
+
+		out := p.Apply(Message{Seq: seq, Time: time.Unix(0, unixNano), Payload: payload})
+		if seq <= uint64(len(prelude)) {
+			if out != Stale || p.Cursor() != uint64(len(prelude)) || string(p.Dump()) != before || p.Counters() != counters {
+				t.Fatalf("Apply(seq %d, %q) = %v, cursor %d, want %v and no change", seq, payload, out, p.Cursor(), Stale)
+			}
+			return
+		}
+		if out == Stale {
+			t.Fatalf("Apply(seq %d, %q) = %v, want not stale", seq, payload, out)
+		}
+		if p.Cursor() != seq {
+			t.Fatalf("Apply(seq %d, %q): Cursor() = %d, want %d", seq, payload, p.Cursor(), seq)
+		}
+		c := p.Counters()
+		if got, want := c.Applied+c.Ignored+c.Malformed, counters.Applied+1; got != want {
+			t.Fatalf("Apply(seq %d, %q): counters %+v sum to %d, want %d", seq, payload, c, got, want)
+		}
+		if out != Applied && string(p.Dump()) != before {
+			t.Fatalf("Apply(seq %d, %q) = %v but Dump() changed to %s", seq, payload, out, p.Dump())
+		}
+		if _, err := DecodeEnvelope(payload); err != nil && out != Malformed {
+			t.Fatalf("Apply(%q) = %v, but DecodeEnvelope error = %v", payload, out, err)
+		}
+		st.write(p.TakeChanges())
+		sameState(t, "restore", st.restore(t), p)
+	})
+}
+
+// FuzzDecodeEnvelope: never panics; success means a CloudEvents 1.0 JSON
+// object with id, type and source; failure is a *DecodeError. MessageID
+// agrees with it.
+func FuzzDecodeEnvelope(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		e, err := DecodeEnvelope(payload)
+		id := MessageID(payload)
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) || err.Error() == "" {
+				t.Fatalf("DecodeEnvelope(%q) error = %v (%T), want a *DecodeError", payload, err, err)
+			}
+			if !strings.HasPrefix(id, "sha256:") || len(id) != len("sha256:")+32 {
+				t.Fatalf("MessageID(%q) = %q, want a sha256: digest", payload, id)
+			}
+			return
+		}
+		if e.SpecVersion != "1.0" || e.ID == "" || e.Type == "" || e.Source == "" {
+			t.Fatalf("DecodeEnvelope(%q) = %+v, want specversion 1.0 and id, type, source", payload, e)
+		}
+		if !json.Valid(payload) {
+			t.Fatalf("DecodeEnvelope(%q) accepted invalid JSON", payload)
+		}
+		if id != e.ID {
+			t.Fatalf("MessageID(%q) = %q, want %q", payload, id, e.ID)
+		}
+		if kind, phase, ok := ClassifyType(e.Type); ok != (kind != KindUnknown) || ok != (phase != "") {
+			t.Fatalf("ClassifyType(%q) = %v, %q, %v: inconsistent", e.Type, kind, phase, ok)
+		}
+	})
+}
