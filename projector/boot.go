@@ -3,6 +3,7 @@ package projector
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"cellos-allinone/eventlog"
 	"cellos-allinone/projection"
@@ -34,53 +35,54 @@ const (
 )
 
 // restore loads the checkpoint and decides whether it can be used against
-// the stream as it is now. It returns the projection to continue from and
-// the rebuild reason ("" when the checkpoint is used or there was none).
-func restore(ctx context.Context, st *store.Store, log *eventlog.Log, state eventlog.State) (*projection.Projection, string, error) {
+// the stream as it is now. It returns the projection to continue from, the
+// rebuild reason ("" when the checkpoint is used or there was none) and the
+// time of the checkpoint used.
+func restore(ctx context.Context, st *store.Store, log *eventlog.Log, state eventlog.State) (*projection.Projection, string, *time.Time, error) {
 	cp, found, err := st.Info()
 	if err != nil {
 		aside, qerr := st.Quarantine()
 		if qerr != nil {
-			return nil, "", fmt.Errorf("checkpoint unreadable (%v); moving it aside failed: %w", err, qerr)
+			return nil, "", nil, fmt.Errorf("checkpoint unreadable (%v); moving it aside failed: %w", err, qerr)
 		}
-		return fresh(), fmt.Sprintf("%s: %v (moved aside to %s)", RebuildUnreadable, err, aside), nil
+		return fresh(), fmt.Sprintf("%s: %v (moved aside to %s)", RebuildUnreadable, err, aside), nil, nil
 	}
 	if !found {
-		return fresh(), "", nil
+		return fresh(), "", nil, nil
 	}
 	switch {
 	case cp.Schema < store.SchemaVersion:
-		return fresh(), fmt.Sprintf("%s: checkpoint schema %d, this binary writes %d", RebuildOldSchema, cp.Schema, store.SchemaVersion), nil
+		return fresh(), fmt.Sprintf("%s: checkpoint schema %d, this binary writes %d", RebuildOldSchema, cp.Schema, store.SchemaVersion), nil, nil
 	case cp.Schema > store.SchemaVersion:
 		aside, qerr := st.Quarantine()
 		if qerr != nil {
-			return nil, "", fmt.Errorf("checkpoint of newer schema %d; moving it aside failed: %w", cp.Schema, qerr)
+			return nil, "", nil, fmt.Errorf("checkpoint of newer schema %d; moving it aside failed: %w", cp.Schema, qerr)
 		}
-		return fresh(), fmt.Sprintf("%s: checkpoint schema %d is newer than %d (kept as %s)", RebuildNewSchema, cp.Schema, store.SchemaVersion, aside), nil
+		return fresh(), fmt.Sprintf("%s: checkpoint schema %d is newer than %d (kept as %s)", RebuildNewSchema, cp.Schema, store.SchemaVersion, aside), nil, nil
 	}
 	var idAtCursor string
 	var held bool
 	if cp.Meta.Cursor > 0 && cp.Meta.Cursor >= state.FirstSeq && cp.Meta.Cursor <= state.LastSeq {
 		msg, ok, err := log.Get(ctx, cp.Meta.Cursor)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 		if ok {
 			idAtCursor, held = projection.MessageID(msg.Data), true
 		}
 	}
 	if reason := judge(cp, state, idAtCursor, held); reason != "" {
-		return fresh(), reason, nil
+		return fresh(), reason, nil, nil
 	}
 	p, err := st.Load(cp)
 	if err != nil {
 		aside, qerr := st.Quarantine()
 		if qerr != nil {
-			return nil, "", fmt.Errorf("checkpoint records unreadable (%v); moving it aside failed: %w", err, qerr)
+			return nil, "", nil, fmt.Errorf("checkpoint records unreadable (%v); moving it aside failed: %w", err, qerr)
 		}
-		return fresh(), fmt.Sprintf("%s: %v (moved aside to %s)", RebuildUnreadable, err, aside), nil
+		return fresh(), fmt.Sprintf("%s: %v (moved aside to %s)", RebuildUnreadable, err, aside), nil, nil
 	}
-	return p, "", nil
+	return p, "", &cp.At, nil
 }
 
 // judge compares a readable checkpoint of the current schema with the

@@ -154,7 +154,7 @@ func (p *Projector) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	proj, reason, err := restore(ctx, p.store, p.log, state)
+	proj, reason, cpAt, err := restore(ctx, p.store, p.log, state)
 	if err != nil {
 		return err
 	}
@@ -180,6 +180,7 @@ func (p *Projector) start(ctx context.Context) error {
 	p.proj = proj
 	p.mu.Unlock()
 	p.cpCursor.Store(cpCursor)
+	p.cpAt.Store(cpAt)
 	p.lastSeen.Store(proj.Cursor())
 	p.streamEnd.Store(state.LastSeq)
 	p.bootMu.Lock()
