@@ -1,0 +1,231 @@
+// The dashboard's entry point: routing, the render loop and the wiring of
+// sync, feed and views.
+//
+// Events are applied to the store as they arrive (cheap), and drawn at most
+// once per animation frame (expensive): a burst of hundreds of events per
+// second costs one render per frame, and a hidden tab draws nothing.
+
+import { Sync, getJSON } from './sync.js';
+import { EventLog, Feed } from './feed.js';
+import { Header, Rate, toast } from './header.js';
+import { FormationsView, FormationView } from './formations.js';
+import { CellsView, CellView } from './cells.js';
+import { h, num, relTime } from './dom.js';
+
+const log = new EventLog();
+const rate = new Rate();
+let status = null;
+const perf = { firstRender: 0, firstPaint: 0 };
+
+const sync = new Sync({
+  onChange: invalidate,
+  onEvent: (seq, subject, event) => {
+    log.add(seq, subject, event);
+    rate.hit();
+  },
+  onResynced: (info) => {
+    const first = info.firstSeq ? ` (the log now starts at #${num(info.firstSeq)})` : '';
+    toast(`Resynced: this page had fallen behind the retained event log${first}. Reloaded the registry at #${num(info.cursor)}.`, 'resync');
+    log.mark(`Resynced at #${num(info.cursor)} — events before this line may be missing from the feed`);
+  },
+  onStore: (store, { epochChanged }) => {
+    // A new stream incarnation has different sequence numbers: the old
+    // feed belongs to another log.
+    if (epochChanged) {
+      log.clear();
+      feed.reset();
+      log.mark('The event stream was recreated; showing the new one');
+    }
+    invalidate();
+  },
+});
+
+const feed = new Feed(log, {
+  resolveName: (d) => (d.kind === 'formation' ? sync.store?.formation(d.id)?.name || d.id : d.id),
+});
+
+const header = new Header(document, { onRetry: () => sync.retryNow() });
+const main = document.getElementById('main');
+const aside = document.getElementById('aside');
+aside.append(feed.el);
+
+// ---- routing: #/formations, #/formations/<id>, #/cells, #/cells/<id>, #/events
+
+function parseRoute() {
+  const raw = location.hash.slice(1);
+  const [path, query] = raw.split('?');
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const params = new URLSearchParams(query || '');
+  const view = ['formations', 'cells', 'events'].includes(parts[0]) ? parts[0] : 'formations';
+  return { view, id: parts[1] || '', params, key: `${view}/${parts[1] || ''}` };
+}
+
+let current = null; // {key, view}
+
+function route(initial = false) {
+  // In-page anchors such as the skip link ("#main") are not routes.
+  if (location.hash && !location.hash.startsWith('#/') && current) return;
+  const r = parseRoute();
+  if (!current || current.key !== r.key) {
+    let view;
+    if (r.view === 'events') view = eventsView();
+    else if (r.view === 'cells') view = r.id ? new CellView(r.id, log, invalidate) : new CellsView(invalidate);
+    else view = r.id ? new FormationView(r.id, log, invalidate) : new FormationsView(invalidate);
+    current = { key: r.key, view, name: r.view };
+    main.replaceChildren(view.el);
+    document.body.dataset.view = r.view;
+    // The Events view shows the feed itself; elsewhere it sits beside.
+    (r.view === 'events' ? view.slot : aside).append(feed.el);
+    for (const a of document.querySelectorAll('[data-nav]')) {
+      if (a.dataset.nav === r.view) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    if (!initial) {
+      window.scrollTo(0, 0);
+      view.el.querySelector('h1')?.focus({ preventScroll: true });
+    }
+  }
+  current.view.route(r);
+  invalidate();
+}
+
+function eventsView() {
+  const slot = h('div', { class: 'feedslot' });
+  const el = h('div', { class: 'view events' },
+    h('div', { class: 'viewhead' },
+      h('h1', { tabindex: '-1', text: 'Events' }),
+      h('p', { class: 'lede', text: 'Every event this page applies, newest first, in stream-sequence order. Open one to see its CloudEvent JSON; pause to read without the list moving.' })),
+    slot);
+  return { el, slot, route() {}, render() {}, title: () => 'Events', focusSearch: () => false };
+}
+
+// ---- render loop
+
+let scheduled = false;
+function invalidate() {
+  if (scheduled) return;
+  scheduled = true;
+  requestAnimationFrame(render);
+}
+
+const navFormations = document.getElementById('n-formations');
+const navCells = document.getElementById('n-cells');
+const loadingEl = h('div', { class: 'loading', role: 'status' });
+
+function render() {
+  scheduled = false;
+  header.render(sync, rate, status);
+  const store = sync.store;
+  if (store) {
+    loadingEl.remove();
+    current.view.render(store);
+    navFormations.textContent = num(store.liveFormations().length);
+    navCells.textContent = num(store.cells.size);
+    document.title = `${current.view.title()} · CellOS`;
+    if (!perf.firstRender) {
+      perf.firstRender = performance.now();
+      performance.mark('cellos-first-render');
+      // The frame after the DOM is built is the one that shows it.
+      requestAnimationFrame(() => {
+        perf.firstPaint = performance.now();
+      });
+    }
+  } else {
+    const p = sync.progress;
+    loadingEl.textContent = sync.phase === 'loading'
+      ? `Loading the registry… ${p.cells ? `${num(p.cells)} cells so far` : ''}`
+      : 'Waiting for the server — this page connects by itself as soon as it answers.';
+    if (!loadingEl.isConnected) main.prepend(loadingEl);
+  }
+  feed.draw();
+  footer();
+}
+
+const footEl = document.getElementById('foot');
+function footer() {
+  const parts = ['cellos-allinone'];
+  if (status) {
+    parts.push(status.version, `stream ${status.stream.name}: ${num(status.stream.messages)} events retained (#${num(status.stream.firstSeq)}–#${num(status.stream.lastSeq)})`);
+    if (status.checkpoint?.at) parts.push(`checkpoint #${num(status.checkpoint.cursor)} ${relTime(status.checkpoint.at)}`);
+  }
+  footEl.textContent = parts.join(' · ');
+}
+
+// ---- timers: the clock-driven parts (countdown, sparkline, "12s ago")
+
+setInterval(invalidate, 1000);
+setInterval(() => {
+  const now = Date.now();
+  for (const t of document.querySelectorAll('time[data-ts]')) t.textContent = relTime(t.dataset.ts, now);
+}, 5000);
+
+async function pollStatus() {
+  try {
+    status = await getJSON('/v1/status');
+  } catch {
+    // The socket's state is what the header shows; status is a bonus.
+  }
+  await verifyBorn();
+  invalidate();
+}
+setInterval(() => {
+  if (!document.hidden) pollStatus();
+}, 2000);
+
+// verifyBorn asks the server about formations this page created from an
+// event: the server keeps tombstones of deleted formations (rule 6) that a
+// snapshot does not list, so an event for a deleted id must not bring the
+// row back here either.
+async function verifyBorn() {
+  const store = sync.store;
+  if (!store || !status || !store.born.length) return;
+  const due = store.born.filter((b) => b.seq <= status.cursor && status.epoch === store.epoch);
+  store.born = store.born.filter((b) => !due.includes(b));
+  for (const b of due.slice(0, 20)) {
+    if (!store.formation(b.id)) continue;
+    try {
+      await getJSON(`/v1/formations/${encodeURIComponent(b.id)}`);
+    } catch (err) {
+      if (err.status === 404) store.markDeleted(b.id);
+    }
+  }
+}
+
+// ---- keyboard: "/" searches, like most dashboards
+
+document.addEventListener('keydown', (e) => {
+  if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement || t.isContentEditable) return;
+  if (current?.view.focusSearch()) e.preventDefault();
+});
+
+// ---- lifecycle: close the socket cleanly when the page goes away (1000,
+// not an abnormal 1006), and pick up again if it comes back from the
+// back/forward cache.
+
+window.addEventListener('pagehide', () => sync.stop());
+window.addEventListener('pageshow', (e) => {
+  if (e.persisted) sync.start();
+});
+
+window.addEventListener('hashchange', () => route());
+route(true);
+sync.start();
+pollStatus();
+
+// For the browser tests and for curious operators in the console.
+window.__cellos = {
+  perf,
+  sync,
+  log,
+  state: () => ({
+    phase: sync.phase,
+    cursor: sync.store ? sync.store.cursor : 0,
+    epoch: sync.store ? sync.store.epoch : '',
+    connects: sync.connects,
+    formations: sync.store ? sync.store.liveFormations().length : 0,
+    cells: sync.store ? sync.store.cells.size : 0,
+  }),
+  stop: () => sync.stop(),
+};

@@ -1,0 +1,192 @@
+// The cells list and one cell's page.
+
+import { h, ago, badge, mono, emptyState } from './dom.js';
+import { ListView, td } from './list.js';
+import { CELL_STATES } from './store.js';
+import { entry, history } from './feed.js';
+import { tenantOptions, firstRunHelp, filteredEmpty, metaRow } from './shared.js';
+
+// sortedIds caches the ids of a set of cells in id order; it is rebuilt
+// only when rows appear or disappear, not on every state change.
+const idCache = new WeakMap();
+function sortedIds(store, formation) {
+  let c = idCache.get(store);
+  if (!c || c.v !== store.idsVersion) idCache.set(store, (c = { v: store.idsVersion, m: new Map() }));
+  const k = formation || '';
+  let ids = c.m.get(k);
+  if (!ids) {
+    ids = formation ? [...(store.members.get(formation) || [])] : [...store.cells.keys()];
+    ids.sort();
+    c.m.set(k, ids);
+  }
+  return ids;
+}
+
+export function cellItems(store, p, formation) {
+  formation = formation || p.get('formation') || '';
+  const q = (p.get('q') || '').toLowerCase();
+  const state = p.get('state');
+  const tenant = p.get('tenant');
+  const out = [];
+  for (const id of sortedIds(store, formation)) {
+    const c = store.cells.get(id);
+    if ((state && c.state !== state) || (tenant && c.tenantId !== tenant) || (q && !id.toLowerCase().includes(q))) continue;
+    out.push(c);
+  }
+  if (p.get('sort') === 'updated') out.sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0));
+  return out;
+}
+
+const dash = () => h('span', { class: 'muted', text: '—' });
+const exitCode = (c) => (c.exitCode === null || c.exitCode === undefined ? dash()
+  : h('span', { class: c.exitCode === 0 ? 'exit ok' : 'exit bad', text: String(c.exitCode) }));
+const reason = (c) => (c.reason ? h('span', { class: 'reason', title: c.reason, text: c.reason }) : dash());
+const cellLink = (c) => h('a', { href: `#/cells/${encodeURIComponent(c.id)}`, class: 'primary mono', text: c.id });
+
+// Columns and row of a cell inside its formation's page.
+export const cellColumnsIn = ['Cell', 'State', 'Exit code', 'Reason', 'Spec', 'Run', 'Created', 'Updated'].map((label) => ({ label }));
+export function cellRowIn(c) {
+  return h('tr', null,
+    td('Cell', cellLink(c)), td('State', badge(c.state)), td('Exit code', exitCode(c)), td('Reason', reason(c)),
+    td('Spec', c.specId ? mono(c.specId) : dash()), td('Run', c.runId ? mono(c.runId) : dash()),
+    td('Created', ago(c.createdAt)), td('Updated', ago(c.updatedAt)));
+}
+
+export class CellsView {
+  constructor(onChange) {
+    this.list = new ListView({
+      name: 'cells',
+      caption: 'Cells',
+      base: '#/cells',
+      onChange,
+      pageSize: 100,
+      filters: [
+        { name: 'q', type: 'search', label: 'Search', placeholder: 'Cell id  ( / )' },
+        { name: 'state', type: 'select', label: 'State', any: 'Any state', options: () => CELL_STATES.map((s) => [s, s]) },
+        { name: 'tenant', type: 'select', label: 'Tenant', any: 'All tenants', options: tenantOptions },
+        {
+          name: 'formation', type: 'select', label: 'Formation', any: 'All formations',
+          options: (store) => store.liveFormations().map((f) => [f.id, f.name || f.id]).sort((a, b) => (a[1] < b[1] ? -1 : 1)),
+        },
+        { name: 'sort', type: 'select', label: 'Sort', any: 'Id', options: () => [['updated', 'Recently updated']] },
+      ],
+      columns: ['Cell', 'State', 'Formation', 'Tenant', 'Exit code', 'Reason', 'Updated'].map((label) => ({ label })),
+      items: (store, p) => cellItems(store, p, ''),
+      total: (store) => store.cells.size,
+      key: (c) => c.id,
+      version: (c) => `${c.lastSeq}|${this.store.formation(c.formationId)?.name || ''}`,
+      row: (c) => this.row(c),
+      href: (c) => `#/cells/${encodeURIComponent(c.id)}`,
+      empty: (store, filtered, clear) => (filtered
+        ? filteredEmpty(clear) : firstRunHelp()),
+    });
+    this.el = h('div', { class: 'view cells' },
+      h('div', { class: 'viewhead' },
+        h('h1', { tabindex: '-1', text: 'Cells' }),
+        h('p', { class: 'lede', text: 'Every execution cell: admitted → running → completed or failed → destroyed. A state only ever moves forward.' })),
+      this.list.el);
+  }
+
+  row(c) {
+    const f = c.formationId ? this.store.formation(c.formationId) : null;
+    const fcell = !c.formationId ? dash()
+      : f ? h('a', { href: `#/formations/${encodeURIComponent(f.id)}`, text: f.name || f.id }) : mono(c.formationId);
+    return h('tr', null,
+      td('Cell', cellLink(c)), td('State', badge(c.state)), td('Formation', fcell),
+      td('Tenant', c.tenantId || dash()), td('Exit code', exitCode(c)), td('Reason', reason(c)), td('Updated', ago(c.updatedAt)));
+  }
+
+  route(r) {
+    this.list.setParams(r.params);
+  }
+
+  render(store) {
+    this.store = store;
+    this.list.render(store);
+  }
+
+  title() {
+    return 'Cells';
+  }
+
+  focusSearch() {
+    return this.list.focusSearch();
+  }
+}
+
+function jsonBlock(label, v) {
+  return v === undefined || v === null ? '—' : h('pre', { class: 'json', tabindex: '0', 'aria-label': label, text: JSON.stringify(v, null, 2) });
+}
+
+export class CellView {
+  constructor(id, log, onChange) {
+    this.id = id;
+    this.log = log;
+    this.hist = [];
+    this.h1 = h('h1', { tabindex: '-1', class: 'mono', text: id });
+    this.badgeSlot = h('span');
+    this.meta = h('dl', { class: 'meta' });
+    this.events = h('ol', { class: 'events compact', 'aria-label': 'Latest events of this cell, newest first' });
+    this.missing = h('div', { hidden: true });
+    this.body = h('div', null,
+      h('div', { class: 'pagehead' }, this.h1, this.badgeSlot),
+      this.meta,
+      h('section', { 'aria-labelledby': 'ce-h' }, h('h2', { id: 'ce-h', text: 'Latest events' }), this.events));
+    this.el = h('div', { class: 'view cell' },
+      h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/cells', text: 'Cells' }), h('span', { 'aria-hidden': 'true', text: '›' }), h('span', { 'aria-current': 'page', text: id })),
+      this.missing, this.body);
+    history(`cellos.events.cell.${id}.>`).then((evs) => {
+      this.hist = evs;
+      this.eventsSig = '';
+      onChange();
+    }, () => {});
+  }
+
+  route() {}
+
+  title() {
+    return this.id;
+  }
+
+  render(store) {
+    const c = store.cells.get(this.id);
+    this.missing.hidden = !!c;
+    this.body.hidden = !c;
+    if (!c) {
+      this.missing.replaceChildren(emptyState(`No cell “${this.id}”`,
+        h('p', { text: 'Its first event has not arrived yet; this page updates by itself when it does.' }),
+        h('a', { href: '#/cells', class: 'btn', text: 'All cells' })));
+      return;
+    }
+    if (this.seenSeq !== c.lastSeq) {
+      this.seenSeq = c.lastSeq;
+      const f = store.formation(c.formationId);
+      this.badgeSlot.replaceChildren(badge(c.state, 'big'));
+      this.meta.replaceChildren(
+        ...metaRow('Formation', c.formationId ? h('a', { href: `#/formations/${encodeURIComponent(c.formationId)}`, text: f?.name || c.formationId }) : '—'),
+        ...metaRow('Tenant', c.tenantId || '—'),
+        ...metaRow('Exit code', exitCode(c)),
+        ...metaRow('Reason', c.reason || '—'),
+        ...metaRow('Spec', c.specId ? mono(c.specId) : '—'),
+        ...metaRow('Run', c.runId ? mono(c.runId) : '—'),
+        ...metaRow('Created', ago(c.createdAt)),
+        ...metaRow('Updated', ago(c.updatedAt)),
+        ...metaRow('Last change', `#${c.lastSeq}`),
+        ...metaRow('Correlation', jsonBlock('Correlation', c.correlation)),
+        ...metaRow('Compliance', jsonBlock('Compliance summary', c.compliance)));
+    }
+    const mine = (e) => e.d.kind === 'cell' && e.d.id === this.id;
+    const seen = new Set();
+    const all = [...this.log.newest(100, mine), ...this.hist.filter(mine)]
+      .filter((e) => !seen.has(e.seq) && seen.add(e.seq)).sort((a, b) => b.seq - a.seq).slice(0, 25);
+    const sig = all.map((e) => e.seq).join(',');
+    if (sig !== this.eventsSig) {
+      this.eventsSig = sig;
+      this.events.replaceChildren(...all.map((e) => entry(e)));
+    }
+  }
+
+  focusSearch() {
+    return false;
+  }
+}

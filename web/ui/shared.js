@@ -1,0 +1,31 @@
+// Pieces shared by the list and detail views.
+
+import { h, emptyState, copyable } from './dom.js';
+
+export function tenantOptions(store) {
+  return [...store.tenants].sort().map((t) => [t, t]);
+}
+
+export function firstRunHelp() {
+  const origin = location.origin;
+  const ev = JSON.stringify({
+    specversion: '1.0', id: 'hello-1', source: 'cli', type: 'dev.cellos.events.formation.lifecycle.v1.created',
+    data: { formationId: 'hello', name: 'Hello formation' },
+  });
+  return emptyState('No formations yet',
+    h('p', { text: 'This page shows formations — groups of isolated execution cells — and every cell in them, live, as their lifecycle events reach the event log. Nothing has been published to this server yet.' }),
+    h('p', null, h('strong', { text: 'See it come alive:' }), ' run the built-in traffic generator in another terminal. Formations and cells appear here within seconds; no reload needed.'),
+    copyable('cellos-allinone demo'),
+    h('p', { text: 'Or publish one event yourself:' }),
+    copyable(`curl -sS -X POST ${origin}/v1/events -H 'Content-Type: application/json' -d '${ev}'`));
+}
+
+export function filteredEmpty(clear) {
+  return emptyState('Nothing matches these filters',
+    h('p', { text: 'Try a shorter search, another tenant or status.' }),
+    h('button', { type: 'button', class: 'btn', text: 'Clear filters', onclick: clear }));
+}
+
+export function metaRow(label, value) {
+  return [h('dt', { text: label }), h('dd', null, value)];
+}

@@ -1,0 +1,239 @@
+// Keeps a Store in step with the server (DESIGN.md §6):
+//
+//   1. load the snapshot over HTTP, every page (the API gives at most 1000
+//      items a page), each carrying its cursor and the stream's epoch;
+//   2. open /ws/events?since=<cursor>&epoch=<epoch> and apply every event
+//      frame in sequence order; a frame at or below the cursor is a repeat
+//      and is dropped, so no event is applied or shown twice;
+//   3. when the socket drops, reconnect with exponential backoff and full
+//      jitter (capped at 30 s) from the last applied sequence;
+//   4. on close 4410 (the cursor fell below the retained log, or the stream
+//      was recreated) load a fresh snapshot, swap it in, and go on.
+//
+// Rendering is not done here: every change calls onChange, and the app
+// batches those into one render per animation frame.
+
+import { Store } from './store.js';
+
+export const CLOSE_RESYNC = 4410;
+const PAGE = 1000;
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_CAP_MS = 30000;
+
+export class HTTPError extends Error {
+  constructor(status, body) {
+    super((body && body.error && body.error.message) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export async function getJSON(path, signal) {
+  const res = await fetch(path, { signal, headers: { Accept: 'application/json' }, cache: 'no-store' });
+  let body = null;
+  try {
+    body = await res.json();
+  } catch {
+    body = null;
+  }
+  if (!res.ok) throw new HTTPError(res.status, body);
+  return body;
+}
+
+// backoffDelay is the wait before reconnect attempt n (0-based): an
+// exponential ceiling with full jitter, so that many pages reconnecting to
+// a restarted server spread out. The floor keeps a retry from being instant.
+export function backoffDelay(n, rand = Math.random) {
+  const ceil = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** n);
+  return Math.max(250, Math.round(ceil * rand()));
+}
+
+async function loadAll(kind, path, store, signal, onProgress) {
+  let after = '';
+  let epoch = null;
+  for (;;) {
+    const q = new URLSearchParams({ limit: String(PAGE) });
+    if (after) q.set('after', after);
+    const body = await getJSON(`${path}?${q}`, signal);
+    if (epoch !== null && body.epoch !== epoch) throw new Error('epoch changed while loading');
+    epoch = body.epoch;
+    const items = kind === 'formation' ? body.formations : body.cells;
+    store.addPage(kind, items, after, body.next, body.cursor);
+    onProgress(store);
+    if (!body.next) return epoch;
+    after = body.next;
+  }
+}
+
+// loadSnapshot reads every formation and cell into a new Store.
+export async function loadSnapshot(signal, onProgress = () => {}) {
+  const store = new Store();
+  const [ef, ec] = await Promise.all([
+    loadAll('formation', '/v1/formations', store, signal, onProgress),
+    loadAll('cell', '/v1/cells', store, signal, onProgress),
+  ]);
+  if (ef !== ec) throw new Error('epoch changed while loading');
+  store.finishSnapshot(ef);
+  return store;
+}
+
+// Sync owns the connection. Its public state is read by the header:
+//   phase: 'loading' | 'connecting' | 'live' | 'reconnecting' | 'resyncing' | 'waiting' | 'stopped'
+export class Sync {
+  constructor({ onChange, onEvent, onResynced, onStore }) {
+    this.onChange = onChange; // something visible changed
+    this.onEvent = onEvent; // (seq, subject, event, live) for the feed
+    this.onResynced = onResynced; // (info) after a 4410 resync
+    this.onStore = onStore; // (store) a new snapshot replaced the old one
+    this.store = null;
+    this.phase = 'loading';
+    this.attempt = 0;
+    this.retryAt = 0;
+    this.lastError = '';
+    this.hello = null;
+    this.ws = null;
+    this.timer = 0;
+    this.stopped = false;
+    this.progress = { formations: 0, cells: 0 };
+    this.connects = 0;
+    this.lastResyncAt = 0;
+  }
+
+  start() {
+    this.stopped = false;
+    this.resync('loading');
+  }
+
+  setPhase(p, err = '') {
+    this.phase = p;
+    this.lastError = err;
+    this.onChange();
+  }
+
+  // resync loads a snapshot and connects from its cursor. The old store
+  // stays on screen until the new one is complete.
+  async resync(phase, info) {
+    clearTimeout(this.timer);
+    this.setPhase(phase);
+    const ctl = new AbortController();
+    this.loading = ctl;
+    try {
+      const store = await loadSnapshot(ctl.signal, (st) => {
+        this.progress = { formations: st.formations.size, cells: st.cells.size };
+        this.onChange();
+      });
+      if (this.stopped) return;
+      const epochChanged = this.store && this.store.epoch !== store.epoch;
+      this.store = store;
+      this.onStore(store, { epochChanged });
+      if (info) this.onResynced({ ...info, cursor: store.cursor });
+      this.connect();
+    } catch (err) {
+      if (this.stopped) return;
+      // 503: the server is replaying its log; anything else: unreachable.
+      const waiting = err instanceof HTTPError && err.status === 503;
+      this.retry(() => this.resync(phase, info), waiting ? 'waiting' : 'reconnecting', err.message);
+    }
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    const s = this.store;
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const q = new URLSearchParams({ since: String(s.cursor) });
+    if (s.epoch) q.set('epoch', s.epoch);
+    const ws = new WebSocket(`${proto}//${location.host}/ws/events?${q}`);
+    this.ws = ws;
+    this.connects++;
+    if (this.phase !== 'reconnecting' && this.phase !== 'waiting') this.setPhase('connecting');
+    ws.onmessage = (m) => this.frame(ws, m.data);
+    ws.onclose = (e) => this.closed(ws, e);
+  }
+
+  frame(ws, data) {
+    if (ws !== this.ws) return;
+    let f;
+    try {
+      f = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (f.type === 'hello') {
+      this.hello = f;
+      this.attempt = 0;
+      this.setPhase('live');
+      return;
+    }
+    if (f.type !== 'event' || typeof f.seq !== 'number') return;
+    const s = this.store;
+    // Repeats (at or below the cursor) are dropped: never applied twice.
+    if (f.seq <= s.cursor) return;
+    s.apply(f.seq, f.event, f.time);
+    if (this.hello && f.seq > this.hello.lastSeq) this.hello.lastSeq = f.seq;
+    this.onEvent(f.seq, f.subject, f.event, true);
+    this.onChange();
+  }
+
+  closed(ws, e) {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    this.lastClose = { code: e.code, reason: e.reason, clean: e.wasClean };
+    if (this.stopped) return;
+    if (e.code === CLOSE_RESYNC) {
+      let info = {};
+      try {
+        info = JSON.parse(e.reason || '{}');
+      } catch {
+        info = {};
+      }
+      // A 4410 soon after a resync is retried with backoff, so a server
+      // that keeps refusing the cursor cannot spin the page.
+      const recent = Date.now() - this.lastResyncAt < 5000;
+      this.lastResyncAt = Date.now();
+      if (recent) {
+        this.retry(() => this.resync('resyncing', info), 'resyncing', 'the server refused the cursor again');
+      } else {
+        this.resync('resyncing', info);
+      }
+      return;
+    }
+    const why = e.code === 1001 ? 'server went away' : `connection closed (${e.code})`;
+    this.retry(() => this.connect(), 'reconnecting', why);
+  }
+
+  retry(fn, phase, err) {
+    const wait = backoffDelay(this.attempt++);
+    this.retryAt = Date.now() + wait;
+    this.retryFn = fn;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.retryAt = 0;
+      fn();
+    }, wait);
+    this.setPhase(phase, err);
+  }
+
+  // retryNow skips the rest of a backoff wait (the header's button).
+  retryNow() {
+    if (!this.retryAt || !this.retryFn) return;
+    clearTimeout(this.timer);
+    this.retryAt = 0;
+    this.retryFn();
+  }
+
+  // stop closes the socket cleanly (1000) and stays closed. It resolves
+  // with what the browser saw of the close handshake.
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.loading) this.loading.abort();
+    const ws = this.ws;
+    this.setPhase('stopped');
+    if (!ws) return Promise.resolve(this.lastClose || null);
+    return new Promise((resolve) => {
+      ws.addEventListener('close', (e) => resolve({ code: e.code, reason: e.reason, clean: e.wasClean }), { once: true });
+      ws.close(1000, 'page closed');
+    });
+  }
+}
