@@ -56,9 +56,9 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	if e.Code == "" {
-		return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message)
+		return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status)
 	}
-	return fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.Status, e.Message)
+	return fmt.Sprintf("%s (%s, HTTP %d)", e.Message, e.Code, e.Status)
 }
 
 // IsNotFound reports whether err is the API's 404 answer.

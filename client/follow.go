@@ -48,6 +48,11 @@ type Lost struct {
 	// sequences start over, and everything not yet seen of the old
 	// incarnation is gone.
 	OldEpoch, NewEpoch string
+	// Behind: the stream now ends before the last sequence handed over
+	// (its newest events were lost, for example in a power cut, and their
+	// sequence numbers may be reused). Follow goes on with events
+	// published from then on.
+	Behind bool
 }
 
 // EpochChanged reports whether the stream was recreated.
@@ -179,15 +184,26 @@ func (f *follower) expired(exp *ExpiredError) {
 	if exp.FirstSeq == 0 {
 		lost.To = 0
 	}
-	if lost.EpochChanged() {
+	switch {
+	case lost.EpochChanged():
 		// A new incarnation numbers from 1 again: whatever it holds
 		// before its first retained event is gone.
 		lost.From = 1
+	case exp.FirstSeq <= f.cursor:
+		// Same stream, cursor not below its floor: the server refused a
+		// cursor beyond its end. Resuming from an earlier sequence would
+		// repeat what was handed over; only new events are certain.
+		lost = Lost{From: f.cursor + 1, To: f.cursor, OldEpoch: f.epoch, NewEpoch: exp.Epoch, Behind: true}
 	}
 	if f.fo.OnLost != nil {
 		f.fo.OnLost(lost)
 	}
-	f.cursor, f.haveCursor, f.epoch = lost.To, true, exp.Epoch
+	f.epoch = exp.Epoch
+	if lost.Behind {
+		f.haveCursor = false
+		return
+	}
+	f.cursor, f.haveCursor = lost.To, true
 }
 
 // permanent reports whether retrying cannot help: the server understood

@@ -51,7 +51,7 @@ func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		since, _ = strconv.ParseUint(q.Get("since"), 10, 64)
 	}
 	reason := fmt.Sprintf(`{"firstSeq":%d,"epoch":%q}`, first, epoch)
-	if (q.Has("epoch") && q.Get("epoch") != epoch) || since+1 < first {
+	if (q.Has("epoch") && q.Get("epoch") != epoch) || since+1 < first || since > last {
 		c.Close(CloseCursorExpired, reason)
 		return
 	}
@@ -261,5 +261,36 @@ func TestBackoffIsExponentialJitteredAndCapped(t *testing.T) {
 				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, d, step/2, step)
 			}
 		}
+	}
+}
+
+func TestFollowCursorBeyondEndGoesOnWithNewEvents(t *testing.T) {
+	// The stream lost its tail: it ends at 3 while the client printed 5.
+	f := &fakeStream{epoch: "E1", first: 1, last: 3}
+	c := startFake(t, f)
+	var lost []Lost
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []uint64
+	err := c.Follow(ctx, FollowOptions{
+		Since:      ptr(5),
+		MinBackoff: time.Millisecond,
+		OnLost:     func(l Lost) { lost = append(lost, l) },
+		OnConnect:  func(Hello) { f.set(func(f *fakeStream) { f.last++ }) },
+	}, func(ev Event) error {
+		got = append(got, ev.Seq)
+		return ErrStop
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) != 1 || !lost[0].Behind || lost[0].To != 5 {
+		t.Errorf("OnLost calls = %+v, want one Behind at 5", lost)
+	}
+	if fmt.Sprint(got) != "[4]" {
+		t.Errorf("sequences = %v, want [4] (the first new event)", got)
+	}
+	if q := f.queryLog(); len(q) < 2 || q[1] != "epoch=E1" {
+		t.Errorf("queries = %q, want the 2nd without since", q)
 	}
 }

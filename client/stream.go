@@ -190,6 +190,11 @@ func (s *Stream) readFrame(ctx context.Context, out any) error {
 	return nil
 }
 
+// IsGoingAway reports whether err is the server's close on shutdown (1001).
+func IsGoingAway(err error) bool {
+	return websocket.CloseStatus(err) == websocket.StatusGoingAway
+}
+
 // closeError turns a 4410 close into *ExpiredError.
 func closeError(err error) error {
 	var ce websocket.CloseError

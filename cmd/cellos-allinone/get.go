@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"cellos-allinone/client"
+	"cellos-allinone/projection"
+)
+
+func init() {
+	commands["get"] = command{
+		summary: "list formations or cells, or show one, from a running server",
+		run:     get,
+	}
+}
+
+const getAbout = `Reads the registry of a running server.
+
+  get formations      list formations (filters: --tenant, --status, --limit, --after, --all)
+  get cells           list cells (filters: --tenant, --formation, --state, --limit, --after, --all)
+  get formation ID    show one formation and its cells
+  get cell ID         show one cell, with its correlation and compliance summary
+
+Lists are ordered by id, one page at a time (--limit, default 100); when more
+remain, the id to pass to --after is printed on stderr. --all fetches every
+page. -o json prints the API's JSON body (with --all: one body holding every
+item, with the cursor and epoch of the last page). Times are UTC; "-" marks
+an empty field. --status and --state are the same filter.`
+
+// getOpts are the flags of get.
+type getOpts struct {
+	server, tenant, status, formation, after string
+	limit                                    int
+	all                                      bool
+	out                                      *outputFlag
+}
+
+func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o getOpts
+	fs := newFlagSet("get formations|cells|formation ID|cell ID", getAbout,
+		"cellos-allinone get cells --tenant acme --state failed -o table")
+	fs.SetOutput(stderr)
+	serverFlag(fs, &o.server)
+	fs.StringVar(&o.tenant, "tenant", "", "only this tenant")
+	fs.StringVar(&o.status, "status", "", "formations: only this status; cells: only this state")
+	fs.StringVar(&o.status, "state", "", "same as --status")
+	fs.StringVar(&o.formation, "formation", "", "cells: only the cells of this formation")
+	fs.IntVar(&o.limit, "limit", 0, "page size, 1 to 1000 (default: the server's, 100)")
+	fs.StringVar(&o.after, "after", "", "start after this id (the next page of a list)")
+	fs.BoolVar(&o.all, "all", false, "follow the pages to the end of the list")
+	o.out = bindOutput(fs, "table", "json")
+	pos, given, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageError{"what to get? formations, cells, formation ID or cell ID (see --help)"}
+	}
+	kind, ids := strings.ToLower(pos[0]), pos[1:]
+	if len(ids) > 1 {
+		return usageError{fmt.Sprintf("one id at a time, got %d: %v", len(ids), ids)}
+	}
+	var listFlags []string
+	switch kind {
+	case "formation", "formations":
+		kind, listFlags = "formation", []string{"tenant", "status", "state", "limit", "after", "all"}
+		if o.status != "" && !projection.ValidFormationStatus(o.status) {
+			return usageError{fmt.Sprintf("--status %q: want created, launching, running, degraded, completed, failed or cancelled", o.status)}
+		}
+	case "cell", "cells":
+		kind, listFlags = "cell", []string{"tenant", "formation", "status", "state", "limit", "after", "all"}
+		if o.status != "" && !projection.ValidCellState(o.status) {
+			return usageError{fmt.Sprintf("--state %q: want admitted, running, completed, failed or destroyed", o.status)}
+		}
+	default:
+		return usageError{fmt.Sprintf("cannot get %q: want formations, cells, formation ID or cell ID", pos[0])}
+	}
+	if len(ids) == 1 {
+		listFlags = nil
+	}
+	for name := range given {
+		if !isGetFlag(name, listFlags) {
+			return usageError{fmt.Sprintf("--%s does not apply to %s", name, strings.Join(pos, " "))}
+		}
+	}
+	if o.limit < 0 || o.limit > projection.MaxLimit {
+		return usageError{fmt.Sprintf("--limit %d: want 1 to %d", o.limit, projection.MaxLimit)}
+	}
+	if o.all && o.limit == 0 {
+		o.limit = projection.MaxLimit // fewer round trips
+	}
+	c, err := newClient(o.server)
+	if err != nil {
+		return err
+	}
+	switch {
+	case kind == "formation" && len(ids) == 1:
+		err = getFormation(ctx, c, ids[0], o, stdout)
+	case kind == "cell" && len(ids) == 1:
+		err = getCell(ctx, c, ids[0], o, stdout)
+	case kind == "formation":
+		err = listFormations(ctx, c, o, stdout, stderr)
+	default:
+		err = listCells(ctx, c, o, stdout, stderr)
+	}
+	if err != nil {
+		return remoteError(o.server, err, true)
+	}
+	return nil
+}
+
+// isGetFlag: --server and -o apply everywhere, the others to lists only.
+func isGetFlag(name string, listFlags []string) bool {
+	switch name {
+	case "server", "o", "output":
+		return true
+	}
+	for _, f := range listFlags {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+func listFormations(ctx context.Context, c *client.Client, o getOpts, stdout, stderr io.Writer) error {
+	q := client.FormationQuery{Tenant: o.tenant, Status: o.status, Limit: o.limit, After: o.after}
+	var all client.FormationList
+	for {
+		page, err := c.Formations(ctx, q)
+		if err != nil {
+			return err
+		}
+		if !o.all {
+			if page.Next != "" {
+				fmt.Fprintf(stderr, "more formations follow: --after %s (or --all)\n", page.Next)
+			}
+			if o.out.value == "json" {
+				return writeRaw(stdout, page.Raw)
+			}
+			return formationTable(stdout, page.Formations)
+		}
+		all.Cursor, all.Epoch = page.Cursor, page.Epoch
+		all.Formations = append(all.Formations, page.Formations...)
+		if page.Next == "" {
+			break
+		}
+		q.After = page.Next
+	}
+	if all.Formations == nil {
+		all.Formations = []projection.Formation{}
+	}
+	if o.out.value == "json" {
+		return writeJSON(stdout, all)
+	}
+	return formationTable(stdout, all.Formations)
+}
+
+func listCells(ctx context.Context, c *client.Client, o getOpts, stdout, stderr io.Writer) error {
+	q := client.CellQuery{Tenant: o.tenant, Formation: o.formation, State: o.status, Limit: o.limit, After: o.after}
+	var all client.CellList
+	for {
+		page, err := c.Cells(ctx, q)
+		if err != nil {
+			return err
+		}
+		if !o.all {
+			if page.Next != "" {
+				fmt.Fprintf(stderr, "more cells follow: --after %s (or --all)\n", page.Next)
+			}
+			if o.out.value == "json" {
+				return writeRaw(stdout, page.Raw)
+			}
+			return cellTable(stdout, page.Cells, true)
+		}
+		all.Cursor, all.Epoch = page.Cursor, page.Epoch
+		all.Cells = append(all.Cells, page.Cells...)
+		if page.Next == "" {
+			break
+		}
+		q.After = page.Next
+	}
+	if all.Cells == nil {
+		all.Cells = []projection.Cell{}
+	}
+	if o.out.value == "json" {
+		return writeJSON(stdout, all)
+	}
+	return cellTable(stdout, all.Cells, true)
+}
+
+func getFormation(ctx context.Context, c *client.Client, id string, o getOpts, stdout io.Writer) error {
+	d, err := c.Formation(ctx, id)
+	if err != nil {
+		return err
+	}
+	if o.out.value == "json" {
+		return writeRaw(stdout, d.Raw)
+	}
+	f := d.Formation
+	n := f.Cells
+	tw := newTable(stdout)
+	fmt.Fprintf(tw, "Formation:\t%s\n", f.ID)
+	fmt.Fprintf(tw, "Name:\t%s\n", dash(f.Name))
+	fmt.Fprintf(tw, "Tenant:\t%s\n", dash(f.TenantID))
+	fmt.Fprintf(tw, "Status:\t%s\n", f.Status)
+	fmt.Fprintf(tw, "Labels:\t%s\n", labels(f.Labels))
+	fmt.Fprintf(tw, "Cells:\t%d total: %d admitted, %d running, %d completed, %d failed, %d destroyed\n",
+		n.Total, n.Admitted, n.Running, n.Completed, n.Failed, n.Destroyed)
+	fmt.Fprintf(tw, "Created:\t%s\n", when(f.CreatedAt))
+	fmt.Fprintf(tw, "Updated:\t%s\n", when(f.UpdatedAt))
+	fmt.Fprintf(tw, "Last seq:\t%d\n", f.LastSeq)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(d.Cells) == 0 {
+		return nil
+	}
+	fmt.Fprintln(stdout)
+	return cellTable(stdout, d.Cells, false)
+}
+
+func getCell(ctx context.Context, c *client.Client, id string, o getOpts, stdout io.Writer) error {
+	d, err := c.Cell(ctx, id)
+	if err != nil {
+		return err
+	}
+	if o.out.value == "json" {
+		return writeRaw(stdout, d.Raw)
+	}
+	cl := d.Cell
+	tw := newTable(stdout)
+	fmt.Fprintf(tw, "Cell:\t%s\n", cl.ID)
+	fmt.Fprintf(tw, "Formation:\t%s\n", dash(cl.FormationID))
+	fmt.Fprintf(tw, "Tenant:\t%s\n", dash(cl.TenantID))
+	fmt.Fprintf(tw, "Spec:\t%s\n", dash(cl.SpecID))
+	fmt.Fprintf(tw, "Run:\t%s\n", dash(cl.RunID))
+	fmt.Fprintf(tw, "State:\t%s\n", cl.State)
+	fmt.Fprintf(tw, "Exit code:\t%s\n", exitCode(cl.ExitCode))
+	fmt.Fprintf(tw, "Reason:\t%s\n", dash(cl.Reason))
+	fmt.Fprintf(tw, "Correlation:\t%s\n", dash(string(cl.Correlation)))
+	fmt.Fprintf(tw, "Compliance:\t%s\n", dash(string(cl.Compliance)))
+	fmt.Fprintf(tw, "Created:\t%s\n", when(cl.CreatedAt))
+	fmt.Fprintf(tw, "Updated:\t%s\n", when(cl.UpdatedAt))
+	fmt.Fprintf(tw, "Last seq:\t%d\n", cl.LastSeq)
+	return tw.Flush()
+}
+
+func formationTable(w io.Writer, fs []projection.Formation) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ID\tNAME\tTENANT\tSTATUS\tCELLS\tRUNNING\tCOMPLETED\tFAILED\tUPDATED")
+	for _, f := range fs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", f.ID, dash(f.Name), dash(f.TenantID), f.Status,
+			f.Cells.Total, f.Cells.Running, f.Cells.Completed, f.Cells.Failed, when(f.UpdatedAt))
+	}
+	return tw.Flush()
+}
+
+// cellTable lists cells; the formation column is left out under a
+// formation, where it would repeat its id.
+func cellTable(w io.Writer, cells []projection.Cell, withFormation bool) error {
+	tw := newTable(w)
+	if withFormation {
+		fmt.Fprint(tw, "ID\tFORMATION\tTENANT\tSTATE\tEXIT\tREASON\tUPDATED\n")
+	} else {
+		fmt.Fprint(tw, "CELL\tTENANT\tSTATE\tEXIT\tREASON\tUPDATED\n")
+	}
+	for _, c := range cells {
+		if withFormation {
+			fmt.Fprintf(tw, "%s\t%s\t", c.ID, dash(c.FormationID))
+		} else {
+			fmt.Fprintf(tw, "%s\t", c.ID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", dash(c.TenantID), c.State, exitCode(c.ExitCode),
+			dash(truncate(c.Reason, 40)), when(c.UpdatedAt))
+	}
+	return tw.Flush()
+}
+
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	// A tab or newline in a value would break the columns.
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func exitCode(p *int64) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.FormatInt(*p, 10)
+}
+
+func labels(m map[string]string) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + m[k]
+	}
+	return dash(strings.Join(keys, ", "))
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// writeRaw prints an API body as the server sent it, ending in a newline.
+func writeRaw(w io.Writer, raw []byte) error {
+	raw = []byte(strings.TrimRight(string(raw), "\n"))
+	_, err := fmt.Fprintf(w, "%s\n", raw)
+	return err
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"cellos-allinone/client"
+	"cellos-allinone/eventlog"
+)
+
+func init() {
+	c := command{summary: "follow the live event stream (alias: follow)", run: tail}
+	commands["tail"] = c
+	commands["follow"] = c
+}
+
+const tailAbout = `Follows the event stream of a running server (GET /ws/events) and prints
+one line per event:
+
+  #<seq> <time> <type> key=value…
+  #42 2026-11-26T10:00:00.000Z cell.lifecycle.v1.completed cell=c-1 formation=f-1 tenant=acme exitCode=0
+
+<time> is the CloudEvent time ("-" if none), <type> the CloudEvent type
+without "dev.cellos.events.", and the keys, when the event's data has them:
+cell, formation, tenant, name, status, exitCode, reason, result. A stored
+payload that is not a CloudEvent prints as "#<seq> - (malformed) subject=…".
+-o json prints each frame instead, one JSON object per line:
+{"seq":…,"subject":…,"event":{…}}.
+
+Without --since only events published from now on are printed; --since N
+prints every retained event after sequence N first (--since 0: the whole
+retained log). When the connection drops (server restart, network), tail
+reconnects with exponential backoff and jitter (at most 30s apart) and
+resumes after the last event it printed: nothing twice, nothing skipped.
+If the events it would resume from have expired, it says on stderr which
+were lost to retention and continues with the first retained one; if the
+stream was recreated, it says so and starts over with the new stream.
+Ctrl-C ends it (exit 0).`
+
+func tail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var (
+		server, since, subject string
+		count                  int
+	)
+	fs := newFlagSet("tail", tailAbout, "cellos-allinone tail --since 0 --subject 'cell.*.failed'")
+	fs.SetOutput(stderr)
+	serverFlag(fs, &server)
+	fs.StringVar(&since, "since", "", `print the events after this sequence first ("" = only new events, 0 = all retained)`)
+	fs.StringVar(&subject, "subject", "", `only events whose NATS subject matches this filter (wildcards * and >; the "cellos.events." prefix may be left out)`)
+	fs.IntVar(&count, "count", 0, "exit after printing this many events (0 = never)")
+	out := bindOutput(fs, "line", "json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected arguments: %v", fs.Args())}
+	}
+	if count < 0 {
+		return usageError{"--count must not be negative"}
+	}
+	fo := client.FollowOptions{Subject: subjectFilter(subject)}
+	if since != "" {
+		n, err := strconv.ParseUint(since, 10, 64)
+		if err != nil {
+			return usageError{fmt.Sprintf("--since %q: want a sequence number (0 for the whole retained log)", since)}
+		}
+		fo.Since = &n
+	}
+	c, err := newClient(server)
+	if err != nil {
+		return err
+	}
+
+	w := bufio.NewWriter(stdout)
+	connects := 0
+	fo.OnConnect = func(h client.Hello) {
+		connects++
+		if connects > 1 {
+			fmt.Fprintf(stderr, "tail: reconnected to %s (stream holds #%d..#%d)\n", server, h.FirstSeq, h.LastSeq)
+		}
+	}
+	fo.OnRetry = func(err error, wait time.Duration) {
+		// Flush what was printed before waiting, so a reader sees it.
+		w.Flush()
+		fmt.Fprintf(stderr, "tail: %s; reconnecting in %s\n", describeDrop(err), wait.Round(time.Millisecond))
+	}
+	fo.OnLost = func(l client.Lost) {
+		w.Flush()
+		switch {
+		case l.EpochChanged():
+			fmt.Fprintf(stderr, "tail: the event stream was recreated (epoch %s, was %s): events of the old stream not yet printed are lost; continuing from #%d of the new one\n",
+				l.NewEpoch, l.OldEpoch, l.To+1)
+		case l.Behind:
+			fmt.Fprintf(stderr, "tail: the server's stream now ends before #%d, the last event printed (its newest events were lost, for example in a power cut); continuing with new events\n", l.To)
+		case l.From <= l.To:
+			fmt.Fprintf(stderr, "tail: events %d..%d were lost to retention; continuing from %d\n", l.From, l.To, l.To+1)
+		}
+	}
+	printed := 0
+	err = c.Follow(ctx, fo, func(ev client.Event) error {
+		var err error
+		if out.value == "json" {
+			err = writeFrame(w, ev)
+		} else {
+			_, err = fmt.Fprintln(w, eventLine(ev))
+		}
+		if err != nil {
+			return err
+		}
+		printed++
+		if count > 0 && printed >= count {
+			return client.ErrStop
+		}
+		// Without this a quiet stream would keep lines in the buffer.
+		return w.Flush()
+	})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	var he *client.HandshakeError
+	switch {
+	case err == nil, ctx.Err() != nil:
+		return nil
+	case errors.As(err, &he):
+		return remoteError(server, he.APIError, true)
+	}
+	return err
+}
+
+// subjectFilter lets people leave out the common prefix: "cell.*.failed"
+// means "cellos.events.cell.*.failed".
+func subjectFilter(s string) string {
+	if s == "" || s == ">" || strings.HasPrefix(s, eventlog.SubjectPrefix) {
+		return s
+	}
+	return eventlog.SubjectPrefix + s
+}
+
+func describeDrop(err error) string {
+	if client.IsGoingAway(err) {
+		return "the server is shutting down"
+	}
+	return "connection lost: " + err.Error()
+}
+
+func writeFrame(w io.Writer, ev client.Event) error {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// lineKeys are the data fields a line shows, in this order, under these names.
+var lineKeys = []struct{ field, name string }{
+	{"cellId", "cell"},
+	{"formationId", "formation"},
+	{"tenantId", "tenant"},
+	{"name", "name"},
+	{"status", "status"},
+	{"exitCode", "exitCode"},
+	{"reason", "reason"},
+	{"result", "result"},
+}
+
+// eventLine is the one-line form of an event (see tailAbout).
+func eventLine(ev client.Event) string {
+	var ce struct {
+		Type string                     `json:"type"`
+		Time string                     `json:"time"`
+		Data map[string]json.RawMessage `json:"data"`
+	}
+	if json.Unmarshal(ev.Event, &ce) != nil || ce.Type == "" {
+		return fmt.Sprintf("#%d - (malformed) subject=%s", ev.Seq, ev.Subject)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "#%d %s %s", ev.Seq, dashTok(ce.Time), dashTok(strings.TrimPrefix(ce.Type, "dev.cellos.events.")))
+	for _, k := range lineKeys {
+		v, ok := scalar(ce.Data[k.field])
+		if !ok && k.field == "tenantId" {
+			var corr map[string]json.RawMessage
+			if json.Unmarshal(ce.Data["correlation"], &corr) == nil {
+				v, ok = scalar(corr["tenantId"])
+			}
+		}
+		if ok {
+			fmt.Fprintf(&b, " %s=%s", k.name, v)
+		}
+	}
+	return b.String()
+}
+
+// scalar renders a JSON string or number as one token: strings with
+// spaces, quotes or '=' are quoted.
+func scalar(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 {
+		return "", false
+	}
+	var s string
+	if raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
+		if s == "" {
+			return "", false
+		}
+		if strings.ContainsAny(s, " \t\n\"=\\") || !strconv.CanBackquote(s) {
+			return strconv.Quote(s), true
+		}
+		return s, true
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String(), true
+	}
+	return "", false
+}
+
+func dashTok(s string) string {
+	if s == "" || strings.ContainsAny(s, " \t\n") {
+		return "-"
+	}
+	return s
+}
