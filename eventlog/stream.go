@@ -143,3 +143,45 @@ func (l *Log) Get(ctx context.Context, seq uint64) (msg *jetstream.RawStreamMsg,
 	}
 	return msg, true, nil
 }
+
+// Attach gets the existing CELLOS_EVENTS stream without ever creating it:
+// for tools that inspect a log someone else owns.
+func Attach(ctx context.Context, nc *nats.Conn) (*Log, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	s, err := js.Stream(ctx, StreamName)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", StreamName, err)
+	}
+	return &Log{js: js, stream: s, epoch: epochOf(s.CachedInfo())}, nil
+}
+
+// FoldUpTo reads the stream from its first sequence through seq (or its
+// last, if smaller) and calls fn for each message in order.
+func (l *Log) FoldUpTo(ctx context.Context, seq uint64, fn func(Delivery)) error {
+	st, err := l.State(ctx)
+	if err != nil {
+		return err
+	}
+	end := min(seq, st.LastSeq)
+	if st.Messages == 0 || end < st.FirstSeq {
+		return nil
+	}
+	errEnd := errors.New("end")
+	err = l.Follow(ctx, st.FirstSeq, func(d Delivery) error {
+		if d.Seq > end {
+			return errEnd
+		}
+		fn(d)
+		if d.Seq == end || d.Pending == 0 {
+			return errEnd
+		}
+		return nil
+	})
+	if errors.Is(err, errEnd) {
+		return nil
+	}
+	return err
+}
