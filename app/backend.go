@@ -38,9 +38,11 @@ func openBackend(cfg *Config, lg *slog.Logger) (*backend, error) {
 		return &backend{nc: nc}, nil
 	}
 	srv, err := natsembed.Start(natsembed.Options{
-		DataDir: cfg.DataDir,
-		Addr:    cfg.NATSAddr,
-		Logger:  lg.With("system", "nats-server"),
+		DataDir:      cfg.DataDir,
+		Addr:         cfg.NATSAddr,
+		SyncAlways:   cfg.Sync == SyncAlways,
+		SyncInterval: cfg.SyncInterval,
+		Logger:       lg.With("system", "nats-server"),
 	})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"cellos-allinone/web"
 )
 
 // Config of one process. Zero values mean the documented defaults.
@@ -16,6 +18,12 @@ type Config struct {
 	// starting the embedded one.
 	NATSURL string
 
+	// Sync is the JetStream fsync policy of the embedded server: SyncAlways
+	// (the default) fsyncs every write before it is acknowledged;
+	// SyncInterval fsyncs every SyncInterval.
+	Sync         string
+	SyncInterval time.Duration
+
 	CheckpointInterval time.Duration
 	CheckpointEvents   int
 
@@ -24,15 +32,25 @@ type Config struct {
 	MaxBytes   int64
 	Duplicates time.Duration
 
+	// WS tunes the WebSocket bridge /ws/events (web.WSConfig defaults).
+	WS web.WSConfig
+
 	Version string
 	Logger  *slog.Logger
 }
 
+// Sync policies of the embedded JetStream (see docs/durability.md).
+const (
+	SyncAlways   = "always"
+	SyncInterval = "interval"
+)
+
 // Defaults of Config.
 const (
-	DefaultDataDir  = "./cellos-data"
-	DefaultHTTPAddr = "127.0.0.1:8080"
-	DefaultNATSAddr = "127.0.0.1:4222"
+	DefaultSyncInterval = time.Second
+	DefaultDataDir      = "./cellos-data"
+	DefaultHTTPAddr     = "127.0.0.1:8080"
+	DefaultNATSAddr     = "127.0.0.1:4222"
 )
 
 func (c *Config) fill() {
@@ -44,6 +62,12 @@ func (c *Config) fill() {
 	}
 	if c.NATSAddr == "" {
 		c.NATSAddr = DefaultNATSAddr
+	}
+	if c.Sync == "" {
+		c.Sync = SyncAlways
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = DefaultSyncInterval
 	}
 	if c.Version == "" {
 		c.Version = "dev"
@@ -63,6 +87,18 @@ func (c *Config) Validate() error {
 		if err := requireLoopback("--nats-addr", c.NATSAddr); err != nil {
 			return err
 		}
+	}
+	if err := web.CheckOriginPatterns(c.WS.Origins); err != nil {
+		return fmt.Errorf("--ws-origins: %w", err)
+	}
+	if c.WS.MaxSockets < 0 {
+		return fmt.Errorf("--ws-max-sockets must not be negative")
+	}
+	if c.Sync != SyncAlways && c.Sync != SyncInterval {
+		return fmt.Errorf("--sync %q: want %s or %s", c.Sync, SyncAlways, SyncInterval)
+	}
+	if c.SyncInterval < 0 {
+		return fmt.Errorf("--sync-interval must be positive")
 	}
 	if c.CheckpointInterval < 0 || c.CheckpointEvents < 0 || c.MaxAge < 0 || c.MaxBytes < 0 || c.Duplicates < 0 {
 		return fmt.Errorf("checkpoint and retention settings must not be negative")

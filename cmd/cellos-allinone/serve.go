@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"cellos-allinone/app"
 	"cellos-allinone/eventlog"
 	"cellos-allinone/projector"
+	"cellos-allinone/web"
 )
 
 func init() {
@@ -30,11 +32,23 @@ func serveFlags(cfg *app.Config, logLevel, logFormat *string) *flag.FlagSet {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", app.DefaultHTTPAddr, "HTTP listen address (loopback only)")
 	fs.StringVar(&cfg.NATSAddr, "nats-addr", app.DefaultNATSAddr, "embedded NATS client listen address (loopback only)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "use this existing NATS server/cluster instead of the embedded one")
+	fs.StringVar(&cfg.Sync, "sync", app.SyncAlways, "JetStream fsync policy of the embedded server: always (every write is on disk before it is acknowledged) or interval")
+	fs.DurationVar(&cfg.SyncInterval, "sync-interval", app.DefaultSyncInterval, "with --sync interval: fsync this often (a power cut can lose up to this much acknowledged data)")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", projector.DefaultCheckpointInterval, "checkpoint this often when something changed (at most 10s)")
 	fs.IntVar(&cfg.CheckpointEvents, "checkpoint-events", projector.DefaultCheckpointEvents, "also checkpoint after this many events")
 	fs.DurationVar(&cfg.MaxAge, "retention", eventlog.DefaultMaxAge, "max age of events in a newly created stream")
 	fs.Int64Var(&cfg.MaxBytes, "max-bytes", 0, "byte cap of a newly created stream (0 = none)")
 	fs.DurationVar(&cfg.Duplicates, "dup-window", eventlog.DefaultDuplicates, "duplicate-detection window of a newly created stream")
+	fs.IntVar(&cfg.WS.MaxSockets, "ws-max-sockets", web.DefaultWSMaxSockets, "most WebSockets open at once; more get HTTP 503")
+	fs.Func("ws-origins", "comma-separated extra Origin patterns allowed to open WebSockets (host[:port] or scheme://host[:port], path.Match wildcards); same-origin is always allowed", func(v string) error {
+		cfg.WS.Origins = nil
+		for o := range strings.SplitSeq(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				cfg.WS.Origins = append(cfg.WS.Origins, o)
+			}
+		}
+		return web.CheckOriginPatterns(cfg.WS.Origins)
+	})
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(logFormat, "log-format", "text", "text or json")
 	return fs
