@@ -9,11 +9,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"cellos-allinone/app"
 	"cellos-allinone/client"
 	"cellos-allinone/demo"
+	"cellos-allinone/eventlog"
 )
 
 func init() {
@@ -27,12 +29,15 @@ const demoAbout = `Generates realistic CellOS traffic: formations of several ten
 run, degrade and finish (some fail, a few are cancelled, some are deleted);
 their cells are admitted, start, complete or fail, get compliance summaries
 and are destroyed; now and then an event of an unknown type is mixed in.
-Events go through POST /v1/events at a steady --rate.
+Events flow at a steady --rate.
 
 Without --target it starts a server in this process, like serve (the serve
 flags apply; data goes to ./cellos-demo-data so that a real data dir never
-gets demo events), prints the URL to open and stops it at the end. With
---target URL it feeds a server that is already running. --dry-run prints
+gets demo events), publishes to its stream as a supervisor would (NATS,
+with the event id as message id), prints the URL to open and stops the
+server at the end. With --target URL it feeds a server that is already
+running through POST /v1/events, which refuses the unknown event types:
+those are counted as refused. --dry-run prints
 the events as JSONL on stdout instead (try: demo --dry-run --count 100 |
 publish -f -).
 
@@ -133,7 +138,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		fmt.Fprintf(stdout, "demo: feeding %s at %s (seed %d)\n", o.target, rateText(o.rate), o.seed)
-		return o.publish(ctx, gen, c, stdout, stderr)
+		return o.publish(ctx, gen, &demoPublisher{post: httpPoster(c), stderr: stderr}, o.target, stdout)
 	}
 	return o.withOwnServer(ctx, gen, cfg, logLevel, logFormat, stdout, stderr)
 }
@@ -213,21 +218,16 @@ func (o *demoOpts) withOwnServer(ctx context.Context, gen *demo.Generator, cfg a
 		return nil
 	}
 	url := "http://" + a.HTTP.Addr()
-	c, err := client.New(url)
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(stdout, "demo: open %s/ — %s, seed %d, data in %s; Ctrl-C stops\n", url, rateText(o.rate), o.seed, cfg.DataDir)
-	err = o.publish(ctx, gen, c, stdout, stderr)
+	err = o.publish(ctx, gen, &demoPublisher{post: natsPoster(a.Log), stderr: stderr}, url, stdout)
 	if a.Err() != nil {
 		return fmt.Errorf("server stopped: %w", a.Err())
 	}
 	return err
 }
 
-// publish feeds the generator's events to c and reports progress.
-func (o *demoOpts) publish(ctx context.Context, gen *demo.Generator, c *client.Client, stdout, stderr io.Writer) error {
-	p := &demoPublisher{c: c, stderr: stderr}
+// publish feeds the generator's events to p and reports progress.
+func (o *demoOpts) publish(ctx context.Context, gen *demo.Generator, p *demoPublisher, server string, stdout io.Writer) error {
 	last := time.Now()
 	_, err := o.loop(ctx, gen, func(ctx context.Context, ev demo.Event) error {
 		if err := p.send(ctx, ev); err != nil {
@@ -241,7 +241,7 @@ func (o *demoOpts) publish(ctx context.Context, gen *demo.Generator, c *client.C
 	})
 	fmt.Fprintf(stdout, "demo: %d events published, %d refused, last #%d (seed %d)\n", p.published, p.refused, p.lastSeq, o.seed)
 	if err != nil {
-		return remoteError(c.BaseURL(), err, false)
+		return remoteError(server, err, false)
 	}
 	return nil
 }
@@ -286,14 +286,42 @@ func (o *demoOpts) loop(ctx context.Context, gen *demo.Generator, sink func(cont
 	return o.count, nil
 }
 
-// demoPublisher posts events, riding out a server that restarts.
+// poster stores one event and returns its sequence.
+type poster func(ctx context.Context, ev demo.Event) (uint64, error)
+
+// httpPoster posts to a running server's API.
+func httpPoster(c *client.Client) poster {
+	return func(ctx context.Context, ev demo.Event) (uint64, error) {
+		res, err := c.Publish(ctx, ev.JSON())
+		if err != nil {
+			return 0, err
+		}
+		return res.Seq, nil
+	}
+}
+
+// natsPoster publishes straight to the stream, as a supervisor does: the
+// unknown types, which the API refuses, reach the projection this way.
+func natsPoster(l *eventlog.Log) poster {
+	return func(ctx context.Context, ev demo.Event) (uint64, error) {
+		rest := strings.TrimPrefix(ev.Type, "dev.cellos.events.")
+		entity, _, _ := strings.Cut(rest, ".")
+		phase := rest[strings.LastIndexByte(rest, '.')+1:]
+		// The generator sets the CloudEvent subject to the entity id.
+		res, err := l.Publish(ctx, eventlog.EventSubject(entity, ev.Subject, phase), ev.JSON(), ev.ID)
+		return res.Seq, err
+	}
+}
+
+// demoPublisher sends events, riding out a server that restarts.
 type demoPublisher struct {
-	c         *client.Client
-	stderr    io.Writer
-	published int
-	refused   int
-	lastSeq   uint64
-	down      bool
+	post         poster
+	stderr       io.Writer
+	refusedTypes map[string]bool
+	published    int
+	refused      int
+	lastSeq      uint64
+	down         bool
 }
 
 // send posts one event. A refused event is skipped with a warning; an
@@ -304,14 +332,14 @@ type demoPublisher struct {
 func (p *demoPublisher) send(ctx context.Context, ev demo.Event) error {
 	wait := 250 * time.Millisecond
 	for {
-		res, err := p.c.Publish(ctx, ev.JSON())
+		seq, err := p.post(ctx, ev)
 		if err == nil {
 			if p.down {
 				fmt.Fprintln(p.stderr, "demo: the server answers again; going on")
 				p.down = false
 			}
 			p.published++
-			p.lastSeq = res.Seq
+			p.lastSeq = seq
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -322,7 +350,15 @@ func (p *demoPublisher) send(ctx context.Context, ev demo.Event) error {
 			switch {
 			case ae.Status == http.StatusBadRequest || ae.Status == http.StatusRequestEntityTooLarge:
 				p.refused++
-				fmt.Fprintf(p.stderr, "demo: event %s (%s) refused: %v\n", ev.ID, ev.Type, ae)
+				if !p.refusedTypes[ev.Type] {
+					// Once per type: the unknown type comes back every
+					// few seconds.
+					if p.refusedTypes == nil {
+						p.refusedTypes = map[string]bool{}
+					}
+					p.refusedTypes[ev.Type] = true
+					fmt.Fprintf(p.stderr, "demo: the server refused event %s (%v); further refusals of %s are only counted\n", ev.ID, ae, ev.Type)
+				}
 				return nil
 			case ae.Status/100 == 4 && ae.Status != http.StatusRequestTimeout && ae.Status != http.StatusTooManyRequests:
 				return err

@@ -174,20 +174,22 @@ var lineKeys = []struct{ field, name string }{
 // eventLine is the one-line form of an event (see tailAbout).
 func eventLine(ev client.Event) string {
 	var ce struct {
-		Type string                     `json:"type"`
-		Time string                     `json:"time"`
-		Data map[string]json.RawMessage `json:"data"`
+		Type string          `json:"type"`
+		Time string          `json:"time"`
+		Data json.RawMessage `json:"data"`
 	}
 	if json.Unmarshal(ev.Event, &ce) != nil || ce.Type == "" {
 		return fmt.Sprintf("#%d - (malformed) subject=%s", ev.Seq, ev.Subject)
 	}
+	var data map[string]json.RawMessage
+	_ = json.Unmarshal(ce.Data, &data) // data that is not an object shows no keys
 	var b strings.Builder
 	fmt.Fprintf(&b, "#%d %s %s", ev.Seq, dashTok(ce.Time), dashTok(strings.TrimPrefix(ce.Type, "dev.cellos.events.")))
 	for _, k := range lineKeys {
-		v, ok := scalar(ce.Data[k.field])
+		v, ok := scalar(data[k.field])
 		if !ok && k.field == "tenantId" {
 			var corr map[string]json.RawMessage
-			if json.Unmarshal(ce.Data["correlation"], &corr) == nil {
+			if json.Unmarshal(data["correlation"], &corr) == nil {
 				v, ok = scalar(corr["tenantId"])
 			}
 		}
