@@ -82,8 +82,14 @@ func tail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	connects := 0
 	fo.OnConnect = func(h client.Hello) {
 		connects++
+		verb := "connected to"
 		if connects > 1 {
-			fmt.Fprintf(stderr, "tail: reconnected to %s (stream holds #%d..#%d)\n", server, h.FirstSeq, h.LastSeq)
+			verb = "reconnected to"
+		}
+		if h.LastSeq == 0 || h.FirstSeq > h.LastSeq {
+			fmt.Fprintf(stderr, "tail: %s %s; the stream is empty\n", verb, server)
+		} else {
+			fmt.Fprintf(stderr, "tail: %s %s; the stream holds #%d..#%d\n", verb, server, h.FirstSeq, h.LastSeq)
 		}
 	}
 	fo.OnRetry = func(err error, wait time.Duration) {

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// startTail runs tail in the background; the channel yields its exit code.
+func startTail(args ...string) (stdout, stderr *syncBuffer, code <-chan int) {
+	stdout, stderr = newSyncBuffer(), newSyncBuffer()
+	done := make(chan int, 1)
+	go func() { done <- run(append([]string{"tail"}, args...), stdout, stderr) }()
+	return stdout, stderr, done
+}
+
+func waitExit(t *testing.T, code <-chan int, stdout, stderr *syncBuffer) {
+	t.Helper()
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("tail exited %d; stderr:\n%s", c, stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("tail did not exit within 30s; stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+}
+
+func cellEvents(from, to int) [][]byte {
+	var evs [][]byte
+	for i := from; i <= to; i++ {
+		evs = append(evs, cloudEvent("cell.lifecycle.v1.admitted", map[string]any{"cellId": fmt.Sprintf("c-%d", i)}))
+	}
+	return evs
+}
+
+// frames parses tail -o json output.
+func frames(t *testing.T, out string) (seqs []uint64, ids []string) {
+	t.Helper()
+	for _, l := range lines(out) {
+		var f struct {
+			Seq   uint64 `json:"seq"`
+			Event struct {
+				ID string `json:"id"`
+			} `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(l), &f); err != nil {
+			t.Fatalf("tail -o json printed %q: %v", l, err)
+		}
+		seqs, ids = append(seqs, f.Seq), append(ids, f.Event.ID)
+	}
+	return seqs, ids
+}
+
+func idsOf(t *testing.T, events [][]byte) []string {
+	var ids []string
+	for _, ev := range events {
+		var e struct{ ID string }
+		if err := json.Unmarshal(ev, &e); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	return ids
+}
+
+// TestTailReconnectsAcrossRestart stops the server under a running tail
+// and starts it again on the same data dir and port: tail prints every
+// event once, in order, across the restart.
+func TestTailReconnectsAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	a := mustStartApp(t, dir, "127.0.0.1:0")
+	before, after := cellEvents(1, 5), cellEvents(6, 12)
+	mustPublish(t, a.client(t), before...)
+
+	stdout, stderr, code := startTail("--since", "0", "--count", "12", "-o", "json", "--server", a.URL)
+	stdout.waitFor(t, 10*time.Second, "the first 5 events", func(s string) bool { return len(lines(s)) == 5 })
+	a.Stop()
+	stderr.waitFor(t, 10*time.Second, "tail to lose the server", func(s string) bool { return strings.Contains(s, "reconnecting in") })
+
+	b := mustStartApp(t, dir, a.HTTP.Addr())
+	mustPublish(t, b.client(t), after[:3]...)
+	stderr.waitFor(t, 40*time.Second, "tail to reconnect", func(s string) bool { return strings.Contains(s, "reconnected to") })
+	mustPublish(t, b.client(t), after[3:]...)
+	waitExit(t, code, stdout, stderr)
+
+	t.Logf("tail stderr:\n%s", stderr)
+	seqs, ids := frames(t, stdout.String())
+	if want := "[1 2 3 4 5 6 7 8 9 10 11 12]"; fmt.Sprint(seqs) != want {
+		t.Errorf("sequences printed = %v, want %s (no gap, no duplicate)", seqs, want)
+	}
+	if want := idsOf(t, append(before, after...)); fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("event ids printed = %v, want %v", ids, want)
+	}
+}
+
+// TestTailReportsRetentionLoss: events after --since were purged; tail
+// says which were lost and goes on from the first retained one.
+func TestTailReportsRetentionLoss(t *testing.T) {
+	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
+	mustPublish(t, a.client(t), cellEvents(1, 5)...)
+	if err := a.Log.Stream().Purge(ctxFor(t, 10*time.Second), jetstream.WithPurgeSequence(4)); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := startTail("--since", "1", "--count", "3", "--server", a.URL)
+	stdout.waitFor(t, 10*time.Second, "events 4 and 5", func(s string) bool { return len(lines(s)) == 2 })
+	mustPublish(t, a.client(t), cellEvents(6, 6)...)
+	waitExit(t, code, stdout, stderr)
+
+	if want := "events 2..3 were lost to retention; continuing from 4"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr = %q, want it to say %q", stderr, want)
+	}
+	var got []string
+	for _, l := range lines(stdout.String()) {
+		got = append(got, strings.Fields(l)[0])
+	}
+	if fmt.Sprint(got) != "[#4 #5 #6]" {
+		t.Errorf("printed %v, want #4 #5 #6:\n%s", got, stdout)
+	}
+}
+
+// TestTailNewEventsOnlyWithSubject: without --since only events published
+// after tail connected are printed, filtered by subject, one line each.
+func TestTailNewEventsOnlyWithSubject(t *testing.T) {
+	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
+	c := a.client(t)
+	mustPublish(t, c, cloudEvent("cell.lifecycle.v1.failed", map[string]any{"cellId": "c-0", "reason": "before"}))
+	stdout, stderr, code := startTail("--subject", "cell.*.failed", "--count", "2", "--server", a.URL)
+	stderr.waitFor(t, 10*time.Second, "tail to connect", func(s string) bool { return strings.Contains(s, "connected to") })
+	mustPublish(t, c,
+		cloudEvent("cell.lifecycle.v1.admitted", map[string]any{"cellId": "c-1", "formationId": "f-1", "tenantId": "acme"}),
+		cloudEvent("cell.lifecycle.v1.failed", map[string]any{"cellId": "c-1", "reason": "node lost"}),
+		cloudEvent("cell.lifecycle.v1.failed", map[string]any{"cellId": "c-2", "reason": "oom"}),
+	)
+	waitExit(t, code, stdout, stderr)
+	want := "#3 2026-11-26T10:00:00Z cell.lifecycle.v1.failed cell=c-1 reason=\"node lost\"\n" +
+		"#4 2026-11-26T10:00:00Z cell.lifecycle.v1.failed cell=c-2 reason=oom\n"
+	if stdout.String() != want {
+		t.Errorf("tail printed\n%s\nwant\n%s", stdout, want)
+	}
+}
+
+func TestTailBadSubjectIsUsageError(t *testing.T) {
+	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
+	code, _, stderr := runCLI("tail", "--subject", "cell..x", "--server", a.URL)
+	if code != 2 || !strings.Contains(stderr, "subject") {
+		t.Errorf("tail --subject cell..x = %d, %q; want 2 with the server's reason", code, stderr)
+	}
+}
