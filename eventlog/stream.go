@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,8 +36,9 @@ const DefaultDuplicates = 2 * time.Minute
 // Log is the opened event log.
 type Log struct {
 	js     jetstream.JetStream
-	stream jetstream.Stream
-	epoch  string
+	stream jetstream.Stream // a handle by name: it reaches a recreated stream too
+	cfg    StreamConfig
+	epoch  atomic.Pointer[string]
 	// Created reports whether Open created the stream.
 	Created bool
 }
@@ -56,22 +58,39 @@ func Open(ctx context.Context, nc *nats.Conn, cfg StreamConfig) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{js: js}
-	l.stream, err = js.Stream(ctx, StreamName)
+	l := &Log{js: js, cfg: cfg}
+	if err := l.Ensure(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Ensure gets the stream, creating it with the configuration given to Open
+// if it is missing (for example deleted while running), and refreshes the
+// epoch. The stream handle is by name, so the one Open made keeps working
+// for a recreated stream: Ensure never replaces it.
+func (l *Log) Ensure(ctx context.Context) error {
+	s, err := l.js.Stream(ctx, StreamName)
+	created := false
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		l.stream, err = js.CreateStream(ctx, cfg.streamConfig())
-		l.Created = err == nil
+		s, err = l.js.CreateStream(ctx, l.cfg.streamConfig())
+		created = err == nil
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Another process created it in between: use theirs as it is.
-			l.stream, err = js.Stream(ctx, StreamName)
+			s, err = l.js.Stream(ctx, StreamName)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get or create stream %s: %w", StreamName, err)
+		return fmt.Errorf("get or create stream %s: %w", StreamName, err)
 	}
-	l.epoch = epochOf(l.stream.CachedInfo())
-	return l, nil
+	if l.stream == nil {
+		l.stream, l.Created = s, created
+	}
+	l.setEpoch(epochOf(s.CachedInfo()))
+	return nil
 }
+
+func (l *Log) setEpoch(e string) { l.epoch.Store(&e) }
 
 func (c StreamConfig) streamConfig() jetstream.StreamConfig {
 	sc := jetstream.StreamConfig{
@@ -107,8 +126,9 @@ func epochOf(info *jetstream.StreamInfo) string {
 	return info.Created.UTC().Format(time.RFC3339Nano)
 }
 
-// Epoch identifies the stream incarnation Open found.
-func (l *Log) Epoch() string { return l.epoch }
+// Epoch identifies the stream incarnation last seen (by Open, Ensure or
+// State).
+func (l *Log) Epoch() string { return *l.epoch.Load() }
 
 // JetStream is the JetStream context the log was opened with.
 func (l *Log) JetStream() jetstream.JetStream { return l.js }
@@ -122,6 +142,7 @@ func (l *Log) State(ctx context.Context) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("stream %s info: %w", StreamName, err)
 	}
+	l.setEpoch(epochOf(info))
 	return State{
 		Epoch:    epochOf(info),
 		FirstSeq: info.State.FirstSeq,
@@ -155,7 +176,9 @@ func Attach(ctx context.Context, nc *nats.Conn) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", StreamName, err)
 	}
-	return &Log{js: js, stream: s, epoch: epochOf(s.CachedInfo())}, nil
+	l := &Log{js: js, stream: s}
+	l.setEpoch(epochOf(s.CachedInfo()))
+	return l, nil
 }
 
 // FoldUpTo reads the stream from its first sequence through seq (or its

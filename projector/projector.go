@@ -68,7 +68,9 @@ type Projector struct {
 
 	mu    sync.RWMutex // guards proj
 	proj  *projection.Projection
-	epoch string
+	epoch atomic.Pointer[string] // changes only under mu and cpMu
+
+	followStop atomic.Pointer[context.CancelFunc] // ends the current consumer
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -95,9 +97,9 @@ func New(log *eventlog.Log, st *store.Store, cfg Config) *Projector {
 		store: st,
 		lg:    cfg.Logger,
 		proj:  projection.New(),
-		epoch: log.Epoch(),
 		ready: make(chan struct{}),
 	}
+	p.setEpoch(log.Epoch())
 	p.m = newMetrics(p, cfg.Registerer)
 	return p
 }
@@ -123,7 +125,9 @@ func (p *Projector) WaitReady(ctx context.Context) error {
 }
 
 // Epoch is the identity of the stream incarnation being projected.
-func (p *Projector) Epoch() string { return p.epoch }
+func (p *Projector) Epoch() string { return *p.epoch.Load() }
+
+func (p *Projector) setEpoch(e string) { p.epoch.Store(&e) }
 
 // Read calls fn with the projection under the read lock. fn must not keep
 // references into it after returning.
@@ -187,26 +191,83 @@ func (p *Projector) start(ctx context.Context) error {
 	p.boot = Boot{CheckpointCursor: cpCursor, ReplayFrom: proj.Cursor() + 1, ReplayTo: state.LastSeq, Rebuild: reason}
 	p.bootMu.Unlock()
 	p.lg.Info("boot", "checkpoint_cursor", cpCursor, "replay_from", proj.Cursor()+1, "replay_to", state.LastSeq,
-		"epoch", p.epoch, "rebuild", reason)
+		"epoch", p.Epoch(), "rebuild", reason)
 	if proj.Cursor() >= state.LastSeq {
 		p.markReady()
 	}
 	return nil
 }
 
-// follow runs the single ordered consumer from cursor+1, restarting it
-// from the current cursor if it fails, until ctx ends.
+// follow runs the single ordered consumer from cursor+1 until ctx ends.
+// When the consumer fails or the watchdog stops it, the stream is checked
+// (and created again if it is gone) before the consumer is restarted from
+// the current cursor.
 func (p *Projector) follow(ctx context.Context) {
 	for ctx.Err() == nil {
-		err := p.log.Follow(ctx, p.lastSeen.Load()+1, p.handle)
+		fctx, stop := context.WithCancel(ctx)
+		p.followStop.Store(&stop)
+		err := p.log.Follow(fctx, p.lastSeen.Load()+1, p.handle)
+		stop()
 		if ctx.Err() != nil {
 			return
 		}
-		p.lg.Warn("event consumer stopped; restarting", "err", err, "from", p.lastSeen.Load()+1)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
+		if fctx.Err() == nil {
+			p.lg.Warn("event consumer stopped; restarting", "err", err, "from", p.lastSeen.Load()+1)
 		}
+		if err := p.resync(ctx); err != nil {
+			p.lg.Error("event log unavailable; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// resync makes sure the stream exists and is the incarnation being
+// projected. A new incarnation (deleted and created again) makes the
+// projection start over from it.
+func (p *Projector) resync(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := p.log.Ensure(ctx); err != nil {
+		return err
+	}
+	state, err := p.log.State(ctx)
+	if err != nil {
+		return err
+	}
+	old := p.Epoch()
+	if state.Epoch == old {
+		return nil
+	}
+	reason := fmt.Sprintf("%s: the stream was deleted and created again while running (epoch %s, now %s)", RebuildEpoch, old, state.Epoch)
+	p.lg.Warn("stream incarnation changed; rebuilding the projection from it", "reason", reason)
+	p.cpMu.Lock()
+	p.mu.Lock()
+	p.proj = fresh()
+	p.setEpoch(state.Epoch)
+	p.mu.Unlock()
+	p.cpMu.Unlock()
+	p.lastSeen.Store(0)
+	p.streamEnd.Store(state.LastSeq)
+	p.bootMu.Lock()
+	p.boot.Rebuild = reason
+	p.bootMu.Unlock()
+	return nil
+}
+
+// watch stops the consumer when the stream is gone or is another
+// incarnation: an ordered consumer can wait on a deleted stream forever.
+func (p *Projector) watch(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	state, err := p.log.State(ctx)
+	if err == nil && state.Epoch == p.Epoch() {
+		return
+	}
+	if stop := p.followStop.Load(); stop != nil {
+		(*stop)()
 	}
 }
 
@@ -275,12 +336,13 @@ func (p *Projector) Checkpoint() error {
 	defer p.cpMu.Unlock()
 	p.mu.Lock()
 	ch := p.proj.TakeChanges()
+	epoch := p.Epoch()
 	p.mu.Unlock()
 	if ch.Empty() && ch.Meta.Cursor == p.cpCursor.Load() && p.cpAt.Load() != nil {
 		return nil
 	}
 	start := time.Now()
-	err := p.store.Save(p.epoch, ch, start)
+	err := p.store.Save(epoch, ch, start)
 	p.m.checkpointSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		p.m.checkpointFailures.Inc()
@@ -306,6 +368,7 @@ func (p *Projector) checkpointLoop(ctx context.Context) {
 			if err := p.Checkpoint(); err != nil {
 				p.lg.Error("checkpoint failed; keeping the previous one", "err", err)
 			}
+			p.watch(ctx)
 		}
 	}
 }

@@ -55,7 +55,7 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 	s := Status{
 		Version: version,
 		Ready:   p.Ready(),
-		Epoch:   p.epoch,
+		Epoch:   p.Epoch(),
 		Stream: StreamStatus{
 			Name: eventlog.StreamName, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq,
 			Messages: st.Messages, Bytes: st.Bytes,

@@ -1,0 +1,69 @@
+package projector
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"cellos-allinone/eventlog"
+	"cellos-allinone/projection"
+	"cellos-allinone/testutil"
+)
+
+// The stream is deleted and created again while the projector runs: it must
+// notice the new incarnation, rebuild from it, and say so.
+func TestStreamRecreatedWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	_, nc := testutil.MustStartNATS(t, dir)
+	l := openLog(t, nc)
+	testutil.MustPublish(t, nc, testutil.Workload(300)...)
+	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
+	r.waitReady()
+	oldEpoch := r.p.Epoch()
+	if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
+		t.Fatal(err)
+	}
+	openLog(t, nc)
+	testutil.MustPublish(t, nc, testutil.Workload(40)...)
+	deadline := time.Now().Add(30 * time.Second)
+	for r.p.Epoch() == oldEpoch {
+		if time.Now().After(deadline) {
+			t.Fatal("projector did not notice the new stream incarnation within 30s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling a value
+	}
+	if b := r.p.BootInfo(); !strings.HasPrefix(b.Rebuild, RebuildEpoch) {
+		t.Fatalf("BootInfo().Rebuild = %q, want %s", b.Rebuild, RebuildEpoch)
+	}
+	r.log = openLog(t, nc)
+	r.assertEqualsFold()
+}
+
+// The stream is deleted and nobody creates it: the projector creates it
+// again (with the configuration it was opened with) and goes on.
+func TestStreamDeletedWhileRunningIsRecreated(t *testing.T) {
+	dir := t.TempDir()
+	_, nc := testutil.MustStartNATS(t, dir)
+	l := openLog(t, nc)
+	testutil.MustPublish(t, nc, testutil.Workload(100)...)
+	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
+	r.waitReady()
+	oldEpoch := r.p.Epoch()
+	if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for r.p.Epoch() == oldEpoch {
+		if time.Now().After(deadline) {
+			t.Fatal("projector did not recreate the stream within 30s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling a value
+	}
+	testutil.MustPublish(t, nc, testutil.Workload(25)...)
+	r.assertEqualsFold()
+	var formations int
+	r.p.Read(func(p *projection.Projection) { formations, _ = p.Size() })
+	if formations != 1 {
+		t.Fatalf("%d formations after the rebuild, want only the 1 of the new stream", formations)
+	}
+}
