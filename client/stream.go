@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -110,6 +111,13 @@ func (c *Client) Stream(ctx context.Context, so StreamOptions) (*Stream, error) 
 				resp.Body.Close()
 			}
 			return nil, &HandshakeError{apiError(resp.StatusCode, raw)}
+		}
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			// The socket's own error says it all; the layers above it
+			// ("failed to WebSocket dial: failed to send handshake
+			// request: Get …") only repeat the URL.
+			err = oe
 		}
 		return nil, fmt.Errorf("connect to %s: %w", u.Redacted(), err)
 	}

@@ -37,9 +37,8 @@ gets demo events), publishes to its stream as a supervisor would (NATS,
 with the event id as message id), prints the URL to open and stops the
 server at the end. With --target URL it feeds a server that is already
 running through POST /v1/events, which refuses the unknown event types:
-those are counted as refused. --dry-run prints
-the events as JSONL on stdout instead (try: demo --dry-run --count 100 |
-publish -f -).
+those are counted as refused. --dry-run prints the events as JSONL on
+stdout instead (try: demo --dry-run --count 100 | publish -f -).
 
 The same --seed with the same --start, --rate, --tenants and --formations
 gives byte-identical events; without --seed a random one is picked and
@@ -112,7 +111,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if _, fromEnv := os.LookupEnv(envName("seed")); !given["seed"] && !fromEnv {
 		// A fresh run, with new ids: the same seed again would repeat
 		// ids the server has already seen.
-		o.seed = rand.Uint64()
+		// Six digits are easy to note down and still rarely repeat.
+		o.seed = rand.Uint64N(1_000_000)
 	}
 	gen, err := o.generator()
 	if err != nil {

@@ -16,9 +16,8 @@ import (
 )
 
 func init() {
-	c := command{summary: "follow the live event stream (alias: follow)", run: tail}
-	commands["tail"] = c
-	commands["follow"] = c
+	commands["tail"] = command{summary: "follow the live event stream, one line per event (alias: follow)", run: tail}
+	commands["follow"] = command{summary: "same as tail", run: tail}
 }
 
 const tailAbout = `Follows the event stream of a running server (GET /ws/events) and prints
@@ -95,7 +94,11 @@ func tail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fo.OnRetry = func(err error, wait time.Duration) {
 		// Flush what was printed before waiting, so a reader sees it.
 		w.Flush()
-		fmt.Fprintf(stderr, "tail: %s; reconnecting in %s\n", describeDrop(err), wait.Round(time.Millisecond))
+		what := describeDrop(err)
+		if connects == 0 {
+			what = "cannot connect: " + err.Error()
+		}
+		fmt.Fprintf(stderr, "tail: %s; retrying in %s\n", what, wait.Round(time.Millisecond))
 	}
 	fo.OnLost = func(l client.Lost) {
 		w.Flush()

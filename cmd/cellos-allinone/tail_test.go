@@ -80,7 +80,7 @@ func TestTailReconnectsAcrossRestart(t *testing.T) {
 	stdout, stderr, code := startTail("--since", "0", "--count", "12", "-o", "json", "--server", a.URL)
 	stdout.waitFor(t, 10*time.Second, "the first 5 events", func(s string) bool { return len(lines(s)) == 5 })
 	a.Stop()
-	stderr.waitFor(t, 10*time.Second, "tail to lose the server", func(s string) bool { return strings.Contains(s, "reconnecting in") })
+	stderr.waitFor(t, 10*time.Second, "tail to lose the server", func(s string) bool { return strings.Contains(s, "retrying in") })
 
 	b := mustStartApp(t, dir, a.HTTP.Addr())
 	mustPublish(t, b.client(t), after[:3]...)
