@@ -15,7 +15,7 @@ import { h, num, relTime } from './dom.js';
 const log = new EventLog();
 const rate = new Rate();
 let status = null;
-const perf = { firstRender: 0, firstPaint: 0 };
+const perf = { firstRender: 0, firstPaint: 0, renders: 0 };
 
 const sync = new Sync({
   onChange: invalidate,
@@ -119,6 +119,7 @@ function render() {
   if (store) {
     loadingEl.remove();
     current.view.render(store);
+    perf.renders++;
     navFormations.textContent = num(store.liveFormations().length);
     navCells.textContent = num(store.cells.size);
     document.title = `${current.view.title()} · CellOS`;

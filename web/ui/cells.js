@@ -68,7 +68,7 @@ export class CellsView {
           name: 'formation', type: 'select', label: 'Formation', any: 'All formations',
           options: (store) => store.liveFormations().map((f) => [f.id, f.name || f.id]).sort((a, b) => (a[1] < b[1] ? -1 : 1)),
         },
-        { name: 'sort', type: 'select', label: 'Sort', any: 'Id', options: () => [['updated', 'Recently updated']] },
+        { name: 'sort', type: 'select', label: 'Sort', any: 'By id', options: () => [['updated', 'By last update']] },
       ],
       columns: ['Cell', 'State', 'Formation', 'Tenant', 'Exit code', 'Reason', 'Updated'].map((label) => ({ label })),
       items: (store, p) => cellItems(store, p, ''),

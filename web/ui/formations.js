@@ -55,7 +55,7 @@ export class FormationsView {
         { name: 'q', type: 'search', label: 'Search', placeholder: 'Name or id  ( / )' },
         { name: 'tenant', type: 'select', label: 'Tenant', any: 'All tenants', options: tenantOptions },
         { name: 'status', type: 'select', label: 'Status', any: 'Any status', options: () => FORMATION_STATUSES.map((s) => [s, s]) },
-        { name: 'sort', type: 'select', label: 'Sort', any: 'Name', options: () => [['updated', 'Recently updated'], ['id', 'Id']] },
+        { name: 'sort', type: 'select', label: 'Sort', any: 'By name', options: () => [['updated', 'By last update'], ['id', 'By id']] },
       ],
       columns: [{ label: 'Formation' }, { label: 'Tenant' }, { label: 'Status' }, { label: 'Cells', cls: 'wide' }, { label: 'Updated' }],
       items: (store, p) => {

@@ -1,6 +1,6 @@
 // The header: connection state (announced politely to screen readers only
 // when its wording changes), cursor, lag, events per second with a
-// sparkline of the last two minutes, and the stream epoch.
+// sparkline of the last two minutes (or since the page opened), and the stream epoch.
 
 import { h, num } from './dom.js';
 
@@ -10,6 +10,16 @@ export class Rate {
   constructor() {
     this.buckets = new Array(BUCKETS).fill(0);
     this.sec = Math.floor(Date.now() / 1000);
+    this.since = this.sec;
+  }
+
+  // recent is the completed seconds since the page opened, at most the
+  // whole window (at least ten), so that a fresh page draws a shape at once
+  // instead of a flat line that fills in over two minutes.
+  recent() {
+    this.roll();
+    const n = Math.min(BUCKETS - 1, Math.max(10, this.sec - this.since));
+    return this.buckets.slice(BUCKETS - 1 - n, BUCKETS - 1);
   }
 
   roll(now = Date.now()) {
@@ -110,7 +120,7 @@ export class Header {
 
     const eps = rate.perSecond();
     this.eps.textContent = eps >= 10 ? num(Math.round(eps)) : eps.toFixed(1);
-    const pts = sparkPoints(rate.buckets.slice(0, -1), 120, 24);
+    const pts = sparkPoints(rate.recent(), 120, 24);
     this.line.setAttribute('points', pts);
     this.area.setAttribute('points', `0,24 ${pts} 120,24`);
 

@@ -154,5 +154,7 @@ export class ListView {
 
 // td builds a table cell labelled for the narrow (card) layout.
 export function td(label, ...children) {
-  return h('td', { 'data-label': label }, ...children);
+  // The state column is placed beside the title on the narrow layout.
+  const cls = label === 'State' || label === 'Status' ? 'st' : label === 'Cells' ? 'wide' : undefined;
+  return h('td', { 'data-label': label, class: cls }, ...children);
 }
