@@ -45,6 +45,12 @@ func startProjector(t *testing.T, dir string, nc *nats.Conn, cfg Config) *rig {
 		t.Fatal(err)
 	}
 	cfg.StoreAside = aside
+	return runProjector(t, dir, nc, st, cfg)
+}
+
+// runProjector runs a projector over nc with the checkpoint store st.
+func runProjector(t *testing.T, dir string, nc *nats.Conn, st *store.Store, cfg Config) *rig {
+	t.Helper()
 	r := &rig{t: t, dir: dir, nc: nc, log: openLog(t, nc), st: st, done: make(chan error, 1)}
 	r.p = New(r.log, st, cfg)
 	ctx, cancel := context.WithCancel(context.Background())

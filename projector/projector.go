@@ -82,6 +82,8 @@ type Projector struct {
 	cpMu      sync.Mutex // one checkpoint at a time
 	cpCursor  atomic.Uint64
 	cpAt      atomic.Pointer[time.Time]
+	cpErr     atomic.Pointer[string] // last failure, nil after a success
+	cpFails   atomic.Uint64
 	sinceCP   atomic.Int64 // events since the last checkpoint
 	lastSeen  atomic.Uint64
 	streamEnd atomic.Uint64 // last stream sequence known
@@ -346,12 +348,18 @@ func (p *Projector) Checkpoint() error {
 	p.m.checkpointSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		p.m.checkpointFailures.Inc()
+		p.cpFails.Add(1)
+		msg := err.Error()
+		p.cpErr.Store(&msg)
+		// Retry after the next batch of events or tick, not on every event.
+		p.sinceCP.Store(0)
 		p.mu.Lock()
 		p.proj.Requeue(ch)
 		p.mu.Unlock()
 		return fmt.Errorf("write checkpoint at cursor %d: %w", ch.Meta.Cursor, err)
 	}
 	p.sinceCP.Store(0)
+	p.cpErr.Store(nil)
 	p.cpCursor.Store(ch.Meta.Cursor)
 	p.cpAt.Store(&start)
 	return nil

@@ -37,6 +37,10 @@ type StreamStatus struct {
 type CheckpointStatus struct {
 	Cursor uint64     `json:"cursor"`
 	At     *time.Time `json:"at"`
+	// Failures counts failed checkpoint writes since start; LastError is
+	// the latest one, "" once a write succeeded again.
+	Failures  uint64 `json:"failures"`
+	LastError string `json:"lastError"`
 }
 
 // RegistryStatus counts what the projection holds.
@@ -61,7 +65,10 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 			Messages: st.Messages, Bytes: st.Bytes,
 		},
 		Boot:       p.BootInfo(),
-		Checkpoint: CheckpointStatus{Cursor: p.cpCursor.Load(), At: p.cpAt.Load()},
+		Checkpoint: CheckpointStatus{Cursor: p.cpCursor.Load(), At: p.cpAt.Load(), Failures: p.cpFails.Load()},
+	}
+	if e := p.cpErr.Load(); e != nil {
+		s.Checkpoint.LastError = *e
 	}
 	p.Read(func(pr *projection.Projection) {
 		s.Cursor = pr.Cursor()
