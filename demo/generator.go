@@ -112,9 +112,6 @@ func New(o Options) *Generator {
 	return &Generator{o: o, rng: rng, run: fmt.Sprintf("%06x", rng.Uint32()&0xffffff)}
 }
 
-// Count is how many events Next has returned.
-func (g *Generator) Count() int { return g.n }
-
 // action is one possible next event with its relative weight.
 type action struct {
 	weight int

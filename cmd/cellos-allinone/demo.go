@@ -109,9 +109,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{"--target and --dry-run exclude each other"}
 	}
 	if _, fromEnv := os.LookupEnv(envName("seed")); !given["seed"] && !fromEnv {
-		// A fresh run, with new ids: the same seed again would repeat
-		// ids the server has already seen.
-		// Six digits are easy to note down and still rarely repeat.
+		// A fresh run gets new ids (the same seed again would repeat ids
+		// the server has seen); six digits are easy to note down.
 		o.seed = rand.Uint64N(1_000_000)
 	}
 	gen, err := o.generator()
@@ -125,7 +124,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	if o.dryRun {
-		_, err := o.loop(ctx, gen, func(ctx context.Context, ev demo.Event) error {
+		err := o.loop(ctx, gen, func(ctx context.Context, ev demo.Event) error {
 			_, err := fmt.Fprintf(stdout, "%s\n", ev.JSON())
 			return err
 		})
@@ -229,7 +228,7 @@ func (o *demoOpts) withOwnServer(ctx context.Context, gen *demo.Generator, cfg a
 // publish feeds the generator's events to p and reports progress.
 func (o *demoOpts) publish(ctx context.Context, gen *demo.Generator, p *demoPublisher, server string, stdout io.Writer) error {
 	last := time.Now()
-	_, err := o.loop(ctx, gen, func(ctx context.Context, ev demo.Event) error {
+	err := o.loop(ctx, gen, func(ctx context.Context, ev demo.Event) error {
 		if err := p.send(ctx, ev); err != nil {
 			return err
 		}
@@ -247,9 +246,8 @@ func (o *demoOpts) publish(ctx context.Context, gen *demo.Generator, p *demoPubl
 }
 
 // loop hands events to sink at the configured rate until --count, or ctx
-// ends (duration, Ctrl-C): both are normal ends. It returns how many
-// events sink took.
-func (o *demoOpts) loop(ctx context.Context, gen *demo.Generator, sink func(context.Context, demo.Event) error) (int, error) {
+// ends (duration, Ctrl-C): both are normal ends.
+func (o *demoOpts) loop(ctx context.Context, gen *demo.Generator, sink func(context.Context, demo.Event) error) error {
 	interval := time.Duration(0)
 	if o.rate > 0 {
 		interval = time.Duration(float64(time.Second) / o.rate)
@@ -263,7 +261,7 @@ func (o *demoOpts) loop(ctx context.Context, gen *demo.Generator, sink func(cont
 				timer.Reset(d)
 				select {
 				case <-ctx.Done():
-					return i, nil
+					return nil
 				case <-timer.C:
 				}
 			} else if d < -time.Second {
@@ -274,16 +272,16 @@ func (o *demoOpts) loop(ctx context.Context, gen *demo.Generator, sink func(cont
 			next = next.Add(interval)
 		}
 		if ctx.Err() != nil {
-			return i, nil
+			return nil
 		}
 		if err := sink(ctx, gen.Next()); err != nil {
 			if ctx.Err() != nil {
-				return i, nil
+				return nil
 			}
-			return i, err
+			return err
 		}
 	}
-	return o.count, nil
+	return nil
 }
 
 // poster stores one event and returns its sequence.
