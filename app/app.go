@@ -46,11 +46,13 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	lg := cfg.Logger
 	a = &App{cfg: cfg, stopped: make(chan struct{}), closed: make(chan struct{})}
-	defer func() {
+	// The App is passed in: by the time this runs, "return nil, err" has
+	// set the result a to nil.
+	defer func(a *App) {
 		if err != nil {
 			a.release()
 		}
-	}()
+	}(a)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
