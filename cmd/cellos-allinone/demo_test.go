@@ -15,10 +15,11 @@ import (
 const demoStart = "2026-11-26T10:00:00Z"
 
 // dryRun returns the events demo generates for seed, one JSON per line.
-func dryRun(t *testing.T, seed, count int) []string {
+// The rate matters: event times advance by 1/rate.
+func dryRun(t *testing.T, seed, count int, rate string) []string {
 	t.Helper()
 	code, stdout, stderr := runCLI("demo", "--dry-run", "--seed", fmt.Sprint(seed), "--start", demoStart,
-		"--rate", "0", "--count", fmt.Sprint(count))
+		"--rate", rate, "--count", fmt.Sprint(count))
 	if code != 0 || len(lines(stdout)) != count {
 		t.Fatalf("demo --dry-run --seed %d = %d with %d lines; stderr %q", seed, code, len(lines(stdout)), stderr)
 	}
@@ -49,7 +50,7 @@ func storedEvents(t *testing.T, c *client.Client) []string {
 // in dry runs and as stored by a server; another seed gives other events.
 func TestDemoSeedIsDeterministic(t *testing.T) {
 	const n = 400
-	first, again, other := dryRun(t, 7, n), dryRun(t, 7, n), dryRun(t, 8, n)
+	first, again, other := dryRun(t, 7, n, "0"), dryRun(t, 7, n, "0"), dryRun(t, 8, n, "0")
 	if strings.Join(first, "\n") != strings.Join(again, "\n") {
 		t.Fatal("two dry runs of seed 7 differ")
 	}
@@ -94,7 +95,7 @@ func TestDemoRunsItsOwnServer(t *testing.T) {
 	}
 	a := mustStartApp(t, dir, "127.0.0.1:0")
 	a.waitCursor(t, n)
-	if got, want := storedEvents(t, a.client(t)), dryRun(t, 3, n); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got, want := storedEvents(t, a.client(t)), dryRun(t, 3, n, "0"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("stored events differ from the dry run of the same seed (%d vs %d events)", len(got), len(want))
 	}
 	var counters projection.Counters
@@ -127,5 +128,45 @@ func TestDemoUnreachableTargetFails(t *testing.T) {
 	code, _, stderr := runCLI("demo", "--target", url, "--count", "5", "--rate", "0")
 	if code != 1 || !strings.Contains(stderr, "is the server running") {
 		t.Errorf("demo --target (down) = %d, %q; want 1 with a hint", code, stderr)
+	}
+}
+
+// TestDemoRidesOutServerRestart: demo --target keeps going when the server
+// restarts under it, and the log ends up with every event once, in order.
+func TestDemoRidesOutServerRestart(t *testing.T) {
+	const n = 150
+	dir := t.TempDir()
+	a := mustStartApp(t, dir, "127.0.0.1:0")
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"demo", "--target", a.URL, "--seed", "11", "--start", demoStart,
+			"--rate", "100", "--count", fmt.Sprint(n)}, stdout, stderr)
+	}()
+	a.waitCursor(t, 20)
+	a.Stop()
+	b := mustStartApp(t, dir, a.HTTP.Addr())
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("demo exited %d; stderr:\n%s", code, stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("demo did not finish within 30s; stderr:\n%s", stderr)
+	}
+	var want []string
+	for _, l := range dryRun(t, 11, n, "100") {
+		if !strings.Contains(l, `"type":"dev.cellos.events.cell.telemetry.v1.sample"`) {
+			want = append(want, l)
+		}
+	}
+	if got := storedEvents(t, b.client(t)); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("stored %d events, want the %d of the dry run, once each, in order; demo stderr:\n%s", len(got), len(want), stderr)
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Errorf("first difference at %d:\n got %s\nwant %s", i, got[i], want[i])
+				break
+			}
+		}
 	}
 }
