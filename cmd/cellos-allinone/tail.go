@@ -107,7 +107,7 @@ func tail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "tail: the event stream was recreated (epoch %s, was %s): events of the old stream not yet printed are lost; continuing from #%d of the new one\n",
 				l.NewEpoch, l.OldEpoch, l.To+1)
 		case l.Behind:
-			fmt.Fprintf(stderr, "tail: the server's stream now ends before #%d, the last event printed (its newest events were lost, for example in a power cut); continuing with new events\n", l.To)
+			fmt.Fprintf(stderr, "tail: the server's stream ends before #%d, where tail was to resume (its newest events were lost, for example in a power cut, or this is another stream); continuing with new events\n", l.To)
 		case l.From <= l.To:
 			fmt.Fprintf(stderr, "tail: events %d..%d were lost to retention; continuing from %d\n", l.From, l.To, l.To+1)
 		}

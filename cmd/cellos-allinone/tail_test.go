@@ -151,3 +151,21 @@ func TestTailBadSubjectIsUsageError(t *testing.T) {
 		t.Errorf("tail --subject cell..x = %d, %q; want 2 with the server's reason", code, stderr)
 	}
 }
+
+// TestTailCursorBeyondEnd: a --since past the end of the stream (its tail
+// was lost, or the wrong server) is said so, and tail goes on with new
+// events instead of printing old ones again.
+func TestTailCursorBeyondEnd(t *testing.T) {
+	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
+	c := a.client(t)
+	mustPublish(t, c, cellEvents(1, 3)...)
+	stdout, stderr, code := startTail("--since", "100", "--count", "1", "--server", a.URL)
+	stderr.waitFor(t, 10*time.Second, "tail to reconnect without a cursor", func(s string) bool {
+		return strings.Contains(s, "ends before #100") && strings.Contains(s, "connected to")
+	})
+	mustPublish(t, c, cellEvents(4, 4)...)
+	waitExit(t, code, stdout, stderr)
+	if got := stdout.String(); !strings.HasPrefix(got, "#4 ") || len(lines(got)) != 1 {
+		t.Errorf("tail printed %q, want only #4", got)
+	}
+}
