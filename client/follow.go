@@ -77,6 +77,7 @@ func (c *Client) Follow(ctx context.Context, fo FollowOptions, fn func(Event) er
 		f.cursor = *fo.Since
 	}
 	failures := 0
+	expiredBefore := false // the previous attempt ended in a 4410 too
 	for {
 		connected, err := f.once(ctx)
 		var (
@@ -92,12 +93,20 @@ func (c *Client) Follow(ctx context.Context, fo FollowOptions, fn func(Event) er
 			return ctx.Err()
 		case errors.As(err, &exp):
 			f.expired(exp)
-			failures = 0
-			continue
+			if !expiredBefore {
+				// The new cursor is expected to work: retry at once.
+				expiredBefore, failures = true, 0
+				continue
+			}
+			// 4410 again right away: a server that keeps refusing must
+			// not make this a busy loop.
 		case permanent(err):
 			return err
 		}
-		if connected {
+		if exp == nil {
+			expiredBefore = false
+		}
+		if connected && exp == nil {
 			failures = 0
 		}
 		wait := backoff(failures, fo.MinBackoff, fo.MaxBackoff)

@@ -25,13 +25,14 @@ type fakeStream struct {
 	last      uint64
 	dropAfter int
 	resend    bool // also send the event at since, which a client must skip
+	refuseAll bool // close every connection with 4410
 	queries   []string
 }
 
 func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.queries = append(f.queries, r.URL.RawQuery)
-	epoch, first, last, dropAfter, resend := f.epoch, f.first, f.last, f.dropAfter, f.resend
+	epoch, first, last, dropAfter, resend, refuseAll := f.epoch, f.first, f.last, f.dropAfter, f.resend, f.refuseAll
 	f.mu.Unlock()
 	q := r.URL.Query()
 	if q.Get("subject") == "bad" {
@@ -51,7 +52,7 @@ func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		since, _ = strconv.ParseUint(q.Get("since"), 10, 64)
 	}
 	reason := fmt.Sprintf(`{"firstSeq":%d,"epoch":%q}`, first, epoch)
-	if (q.Has("epoch") && q.Get("epoch") != epoch) || since+1 < first || since > last {
+	if refuseAll || (q.Has("epoch") && q.Get("epoch") != epoch) || since+1 < first || since > last {
 		c.Close(CloseCursorExpired, reason)
 		return
 	}
@@ -292,5 +293,21 @@ func TestFollowCursorBeyondEndGoesOnWithNewEvents(t *testing.T) {
 	}
 	if q := f.queryLog(); len(q) < 2 || q[1] != "epoch=E1" {
 		t.Errorf("queries = %q, want the 2nd without since", q)
+	}
+}
+
+func TestFollowRepeated4410BacksOff(t *testing.T) {
+	f := &fakeStream{epoch: "E1", first: 5, last: 9, refuseAll: true}
+	c := startFake(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := c.Follow(ctx, FollowOptions{Since: ptr(0), MinBackoff: 40 * time.Millisecond, MaxBackoff: 40 * time.Millisecond},
+		func(Event) error { return nil })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Follow = %v, want the context's deadline", err)
+	}
+	// At most one immediate retry per wait of 20-40 ms: far from a busy loop.
+	if n := len(f.queryLog()); n < 2 || n > 60 {
+		t.Errorf("%d connection attempts in 500ms, want a few", n)
 	}
 }
