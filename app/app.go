@@ -89,6 +89,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	})
 	a.HTTP = web.New(web.Config{
 		Addr: cfg.HTTPAddr, Version: cfg.Version, Logger: lg.With("system", "http"), Gatherer: reg,
+		Registerer: reg, Log: a.Log, WS: cfg.WS,
 	}, a.Proj)
 	if err := a.HTTP.Open(); err != nil {
 		return nil, err

@@ -18,6 +18,8 @@ const (
 	// ReaderBuffer is how many messages a Reader pulls ahead of Next: the
 	// bound of the memory one reader holds (times the message size).
 	ReaderBuffer = 256
+	// ReaderDescription marks the consumers of Readers on the server.
+	ReaderDescription = "cellos-allinone reader (deleted when its client goes)"
 	// readerDeleteTimeout bounds the consumer deletion in Close.
 	readerDeleteTimeout = 5 * time.Second
 )
@@ -51,7 +53,7 @@ func ReaderConsumerConfig(start uint64, filter string) jetstream.ConsumerConfig 
 		start = 1
 	}
 	return jetstream.ConsumerConfig{
-		Description:       "cellos-allinone reader (deleted when its client goes)",
+		Description:       ReaderDescription,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       start,
 		AckPolicy:         jetstream.AckNonePolicy,

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/coder/websocket"
 )
 
 // Error codes of the API. Each maps to one HTTP status in statusOf.
@@ -19,6 +21,9 @@ const (
 	CodeNotReady         = "not_ready"
 	CodeUnavailable      = "unavailable"
 	CodeForbidden        = "forbidden"
+	CodeUpgradeRequired  = "upgrade_required"
+	CodeShuttingDown     = "shutting_down"
+	CodeSlowClient       = "slow_client"
 	CodeInternal         = "internal"
 )
 
@@ -35,7 +40,32 @@ var statusOf = map[string]int{
 	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
 	CodeNotReady:         http.StatusServiceUnavailable,
 	CodeUnavailable:      http.StatusServiceUnavailable,
+	CodeUpgradeRequired:  http.StatusUpgradeRequired,
+	CodeShuttingDown:     http.StatusServiceUnavailable,
 	CodeInternal:         http.StatusInternalServerError,
+}
+
+// WebSocket close codes of /ws/events beyond RFC 6455's (docs/websocket.md).
+const (
+	// CloseSlowClient: the client did not keep up (a frame not taken
+	// within the write timeout, or too far behind the live stream).
+	CloseSlowClient websocket.StatusCode = 4408
+	// CloseCursorExpired: the cursor cannot be resumed; the reason is
+	// {"firstSeq":F,"epoch":"E"}.
+	CloseCursorExpired websocket.StatusCode = 4410
+)
+
+// closeCodeOf is the one table from the error code a socket ends with to
+// its close code. A client that sends a data message is closed with 1008
+// by the WebSocket library; a client that closes first gets its own code
+// echoed; a peer that stops answering pings is dropped without a close
+// frame.
+var closeCodeOf = map[string]websocket.StatusCode{
+	CodeShuttingDown:  websocket.StatusGoingAway,     // 1001
+	CodeSlowClient:    CloseSlowClient,               // 4408
+	CodeCursorExpired: CloseCursorExpired,            // 4410
+	CodeUnavailable:   websocket.StatusInternalError, // 1011: the event log failed
+	CodeInternal:      websocket.StatusInternalError, // 1011
 }
 
 // Error is an API error: a machine code and a message for people.

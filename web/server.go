@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"cellos-allinone/eventlog"
 	"cellos-allinone/projection"
 	"cellos-allinone/projector"
 )
@@ -32,6 +33,13 @@ type Config struct {
 	Logger  *slog.Logger
 	// Gatherer serves /metrics; nil serves the default registry.
 	Gatherer prometheus.Gatherer
+	// Registerer receives the server's own metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Log is the event stream behind /v1/events and /ws/events; without
+	// it they answer 503.
+	Log *eventlog.Log
+	// WS tunes the WebSocket bridge (ws.go).
+	WS WSConfig
 }
 
 // Server is the HTTP server of one process.
@@ -40,6 +48,7 @@ type Server struct {
 	log  *slog.Logger
 	proj Projector
 	mux  *http.ServeMux
+	ws   *sockets
 
 	ln      net.Listener
 	srv     *http.Server
@@ -51,7 +60,9 @@ func New(cfg Config, proj Projector) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.WS.fill()
 	s := &Server{cfg: cfg, log: cfg.Logger, proj: proj, mux: http.NewServeMux()}
+	s.ws = newSockets(cfg.WS.MaxSockets, cfg.Registerer)
 	s.routes()
 	return s
 }
@@ -69,6 +80,10 @@ func (s *Server) routes() {
 	s.handle("GET /v1/formations/{id}", s.whenReady(s.getFormation))
 	s.handle("GET /v1/cells", s.whenReady(s.listCells))
 	s.handle("GET /v1/cells/{id}", s.whenReady(s.getCell))
+	// The event log: read and written directly, ready or not.
+	s.handle("GET /v1/events", s.listEvents)
+	s.handle("POST /v1/events", s.postEvent)
+	s.handle("GET /ws/events", s.serveEvents)
 	// Operations: always served.
 	s.handle("GET /v1/status", s.status)
 	s.handle("GET /healthz", s.healthz)
@@ -137,16 +152,24 @@ func (s *Server) Open() error {
 // Addr is the bound address (after Open).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Close stops accepting, lets requests in flight finish until ctx ends,
-// then closes what is left.
+// Close stops accepting, closes every WebSocket with 1001 (Shutdown does
+// not track hijacked connections), lets requests in flight finish until
+// ctx ends, then closes what is left.
 func (s *Server) Close(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
+	s.ws.shutdown()
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		s.srv.Close()
 	}
+	if werr := s.ws.wait(ctx); err == nil {
+		err = werr
+	}
 	s.serveWG.Wait()
 	return err
 }
+
+// SocketStats reports the open WebSockets and why closed ones ended.
+func (s *Server) SocketStats() SocketStats { return s.ws.stats() }

@@ -1,0 +1,364 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"cellos-allinone/eventlog"
+)
+
+// WSConfig tunes the WebSocket bridge /ws/events. Zero values mean the
+// documented defaults.
+type WSConfig struct {
+	// MaxSockets bounds the sockets open at once; more get HTTP 503.
+	MaxSockets int
+	// Origins are extra Origin patterns allowed to open a socket (see
+	// CheckOriginPatterns). Same-origin requests, and requests without an
+	// Origin header (not from a browser), are always allowed.
+	Origins []string
+	// PingInterval: the server pings every socket this often; a peer whose
+	// pong does not come within WriteTimeout is dropped.
+	PingInterval time.Duration
+	// WriteTimeout bounds every frame write and every ping: a client that
+	// does not take a frame within it is cut off as slow (4408).
+	WriteTimeout time.Duration
+	// MaxLag: once a socket has caught up with the end of the stream, an
+	// event that reaches it later than this after it was stored closes it
+	// as slow (4408).
+	MaxLag time.Duration
+}
+
+// Defaults of WSConfig.
+const (
+	DefaultWSMaxSockets   = 256
+	DefaultWSPingInterval = 15 * time.Second
+	DefaultWSWriteTimeout = 10 * time.Second
+	DefaultWSMaxLag       = 30 * time.Second
+)
+
+func (c *WSConfig) fill() {
+	if c.MaxSockets <= 0 {
+		c.MaxSockets = DefaultWSMaxSockets
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultWSPingInterval
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWSWriteTimeout
+	}
+	if c.MaxLag <= 0 {
+		c.MaxLag = DefaultWSMaxLag
+	}
+}
+
+// CheckOriginPatterns checks extra Origin patterns: each is matched with
+// path.Match, case-insensitively, against the Origin's host[:port], or
+// against scheme://host[:port] when the pattern contains "://" (the rules
+// of coder/websocket's OriginPatterns, which Accept applies as well).
+func CheckOriginPatterns(patterns []string) error {
+	for _, p := range patterns {
+		if p == "" {
+			return errors.New("empty WebSocket origin pattern")
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("WebSocket origin pattern %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// wsParams are the checked query parameters of /ws/events.
+type wsParams struct {
+	cursor eventlog.Cursor
+	filter string
+}
+
+func parseWSParams(u *url.URL) (wsParams, error) {
+	q, err := parseQuery(u, "since", "subject", "epoch")
+	if err != nil {
+		return wsParams{}, err
+	}
+	var p wsParams
+	if q.has("since") {
+		if p.cursor.Since, err = ParseSeq("since", q.str("since")); err != nil {
+			return wsParams{}, err
+		}
+		p.cursor.HasSince = true
+	}
+	if q.has("epoch") {
+		if p.cursor.Epoch = q.str("epoch"); p.cursor.Epoch == "" {
+			return wsParams{}, Errorf(CodeBadParameter, "epoch must not be empty (omit it to skip the check)")
+		}
+	}
+	if p.filter, err = parseFilter(q); err != nil {
+		return wsParams{}, err
+	}
+	return p, nil
+}
+
+// parseFilter is the subject parameter: a filter inside cellos.events.>,
+// all events when absent.
+func parseFilter(q query) (string, error) {
+	if !q.has("subject") {
+		return eventlog.SubjectAll, nil
+	}
+	s := q.str("subject")
+	if err := eventlog.CheckFilter(s); err != nil {
+		return "", Errorf(CodeBadParameter, "subject: %v", err)
+	}
+	return s, nil
+}
+
+// checkOrigin refuses cross-origin browser pages that are not allowed
+// explicitly, so that a page elsewhere cannot read the stream through a
+// visitor's browser.
+func (s *Server) checkOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return Errorf(CodeForbidden, "Origin %q is not a URL with a host", origin)
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	for _, p := range s.cfg.WS.Origins {
+		target := u.Host
+		if strings.Contains(p, "://") {
+			target = u.Scheme + "://" + u.Host
+		}
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(target)); ok {
+			return nil
+		}
+	}
+	return Errorf(CodeForbidden, "Origin %q may not open a WebSocket here: only the same origin and --ws-origins are allowed", origin)
+}
+
+// serveEvents is GET /ws/events. Everything that can be refused with an
+// HTTP status is checked before the upgrade.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) error {
+	p, err := parseWSParams(r.URL)
+	if err != nil {
+		return err
+	}
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		w.Header().Set("Upgrade", "websocket")
+		return Errorf(CodeUpgradeRequired, "/ws/events is a WebSocket endpoint; for HTTP paging use GET /v1/events")
+	}
+	if err := s.checkOrigin(r); err != nil {
+		return err
+	}
+	if s.cfg.Log == nil {
+		return Errorf(CodeUnavailable, "the event log is not available")
+	}
+	if err := s.ws.acquire(); err != nil {
+		w.Header().Set("Retry-After", "5")
+		return err
+	}
+	defer s.ws.release()
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OriginPatterns:  s.cfg.WS.Origins,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		// Accept has answered the request itself.
+		s.log.Debug("websocket handshake failed", "err", err)
+		return nil
+	}
+	s.ws.track(c)
+	sk := &socket{
+		srv: s, c: c, p: p, cfg: s.cfg.WS,
+		log: s.log.With("remote", r.RemoteAddr, "since", r.URL.Query().Get("since"), "subject", p.filter),
+	}
+	s.ws.untrack(c, sk.serve())
+	return nil
+}
+
+// errPeerGone: the peer stopped answering pings.
+var errPeerGone = errors.New("peer stopped answering pings")
+
+// socket is one open /ws/events connection.
+type socket struct {
+	srv *Server
+	c   *websocket.Conn
+	p   wsParams
+	cfg WSConfig
+	log *slog.Logger
+}
+
+// serve streams events until the socket ends and closes it; it returns
+// why it ended (End…).
+func (sk *socket) serve() string {
+	// CloseRead answers pings and the peer's close frame; its context ends
+	// when the connection does. It is not tied to the shutdown signal, so
+	// that shutdown can still send 1001.
+	connCtx := sk.c.CloseRead(context.Background())
+	ctx, cancel := context.WithCancelCause(connCtx)
+	defer cancel(nil)
+	stop := context.AfterFunc(sk.srv.ws.ctx, func() {
+		cancel(Errorf(CodeShuttingDown, "server shutting down"))
+	})
+	defer stop()
+
+	err := sk.stream(ctx, cancel)
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		code, ok := closeCodeOf[e.Code]
+		if !ok {
+			code = websocket.StatusInternalError
+		}
+		reason := closeReason(e)
+		if e.Code == CodeSlowClient || e.Code == CodeUnavailable || e.Code == CodeInternal {
+			sk.log.Warn("closing WebSocket", "code", int(code), "reason", e.Message)
+		} else {
+			sk.log.Debug("closing WebSocket", "code", int(code), "reason", e.Message)
+		}
+		sk.c.Close(code, reason)
+		if end, ok := endOf[e.Code]; ok {
+			return end
+		}
+		return EndError
+	case errors.Is(err, errPeerGone):
+		sk.log.Info("dropping WebSocket: no pong", "timeout", sk.cfg.WriteTimeout)
+		sk.c.CloseNow()
+		return EndPingTimeout
+	default:
+		sk.c.CloseNow()
+		return EndClient
+	}
+}
+
+// closeReason is the close frame's reason: for 4410 the JSON the client
+// resumes with, otherwise the message cut to what a close frame holds.
+func closeReason(e *Error) string {
+	if e.Code == CodeCursorExpired {
+		b, _ := json.Marshal(struct {
+			FirstSeq any `json:"firstSeq"`
+			Epoch    any `json:"epoch"`
+		}{e.Extra["firstSeq"], e.Extra["epoch"]})
+		return string(b)
+	}
+	const max = 123 // RFC 6455: 125 bytes minus the status code
+	if len(e.Message) > max {
+		return e.Message[:max]
+	}
+	return e.Message
+}
+
+// stream sends hello and then every event from the cursor on. It returns
+// the reason to close with: an *Error, errPeerGone, or any other error
+// when the peer went away.
+func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) error {
+	lg := sk.srv.cfg.Log
+	st, err := lg.State(ctx)
+	if err != nil {
+		return sk.cause(ctx, Errorf(CodeUnavailable, "event log unavailable"))
+	}
+	start, err := eventlog.Resume(sk.p.cursor, st)
+	if err != nil {
+		return cursorError(err, st)
+	}
+	rd, err := lg.OpenReader(ctx, start, sk.p.filter)
+	if err != nil {
+		return sk.cause(ctx, Errorf(CodeUnavailable, "event log unavailable"))
+	}
+	defer func() {
+		if err := rd.Close(); err != nil {
+			sk.log.Warn("reader consumer not deleted; the server removes it after its inactivity threshold", "err", err)
+		}
+	}()
+	hello, _ := json.Marshal(helloFrame{Type: "hello", FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch})
+	if err := sk.write(hello); err != nil {
+		return sk.cause(ctx, err)
+	}
+
+	pingCtx, stopPing := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { sk.ping(pingCtx, drop) })
+	defer wg.Wait()
+	defer stopPing()
+
+	// caughtUp: the reader has reached the end of the stream once; from
+	// then on every event is live and its lag is the client's.
+	caughtUp := rd.Pending() == 0
+	frame := make([]byte, 0, 1024)
+	for {
+		d, err := rd.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			sk.log.Error("reading the event log for a WebSocket", "err", err)
+			return Errorf(CodeUnavailable, "event log unavailable")
+		}
+		if caughtUp {
+			if lag := time.Since(d.Time); lag > sk.cfg.MaxLag {
+				return Errorf(CodeSlowClient, "slow client: %s behind the live stream (max %s)", lag.Round(time.Second), sk.cfg.MaxLag)
+			}
+		}
+		caughtUp = caughtUp || d.Pending == 0
+		frame = appendEventFrame(frame[:0], d)
+		if err := sk.write(frame); err != nil {
+			return sk.cause(ctx, err)
+		}
+	}
+}
+
+// cause prefers the reason the socket's context was ended with (shutdown,
+// dead peer) over err.
+func (sk *socket) cause(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// write sends one text frame under the write timeout. Its context is not
+// the socket's: a write interrupted by a cancelled context closes the
+// connection, and shutdown must still be able to send 1001 after it.
+func (sk *socket) write(frame []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), sk.cfg.WriteTimeout)
+	defer cancel()
+	err := sk.c.Write(ctx, websocket.MessageText, frame)
+	if err != nil && ctx.Err() != nil {
+		return Errorf(CodeSlowClient, "slow client: a frame was not taken within %s", sk.cfg.WriteTimeout)
+	}
+	return err
+}
+
+// ping pings every PingInterval until ctx ends; a ping without a pong
+// within WriteTimeout ends the socket through drop with errPeerGone.
+func (sk *socket) ping(ctx context.Context, drop context.CancelCauseFunc) {
+	t := time.NewTicker(sk.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, sk.cfg.WriteTimeout)
+		err := sk.c.Ping(pctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				drop(errPeerGone)
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,101 @@
+//go:build unix
+
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"cellos-allinone/web"
+)
+
+// smallBufferClient dials with a 32 KiB receive buffer.
+func smallBufferClient(t testing.TB) *http.Client {
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32<<10)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	tr := &http.Transport{DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// A client that reads nothing is cut off as slow; a client that reads
+// on the same server gets every event.
+func TestWSSlowClientIsCutOffWithoutHurtingOthers(t *testing.T) {
+	// Pings are out of the way: a client that reads nothing does not answer
+	// them either, and this test is about the write timeout.
+	e := wsStart(t, web.WSConfig{WriteTimeout: 2 * time.Second, PingInterval: time.Hour})
+	// A small receive buffer (no autotuning) so that the server's writes
+	// block after a few MB instead of tens.
+	slow, _ := e.dial(t, "", &websocket.DialOptions{HTTPClient: smallBufferClient(t)})
+	fast, _ := e.dial(t, "", nil)
+	const n, pad = 150, 64 << 10 // ~10 MB: more than the slow socket's buffers hold
+	got := make(chan []uint64, 1)
+	go func() {
+		ctx := wsCtx(t, 60*time.Second)
+		var seqs []uint64
+		for len(seqs) < n {
+			seq, err := readSeq(ctx, fast)
+			if err != nil {
+				t.Errorf("fast client after %d events: %v", len(seqs), err)
+				break
+			}
+			seqs = append(seqs, seq)
+		}
+		got <- seqs
+	}()
+	seqs := e.publishRaw(t, "cellos.events.cell.c1.started", n, func() []byte { return e.event("c1", "started", pad) })
+	waitUntil(t, 30*time.Second, "slow client cut off", func() bool { return e.a.HTTP.SocketStats().Closed[web.EndSlow] == 1 })
+	if fs := <-got; !slices.Equal(fs, seqs) {
+		t.Errorf("fast client got %d events, want all %d in order", len(fs), n)
+	}
+	// The slow client finds its socket ended once it reads what was sent.
+	readClose(t, slow, 20*time.Second)
+	if st := e.a.HTTP.SocketStats(); st.Closed[web.EndSlow] != 1 || st.Open != 1 {
+		t.Errorf("stats = %+v, want one slow close and the fast socket still open", st)
+	}
+}
+
+// readSeq reads one event frame and returns its seq, parsing only the
+// frame's start: decoding 64 KiB frames under the race detector would make
+// this "fast" client slow itself.
+func readSeq(ctx context.Context, c *websocket.Conn) (uint64, error) {
+	_, r, err := c.Reader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	head := make([]byte, 64)
+	k, err := io.ReadFull(r, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return 0, err
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return 0, err
+	}
+	const prefix = `{"type":"event","seq":`
+	rest, ok := bytes.CutPrefix(head[:k], []byte(prefix))
+	end := bytes.IndexByte(rest, ',')
+	if !ok || end < 0 {
+		return 0, fmt.Errorf("frame %q is not an event frame", head[:k])
+	}
+	return strconv.ParseUint(string(rest[:end]), 10, 64)
+}

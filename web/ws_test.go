@@ -1,0 +1,378 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"cellos-allinone/eventlog"
+	"cellos-allinone/web"
+)
+
+func TestWSWithoutSinceSendsOnlyNewEvents(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	e.publish(t, "cellos.events.cell.c1.admitted", 5)
+	c, hello := e.dial(t, "", nil)
+	if hello.FirstSeq != 1 || hello.LastSeq != 5 || hello.Epoch != e.a.Log.Epoch() {
+		t.Errorf("hello = %+v, want firstSeq 1, lastSeq 5, epoch %q", hello, e.a.Log.Epoch())
+	}
+	e.publish(t, "cellos.events.cell.c1.started", 3)
+	got := readEvents(t, c, 3)
+	if !slices.Equal(seqsOf(got), []uint64{6, 7, 8}) {
+		t.Errorf("sequences = %v, want [6 7 8]", seqsOf(got))
+	}
+	if got[0].Subject != "cellos.events.cell.c1.started" || !json.Valid(got[0].Event) || got[0].Event[0] != '{' {
+		t.Errorf("frame = %+v, want the subject and the CloudEvent object", got[0])
+	}
+	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Errorf("client close: %v, want a clean close handshake", err)
+	}
+}
+
+func TestWSSince(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	e.publish(t, "cellos.events.cell.c1.admitted", 5)
+	tests := []struct {
+		since     string
+		wantFirst func(last uint64) uint64
+	}{
+		{"0", func(uint64) uint64 { return 1 }},
+		{"1", func(uint64) uint64 { return 2 }},
+		{"4", func(uint64) uint64 { return 5 }},
+		{"5", func(uint64) uint64 { return 6 }}, // caught up: the next one published
+	}
+	for _, tt := range tests {
+		t.Run("since="+tt.since, func(t *testing.T) {
+			c, _ := e.dial(t, "since="+tt.since, nil)
+			last := e.lastSeq(t)
+			next := e.publish(t, "cellos.events.cell.c2.started", 1)[0]
+			want := seqRange(tt.wantFirst(last), next)
+			got := seqsOf(readEvents(t, c, len(want)))
+			if !slices.Equal(got, want) {
+				t.Errorf("since=%s: sequences = %v, want %v", tt.since, got, want)
+			}
+			c.Close(websocket.StatusNormalClosure, "")
+		})
+	}
+}
+
+func TestWSSubjectFilter(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	var want []uint64
+	for i := range 4 {
+		e.publish(t, fmt.Sprintf("cellos.events.cell.c%d.admitted", i), 1)
+		want = append(want, e.publish(t, fmt.Sprintf("cellos.events.cell.c%d.started", i), 1)...)
+		e.publish(t, fmt.Sprintf("cellos.events.formation.f%d.created", i), 1)
+	}
+	c, _ := e.dial(t, "since=0&subject=cellos.events.cell.*.started", nil)
+	want = append(want, e.publish(t, "cellos.events.cell.c9.started", 1)...)
+	got := readEvents(t, c, len(want))
+	if !slices.Equal(seqsOf(got), want) {
+		t.Errorf("sequences = %v, want %v", seqsOf(got), want)
+	}
+	for _, f := range got {
+		if !strings.HasSuffix(f.Subject, ".started") {
+			t.Errorf("subject %q does not match the filter", f.Subject)
+		}
+	}
+}
+
+// A client that reconnects with the last sequence it saw, while events
+// are being published, ends up with every sequence exactly once.
+func TestWSResumeUnderConcurrentPublishing(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	const total = 3000
+	pubDone := make(chan []uint64, 1)
+	go func() {
+		var seqs []uint64
+		for range total / 100 {
+			seqs = append(seqs, e.publish(t, "cellos.events.cell.c1.started", 100)...)
+		}
+		pubDone <- seqs
+	}()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var got []uint64
+	var since uint64
+	ctx := wsCtx(t, 40*time.Second)
+	for reconnects := 0; len(got) < total; reconnects++ {
+		if reconnects > 200 {
+			t.Fatalf("still missing events after %d reconnects: have %d", reconnects, len(got))
+		}
+		c, _ := e.dial(t, fmt.Sprintf("since=%d", since), nil)
+		for n := 1 + rng.IntN(400); n > 0 && len(got) < total; n-- {
+			f, err := readFrame(ctx, c)
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			got = append(got, f.Seq)
+			since = f.Seq
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+	published := <-pubDone
+	if !slices.Equal(got, published) || !slices.Equal(got, seqRange(1, total)) {
+		t.Fatalf("received %d sequences, first gap or duplicate at %d; want 1..%d exactly once", len(got), firstMismatch(got, seqRange(1, total)), total)
+	}
+}
+
+func firstMismatch(a, b []uint64) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func TestWSCursorExpired4410(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	e.publish(t, "cellos.events.cell.c1.started", 10)
+	if err := e.a.Log.Stream().Purge(wsCtx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
+		t.Fatal(err)
+	}
+	epoch := e.a.Log.Epoch()
+	wantReason := fmt.Sprintf(`{"firstSeq":6,"epoch":%q}`, epoch)
+	for _, q := range []string{
+		"since=3",                            // events 4 and 5 are gone
+		"since=0",                            // so is 1
+		"since=11",                           // beyond the end: another incarnation
+		"since=7&epoch=2001-01-01T00:00:00Z", // the stream was recreated
+		"epoch=other",                        // also without since
+	} {
+		t.Run(q, func(t *testing.T) {
+			c := e.dialNoHello(t, q, nil)
+			code, reason := readClose(t, c, 10*time.Second)
+			if code != web.CloseCursorExpired || reason != wantReason {
+				t.Errorf("?%s closed with %d %q, want %d %q", q, code, reason, web.CloseCursorExpired, wantReason)
+			}
+		})
+	}
+	// The floor itself resumes.
+	c, hello := e.dial(t, "since=5&epoch="+epoch, nil)
+	if hello.FirstSeq != 6 || hello.LastSeq != 10 {
+		t.Errorf("hello = %+v, want firstSeq 6, lastSeq 10", hello)
+	}
+	if got := seqsOf(readEvents(t, c, 5)); !slices.Equal(got, seqRange(6, 10)) {
+		t.Errorf("since=5 after the purge: %v, want 6..10", got)
+	}
+	waitUntil(t, 5*time.Second, "five sockets counted as cursor_expired", func() bool {
+		return e.a.HTTP.SocketStats().Closed[web.EndCursorExpired] == 5
+	})
+}
+
+func TestWSBadParametersGet400WithoutSocket(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	tests := []struct{ query, code string }{
+		{"since=-1", "bad_parameter"},
+		{"since=abc", "bad_parameter"},
+		{"since=1.5", "bad_parameter"},
+		{"since=%2B1", "bad_parameter"},
+		{"since=18446744073709551616", "bad_parameter"},
+		{"since=", "bad_parameter"},
+		{"since=1&since=2", "bad_parameter"},
+		{"subject=other.events.%3E", "bad_parameter"},
+		{"subject=cellos.%3E", "bad_parameter"},
+		{"subject=cellos.events.cell%20x.%3E", "bad_parameter"},
+		{"subject=cellos.events..started", "bad_parameter"},
+		{"subject=cellos.events.%3E.started", "bad_parameter"},
+		{"epoch=", "bad_parameter"},
+		{"limit=5", "unknown_parameter"},
+	}
+	for _, tt := range tests {
+		c, resp, err := e.tryDial(t, tt.query, nil)
+		if err == nil {
+			c.CloseNow()
+			t.Errorf("?%s: upgraded, want HTTP 400", tt.query)
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("?%s: %v, want HTTP 400", tt.query, err)
+			continue
+		}
+		if got := decodeError(t, respBody(resp)); got.Error.Code != tt.code {
+			t.Errorf("?%s: error %+v, want code %s", tt.query, got, tt.code)
+		}
+	}
+	if st := e.a.HTTP.SocketStats(); st.Open != 0 || len(st.Closed) != 0 || e.consumers(t) != 0 {
+		t.Errorf("after refused handshakes: %+v, %d consumers; want no socket and no consumer", st, e.consumers(t))
+	}
+}
+
+func TestWSPlainGETGets426(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	status, body := e.do(t, "GET", "/ws/events", "", nil)
+	if status != http.StatusUpgradeRequired || decodeError(t, string(body)).Error.Code != "upgrade_required" {
+		t.Errorf("GET /ws/events without upgrade = %d %s, want 426 upgrade_required", status, body)
+	}
+}
+
+// Each socket has its own ephemeral consumer, deleted when it closes.
+func TestWSConsumersAreEphemeralAndDeletedOnClose(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	e.publish(t, "cellos.events.cell.c1.started", 3)
+	c, _ := e.dial(t, "since=1&subject=cellos.events.cell.%3E", nil)
+	readEvents(t, c, 2)
+	infos := e.readers(t)
+	if len(infos) != 1 {
+		t.Fatalf("consumers = %d, want 1", len(infos))
+	}
+	cfg := infos[0].Config
+	if cfg.Durable != "" || cfg.AckPolicy != jetstream.AckNonePolicy || cfg.InactiveThreshold != eventlog.ReaderInactiveThreshold ||
+		cfg.InactiveThreshold < time.Minute || cfg.DeliverPolicy != jetstream.DeliverByStartSequencePolicy ||
+		cfg.OptStartSeq != 2 || cfg.FilterSubject != "cellos.events.cell.>" {
+		t.Errorf("consumer config = %+v, want ephemeral, AckNone, inactivity of minutes, from sequence 2, filtered", cfg)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+
+	conns := make([]*websocket.Conn, 20)
+	for i := range conns {
+		conns[i], _ = e.dial(t, "since=0", nil)
+	}
+	if n := e.consumers(t); n != 20 {
+		t.Errorf("consumers with 20 sockets open = %d, want 20", n)
+	}
+	for _, c := range conns {
+		if err := c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+			t.Errorf("client close: %v, want clean", err)
+		}
+	}
+	waitUntil(t, 5*time.Second, "consumers deleted after the sockets closed", func() bool { return e.consumers(t) == 0 })
+	waitUntil(t, 5*time.Second, "socket handlers ended", func() bool { return e.a.HTTP.SocketStats().Open == 0 })
+	if n := e.a.HTTP.SocketStats().Closed[web.EndClient]; n != 21 {
+		t.Errorf("sockets ended by their client = %d, want 21", n)
+	}
+}
+
+func TestWSNonObjectPayloadIsSentAsAString(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	payloads := []string{"not json", "[1,2]", `"str"`, "{broken", "\xff\xfe"}
+	for _, p := range payloads {
+		e.publishRaw(t, "cellos.events.cell.raw.x", 1, func() []byte { return []byte(p) })
+	}
+	e.publishRaw(t, "cellos.events.cell.raw.x", 1, func() []byte { return []byte(` {"ok":true}`) })
+	c, _ := e.dial(t, "since=0", nil)
+	got := readEvents(t, c, len(payloads)+1)
+	for i, p := range payloads {
+		var s string
+		if err := json.Unmarshal(got[i].Event, &s); err != nil {
+			t.Errorf("event of payload %q = %s, want a JSON string", p, got[i].Event)
+		} else if i < 4 && s != p {
+			t.Errorf("event of payload %q = %q, want its bytes", p, s)
+		}
+	}
+	var obj map[string]bool
+	if err := json.Unmarshal(got[len(payloads)].Event, &obj); err != nil || !obj["ok"] {
+		t.Errorf("event of a JSON object payload = %s, want the object", got[len(payloads)].Event)
+	}
+}
+
+func TestWSOrigin(t *testing.T) {
+	e := wsStart(t, web.WSConfig{Origins: []string{"localhost:5173", "https://*.example.com"}})
+	with := func(origin string) *websocket.DialOptions {
+		return &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}}
+	}
+	for _, origin := range []string{"http://evil.example", "null", "https://localhost:5174", "http://a.example.com"} {
+		c, resp, err := e.tryDial(t, "", with(origin))
+		if err == nil {
+			c.CloseNow()
+			t.Errorf("Origin %s: upgraded, want 403", origin)
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusForbidden || decodeError(t, respBody(resp)).Error.Code != "forbidden" {
+			t.Errorf("Origin %s: %v, want 403 forbidden", origin, err)
+		}
+	}
+	for _, origin := range []string{e.base, "http://localhost:5173", "https://a.example.com"} {
+		c, _ := e.dial(t, "", with(origin))
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+}
+
+func TestWSMaxSockets(t *testing.T) {
+	e := wsStart(t, web.WSConfig{MaxSockets: 2})
+	c1, _ := e.dial(t, "", nil)
+	c2, _ := e.dial(t, "", nil)
+	c, resp, err := e.tryDial(t, "", nil)
+	if err == nil {
+		c.CloseNow()
+		t.Fatal("third socket upgraded, want 503")
+	}
+	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third socket: %v, want 503 with Retry-After", err)
+	}
+	c1.Close(websocket.StatusNormalClosure, "")
+	waitUntil(t, 5*time.Second, "the closed socket's slot freed", func() bool { return e.a.HTTP.SocketStats().Open == 1 })
+	c3, _ := e.dial(t, "", nil)
+	e.publish(t, "cellos.events.cell.c1.started", 1)
+	readEvents(t, c2, 1)
+	readEvents(t, c3, 1)
+}
+
+func TestWSShutdownCloses1001(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	e.publish(t, "cellos.events.cell.c1.started", 2)
+	var conns []*websocket.Conn
+	for _, q := range []string{"", "since=0", "since=1&subject=cellos.events.cell.%3E"} {
+		c, _ := e.dial(t, q, nil)
+		conns = append(conns, c)
+	}
+	readEvents(t, conns[1], 2)
+	readEvents(t, conns[2], 1)
+	codes := make(chan websocket.StatusCode, len(conns))
+	for _, c := range conns {
+		go func() {
+			code, _ := readClose(t, c, 20*time.Second)
+			codes <- code
+		}()
+	}
+	e.stop(t)
+	for range conns {
+		if code := <-codes; code != websocket.StatusGoingAway {
+			t.Errorf("close status at shutdown = %d, want 1001 (a clean close, not 1006)", code)
+		}
+	}
+}
+
+func TestWSDeadPeerIsDroppedByPing(t *testing.T) {
+	e := wsStart(t, web.WSConfig{PingInterval: 100 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
+	// A client that does not read cannot answer pings: to the server it is
+	// a dead peer.
+	e.dial(t, "", nil)
+	waitUntil(t, 10*time.Second, "silent peer dropped", func() bool {
+		return e.a.HTTP.SocketStats().Closed[web.EndPingTimeout] == 1
+	})
+	waitUntil(t, 5*time.Second, "its consumer deleted", func() bool { return e.consumers(t) == 0 })
+}
+
+// A client that keeps reading answers pings and stays.
+func TestWSPingsKeepALiveClient(t *testing.T) {
+	e := wsStart(t, web.WSConfig{PingInterval: 50 * time.Millisecond, WriteTimeout: time.Second})
+	c, _ := e.dial(t, "", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			e.publish(t, "cellos.events.cell.c1.started", 1)
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond): // pacing, not synchronisation
+			}
+		}
+	})
+	readEvents(t, c, 20) // spans several ping intervals
+	cancel()
+	wg.Wait()
+	if st := e.a.HTTP.SocketStats(); st.Open != 1 || len(st.Closed) != 0 {
+		t.Errorf("stats = %+v, want the socket still open", st)
+	}
+}
