@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -66,10 +67,22 @@ func Open(path string) (s *Store, aside string, err error) {
 	return &Store{path: path, db: db}, "", nil
 }
 
+// guard turns the panics bbolt raises on damaged files, and the memory
+// faults of reading a truncated memory-mapped file (SIGBUS, which would
+// otherwise kill the process), into an error.
+func guard(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("damaged file: %v", r)
+	}
+}
+
 func openBolt(path string) (db *bolt.DB, err error) {
-	// bbolt can panic on some damaged files; a damaged file is an error here.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
+			if db != nil {
+				db.Close()
+			}
 			db, err = nil, fmt.Errorf("damaged file: %v", r)
 		}
 	}()
@@ -132,6 +145,8 @@ func (s *Store) Size() int64 {
 // Info reads the checkpoint's header. found is false when nothing was ever
 // committed.
 func (s *Store) Info() (cp Checkpoint, found bool, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
 	err = s.db.View(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		raw := m.Get(keySchema)
@@ -165,11 +180,8 @@ func (s *Store) Info() (cp Checkpoint, found bool, err error) {
 
 // Load restores the projection stored with cp (from Info).
 func (s *Store) Load(cp Checkpoint) (p *projection.Projection, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			p, err = nil, fmt.Errorf("damaged file: %v", r)
-		}
-	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
 	err = s.db.View(func(tx *bolt.Tx) error {
 		p, err = projection.Restore(cp.Meta, each(tx, bucketFormations), each(tx, bucketCells))
 		return err
@@ -186,7 +198,9 @@ func each(tx *bolt.Tx, bucket []byte) func(func(string, []byte) error) error {
 // Save commits a change set and the position it belongs to in one
 // transaction. On error nothing of it is stored and the previous
 // checkpoint stays intact.
-func (s *Store) Save(epoch string, ch projection.Changes, at time.Time) error {
+func (s *Store) Save(epoch string, ch projection.Changes, at time.Time) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if ch.Reset {
 			for _, b := range [][]byte{bucketFormations, bucketCells} {

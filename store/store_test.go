@@ -139,6 +139,10 @@ func TestOpenMovesUnreadableFilesAside(t *testing.T) {
 			t.Fatal(err)
 		}
 		cases["truncated"] = b[:1000]
+		// Truncated at a page boundary: bbolt opens it and then reads
+		// past the end of the mapping (SIGBUS) unless guarded.
+		cases["truncated-at-page"] = b[:4096]
+		cases["truncated-half"] = b[:len(b)/2]
 	}
 	for name, content := range cases {
 		t.Run(name, func(t *testing.T) {
