@@ -1,0 +1,62 @@
+package projector
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cellos-allinone/testutil"
+)
+
+// syncBuffer is a log sink safe for the projector's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A long replay logs progress lines with done, total, rate and ETA, and
+// the end of the replay.
+func TestReplayLogsProgress(t *testing.T) {
+	dir := t.TempDir()
+	_, nc := testutil.MustStartNATS(t, dir)
+	openLog(t, nc)
+	testutil.MustPublish(t, nc, testutil.Workload(10000)...)
+	var logs syncBuffer
+	lg := slog.New(slog.NewTextHandler(&logs, nil))
+	r := startProjector(t, dir, nc, Config{ProgressInterval: time.Millisecond, Logger: lg})
+	r.waitReady()
+	r.stop()
+	out := logs.String()
+	var progress []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "msg=replaying") {
+			progress = append(progress, line)
+		}
+	}
+	if len(progress) == 0 {
+		t.Fatalf("no progress line during a replay of 10000 events:\n%s", out)
+	}
+	for _, key := range []string{"done=", "total=10000", "rate_per_s=", "eta="} {
+		if !strings.Contains(progress[0], key) {
+			t.Errorf("progress line %q lacks %q", progress[0], key)
+		}
+	}
+	if !strings.Contains(out, `msg="replay complete; serving" replayed=10000`) {
+		t.Errorf("no replay-complete line with the count:\n%.2000s", out)
+	}
+}
