@@ -99,7 +99,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var since uint64
-	if q.has("since") {
+	hasSince := q.has("since")
+	if hasSince {
 		if since, err = ParseSeq("since", q.str("since")); err != nil {
 			return err
 		}
@@ -120,6 +121,11 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.cfg.Log.State(ctx)
 	if err != nil {
 		return Errorf(CodeUnavailable, "event log unavailable: %v", err)
+	}
+	if !hasSince && st.FirstSeq > 1 {
+		// No cursor: the client claims nothing, so the page starts at the
+		// oldest retained event instead of reporting a gap.
+		since = st.FirstSeq - 1
 	}
 	start, err := eventlog.Resume(eventlog.Cursor{Since: since, HasSince: true}, st)
 	if err != nil {
