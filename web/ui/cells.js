@@ -44,10 +44,10 @@ const reason = (c) => (c.reason ? h('span', { class: 'reason', title: c.reason, 
 const cellLink = (c) => h('a', { href: `#/cells/${encodeURIComponent(c.id)}`, class: 'primary mono', text: c.id });
 
 // Columns and row of a cell inside its formation's page.
-export const cellColumnsIn = ['Cell', 'State', 'Exit code', 'Reason', 'Spec', 'Run', 'Created', 'Updated'].map((label) => ({ label }));
+export const cellColumnsIn = ['Cell', 'State', 'Exit', 'Reason', 'Spec', 'Run', 'Created', 'Updated'].map((label) => ({ label }));
 export function cellRowIn(c) {
   return h('tr', null,
-    td('Cell', cellLink(c)), td('State', badge(c.state)), td('Exit code', exitCode(c)), td('Reason', reason(c)),
+    td('Cell', cellLink(c)), td('State', badge(c.state)), td('Exit', exitCode(c)), td('Reason', reason(c)),
     td('Spec', c.specId ? mono(c.specId) : dash()), td('Run', c.runId ? mono(c.runId) : dash()),
     td('Created', ago(c.createdAt)), td('Updated', ago(c.updatedAt)));
 }
@@ -70,7 +70,7 @@ export class CellsView {
         },
         { name: 'sort', type: 'select', label: 'Sort', any: 'By id', options: () => [['updated', 'By last update']] },
       ],
-      columns: ['Cell', 'State', 'Formation', 'Tenant', 'Exit code', 'Reason', 'Updated'].map((label) => ({ label })),
+      columns: ['Cell', 'State', 'Formation', 'Tenant', 'Exit', 'Reason', 'Updated'].map((label) => ({ label })),
       items: (store, p) => cellItems(store, p, ''),
       total: (store) => store.cells.size,
       key: (c) => c.id,
@@ -93,7 +93,7 @@ export class CellsView {
       : f ? h('a', { href: `#/formations/${encodeURIComponent(f.id)}`, text: f.name || f.id }) : mono(c.formationId);
     return h('tr', null,
       td('Cell', cellLink(c)), td('State', badge(c.state)), td('Formation', fcell),
-      td('Tenant', c.tenantId || dash()), td('Exit code', exitCode(c)), td('Reason', reason(c)), td('Updated', ago(c.updatedAt)));
+      td('Tenant', c.tenantId || dash()), td('Exit', exitCode(c)), td('Reason', reason(c)), td('Updated', ago(c.updatedAt)));
   }
 
   route(r) {

@@ -57,6 +57,7 @@ function sparkPoints(values, w, hgt) {
 export class Header {
   constructor(root, { onRetry }) {
     this.conn = root.querySelector('#conn');
+    this.live = root.querySelector('#conn-live');
     this.connText = h('span', { class: 'conntext' });
     this.retryBtn = h('button', { type: 'button', class: 'btn small', hidden: true, text: 'Retry now' });
     this.retryBtn.addEventListener('click', onRetry);
@@ -101,11 +102,11 @@ export class Header {
     this.conn.className = `conn c-${cls}`;
     this.conn.dataset.state = sync.phase;
     // The countdown changes every second; screen readers hear the state
-    // only when the state itself changes.
-    const spoken = text.replace(/\d+s$/, '');
+    // (through a separate live region) only when the state itself changes.
+    const spoken = text.replace(/ ?(in|·)? ?\d+s$/, '').replace(/ · [\d,]+ cells$/, '');
     if (spoken !== this.said) {
       this.said = spoken;
-      this.conn.setAttribute('aria-label', `Connection: ${text}`);
+      this.live.textContent = `Connection: ${spoken}`;
     }
     this.connText.textContent = text;
     this.conn.title = sync.lastError ? `Last problem: ${sync.lastError}` : '';

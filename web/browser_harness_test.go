@@ -1,0 +1,494 @@
+package web_test
+
+// The harness of the browser tests (browser_test.go): Chromium, the whole
+// program, a producer that publishes into NATS as a supervisor does, and a
+// TCP proxy that can cut the line.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"cellos-allinone/app"
+	"cellos-allinone/projection"
+)
+
+const chromiumHint = "install Chromium to run them: apt-get install -y chromium (or bash .ci/install-chromium)"
+
+// findChromium finds the browser. Without one the browser tests skip, except
+// in CI (CI=true), where a missing browser is a failure.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("CELLOS_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("Chromium not found and CI=true, so the browser tests cannot run; %s", chromiumHint)
+	}
+	t.Skipf("Chromium not found; skipping the browser tests; %s", chromiumHint)
+	return ""
+}
+
+// newBrowser starts a headless Chromium with a fresh profile and returns the
+// context of its first tab. Uncaught page exceptions fail the test.
+func newBrowser(t *testing.T, width, height int) context.Context {
+	t.Helper()
+	path := findChromium(t)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		// This machine's network is closed: without these, Chromium's own
+		// background connections are refused and slow it down.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// A background tab must keep its timers: the page's reconnect
+		// backoff is what some tests watch.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	)
+	ctx, cancel := chromedp.NewContext(actx)
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		cancelAlloc()
+		t.Fatalf("start Chromium (%s): %v", path, err)
+	}
+	var (
+		mu         sync.Mutex
+		exceptions []string
+	)
+	msgs := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.IsException() {
+				mu.Lock()
+				exceptions = append(exceptions, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range exceptions {
+			t.Errorf("uncaught exception in the page: %s", e)
+		}
+	})
+	return ctx
+}
+
+// pageDo runs browser actions; a failure ends the test.
+func pageDo(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+// pageEval evaluates a JavaScript expression (promises are awaited).
+func pageEval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// pageWait polls a JavaScript predicate until it is truthy or the timeout
+// passes; then it reports what the page looked like.
+func pageWait(t *testing.T, ctx context.Context, what, js string, timeout time.Duration) {
+	t.Helper()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(20*time.Millisecond)))
+	if err != nil {
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.__cellos && __cellos.state())`))
+		conn, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('conn')?.textContent`))
+		t.Fatalf("%s: not within %v (%v); page state %s, header %q", what, timeout, err, state, conn)
+	}
+}
+
+// program is the whole program, run in-process.
+type program struct {
+	*app.App
+	closed atomic.Bool
+}
+
+// startProgram runs the program on dir; httpAddr "" picks a free port.
+func startProgram(t *testing.T, dir, httpAddr string) *program {
+	t.Helper()
+	if httpAddr == "" {
+		httpAddr = "127.0.0.1:0"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := app.Start(ctx, app.Config{DataDir: dir, HTTPAddr: httpAddr, NATSAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("app.Start: %v", err)
+	}
+	ta := &program{App: a}
+	t.Cleanup(func() { ta.stop(t) })
+	if err := a.Proj.WaitReady(ctx); err != nil {
+		t.Fatalf("projection not ready: %v", err)
+	}
+	return ta
+}
+
+// stop closes the program (once).
+func (a *program) stop(t *testing.T) {
+	if a.closed.Swap(true) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Close(ctx); err != nil {
+		t.Errorf("close app: %v", err)
+	}
+}
+
+func (a *program) url() string { return "http://" + a.HTTP.Addr() }
+
+// cursor is the server projection's cursor.
+func (a *program) cursor() uint64 {
+	var cur uint64
+	a.Proj.Read(func(p *projection.Projection) { cur = p.Cursor() })
+	return cur
+}
+
+// waitCursor waits until the server's projection has applied seq.
+func (a *program) waitCursor(t *testing.T, seq uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		cur := a.cursor()
+		if cur >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("projection cursor %d, want %d within 30s", cur, seq)
+		}
+	}
+}
+
+// producer publishes CloudEvents into the stream as a supervisor does.
+type producer struct {
+	t  *testing.T
+	nc *nats.Conn
+	js jetstream.JetStream
+	n  int
+}
+
+func newProducer(t *testing.T, a *program) *producer {
+	t.Helper()
+	nc, err := nats.Connect(a.NATSURL())
+	if err != nil {
+		t.Fatalf("connect to NATS: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &producer{t: t, nc: nc, js: js}
+}
+
+// event builds one CloudEvent of the v1 contract and its subject.
+func (p *producer) event(entity, id, phase string, data map[string]any) (subject string, payload []byte) {
+	p.n++
+	if data == nil {
+		data = map[string]any{}
+	}
+	data[entity+"Id"] = id
+	family := "lifecycle"
+	if phase == "summary" {
+		family = "compliance"
+	}
+	b, err := json.Marshal(map[string]any{
+		"specversion": "1.0", "id": fmt.Sprintf("t-%d-%d", time.Now().UnixNano(), p.n),
+		"source": "/browser-test", "type": fmt.Sprintf("dev.cellos.events.%s.%s.v1.%s", entity, family, phase),
+		"time": time.Now().UTC().Format(time.RFC3339Nano), "datacontenttype": "application/json", "data": data,
+	})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return fmt.Sprintf("cellos.events.%s.%s.%s", entity, id, phase), b
+}
+
+// pub publishes one event and returns its stream sequence.
+func (p *producer) pub(entity, id, phase string, data map[string]any) uint64 {
+	p.t.Helper()
+	subj, b := p.event(entity, id, phase, data)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ack, err := p.js.Publish(ctx, subj, b)
+	if err != nil {
+		p.t.Fatalf("publish %s: %v", subj, err)
+	}
+	return ack.Sequence
+}
+
+// pubRaw publishes ready-made payloads asynchronously, a window at a time
+// (the client stalls with too many acknowledgements outstanding), and waits
+// for every acknowledgement; it returns the last sequence.
+func (p *producer) pubRaw(msgs []rawMsg) uint64 {
+	p.t.Helper()
+	const window = 3500
+	var last uint64
+	timeout := time.After(30 * time.Second)
+	for len(msgs) > 0 {
+		n := min(window, len(msgs))
+		futures := make([]jetstream.PubAckFuture, 0, n)
+		for _, m := range msgs[:n] {
+			f, err := p.js.PublishAsync(m.subject, m.payload)
+			if err != nil {
+				p.t.Fatalf("publish %s: %v", m.subject, err)
+			}
+			futures = append(futures, f)
+		}
+		msgs = msgs[n:]
+		for _, f := range futures {
+			select {
+			case ack := <-f.Ok():
+				last = max(last, ack.Sequence)
+			case err := <-f.Err():
+				p.t.Fatalf("publish: %v", err)
+			case <-timeout:
+				p.t.Fatal("publish: no acknowledgement within 30s")
+			}
+		}
+	}
+	return last
+}
+
+type rawMsg struct {
+	subject string
+	payload []byte
+}
+
+// apiGet reads an API resource of the running program.
+func apiGet[T any](t *testing.T, base, path string) T {
+	t.Helper()
+	var v T
+	res, err := http.Get(base + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d", path, res.StatusCode)
+	}
+	if err := json.NewDecoder(res.Body).Decode(&v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return v
+}
+
+type apiCell struct {
+	ID       string `json:"id"`
+	State    string `json:"state"`
+	ExitCode *int   `json:"exitCode"`
+	Reason   string `json:"reason"`
+}
+
+// serverCells is the server's view of every cell: id → state.
+func serverCells(t *testing.T, base string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	after := ""
+	for {
+		page := apiGet[struct {
+			Cells []apiCell `json:"cells"`
+			Next  string    `json:"next"`
+		}](t, base, "/v1/cells?limit=1000&after="+after)
+		for _, c := range page.Cells {
+			out[c.ID] = c.State
+		}
+		if page.Next == "" {
+			return out
+		}
+		after = page.Next
+	}
+}
+
+// pageCells is the page's view of every cell, read from its store: id →
+// state, plus how many times an id appears (must be once).
+const pageCellsJS = `(() => { const o = {}; for (const c of __cellos.sync.store.cells.values()) o[c.id] = c.state; return o; })()`
+
+// feedSeqs lists the sequences the page has shown in its feed, oldest first.
+const feedSeqsJS = `__cellos.log.ring.filter(e => !e.mark).map(e => e.seq)`
+
+// checkFeedGapless asserts that the feed holds each sequence once, in order,
+// with none missing between its first and last.
+func checkFeedGapless(t *testing.T, seqs []uint64) {
+	t.Helper()
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("feed sequences %v: after %d comes %d, want %d (no duplicate, no gap)", seqs, seqs[i-1], seqs[i], seqs[i-1]+1)
+		}
+	}
+}
+
+func sameStates(t *testing.T, what string, got, want map[string]string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d cells, server has %d\npage:   %v\nserver: %v", what, len(got), len(want), got, want)
+	}
+	for id, s := range want {
+		if got[id] != s {
+			t.Fatalf("%s: cell %s is %q on the page, %q on the server", what, id, got[id], s)
+		}
+	}
+}
+
+// pageScreenshot writes a PNG of the viewport to dir.
+func pageScreenshot(t *testing.T, ctx context.Context, dir, name string) string {
+	t.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func darkMode(on bool) chromedp.Action[chromedp.Void] {
+	v := "light"
+	if on {
+		v = "dark"
+	}
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}},
+		})
+		return err
+	})
+}
+
+// cutProxy forwards TCP to the server and can cut the line: while cut it
+// drops every connection, as a network partition does.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  map[net.Conn]struct{}
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut()
+	})
+	go p.serve()
+	return p
+}
+
+func (p *cutProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.down {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c] = struct{}{}
+		p.mu.Unlock()
+		go p.pipe(c)
+	}
+}
+
+func (p *cutProxy) pipe(c net.Conn) {
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[up] = struct{}{}
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		done <- struct{}{}
+	}
+	go cp(up, c)
+	go cp(c, up)
+	<-done
+	c.Close()
+	up.Close()
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+func (p *cutProxy) restore() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
