@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"cellos-allinone/client"
 	"cellos-allinone/eventlog"
@@ -188,12 +189,12 @@ func eventLine(ev client.Event) string {
 		Data json.RawMessage `json:"data"`
 	}
 	if json.Unmarshal(ev.Event, &ce) != nil || ce.Type == "" {
-		return fmt.Sprintf("#%d - (malformed) subject=%s", ev.Seq, ev.Subject)
+		return fmt.Sprintf("#%d - (malformed) subject=%s", ev.Seq, token(ev.Subject))
 	}
 	var data map[string]json.RawMessage
 	_ = json.Unmarshal(ce.Data, &data) // data that is not an object shows no keys
 	var b strings.Builder
-	fmt.Fprintf(&b, "#%d %s %s", ev.Seq, dashTok(ce.Time), dashTok(strings.TrimPrefix(ce.Type, "dev.cellos.events.")))
+	fmt.Fprintf(&b, "#%d %s %s", ev.Seq, token(ce.Time), token(strings.TrimPrefix(ce.Type, "dev.cellos.events.")))
 	for _, k := range lineKeys {
 		v, ok := scalar(data[k.field])
 		if !ok && k.field == "tenantId" {
@@ -209,21 +210,15 @@ func eventLine(ev client.Event) string {
 	return b.String()
 }
 
-// scalar renders a JSON string or number as one token: strings with
-// spaces, quotes or '=' are quoted.
+// scalar renders a JSON string or number as one token; ok is false for
+// anything else and for "".
 func scalar(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 {
 		return "", false
 	}
 	var s string
 	if raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
-		if s == "" {
-			return "", false
-		}
-		if strings.ContainsAny(s, " \t\n\"=\\") || !strconv.CanBackquote(s) {
-			return strconv.Quote(s), true
-		}
-		return s, true
+		return token(s), s != ""
 	}
 	var n json.Number
 	if json.Unmarshal(raw, &n) == nil {
@@ -232,9 +227,18 @@ func scalar(raw json.RawMessage) (string, bool) {
 	return "", false
 }
 
-func dashTok(s string) string {
-	if s == "" || strings.ContainsAny(s, " \t\n") {
+// token keeps a value one space-free, printable word, so that a line
+// splits on spaces and on '=' the same way whatever the event holds:
+// "" becomes "-", anything with spaces, quotes, '=', backslashes or unprintable
+// characters is quoted Go-style.
+func token(s string) string {
+	if s == "" {
 		return "-"
+	}
+	if strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || !strconv.IsPrint(r) || r == '"' || r == '=' || r == '\\'
+	}) >= 0 {
+		return strconv.Quote(s)
 	}
 	return s
 }

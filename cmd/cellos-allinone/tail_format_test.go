@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 
 	"cellos-allinone/client"
@@ -40,4 +42,23 @@ func TestSubjectFilter(t *testing.T) {
 			t.Errorf("subjectFilter(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzEventLine: whatever a stored event holds, its line is one line of
+// printable text that starts with its sequence.
+func FuzzEventLine(f *testing.F) {
+	f.Add([]byte(`{"type":"dev.cellos.events.cell.lifecycle.v1.failed","time":"t","data":{"cellId":"c 1","reason":"a\nb"}}`))
+	f.Add([]byte(`{"type":"x\u2028y","data":{"tenantId":"\u0000","exitCode":1e400}}`))
+	f.Add([]byte(`"raw"`))
+	f.Fuzz(func(t *testing.T, event []byte) {
+		line := eventLine(client.Event{Seq: 7, Subject: "cellos.events.cell.c.x", Event: event})
+		if !strings.HasPrefix(line, "#7 ") {
+			t.Fatalf("line %q does not start with the sequence", line)
+		}
+		for _, r := range line {
+			if !strconv.IsPrint(r) {
+				t.Fatalf("line %q holds the unprintable %U", line, r)
+			}
+		}
+	})
 }
