@@ -1,0 +1,66 @@
+package crashloop_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const streamName = "CELLOS_EVENTS"
+
+// streamIDs reads the whole stream with an ordered consumer, through the
+// last sequence its info gives, and counts each Nats-Msg-Id. Call it only
+// when nobody publishes.
+func streamIDs(t *testing.T, nc *nats.Conn) (ids map[string]int, lastSeq, read uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, streamName)
+	if err != nil {
+		t.Fatalf("stream %s: %v", streamName, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatalf("stream %s info: %v", streamName, err)
+	}
+	lastSeq = info.State.LastSeq
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("ordered consumer on %s: %v", streamName, err)
+	}
+	ids = make(map[string]int, lastSeq)
+	var seq uint64
+	for seq < lastSeq {
+		// Exactly what is left at most, so that the last batch ends as
+		// soon as it is full instead of waiting out its expiry.
+		batch, err := cons.Fetch(int(min(lastSeq-seq, 4096)), jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			t.Fatalf("fetch after #%d: %v", seq, err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				t.Fatalf("metadata after #%d: %v", seq, err)
+			}
+			seq = md.Sequence.Stream
+			ids[m.Headers().Get(jetstream.MsgIDHeader)]++
+			n++
+			read++
+		}
+		if err := batch.Error(); err != nil {
+			t.Fatalf("fetch after #%d: %v", seq, err)
+		}
+		if n == 0 {
+			t.Fatalf("no message after #%d within 10s, the stream ends at #%d", seq, lastSeq)
+		}
+	}
+	return ids, lastSeq, read
+}
