@@ -225,12 +225,20 @@ func (p *publisher) finish(t *testing.T) (acked []string, failed int) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the publisher did not stop within 10s")
 	}
-	select {
-	case <-p.js.PublishAsyncComplete():
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%d publishes neither acknowledged nor failed within 10s", p.js.PublishAsyncPending())
+	// Not PublishAsyncComplete: it can report done before the last
+	// callbacks have run.
+	sent := int(p.sent.Load())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		acked, failed = slices.Clone(p.acked), p.failed
+		p.mu.Unlock()
+		if len(acked)+failed == sent {
+			return acked, failed
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d publishes neither acknowledged nor failed within 10s", sent-len(acked)-failed, sent)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the callbacks' counts
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.acked), p.failed
 }
