@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -128,10 +129,19 @@ func pageEval[T any](t *testing.T, ctx context.Context, js string) T {
 }
 
 // pageWait polls a JavaScript predicate until it is truthy or the timeout
-// passes; then it reports what the page looked like.
+// passes; then it reports what the page looked like. A poll cut short by
+// a navigation (its JavaScript context went away) starts again in the new
+// page.
 func pageWait(t *testing.T, ctx context.Context, what, js string, timeout time.Duration) {
 	t.Helper()
-	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(20*time.Millisecond)))
+	deadline := time.Now().Add(timeout)
+	var err error
+	for left := timeout; left > 0; left = time.Until(deadline) {
+		_, err = chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(left), chromedp.WithPollingInterval(20*time.Millisecond)))
+		if err == nil || !strings.Contains(err.Error(), "context") {
+			break
+		}
+	}
 	if err != nil {
 		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.__cellos && __cellos.state())`))
 		conn, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('conn')?.textContent`))
@@ -153,7 +163,9 @@ func startProgram(t *testing.T, dir, httpAddr string) *program {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a, err := app.Start(ctx, app.Config{DataDir: dir, HTTPAddr: httpAddr, NATSAddr: "127.0.0.1:0"})
+	// These tests are about the page, not durability: fsync on an interval
+	// keeps bulk publishing fast on a busy machine.
+	a, err := app.Start(ctx, app.Config{DataDir: dir, HTTPAddr: httpAddr, NATSAddr: "127.0.0.1:0", Sync: app.SyncInterval})
 	if err != nil {
 		t.Fatalf("app.Start: %v", err)
 	}

@@ -15,7 +15,9 @@ import { h, num, relTime } from './dom.js';
 const log = new EventLog();
 const rate = new Rate();
 let status = null;
-const perf = { firstRender: 0, firstPaint: 0, renders: 0 };
+// firstRows: the first rows drawn (maybe from the first snapshot pages);
+// firstRender/firstPaint: the whole snapshot drawn, and the frame after.
+const perf = { firstRows: 0, firstRender: 0, firstPaint: 0, renders: 0 };
 
 const sync = new Sync({
   onChange: invalidate,
@@ -115,15 +117,16 @@ const loadingEl = h('div', { class: 'loading', role: 'status' });
 function render() {
   scheduled = false;
   header.render(sync, rate, status);
-  const store = sync.store;
+  const store = sync.store || sync.partial;
   if (store) {
     loadingEl.remove();
     current.view.render(store);
     perf.renders++;
+    if (!perf.firstRows && main.querySelector('tbody tr')) perf.firstRows = performance.now();
     navFormations.textContent = num(store.liveFormations().length);
     navCells.textContent = num(store.cells.size);
     document.title = `${current.view.title()} · CellOS`;
-    if (!perf.firstRender) {
+    if (!perf.firstRender && !store.loading) {
       perf.firstRender = performance.now();
       performance.mark('cellos-first-render');
       // The frame after the DOM is built is the one that shows it.

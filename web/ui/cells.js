@@ -153,7 +153,7 @@ export class CellView {
     this.missing.hidden = !!c;
     this.body.hidden = !c;
     if (!c) {
-      this.missing.replaceChildren(emptyState(`No cell “${this.id}”`,
+      this.missing.replaceChildren(store.loading ? h('p', { class: 'loading', text: 'Loading…' }) : emptyState(`No cell “${this.id}”`,
         h('p', { text: 'Its first event has not arrived yet; this page updates by itself when it does.' }),
         h('a', { href: '#/cells', class: 'btn', text: 'All cells' })));
       return;

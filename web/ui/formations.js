@@ -178,7 +178,7 @@ export class FormationView {
     this.missing.hidden = !!f;
     this.body.hidden = !f;
     if (!f) {
-      this.missing.replaceChildren(emptyState(`No formation “${this.id}”`,
+      this.missing.replaceChildren(store.loading ? h('p', { class: 'loading', text: 'Loading…' }) : emptyState(`No formation “${this.id}”`,
         h('p', { text: 'It may have been deleted, or its first event has not arrived yet. This page updates by itself when it does.' }),
         h('a', { href: '#/formations', class: 'btn', text: 'All formations' })));
       return;

@@ -130,9 +130,10 @@ export class ListView {
     this.clearBtn.hidden = !filtered;
     const total = this.o.total(store);
     const noun = this.o.name;
-    this.countEl.textContent = filtered ? `${num(all.length)} of ${num(total)} ${noun} match` : `${num(total)} ${noun}`;
-    const empty = all.length === 0;
-    this.tableWrap.hidden = empty;
+    this.countEl.textContent = store.loading ? `Loading… ${num(total)} ${noun} so far`
+      : filtered ? `${num(all.length)} of ${num(total)} ${noun} match` : `${num(total)} ${noun}`;
+    const empty = all.length === 0 && !store.loading;
+    this.tableWrap.hidden = all.length === 0;
     // Rebuilt only when its kind changes, so that its buttons keep focus.
     const sig = empty ? `${filtered}|${total > 0}` : '';
     if (sig !== this.emptySig) {

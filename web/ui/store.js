@@ -96,6 +96,7 @@ export class Store {
     this.cover = { formation: [], cell: [] }; // [{upTo, cursor}] per snapshot page
     this.coverMax = 0;
     this.born = []; // formations created here by an event, to verify (see app)
+    this.loading = true; // until finishSnapshot: views say so, and show no empty state
   }
 
   // addPage takes one snapshot page: items read at cursor, covering the ids
@@ -123,12 +124,15 @@ export class Store {
   // oldest page's, so that no event after any page is missed.
   finishSnapshot(epoch) {
     this.epoch = epoch;
+    this.loading = false;
     let min = Infinity;
     for (const k of ['formation', 'cell']) {
       for (const p of this.cover[k]) min = Math.min(min, p.cursor);
       this.cover[k].sort((a, b) => (a.after < b.after ? -1 : 1));
     }
     this.cursor = min === Infinity ? 0 : min;
+    // Kept for diagnostics (and the tests): the cursor of every page.
+    this.pageCursors = ['formation', 'cell'].map((k) => this.cover[k].map((p) => p.cursor));
   }
 
   // coveredUpTo is the cursor at which the snapshot saw id (present or not).

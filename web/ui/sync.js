@@ -29,7 +29,9 @@ export class HTTPError extends Error {
 }
 
 export async function getJSON(path, signal) {
-  const res = await fetch(path, { signal, headers: { Accept: 'application/json' }, cache: 'no-store' });
+  // Plain requests (the API answers no-store anyway), so that the first
+  // snapshot pages preloaded by index.html are taken as they are.
+  const res = await fetch(path, { signal });
   let body = null;
   try {
     body = await res.json();
@@ -95,6 +97,9 @@ export class Sync {
     this.timer = 0;
     this.stopped = false;
     this.progress = { formations: 0, cells: 0 };
+    // The first snapshot while it loads, page by page, so that a large
+    // registry shows its first rows before its last page has arrived.
+    this.partial = null;
     this.connects = 0;
     this.lastResyncAt = 0;
   }
@@ -120,8 +125,10 @@ export class Sync {
     try {
       const store = await loadSnapshot(ctl.signal, (st) => {
         this.progress = { formations: st.formations.size, cells: st.cells.size };
+        if (!this.store) this.partial = st;
         this.onChange();
       });
+      this.partial = null;
       if (this.stopped) return;
       const epochChanged = this.store && this.store.epoch !== store.epoch;
       this.store = store;
