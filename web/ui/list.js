@@ -19,6 +19,7 @@ export class ListView {
     this.cacheKey = '';
     this.list = [];
     const bar = h('div', { class: 'toolbar', role: 'search', 'aria-label': `Filter ${opts.name}` });
+    this.bar = bar;
     for (const f of opts.filters) {
       const id = `f${++uid}`;
       let input;
@@ -37,7 +38,7 @@ export class ListView {
       this.params = new URLSearchParams();
       this.pushParams();
     });
-    this.countEl = h('p', { class: 'resultcount', 'aria-live': 'polite' });
+    this.countEl = h('p', { class: 'resultcount' });
     bar.append(h('div', { class: 'field actions' }, this.clearBtn));
 
     this.tbody = h('tbody');
@@ -133,6 +134,8 @@ export class ListView {
     this.countEl.textContent = store.loading ? `Loading… ${num(total)} ${noun} so far`
       : filtered ? `${num(all.length)} of ${num(total)} ${noun} match` : `${num(total)} ${noun}`;
     const empty = all.length === 0 && !store.loading;
+    // An empty registry shows only what to do about it, not idle filters.
+    this.bar.hidden = this.countEl.hidden = empty && !filtered && total === 0;
     this.tableWrap.hidden = all.length === 0;
     // Rebuilt only when its kind changes, so that its buttons keep focus.
     const sig = empty ? `${filtered}|${total > 0}` : '';

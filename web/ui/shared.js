@@ -14,9 +14,10 @@ export function firstRunHelp() {
   });
   return emptyState('No formations yet',
     h('p', { text: 'This page shows formations — groups of isolated execution cells — and every cell in them, live, as their lifecycle events reach the event log. Nothing has been published to this server yet.' }),
-    h('p', null, h('strong', { text: 'See it come alive:' }), ' run the built-in traffic generator in another terminal. Formations and cells appear here within seconds; no reload needed.'),
-    copyable('cellos-allinone demo'),
-    h('p', { text: 'Or publish one event yourself:' }),
+    h('p', null, h('strong', { text: 'See it come alive:' }), ' feed this server with the built-in traffic generator, in another terminal. Formations and cells appear here within seconds; no reload needed.'),
+    copyable(`cellos-allinone demo --target ${origin}`),
+    h('p', null, 'Without ', h('code', { text: '--target' }), ', ', h('code', { text: 'cellos-allinone demo' }),
+      ' starts a server of its own with demo traffic and prints the address to open. Or publish one event yourself:'),
     copyable(`curl -sS -X POST ${origin}/v1/events -H 'Content-Type: application/json' -d '${ev}'`));
 }
 
