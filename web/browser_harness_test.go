@@ -34,10 +34,11 @@ const chromiumHint = "install Chromium to run them: apt-get install -y chromium 
 // in CI (CI=true), where a missing browser is a failure.
 func findChromium(t *testing.T) string {
 	t.Helper()
+	names := []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome"}
 	if p := os.Getenv("CELLOS_CHROMIUM"); p != "" {
-		return p
+		names = []string{p}
 	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome"} {
+	for _, name := range names {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}

@@ -109,7 +109,10 @@ export class Header {
       this.live.textContent = `Connection: ${spoken}`;
     }
     this.connText.textContent = text;
-    this.conn.title = sync.lastError ? `Last problem: ${sync.lastError}` : '';
+    this.conn.title = [
+      sync.retryAt ? `Next attempt at ${new Date(sync.retryAt).toLocaleTimeString([], { hour12: false })}` : '',
+      sync.lastError ? `Last problem: ${sync.lastError}` : '',
+    ].filter(Boolean).join(' · ');
     this.retryBtn.hidden = !sync.retryAt;
 
     const store = sync.store;
