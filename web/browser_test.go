@@ -194,6 +194,10 @@ func TestBrowserFoldMatchesServer(t *testing.T) {
 		}
 		return out
 	}
+	// A formation deleted before the page opens: its tombstone is in no
+	// snapshot, and a later event for it must not bring it back.
+	p.pub("formation", "zombie", "created", map[string]any{"name": "Deleted long ago"})
+	p.pub("formation", "zombie", "deleted", nil)
 	// Enough traffic that the cells snapshot takes two pages.
 	a.waitCursor(t, p.pubRaw(next(8000)))
 	if n := len(serverCells(t, a.url())); n <= 1000 {
@@ -202,23 +206,23 @@ func TestBrowserFoldMatchesServer(t *testing.T) {
 
 	// Keep publishing while the page loads its snapshot; some payloads are
 	// not CloudEvents at all, which must advance the cursor all the same.
-	done := make(chan uint64)
-	go func() {
-		var last uint64
-		for i := range 40 {
-			batch := next(50)
-			if i%10 == 0 {
-				batch = append(batch, rawMsg{"cellos.events.cell.junk.x", []byte("not json")})
-			}
-			last = p.pubRaw(batch)
+	// (The page loads in a goroutine: only the test's may fail the test.)
+	navigated := make(chan error, 1)
+	go func() { navigated <- chromedp.Do(ctx, chromedp.Navigate(a.url()+"/")) }()
+	for i := range 40 {
+		batch := next(50)
+		if i%10 == 0 {
+			batch = append(batch, rawMsg{"cellos.events.cell.junk.x", []byte("not json")})
 		}
-		done <- last
-	}()
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
-	last := <-done
+		p.pubRaw(batch)
+	}
+	last := p.pub("formation", "zombie", "running", nil)
+	if err := <-navigated; err != nil {
+		t.Fatalf("load the page: %v", err)
+	}
 	pageWait(t, ctx, "page at the last event", fmt.Sprintf(`__cellos.state().phase === 'live' && __cellos.state().cursor === %d`, last), 10*time.Second)
 	a.waitCursor(t, last)
-	pageWait(t, ctx, "tombstones verified", `__cellos.sync.store.born.length === 0`, 5*time.Second)
+	pageWait(t, ctx, "tombstone found", `__cellos.sync.store.born.length === 0 && __cellos.sync.store.formations.get('zombie')?.deleted === true`, 8*time.Second)
 	t.Logf("snapshot page cursors (formations, cells): %s", pageEval[string](t, ctx, `JSON.stringify(__cellos.sync.store.pageCursors)`))
 
 	type entity = map[string]any

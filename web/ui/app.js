@@ -169,13 +169,18 @@ setInterval(() => {
   for (const t of document.querySelectorAll('time[data-ts]')) t.textContent = relTime(t.dataset.ts, now);
 }, 5000);
 
+let polling = false;
 async function pollStatus() {
+  if (polling) return; // a slow server gets one poll at a time
+  polling = true;
   try {
     status = await getJSON('/v1/status');
+    await verifyBorn();
   } catch {
     // The socket's state is what the header shows; status is a bonus.
+  } finally {
+    polling = false;
   }
-  await verifyBorn();
   invalidate();
 }
 setInterval(() => {
@@ -189,14 +194,17 @@ setInterval(() => {
 async function verifyBorn() {
   const store = sync.store;
   if (!store || !status || !store.born.length) return;
-  const due = store.born.filter((b) => b.seq <= status.cursor && status.epoch === store.epoch);
-  store.born = store.born.filter((b) => !due.includes(b));
-  for (const b of due.slice(0, 20)) {
+  if (status.epoch !== store.epoch) return;
+  // At most 20 a poll; the rest wait for the next one.
+  const due = new Set(store.born.filter((b) => b.seq <= status.cursor).slice(0, 20));
+  store.born = store.born.filter((b) => !due.has(b));
+  for (const b of due) {
     if (!store.formation(b.id)) continue;
     try {
       await getJSON(`/v1/formations/${encodeURIComponent(b.id)}`);
     } catch (err) {
       if (err.status === 404) store.markDeleted(b.id);
+      else if (!err.status) store.born.push(b); // unreachable: ask again later
     }
   }
 }
