@@ -430,6 +430,7 @@ func TestBrowserScreenshots(t *testing.T) {
 		{"screenshot-desktop.png", "#/formations", 1440, 900, false},
 		{"screenshot-dark.png", "#/formations", 1440, 900, true},
 		{"screenshot-formation.png", "", 1440, 900, false},
+		{"screenshot-events.png", "#/events", 1440, 900, true},
 		{"screenshot-phone.png", "#/formations", 390, 844, false},
 		{"screenshot-phone-dark.png", "#/cells?sort=updated", 390, 844, true},
 	}
@@ -465,7 +466,7 @@ func TestBrowserScreenshots(t *testing.T) {
 		}
 		pageDo(t, ctx, chromedp.EmulateViewport(s.w, s.h, mobile...), darkMode(s.dark),
 			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = %q; window.scrollTo(0, 0)`, hash)))
-		pageWait(t, ctx, "view drawn", `document.querySelector('main table.grid tbody tr, main .empty') !== null && __cellos.state().phase === 'live'`, 5*time.Second)
+		pageWait(t, ctx, "view drawn", `document.querySelector('main table.grid tbody tr, main .empty, main li.ev, main dl.meta dd') !== null && __cellos.state().phase === 'live'`, 5*time.Second)
 		// Let a frame or two land after the viewport change.
 		pageWait(t, ctx, "frame", `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`, 2*time.Second)
 		path := pageScreenshot(t, ctx, dir, s.name)
