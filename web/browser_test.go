@@ -74,6 +74,28 @@ func TestBrowserLiveUpdates(t *testing.T) {
 	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector('aside li[data-seq="%d"] summary').click()`, seq)))
 	pageWait(t, ctx, "event JSON", fmt.Sprintf(`document.querySelector('aside li[data-seq="%d"] pre')?.textContent.includes('"cellId": "c-3"')`, seq), 2*time.Second)
 
+	// Pause holds the feed still while events keep being applied.
+	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector('aside .feedhead button').click()`))
+	held := p.pub("cell", "c-3", "completed", map[string]any{"exitCode": 2})
+	pageWait(t, ctx, "paused feed says an event is held back", `document.querySelector('aside .feednote').textContent.includes('1 new event held back')`, 2*time.Second)
+	if pageEval[bool](t, ctx, fmt.Sprintf(`!!document.querySelector('aside li[data-seq="%d"]')`, held)) {
+		t.Error("a paused feed showed a new event")
+	}
+	pageWait(t, ctx, "c-3 completed while paused", `[...document.querySelectorAll('.view.formation tbody tr')].some(tr => tr.textContent.startsWith('c-3') && tr.querySelector('.badge').textContent === 'completed')`, 2*time.Second)
+	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector('aside .feedhead button').click()`))
+	pageWait(t, ctx, "held event shown on resume", fmt.Sprintf(`!!document.querySelector('aside li[data-seq="%d"]')`, held), 2*time.Second)
+
+	// Every control has a name, and nothing hijacks the tab order.
+	if bad := pageEval[[]string](t, ctx, `(() => {
+		const bad = [];
+		for (const el of document.querySelectorAll('input, select')) if (!el.labels?.length) bad.push(el.outerHTML.slice(0, 80));
+		for (const el of document.querySelectorAll('button, a[href], [role=img]')) if (!el.textContent.trim() && !el.getAttribute('aria-label')) bad.push(el.outerHTML.slice(0, 80));
+		for (const el of document.querySelectorAll('[tabindex]')) if (+el.getAttribute('tabindex') > 0) bad.push(el.outerHTML.slice(0, 80));
+		return bad;
+	})()`); len(bad) > 0 {
+		t.Errorf("controls without an accessible name, or with a positive tabindex: %q", bad)
+	}
+
 	// Filters: by status and by search, kept in the URL.
 	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](`location.hash = '#/cells?state=failed'`))
 	pageWait(t, ctx, "cells filtered by state", `(() => { const r = document.querySelectorAll('table.cells tbody tr'); return r.length === 1 && r[0].textContent.startsWith('c-2'); })()`, 2*time.Second)
