@@ -221,7 +221,7 @@ func TestBrowserFoldMatchesServer(t *testing.T) {
 	p.pub("formation", "zombie", "created", map[string]any{"name": "Deleted long ago"})
 	p.pub("formation", "zombie", "deleted", nil)
 	// Enough traffic that the cells snapshot takes two pages.
-	a.waitCursor(t, p.pubRaw(next(8000)))
+	a.waitCursor(t, p.pubRaw(next(6500)))
 	if n := len(serverCells(t, a.url())); n <= 1000 {
 		t.Fatalf("the demo made %d cells, want more than one page (1000)", n)
 	}
