@@ -51,7 +51,8 @@ func findChromium(t *testing.T) string {
 }
 
 // newBrowser starts a headless Chromium with a fresh profile and returns the
-// context of its first tab. Uncaught page exceptions fail the test.
+// context of its first tab. Uncaught page exceptions and CSP violations
+// fail the test.
 func newBrowser(t *testing.T, width, height int) context.Context {
 	t.Helper()
 	path := findChromium(t)
@@ -91,7 +92,9 @@ func newBrowser(t *testing.T, width, height int) context.Context {
 			if err != nil {
 				return
 			}
-			if m.IsException() {
+			// Uncaught exceptions, and anything the page's CSP refused
+			// (which the browser only logs).
+			if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
 				mu.Lock()
 				exceptions = append(exceptions, m.String())
 				mu.Unlock()
@@ -105,7 +108,7 @@ func newBrowser(t *testing.T, width, height int) context.Context {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, e := range exceptions {
-			t.Errorf("uncaught exception in the page: %s", e)
+			t.Errorf("page error (uncaught exception or CSP violation): %s", e)
 		}
 	})
 	return ctx
