@@ -49,6 +49,7 @@ type Server struct {
 	proj Projector
 	mux  *http.ServeMux
 	ws   *sockets
+	hub  *hub // nil without a Log
 
 	ln      net.Listener
 	srv     *http.Server
@@ -63,6 +64,9 @@ func New(cfg Config, proj Projector) *Server {
 	cfg.WS.fill()
 	s := &Server{cfg: cfg, log: cfg.Logger, proj: proj, mux: http.NewServeMux()}
 	s.ws = newSockets(cfg.WS.MaxSockets, cfg.Registerer)
+	if cfg.Log != nil {
+		s.hub = newHub(cfg.Log, cfg.Logger.With("part", "ws-hub"), cfg.WS.QueueBytes)
+	}
 	s.routes()
 	return s
 }
@@ -135,6 +139,9 @@ func (s *Server) Open() error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
 	s.ln = ln
+	if s.hub != nil {
+		s.hub.start()
+	}
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -166,6 +173,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	if werr := s.ws.wait(ctx); err == nil {
 		err = werr
+	}
+	if s.hub != nil {
+		s.hub.stop()
 	}
 	s.serveWG.Wait()
 	return err

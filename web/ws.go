@@ -33,10 +33,12 @@ type WSConfig struct {
 	// WriteTimeout bounds every frame write and every ping: a client that
 	// does not take a frame within it is cut off as slow (4408).
 	WriteTimeout time.Duration
-	// MaxLag: once a socket has caught up with the end of the stream, an
-	// event that reaches it later than this after it was stored closes it
-	// as slow (4408).
+	// MaxLag: a live event that reaches the socket later than this after
+	// it was stored closes it as slow (4408).
 	MaxLag time.Duration
+	// QueueBytes bounds the live events waiting for one socket; a socket
+	// whose queue would grow past it is closed as slow (4408).
+	QueueBytes int
 }
 
 // Defaults of WSConfig.
@@ -45,6 +47,7 @@ const (
 	DefaultWSPingInterval = 15 * time.Second
 	DefaultWSWriteTimeout = 10 * time.Second
 	DefaultWSMaxLag       = 30 * time.Second
+	DefaultWSQueueBytes   = 4 << 20
 )
 
 func (c *WSConfig) fill() {
@@ -59,6 +62,9 @@ func (c *WSConfig) fill() {
 	}
 	if c.MaxLag <= 0 {
 		c.MaxLag = DefaultWSMaxLag
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = DefaultWSQueueBytes
 	}
 }
 
@@ -262,8 +268,35 @@ func closeReason(e *Error) string {
 // stream sends hello and then every event from the cursor on. It returns
 // the reason to close with: an *Error, errPeerGone, or any other error
 // when the peer went away.
+//
+// History comes from the stream through a Reader (its own ephemeral
+// consumer, deleted as soon as it is not needed), the live tail from the
+// hub. The hand-over is exact: history is read up to the last sequence
+// seen in the stream state (S0), then the socket subscribes to the hub at
+// its position P; if P > S0 the events in (S0, P] are read as history
+// too, and hub frames up to max(S0, P) are skipped. Without since the
+// socket subscribes first and S0 >= P, so it needs no history at all.
 func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) error {
-	lg := sk.srv.cfg.Log
+	lg, hub := sk.srv.cfg.Log, sk.srv.hub
+	var sub *hubSub
+	var pos uint64
+	subscribe := func() error {
+		var err error
+		if sub, pos, err = hub.subscribe(ctx, sk.p.filter); err != nil {
+			return sk.cause(ctx, err)
+		}
+		return nil
+	}
+	defer func() {
+		if sub != nil {
+			hub.unsubscribe(sub)
+		}
+	}()
+	if !sk.p.cursor.HasSince {
+		if err := subscribe(); err != nil {
+			return err
+		}
+	}
 	st, err := lg.State(ctx)
 	if err != nil {
 		return sk.cause(ctx, Errorf(CodeUnavailable, "event log unavailable"))
@@ -272,15 +305,6 @@ func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) erro
 	if err != nil {
 		return cursorError(err, st)
 	}
-	rd, err := lg.OpenReader(ctx, start, sk.p.filter)
-	if err != nil {
-		return sk.cause(ctx, Errorf(CodeUnavailable, "event log unavailable"))
-	}
-	defer func() {
-		if err := rd.Close(); err != nil {
-			sk.log.Warn("reader consumer not deleted; the server removes it after its inactivity threshold", "err", err)
-		}
-	}()
 	hello, _ := json.Marshal(helloFrame{Type: "hello", FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch})
 	if err := sk.write(hello); err != nil {
 		return sk.cause(ctx, err)
@@ -292,9 +316,41 @@ func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) erro
 	defer wg.Wait()
 	defer stopPing()
 
-	// caughtUp: the reader has reached the end of the stream once; from
-	// then on every event is live and its lag is the client's.
-	caughtUp := rd.Pending() == 0
+	covered := st.LastSeq // everything up to here is sent or skipped
+	if start <= st.LastSeq {
+		if err := sk.history(ctx, start, st.LastSeq); err != nil {
+			return err
+		}
+	}
+	if sub == nil {
+		if err := subscribe(); err != nil {
+			return err
+		}
+		if pos > covered {
+			if err := sk.history(ctx, covered+1, pos); err != nil {
+				return err
+			}
+			covered = pos
+		}
+	}
+	return sk.live(ctx, sub, covered)
+}
+
+// history sends the stored events matching the socket's filter from
+// sequence from through to, with a Reader that is deleted on return.
+func (sk *socket) history(ctx context.Context, from, to uint64) error {
+	rd, err := sk.srv.cfg.Log.OpenReader(ctx, from, sk.p.filter)
+	if err != nil {
+		return sk.cause(ctx, Errorf(CodeUnavailable, "event log unavailable"))
+	}
+	defer func() {
+		if err := rd.Close(); err != nil {
+			sk.log.Warn("reader consumer not deleted; the server removes it after its inactivity threshold", "err", err)
+		}
+	}()
+	if rd.Pending() == 0 {
+		return nil // nothing matches up to the end of the stream, past to
+	}
 	frame := make([]byte, 0, 1024)
 	for {
 		d, err := rd.Next(ctx)
@@ -305,16 +361,45 @@ func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) erro
 			sk.log.Error("reading the event log for a WebSocket", "err", err)
 			return Errorf(CodeUnavailable, "event log unavailable")
 		}
-		if caughtUp {
-			if lag := time.Since(d.Time); lag > sk.cfg.MaxLag {
-				return Errorf(CodeSlowClient, "slow client: %s behind the live stream (max %s)", lag.Round(time.Second), sk.cfg.MaxLag)
-			}
+		if d.Seq > to {
+			return nil // the next phase's
 		}
-		caughtUp = caughtUp || d.Pending == 0
 		frame = appendEventFrame(frame[:0], d)
 		if err := sk.write(frame); err != nil {
 			return sk.cause(ctx, err)
 		}
+		if d.Seq == to || d.Pending == 0 {
+			return nil
+		}
+	}
+}
+
+// live sends the hub's frames after covered until the socket ends.
+func (sk *socket) live(ctx context.Context, sub *hubSub, covered uint64) error {
+	var batch []hubFrame
+	for {
+		var err error
+		batch, err = sub.take(ctx, batch[:0])
+		switch {
+		case errors.Is(err, errQueueFull):
+			return Errorf(CodeSlowClient, "slow client: more than %d bytes of events waiting", sk.cfg.QueueBytes)
+		case errors.Is(err, errHubFailed):
+			return Errorf(CodeUnavailable, "event log unavailable; reconnect with your cursor")
+		case err != nil:
+			return context.Cause(ctx)
+		}
+		for _, f := range batch {
+			if f.seq <= covered {
+				continue
+			}
+			if lag := time.Since(f.time); lag > sk.cfg.MaxLag {
+				return Errorf(CodeSlowClient, "slow client: %s behind the live stream (max %s)", lag.Round(time.Second), sk.cfg.MaxLag)
+			}
+			if err := sk.write(f.frame); err != nil {
+				return sk.cause(ctx, err)
+			}
+		}
+		clear(batch) // let sent frames go
 	}
 }
 

@@ -42,6 +42,13 @@ type wsEnv struct {
 // checks, when the test ends, that it left no goroutine behind.
 func wsStart(t testing.TB, ws web.WSConfig) *wsEnv {
 	t.Helper()
+	return wsStartConfig(t, app.Config{WS: ws})
+}
+
+// wsStartConfig is wsStart with more of the program's settings; the
+// addresses and the data dir are the test's.
+func wsStartConfig(t testing.TB, cfg app.Config) *wsEnv {
+	t.Helper()
 	// Registered first so it runs last, after the program has stopped;
 	// goroutines that were there before (other tests) are not ours.
 	ignore := goleak.IgnoreCurrent()
@@ -52,7 +59,7 @@ func wsStart(t testing.TB, ws web.WSConfig) *wsEnv {
 	})
 	dir := t.TempDir()
 	ctx := wsCtx(t, 30*time.Second)
-	cfg := app.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0", WS: ws}
+	cfg.DataDir, cfg.HTTPAddr, cfg.NATSAddr = dir, "127.0.0.1:0", "127.0.0.1:0"
 	if os.Getenv("CELLOS_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -216,41 +216,54 @@ func TestWSPlainGETGets426(t *testing.T) {
 	}
 }
 
-// Each socket has its own ephemeral consumer, deleted when it closes.
+// A socket reading history has its own ephemeral consumer, deleted when
+// the socket closes (or when history is done).
 func TestWSConsumersAreEphemeralAndDeletedOnClose(t *testing.T) {
-	e := wsStart(t, web.WSConfig{})
-	e.publish(t, "cellos.events.cell.c1.started", 3)
-	c, _ := e.dial(t, "since=1&subject=cellos.events.cell.%3E", nil)
-	readEvents(t, c, 2)
-	infos := e.readers(t)
-	if len(infos) != 1 {
-		t.Fatalf("consumers = %d, want 1", len(infos))
-	}
-	cfg := infos[0].Config
-	if cfg.Durable != "" || cfg.AckPolicy != jetstream.AckNonePolicy || cfg.InactiveThreshold != eventlog.ReaderInactiveThreshold ||
-		cfg.InactiveThreshold < time.Minute || cfg.DeliverPolicy != jetstream.DeliverByStartSequencePolicy ||
-		cfg.OptStartSeq != 2 || cfg.FilterSubject != "cellos.events.cell.>" {
-		t.Errorf("consumer config = %+v, want ephemeral, AckNone, inactivity of minutes, from sequence 2, filtered", cfg)
-	}
-	c.Close(websocket.StatusNormalClosure, "")
-
+	// No write timeout gets in the way: these clients read nothing.
+	e := wsStart(t, web.WSConfig{WriteTimeout: time.Minute})
+	// ~7 MB of history: more than a client with a small receive buffer and
+	// the server's send buffer (at most 4 MB here) hold, so the sockets
+	// stay in history.
+	e.publishRaw(t, "cellos.events.cell.c1.started", 800, func() []byte { return e.event("c1", "started", 8<<10) })
+	client := smallBufferClient(t)
 	conns := make([]*websocket.Conn, 20)
 	for i := range conns {
-		conns[i], _ = e.dial(t, "since=0", nil)
+		conns[i], _ = e.dial(t, "since=1&subject=cellos.events.cell.%3E", &websocket.DialOptions{HTTPClient: client})
 	}
-	if n := e.consumers(t); n != 20 {
-		t.Errorf("consumers with 20 sockets open = %d, want 20", n)
+	waitUntil(t, 20*time.Second, "20 reader consumers", func() bool { return e.consumers(t) == 20 })
+	for _, ci := range e.readers(t) {
+		cfg := ci.Config
+		if cfg.Durable != "" || cfg.AckPolicy != jetstream.AckNonePolicy || cfg.InactiveThreshold != eventlog.ReaderInactiveThreshold ||
+			cfg.InactiveThreshold < time.Minute || cfg.DeliverPolicy != jetstream.DeliverByStartSequencePolicy ||
+			cfg.OptStartSeq != 2 || cfg.FilterSubject != "cellos.events.cell.>" {
+			t.Errorf("consumer config = %+v, want ephemeral, AckNone, inactivity of minutes, from sequence 2, filtered", cfg)
+		}
 	}
 	for _, c := range conns {
-		if err := c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
-			t.Errorf("client close: %v, want clean", err)
-		}
+		c.CloseNow()
 	}
 	waitUntil(t, 5*time.Second, "consumers deleted after the sockets closed", func() bool { return e.consumers(t) == 0 })
 	waitUntil(t, 5*time.Second, "socket handlers ended", func() bool { return e.a.HTTP.SocketStats().Open == 0 })
-	if n := e.a.HTTP.SocketStats().Closed[web.EndClient]; n != 21 {
-		t.Errorf("sockets ended by their client = %d, want 21", n)
+}
+
+// A live socket needs no consumer of its own: history is handed over to
+// the shared live tail and its consumer deleted.
+func TestWSHistoryConsumerIsDeletedAtTheHandOver(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	e.publish(t, "cellos.events.cell.c1.started", 3)
+	c, _ := e.dial(t, "since=0", nil)
+	readEvents(t, c, 3)
+	waitUntil(t, 5*time.Second, "history consumer deleted", func() bool { return e.consumers(t) == 0 })
+	e.publish(t, "cellos.events.cell.c1.started", 2)
+	if got := seqsOf(readEvents(t, c, 2)); !slices.Equal(got, []uint64{4, 5}) {
+		t.Errorf("live after the hand-over: %v, want [4 5]", got)
 	}
+	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Errorf("client close: %v, want a clean close handshake", err)
+	}
+	waitUntil(t, 5*time.Second, "socket counted as closed by its client", func() bool {
+		return e.a.HTTP.SocketStats().Closed[web.EndClient] == 1
+	})
 }
 
 func TestWSNonObjectPayloadIsSentAsAString(t *testing.T) {
@@ -351,7 +364,7 @@ func TestWSDeadPeerIsDroppedByPing(t *testing.T) {
 	waitUntil(t, 10*time.Second, "silent peer dropped", func() bool {
 		return e.a.HTTP.SocketStats().Closed[web.EndPingTimeout] == 1
 	})
-	waitUntil(t, 5*time.Second, "its consumer deleted", func() bool { return e.consumers(t) == 0 })
+	waitUntil(t, 5*time.Second, "its handler ended", func() bool { return e.a.HTTP.SocketStats().Open == 0 })
 }
 
 // A client that keeps reading answers pings and stays.
@@ -374,5 +387,36 @@ func TestWSPingsKeepALiveClient(t *testing.T) {
 	wg.Wait()
 	if st := e.a.HTTP.SocketStats(); st.Open != 1 || len(st.Closed) != 0 {
 		t.Errorf("stats = %+v, want the socket still open", st)
+	}
+}
+
+// Sockets without since that open while events are published get exactly
+// the events after the hello's lastSeq.
+func TestWSLiveOnlyUnderConcurrentPublishing(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	const total = 2000
+	type opened struct {
+		c    *websocket.Conn
+		last uint64
+	}
+	socks := make(chan opened, 5)
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		for i := range total / 100 {
+			e.publish(t, "cellos.events.cell.c1.started", 100)
+			if i%4 == 0 && len(socks) < cap(socks) {
+				c, hello := e.dial(t, "", nil)
+				socks <- opened{c, hello.LastSeq}
+			}
+		}
+	}()
+	<-pubDone
+	close(socks)
+	for s := range socks {
+		got := seqsOf(readEvents(t, s.c, int(total-s.last)))
+		if want := seqRange(s.last+1, total); !slices.Equal(got, want) {
+			t.Errorf("socket opened at %d: %d events, first mismatch at %d; want %d..%d", s.last, len(got), firstMismatch(got, want), s.last+1, total)
+		}
 	}
 }
