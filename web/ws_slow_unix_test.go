@@ -43,7 +43,9 @@ func smallBufferClient(t testing.TB) *http.Client {
 func TestWSSlowClientIsCutOffWithoutHurtingOthers(t *testing.T) {
 	// Pings are out of the way: a client that reads nothing does not answer
 	// them either, and this test is about the write timeout.
-	e := wsStart(t, web.WSConfig{WriteTimeout: 2 * time.Second, PingInterval: time.Hour})
+	// A 1 MiB live queue: the fast client is never more than 640 KB
+	// behind, the slow one is past it after a few MB.
+	e := wsStart(t, web.WSConfig{WriteTimeout: 2 * time.Second, PingInterval: time.Hour, QueueBytes: 1 << 20})
 	// A small receive buffer (no autotuning) so that the server's writes
 	// block after a few MB instead of tens.
 	slow, _ := e.dial(t, "", &websocket.DialOptions{HTTPClient: smallBufferClient(t)})
@@ -66,7 +68,13 @@ func TestWSSlowClientIsCutOffWithoutHurtingOthers(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("fast client got %v, want %v", got, want)
 	}
-	waitUntil(t, 30*time.Second, "slow client cut off", func() bool { return e.a.HTTP.SocketStats().Closed[web.EndSlow] == 1 })
+	waitUntil(t, 30*time.Second, "slow client cut off", func() bool {
+		st := e.a.HTTP.SocketStats()
+		if len(st.Closed) > 0 && st.Closed[web.EndSlow] == 0 {
+			t.Fatalf("a socket ended otherwise: %+v", st)
+		}
+		return st.Closed[web.EndSlow] == 1
+	})
 	// The slow client finds its socket ended once it reads what was sent.
 	readClose(t, slow, 20*time.Second)
 	if st := e.a.HTTP.SocketStats(); st.Closed[web.EndSlow] != 1 || st.Open != 1 {
