@@ -22,6 +22,7 @@ const (
 	CodeUnavailable      = "unavailable"
 	CodeForbidden        = "forbidden"
 	CodeUpgradeRequired  = "upgrade_required"
+	CodeBadHandshake     = "bad_handshake"
 	CodeShuttingDown     = "shutting_down"
 	CodeSlowClient       = "slow_client"
 	CodeInternal         = "internal"
@@ -41,6 +42,7 @@ var statusOf = map[string]int{
 	CodeNotReady:         http.StatusServiceUnavailable,
 	CodeUnavailable:      http.StatusServiceUnavailable,
 	CodeUpgradeRequired:  http.StatusUpgradeRequired,
+	CodeBadHandshake:     http.StatusBadRequest,
 	CodeShuttingDown:     http.StatusServiceUnavailable,
 	CodeInternal:         http.StatusInternalServerError,
 }

@@ -65,6 +65,9 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	pub, err := s.cfg.Log.Publish(ctx, ev.subject, ev.payload, ev.id)
+	if errors.Is(err, eventlog.ErrTooLarge) {
+		return Errorf(CodeBodyTooLarge, "the event does not fit one message of the event log: %v", err)
+	}
 	if err != nil {
 		return Errorf(CodeUnavailable, "event log unavailable: %v", err)
 	}

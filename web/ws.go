@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,6 +154,31 @@ func (s *Server) checkOrigin(r *http.Request) error {
 	return Errorf(CodeForbidden, "Origin %q may not open a WebSocket here: only the same origin and --ws-origins are allowed", origin)
 }
 
+// checkHandshake refuses the handshakes websocket.Accept would refuse
+// with a plain-text answer (the same checks, statuses and headers), so
+// that the client gets the JSON error body with its code instead.
+func checkHandshake(w http.ResponseWriter, r *http.Request) error {
+	if !r.ProtoAtLeast(1, 1) {
+		return Errorf(CodeUpgradeRequired, "a WebSocket handshake needs HTTP/1.1 or later, got %s", r.Proto)
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		return Errorf(CodeMethodNotAllowed, "a WebSocket handshake is a GET, got %s", r.Method)
+	}
+	if v := r.Header.Get("Sec-WebSocket-Version"); v != "13" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		return Errorf(CodeBadHandshake, "Sec-WebSocket-Version %q: only 13 is supported", v)
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return Errorf(CodeBadHandshake, "Sec-WebSocket-Key: want one, got %d", len(keys))
+	}
+	if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0])); err != nil || len(k) != 16 {
+		return Errorf(CodeBadHandshake, "Sec-WebSocket-Key %q: not 16 bytes in base64", keys[0])
+	}
+	return nil
+}
+
 // serveEvents is GET /ws/events. Everything that can be refused with an
 // HTTP status is checked before the upgrade.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) error {
@@ -163,6 +189,9 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
 		w.Header().Set("Upgrade", "websocket")
 		return Errorf(CodeUpgradeRequired, "/ws/events is a WebSocket endpoint; for HTTP paging use GET /v1/events")
+	}
+	if err := checkHandshake(w, r); err != nil {
+		return err
 	}
 	if err := s.checkOrigin(r); err != nil {
 		return err
