@@ -1,4 +1,4 @@
-package crashloop_test
+package realbinary_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package crashloop_test
+package realbinary_test
 
 import (
 	"context"
@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 func requireLong(t *testing.T) {
 	t.Helper()
 	if os.Getenv(longEnv) != "1" {
-		t.Skipf("long test over the real binary, skipped by default; run it with: %s=1 go test -race -count=1 -v ./test/crashloop/", longEnv)
+		t.Skipf("long test over the real binary, skipped by default; run it with: %s=1 go test -race -count=1 -v ./test/realbinary/", longEnv)
 	}
 }
 
