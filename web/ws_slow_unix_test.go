@@ -8,35 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"slices"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
-
-// smallBufferClient dials with a 32 KiB receive buffer.
-func smallBufferClient(t testing.TB) *http.Client {
-	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32<<10)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	tr := &http.Transport{DialContext: d.DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
 
 // A client that reads nothing is cut off as slow; a client that reads
 // on the same server gets every event.
@@ -48,7 +29,7 @@ func TestWSSlowClientIsCutOffWithoutHurtingOthers(t *testing.T) {
 	e := wsStart(t, web.WSConfig{WriteTimeout: 2 * time.Second, PingInterval: time.Hour, QueueBytes: 1 << 20})
 	// A small receive buffer (no autotuning) so that the server's writes
 	// block after a few MB instead of tens.
-	slow, _ := e.dial(t, "", &websocket.DialOptions{HTTPClient: smallBufferClient(t)})
+	slow, _ := e.dial(t, "", &websocket.DialOptions{HTTPClient: testutil.SmallBufferClient(t)})
 	fast, _ := e.dial(t, "", nil)
 	const n, pad = 150, 64 << 10 // ~10 MB: more than the slow socket's buffers hold
 	// Published in steps that the fast client has read before the next:

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"cellos-allinone/eventlog"
+	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
 
@@ -225,7 +226,7 @@ func TestWSConsumersAreEphemeralAndDeletedOnClose(t *testing.T) {
 	// the server's send buffer (at most 4 MB here) hold, so the sockets
 	// stay in history.
 	e.publishRaw(t, "cellos.events.cell.c1.started", 800, func() []byte { return e.event("c1", "started", 8<<10) })
-	client := smallBufferClient(t)
+	client := testutil.SmallBufferClient(t)
 	conns := make([]*websocket.Conn, 20)
 	for i := range conns {
 		conns[i], _ = e.dial(t, "since=1&subject=cellos.events.cell.%3E", &websocket.DialOptions{HTTPClient: client})

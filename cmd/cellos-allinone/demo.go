@@ -181,15 +181,7 @@ func rateText(rate float64) string {
 
 // withOwnServer runs the server in this process for the demo's length.
 func (o *demoOpts) withOwnServer(ctx context.Context, gen *demo.Generator, cfg app.Config, logLevel, logFormat string, stdout, stderr io.Writer) (err error) {
-	lg, err := newLogger(stderr, logLevel, logFormat)
-	if err != nil {
-		return err
-	}
-	cfg.Logger, cfg.Version = lg, versionString()
-	if err := cfg.Validate(); err != nil {
-		return usageError{err.Error()}
-	}
-	a, err := app.Start(ctx, cfg)
+	a, _, err := startApp(ctx, cfg, logLevel, logFormat, stderr)
 	if err != nil {
 		return err
 	}

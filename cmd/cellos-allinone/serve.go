@@ -65,15 +65,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected arguments: %v", fs.Args())}
 	}
-	lg, err := newLogger(stderr, logLevel, logFormat)
-	if err != nil {
-		return err
-	}
-	cfg.Logger, cfg.Version = lg, versionString()
-	if err := cfg.Validate(); err != nil {
-		return usageError{err.Error()}
-	}
-	a, err := app.Start(ctx, cfg)
+	a, lg, err := startApp(ctx, cfg, logLevel, logFormat, stderr)
 	if err != nil {
 		return err
 	}
@@ -90,6 +82,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	lg.Info("stopped cleanly")
 	return nil
+}
+
+// startApp sets up logging, checks cfg (a bad one is a usage error) and
+// starts the process; serve and demo share it.
+func startApp(ctx context.Context, cfg app.Config, logLevel, logFormat string, stderr io.Writer) (*app.App, *slog.Logger, error) {
+	lg, err := newLogger(stderr, logLevel, logFormat)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Logger, cfg.Version = lg, versionString()
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, usageError{err.Error()}
+	}
+	a, err := app.Start(ctx, cfg)
+	return a, lg, err
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

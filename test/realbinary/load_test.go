@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -93,8 +91,9 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-// metric reads one unlabelled value from the server's /metrics.
-func metric(t *testing.T, s *server, name string) float64 {
+// metric reads one series (name with its labels, as /metrics prints it)
+// from the server; 0 when the series does not exist yet.
+func metric(t *testing.T, s *server, series string) float64 {
 	t.Helper()
 	resp, err := httpc.Get(s.HTTP + "/metrics")
 	if err != nil {
@@ -104,15 +103,14 @@ func metric(t *testing.T, s *server, name string) float64 {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
 			v, err := strconv.ParseFloat(rest, 64)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s: %v", series, err)
 			}
 			return v
 		}
 	}
-	t.Fatalf("/metrics has no %s", name)
 	return 0
 }
 
@@ -190,7 +188,7 @@ func TestLoad(t *testing.T) {
 	for range slowClients {
 		// Never read, with a small fixed receive buffer like a slow mobile
 		// peer (loopback autotuning would otherwise absorb ~36 MB first).
-		c := dial(smallBufferClient(t))
+		c := dial(testutil.SmallBufferClient(t))
 		defer c.CloseNow()
 	}
 	t.Logf("%d clients and %d slow clients connected", clients, slowClients)
@@ -259,8 +257,8 @@ func TestLoad(t *testing.T) {
 	for deadline = time.Now().Add(60 * time.Second); ; {
 		// A peer that reads nothing answers no ping either: it is cut off
 		// as slow (4408) or as dead (ping timeout), whichever comes first.
-		slowClosed = metricLabel(t, srv, `cellos_ws_closed_total{reason="slow"}`) +
-			metricLabel(t, srv, `cellos_ws_closed_total{reason="ping_timeout"}`)
+		slowClosed = metric(t, srv, `cellos_ws_closed_total{reason="slow"}`) +
+			metric(t, srv, `cellos_ws_closed_total{reason="ping_timeout"}`)
 		if slowClosed >= slowClients || time.Now().After(deadline) {
 			break
 		}
@@ -324,45 +322,9 @@ func publish(t *testing.T, js jetstream.JetStream, n, rate, pad int) {
 	}
 }
 
-// smallBufferClient dials with a 32 KiB receive buffer (no autotuning).
-func smallBufferClient(t *testing.T) *http.Client {
-	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32<<10)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	tr := &http.Transport{DialContext: d.DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
-
 func deref(p *string) string {
 	if p == nil {
 		return ""
 	}
 	return *p
-}
-
-// metricLabel reads one labelled series from /metrics (0 if absent).
-func metricLabel(t *testing.T, s *server, series string) float64 {
-	t.Helper()
-	resp, err := httpc.Get(s.HTTP + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			v, _ := strconv.ParseFloat(rest, 64)
-			return v
-		}
-	}
-	return 0
 }
