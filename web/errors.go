@@ -126,6 +126,7 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request, h http.Handler)
 	h.ServeHTTP(rec, r)
 	w.Header().Del("Content-Type")
 	w.Header().Del("X-Content-Type-Options")
+	w.Header().Del("Location") // the mux's redirect to a cleaned path that has no route either
 	if rec.status == http.StatusMethodNotAllowed {
 		s.writeError(w, r, Errorf(CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
 		return

@@ -435,6 +435,12 @@ func (sk *socket) live(ctx context.Context, sub *hubSub, covered uint64) error {
 // cause prefers the reason the socket's context was ended with (shutdown,
 // dead peer) over err.
 func (sk *socket) cause(ctx context.Context, err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeSlowClient {
+		// A write timeout closes the connection, which ends ctx through
+		// CloseRead too: the slow verdict came first and is the reason.
+		return err
+	}
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
