@@ -138,8 +138,9 @@ func TestLoad(t *testing.T) {
 	requireLong(t)
 	clients := envInt(t, "CELLOS_LOAD_CLIENTS", 1000)
 	// 2,000 events/s to 1,000 sockets is 2 million frames/s: beyond what
-	// these 2 cores deliver (about 80,000 frames/s, clients included; see
-	// docs/benchmarks.md). The default is a rate they sustain.
+	// these 2 cores deliver (about 100,000 frames/s sustained, clients
+	// included; see docs/benchmarks.md). The default is a rate they
+	// sustain even when the machine is busy.
 	rate := envInt(t, "CELLOS_LOAD_RATE", 50)
 	seconds := envInt(t, "CELLOS_LOAD_SECONDS", 60)
 	const slowClients = 5
