@@ -3,8 +3,8 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -13,6 +13,7 @@ import (
 
 	"cellos-allinone/eventlog"
 	"cellos-allinone/projection"
+	"cellos-allinone/projector"
 	"cellos-allinone/testutil"
 )
 
@@ -112,24 +113,8 @@ func waitCursor(t *testing.T, a *App, seq uint64) {
 // foldOf folds the whole retained stream from scratch.
 func foldOf(t *testing.T, l *eventlog.Log) *projection.Projection {
 	t.Helper()
-	ctx := testutil.Ctx(t, 60*time.Second)
-	st, err := l.State(ctx)
+	p, err := projector.FoldLog(testutil.Ctx(t, 60*time.Second), l, math.MaxUint64)
 	if err != nil {
-		t.Fatal(err)
-	}
-	p := projection.New()
-	if st.Messages == 0 {
-		return p
-	}
-	stop := errors.New("stop")
-	err = l.Follow(ctx, st.FirstSeq, func(d eventlog.Delivery) error {
-		p.Apply(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload})
-		if d.Seq >= st.LastSeq {
-			return stop
-		}
-		return nil
-	})
-	if !errors.Is(err, stop) {
 		t.Fatal(err)
 	}
 	return p

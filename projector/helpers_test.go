@@ -3,6 +3,7 @@ package projector
 import (
 	"context"
 	"errors"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -34,6 +35,15 @@ func openLog(t *testing.T, nc *nats.Conn) *eventlog.Log {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// startNATS starts an embedded JetStream server storing in a fresh data
+// dir and opens the event log on it.
+func startNATS(t *testing.T) (dir string, nc *nats.Conn, l *eventlog.Log) {
+	t.Helper()
+	dir = t.TempDir()
+	_, nc = testutil.MustStartNATS(t, dir)
+	return dir, nc, openLog(t, nc)
 }
 
 // startProjector opens the checkpoint in dir and runs a projector over nc
@@ -125,24 +135,8 @@ func (r *rig) dump() string {
 // projection: the reference the projector must equal.
 func foldStream(t *testing.T, l *eventlog.Log) *projection.Projection {
 	t.Helper()
-	ctx := testutil.Ctx(t, 60*time.Second)
-	state, err := l.State(ctx)
+	p, err := FoldLog(testutil.Ctx(t, 60*time.Second), l, math.MaxUint64)
 	if err != nil {
-		t.Fatal(err)
-	}
-	p := projection.New()
-	if state.Messages == 0 {
-		return p
-	}
-	stop := errStop
-	err = l.Follow(ctx, state.FirstSeq, func(d eventlog.Delivery) error {
-		p.Apply(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload})
-		if d.Seq >= state.LastSeq {
-			return stop
-		}
-		return nil
-	})
-	if !errors.Is(err, stop) {
 		t.Fatalf("fold of the stream: %v", err)
 	}
 	return p

@@ -164,15 +164,6 @@ func offlineLog(ctx context.Context, dataDir string) (*eventlog.Log, func(), err
 	return l, stop, nil
 }
 
-// foldThrough folds the stream from its first sequence through cursor.
-func foldThrough(ctx context.Context, l *eventlog.Log, cursor uint64) (*projection.Projection, error) {
-	p := projection.New()
-	err := l.FoldUpTo(ctx, cursor, func(d eventlog.Delivery) {
-		p.Apply(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload})
-	})
-	return p, err
-}
-
 func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("snapshot verify",
 		"Folds the stream from its first sequence in a scratch projection and compares it, entity by\n"+
@@ -220,7 +211,7 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		if l.Epoch() != cp.Epoch {
 			return fmt.Errorf("checkpoint is of stream epoch %s, the stream's is %s: the next start rebuilds", cp.Epoch, l.Epoch())
 		}
-		scratch, err := foldThrough(ctx, l, cp.Meta.Cursor)
+		scratch, err := projector.FoldLog(ctx, l, cp.Meta.Cursor)
 		if err != nil {
 			return err
 		}
@@ -270,7 +261,7 @@ func verifyServer(ctx context.Context, server, natsURL string) (want, got projec
 			return want, got, 0, "", remoteError(server, err, false)
 		}
 		if consistent {
-			scratch, err := foldThrough(ctx, l, cursor)
+			scratch, err := projector.FoldLog(ctx, l, cursor)
 			if err != nil {
 				return want, got, 0, "", err
 			}
