@@ -20,9 +20,7 @@ import (
 // did in Boot, and end up equal to a fold of the stream.
 
 func TestBootNoCheckpoint(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	openLog(t, nc)
+	dir, nc, _ := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(300)...)
 	r := startProjector(t, dir, nc, Config{})
 	r.waitReady()
@@ -34,9 +32,7 @@ func TestBootNoCheckpoint(t *testing.T) {
 }
 
 func TestBootFromCheckpointReplaysOnlyTheRest(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	openLog(t, nc)
+	dir, nc, _ := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(200)...)
 	r := startProjector(t, dir, nc, Config{})
 	r.waitReady()
@@ -52,9 +48,7 @@ func TestBootFromCheckpointReplaysOnlyTheRest(t *testing.T) {
 }
 
 func TestBootOtherEpochRebuilds(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	l := openLog(t, nc)
+	dir, nc, l := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(100)...)
 	r := startProjector(t, dir, nc, Config{})
 	r.waitReady()
@@ -96,9 +90,7 @@ func foldEvents(events []testutil.Event) *projection.Projection {
 }
 
 func TestBootCursorBeyondStreamRebuilds(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	l := openLog(t, nc)
+	dir, nc, l := startNATS(t)
 	events := testutil.Workload(80)
 	testutil.MustPublish(t, nc, events...)
 	// The checkpoint saw 120 events; the stream lost its unflushed tail.
@@ -113,9 +105,7 @@ func TestBootCursorBeyondStreamRebuilds(t *testing.T) {
 }
 
 func TestBootDifferentMessageAtCursorRebuilds(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	l := openLog(t, nc)
+	dir, nc, l := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(60)...)
 	// Same sequences, other events (new ids): after a power cut JetStream
 	// handed the lost sequence numbers to new events.
@@ -130,9 +120,7 @@ func TestBootDifferentMessageAtCursorRebuilds(t *testing.T) {
 }
 
 func TestBootExpiredGapContinuesFromFirstSequence(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	l := openLog(t, nc)
+	dir, nc, l := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(50)...)
 	r := startProjector(t, dir, nc, Config{})
 	r.waitReady()
@@ -179,9 +167,7 @@ func TestBootExpiredGapContinuesFromFirstSequence(t *testing.T) {
 }
 
 func TestBootAllExpiredAfterCursor(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	l := openLog(t, nc)
+	dir, nc, l := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(30)...)
 	r := startProjector(t, dir, nc, Config{})
 	r.waitReady()
@@ -202,9 +188,7 @@ func TestBootAllExpiredAfterCursor(t *testing.T) {
 }
 
 func TestBootCorruptFileRebuilds(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	openLog(t, nc)
+	dir, nc, _ := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(40)...)
 	path := filepath.Join(dir, "checkpoint.db")
 	if err := os.WriteFile(path, []byte("garbage, not bbolt\n"), 0o600); err != nil {
@@ -223,9 +207,7 @@ func TestBootCorruptFileRebuilds(t *testing.T) {
 }
 
 func TestBootUndecodableRecordRebuilds(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	openLog(t, nc)
+	dir, nc, _ := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(40)...)
 	r := startProjector(t, dir, nc, Config{})
 	r.waitReady()

@@ -31,9 +31,7 @@ func mountSmallTmpfs(t *testing.T, size string) string {
 
 func TestFullDiskWhileCheckpointing(t *testing.T) {
 	cpDir := mountSmallTmpfs(t, "256k")
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	openLog(t, nc)
+	dir, nc, _ := startNATS(t)
 	st, _, err := store.Open(filepath.Join(cpDir, "checkpoint.db"))
 	if err != nil {
 		t.Fatal(err)

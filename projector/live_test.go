@@ -12,9 +12,7 @@ import (
 )
 
 func TestCrashWithoutFinalCheckpointRecovers(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	openLog(t, nc)
+	dir, nc, _ := startNATS(t)
 	events := testutil.Workload(1000)
 	r := startProjector(t, dir, nc, Config{CheckpointEvents: 64, CheckpointInterval: 10 * time.Second})
 	r.waitReady()
@@ -35,9 +33,7 @@ func TestCrashWithoutFinalCheckpointRecovers(t *testing.T) {
 }
 
 func TestCheckpointAfterEventCount(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	openLog(t, nc)
+	dir, nc, _ := startNATS(t)
 	r := startProjector(t, dir, nc, Config{CheckpointEvents: 100, CheckpointInterval: 10 * time.Second})
 	r.waitReady()
 	testutil.MustPublish(t, nc, testutil.Workload(250)...)
@@ -54,9 +50,7 @@ func TestCheckpointAfterEventCount(t *testing.T) {
 }
 
 func TestCheckpointOnInterval(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	openLog(t, nc)
+	dir, nc, _ := startNATS(t)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 100 * time.Millisecond})
 	r.waitReady()
 	testutil.MustPublish(t, nc, testutil.Workload(7)...)
@@ -75,9 +69,7 @@ func TestCheckpointOnInterval(t *testing.T) {
 }
 
 func TestFinalCheckpointOnStop(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	openLog(t, nc)
+	dir, nc, _ := startNATS(t)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 10 * time.Second})
 	r.waitReady()
 	testutil.MustPublish(t, nc, testutil.Workload(33)...)
@@ -94,9 +86,7 @@ func TestFinalCheckpointOnStop(t *testing.T) {
 // the last sequence read at boot), and nothing may fall between replay and
 // live.
 func TestBusyBootLosesNothing(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	openLog(t, nc)
+	dir, nc, _ := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(3000)...)
 	r := startProjector(t, dir, nc, Config{CheckpointEvents: 500})
 	r.waitReady()

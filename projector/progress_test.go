@@ -32,9 +32,7 @@ func (s *syncBuffer) String() string {
 // A long replay logs progress lines with done, total, rate and ETA, and
 // the end of the replay.
 func TestReplayLogsProgress(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	openLog(t, nc)
+	dir, nc, _ := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(10000)...)
 	var logs syncBuffer
 	lg := slog.New(slog.NewTextHandler(&logs, nil))

@@ -13,9 +13,7 @@ import (
 // The stream is deleted and created again while the projector runs: it must
 // notice the new incarnation, rebuild from it, and say so.
 func TestStreamRecreatedWhileRunning(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	l := openLog(t, nc)
+	dir, nc, l := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(300)...)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
 	r.waitReady()
@@ -42,9 +40,7 @@ func TestStreamRecreatedWhileRunning(t *testing.T) {
 // The stream is deleted and nobody creates it: the projector creates it
 // again (with the configuration it was opened with) and goes on.
 func TestStreamDeletedWhileRunningIsRecreated(t *testing.T) {
-	dir := t.TempDir()
-	_, nc := testutil.MustStartNATS(t, dir)
-	l := openLog(t, nc)
+	dir, nc, l := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(100)...)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
 	r.waitReady()
