@@ -68,6 +68,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// exitNow ends the process; a variable so that a test can see the call.
+var exitNow = os.Exit
+
 // signalContext is cancelled by the first SIGINT/SIGTERM; a second one
 // exits at once.
 func signalContext() (context.Context, func()) {
@@ -81,7 +84,7 @@ func signalContext() (context.Context, func()) {
 		cancel()
 		if _, ok := <-ch; ok {
 			fmt.Fprintln(os.Stderr, "cellos-allinone: second signal, exiting now")
-			os.Exit(1)
+			exitNow(1)
 		}
 	}()
 	return ctx, func() {
