@@ -41,8 +41,10 @@ type CellQuery struct {
 	Tenant    string
 	Formation string
 	State     string
-	Limit     int
-	After     string
+	// Outcome: completed, failed, or none (cells without one).
+	Outcome string
+	Limit   int
+	After   string
 }
 
 // CellList is one page of cells.
@@ -108,7 +110,8 @@ func (c *Client) Formation(ctx context.Context, id string) (*FormationDetail, er
 // Cells lists one page of cells ordered by id.
 func (c *Client) Cells(ctx context.Context, cq CellQuery) (*CellList, error) {
 	var out CellList
-	q := values("tenant", cq.Tenant, "formation", cq.Formation, "state", cq.State, "limit", itoa(cq.Limit), "after", cq.After)
+	q := values("tenant", cq.Tenant, "formation", cq.Formation, "state", cq.State, "outcome", cq.Outcome,
+		"limit", itoa(cq.Limit), "after", cq.After)
 	raw, err := c.getJSON(ctx, "/v1/cells", q, &out)
 	if err != nil {
 		return nil, err

@@ -15,35 +15,54 @@ const (
 	CellDestroyed = "destroyed"
 )
 
-// cellRank maps an event phase of cell.lifecycle.v1 to the state it moves
-// a cell to and that state's rank.
-var cellRank = map[string]struct {
-	state string
-	rank  int
+// Cell outcomes (fold v2, rule 3): set by the first completed or failed,
+// never changed again, kept through destroyed.
+const (
+	OutcomeNone      = ""
+	OutcomeCompleted = "completed"
+	OutcomeFailed    = "failed"
+)
+
+// cellStates is the one table of cell states: the lifecycle phase that
+// moves a cell there and the state's rank. An event moves a cell only to a
+// strictly higher rank.
+var cellStates = []struct {
+	state, phase string
+	rank         int
 }{
-	"admitted":  {CellAdmitted, 0},
-	"started":   {CellRunning, 1},
-	"completed": {CellCompleted, 2},
-	"failed":    {CellFailed, 2},
-	"destroyed": {CellDestroyed, 3},
+	{CellAdmitted, "admitted", 0},
+	{CellRunning, "started", 1},
+	{CellCompleted, "completed", 2},
+	{CellFailed, "failed", 2},
+	{CellDestroyed, "destroyed", 3},
+}
+
+// stateOfPhase returns the state a cell.lifecycle.v1 phase moves a cell to.
+func stateOfPhase(phase string) (state string, ok bool) {
+	for _, s := range cellStates {
+		if s.phase == phase {
+			return s.state, true
+		}
+	}
+	return "", false
 }
 
 func stateRank(state string) int {
-	switch state {
-	case CellAdmitted:
-		return 0
-	case CellRunning:
-		return 1
-	case CellCompleted, CellFailed:
-		return 2
-	case CellDestroyed:
-		return 3
+	for _, s := range cellStates {
+		if s.state == state {
+			return s.rank
+		}
 	}
 	return -1
 }
 
 // ValidCellState reports whether s is a cell state.
 func ValidCellState(s string) bool { return stateRank(s) >= 0 }
+
+// ValidOutcome reports whether s is a cell outcome, "" included.
+func ValidOutcome(s string) bool {
+	return s == OutcomeNone || s == OutcomeCompleted || s == OutcomeFailed
+}
 
 // Cell is one execution cell (DESIGN.md §3 resource shape).
 type Cell struct {
@@ -53,6 +72,7 @@ type Cell struct {
 	SpecID      string          `json:"specId"`
 	RunID       string          `json:"runId"`
 	State       string          `json:"state"`
+	Outcome     string          `json:"outcome"`
 	ExitCode    *int64          `json:"exitCode"`
 	Reason      string          `json:"reason"`
 	Correlation json.RawMessage `json:"correlation,omitempty"`
@@ -65,13 +85,13 @@ type Cell struct {
 func (p *Projection) applyCell(id string, ev change) {
 	c := p.cells[id]
 	changed := false
-	oldState, oldFormation := "", ""
+	var old countKey
 	if c == nil {
 		c = &Cell{ID: id, State: CellAdmitted, CreatedAt: ev.at}
 		p.cells[id] = c
 		changed = true
 	} else {
-		oldState, oldFormation = c.State, c.FormationID
+		old = keyOf(c)
 	}
 
 	if ev.phase == "summary" {
@@ -80,14 +100,18 @@ func (p *Projection) applyCell(id string, ev change) {
 			c.Compliance = raw
 			changed = true
 		}
-	} else if to := cellRank[ev.phase]; changed || to.rank > stateRank(c.State) {
+	} else if to, _ := stateOfPhase(ev.phase); changed || stateRank(to) > stateRank(c.State) {
 		// Rules 3 and 4: create in the event's state, or move strictly up.
-		c.State = to.state
-		switch to.state {
+		// The first completed or failed also sets the outcome, which
+		// destroyed keeps.
+		c.State = to
+		switch to {
 		case CellCompleted:
 			c.ExitCode = ev.data.int64("exitCode")
+			c.Outcome = OutcomeCompleted
 		case CellFailed:
 			c.Reason = ev.data.str("reason")
+			c.Outcome = OutcomeFailed
 		}
 		changed = true
 	}
@@ -108,8 +132,8 @@ func (p *Projection) applyCell(id string, ev change) {
 	c.LastSeq = ev.seq
 	c.UpdatedAt = ev.at
 	p.dirtyCells[id] = struct{}{}
-	if oldState != c.State || oldFormation != c.FormationID {
-		p.recount(c.ID, oldFormation, oldState, c.FormationID, c.State)
+	if now := keyOf(c); now != old {
+		p.recount(c.ID, old, now)
 	}
 }
 
@@ -135,20 +159,26 @@ func fill(dst *string, v string) bool {
 	return true
 }
 
-// recount moves a cell between the derived per-formation counts (rule 7).
-func (p *Projection) recount(cellID, oldFormation, oldState, newFormation, newState string) {
-	if oldFormation != "" && oldState != "" {
-		p.countsFor(oldFormation).add(oldState, -1)
-		if oldFormation != newFormation {
-			delete(p.members[oldFormation], cellID)
+// countKey is what a cell's place in the per-formation counts depends on.
+type countKey struct{ formation, state, outcome string }
+
+func keyOf(c *Cell) countKey { return countKey{c.FormationID, c.State, c.Outcome} }
+
+// recount moves a cell between the derived per-formation counts (rule 7);
+// the zero key is "not counted".
+func (p *Projection) recount(cellID string, old, now countKey) {
+	if old.formation != "" && old.state != "" {
+		p.countsFor(old.formation).add(old.state, old.outcome, -1)
+		if old.formation != now.formation {
+			delete(p.members[old.formation], cellID)
 		}
 	}
-	if newFormation != "" {
-		p.countsFor(newFormation).add(newState, 1)
-		m := p.members[newFormation]
+	if now.formation != "" {
+		p.countsFor(now.formation).add(now.state, now.outcome, 1)
+		m := p.members[now.formation]
 		if m == nil {
 			m = map[string]struct{}{}
-			p.members[newFormation] = m
+			p.members[now.formation] = m
 		}
 		m[cellID] = struct{}{}
 	}

@@ -49,7 +49,7 @@ func ClassifyType(typ string) (kind Kind, phase string, ok bool) {
 		}
 	case strings.HasPrefix(typ, cellPrefix):
 		phase = typ[len(cellPrefix):]
-		if _, known := cellRank[phase]; known {
+		if _, known := stateOfPhase(phase); known {
 			return KindCell, phase, true
 		}
 	}

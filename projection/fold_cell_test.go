@@ -236,8 +236,8 @@ func TestCellJSONShape(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{"c1", []string{`"exitCode":null`, `"reason":""`, `"formationId":""`, `"specId":""`, `"runId":""`, `"tenantId":""`, `"state":"admitted"`}, []string{`"compliance"`, `"correlation"`}},
-		{"c2", []string{`"exitCode":0`, `"state":"completed"`}, nil},
+		{"c1", []string{`"exitCode":null`, `"outcome":""`, `"reason":""`, `"formationId":""`, `"specId":""`, `"runId":""`, `"tenantId":""`, `"state":"admitted"`}, []string{`"compliance"`, `"correlation"`}},
+		{"c2", []string{`"exitCode":0`, `"state":"completed"`, `"outcome":"completed"`}, nil},
 	}
 	for _, tc := range cases {
 		got := jsonStr(mustCell(t, p, tc.id))
@@ -252,4 +252,41 @@ func TestCellJSONShape(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Fold v2, rule 3: the first completed or failed sets the outcome, which
+// nothing changes afterwards — destroyed keeps it with the exit code and
+// the reason.
+func TestCellOutcome(t *testing.T) {
+	cases := []struct {
+		name    string
+		steps   []step
+		outcome string
+	}{
+		{"admitted", []step{{"admitted", nil}}, OutcomeNone},
+		{"running", []step{{"admitted", nil}, {"started", nil}}, OutcomeNone},
+		{"completed", []step{{"started", nil}, {"completed", obj{"exitCode": 0}}}, OutcomeCompleted},
+		{"failed", []step{{"started", nil}, {"failed", obj{"reason": "oom-killed"}}}, OutcomeFailed},
+		{"failed then destroyed", []step{{"started", nil}, {"failed", obj{"reason": "oom-killed"}}, {"destroyed", nil}}, OutcomeFailed},
+		{"completed then destroyed", []step{{"completed", obj{"exitCode": 0}}, {"destroyed", nil}}, OutcomeCompleted},
+		{"destroyed without either", []step{{"admitted", nil}, {"destroyed", nil}}, OutcomeNone},
+		{"late failed after destroyed", []step{{"destroyed", nil}, {"failed", obj{"reason": "late"}}}, OutcomeNone},
+		{"first wins: completed", []step{{"completed", nil}, {"failed", nil}, {"destroyed", nil}}, OutcomeCompleted},
+		{"first wins: failed", []step{{"failed", nil}, {"completed", nil}, {"destroyed", nil}}, OutcomeFailed},
+		{"summary does not set it", []step{{"summary", obj{"passed": 1}}}, OutcomeNone},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustCell(t, foldCellSteps(t, "c1", tc.steps), "c1")
+			if c.Outcome != tc.outcome {
+				t.Errorf("Cell(%q).Outcome = %q, want %q", "c1", c.Outcome, tc.outcome)
+			}
+		})
+	}
+	t.Run("destroyed keeps reason and exit code", func(t *testing.T) {
+		c := mustCell(t, foldCellSteps(t, "c1", []step{{"failed", obj{"reason": "oom-killed"}}, {"destroyed", nil}}), "c1")
+		if c.State != CellDestroyed || c.Outcome != OutcomeFailed || c.Reason != "oom-killed" {
+			t.Errorf("Cell = state %q outcome %q reason %q, want destroyed, failed, oom-killed", c.State, c.Outcome, c.Reason)
+		}
+	})
 }

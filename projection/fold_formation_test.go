@@ -232,6 +232,22 @@ func TestFormationCellCounts(t *testing.T) {
 			t.Errorf("Formation(%q).LastSeq = %d, want %d", "f2", f.LastSeq, seq)
 		}
 	})
+	t.Run("failed cells still count as failed after teardown", func(t *testing.T) {
+		q := fold(t,
+			formEv("created", "f9", nil),
+			cellEv("failed", "d1", obj{"formationId": "f9", "reason": "oom-killed"}),
+			cellEv("destroyed", "d1", nil),
+			cellEv("completed", "d2", obj{"formationId": "f9", "exitCode": 0}),
+			cellEv("destroyed", "d2", nil),
+			cellEv("admitted", "d3", obj{"formationId": "f9"}),
+			cellEv("destroyed", "d3", nil),
+			cellEv("started", "d4", obj{"formationId": "f9"}),
+		)
+		f, _ := mustFormation(t, q, "f9")
+		if want := (CellCounts{Total: 4, Running: 1, Completed: 1, Failed: 1, Destroyed: 3}); f.Cells != want {
+			t.Errorf("Formation(%q).Cells = %+v, want %+v (rule 7: completed and failed by outcome)", "f9", f.Cells, want)
+		}
+	})
 	t.Run("cell events do not touch the formation", func(t *testing.T) {
 		before, _ := mustFormation(t, p, "f1")
 		seq := p.Cursor() + 1

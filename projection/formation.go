@@ -32,7 +32,9 @@ func ValidFormationStatus(s string) bool {
 }
 
 // CellCounts are derived from the cells whose formationId is the
-// formation's id (fold rule 7).
+// formation's id (fold rule 7): admitted, running and destroyed count
+// states; completed and failed count outcomes, so a failed cell that was
+// torn down still counts as failed.
 type CellCounts struct {
 	Total     int `json:"total"`
 	Admitted  int `json:"admitted"`
@@ -42,19 +44,21 @@ type CellCounts struct {
 	Destroyed int `json:"destroyed"`
 }
 
-func (c *CellCounts) add(state string, n int) {
+func (c *CellCounts) add(state, outcome string, n int) {
 	c.Total += n
 	switch state {
 	case CellAdmitted:
 		c.Admitted += n
 	case CellRunning:
 		c.Running += n
-	case CellCompleted:
-		c.Completed += n
-	case CellFailed:
-		c.Failed += n
 	case CellDestroyed:
 		c.Destroyed += n
+	}
+	switch outcome {
+	case OutcomeCompleted:
+		c.Completed += n
+	case OutcomeFailed:
+		c.Failed += n
 	}
 }
 

@@ -245,7 +245,23 @@ func TestFoldMonotonic(t *testing.T) {
 			if want[c.FormationID] == nil {
 				want[c.FormationID] = &CellCounts{}
 			}
-			want[c.FormationID].add(c.State, 1)
+			w := want[c.FormationID]
+			w.Total++
+			switch c.State {
+			case CellAdmitted:
+				w.Admitted++
+			case CellRunning:
+				w.Running++
+			case CellDestroyed:
+				w.Destroyed++
+			}
+			// Rule 7: completed and failed count outcomes, also after teardown.
+			switch c.Outcome {
+			case OutcomeCompleted:
+				w.Completed++
+			case OutcomeFailed:
+				w.Failed++
+			}
 		}
 		fs, _ := p.Formations(FormationFilter{}, Page{})
 		for _, f := range fs {

@@ -16,7 +16,14 @@ type CellFilter struct {
 	Tenant    string
 	Formation string
 	State     string
+	// Outcome: OutcomeCompleted, OutcomeFailed, or OutcomeUnset for cells
+	// without one; "" matches every cell.
+	Outcome string
 }
+
+// OutcomeUnset is the Outcome filter value for cells without an outcome
+// (the API's outcome=none).
+const OutcomeUnset = "none"
 
 // Page asks for up to Limit items with an id greater than After.
 type Page struct {
@@ -69,7 +76,8 @@ func (p *Projection) Cells(f CellFilter, pg Page) (out []Cell, next string) {
 		if id <= pg.After ||
 			(f.Tenant != "" && c.TenantID != f.Tenant) ||
 			(f.Formation != "" && c.FormationID != f.Formation) ||
-			(f.State != "" && c.State != f.State) {
+			(f.State != "" && c.State != f.State) ||
+			(f.Outcome != "" && c.Outcome != outcomeWanted(f.Outcome)) {
 			continue
 		}
 		ids = append(ids, id)
@@ -124,4 +132,12 @@ func page(ids []string, limit int) ([]string, string) {
 	}
 	ids = ids[:limit]
 	return ids, ids[limit-1]
+}
+
+// outcomeWanted maps an Outcome filter value to the cell field it matches.
+func outcomeWanted(filter string) string {
+	if filter == OutcomeUnset {
+		return OutcomeNone
+	}
+	return filter
 }

@@ -177,3 +177,28 @@ func TestPageMaxLimit(t *testing.T) {
 		t.Errorf("Cells(second page) = %d cells, next %q, want 1, %q", len(got), next, "")
 	}
 }
+
+// outcome= finds cells by outcome, also after their teardown.
+func TestCellsByOutcome(t *testing.T) {
+	p := fold(t,
+		cellEv("failed", "a", obj{"reason": "oom-killed"}), cellEv("destroyed", "a", nil),
+		cellEv("failed", "b", nil),
+		cellEv("completed", "c", obj{"exitCode": 0}), cellEv("destroyed", "c", nil),
+		cellEv("admitted", "d", nil), cellEv("destroyed", "d", nil),
+		cellEv("started", "e", nil),
+	)
+	for _, tc := range []struct {
+		filter CellFilter
+		want   string
+	}{
+		{CellFilter{Outcome: OutcomeFailed}, "a,b"},
+		{CellFilter{Outcome: OutcomeCompleted}, "c"},
+		{CellFilter{Outcome: OutcomeUnset}, "d,e"},
+		{CellFilter{Outcome: OutcomeFailed, State: CellDestroyed}, "a"},
+		{CellFilter{}, "a,b,c,d,e"},
+	} {
+		if got, _ := p.Cells(tc.filter, Page{}); cellIDs(got) != tc.want {
+			t.Errorf("Cells(%+v) = %q, want %q", tc.filter, cellIDs(got), tc.want)
+		}
+	}
+}

@@ -102,11 +102,11 @@ func Restore(meta Meta, formations, cells func(yield func(id string, rec []byte)
 	}
 	err = cells(func(id string, rec []byte) error {
 		var c Cell
-		if err := json.Unmarshal(rec, &c); err != nil || c.ID != id || !ValidCellState(c.State) {
+		if err := json.Unmarshal(rec, &c); err != nil || c.ID != id || !ValidCellState(c.State) || !ValidOutcome(c.Outcome) {
 			return fmt.Errorf("cell %q: bad record", id)
 		}
 		p.cells[id] = &c
-		p.recount(id, "", "", c.FormationID, c.State)
+		p.recount(id, countKey{}, keyOf(&c))
 		return nil
 	})
 	if err != nil {

@@ -229,7 +229,7 @@ func TestBootOtherSchema(t *testing.T) {
 		reason string
 		aside  int
 	}{
-		{0, RebuildOldSchema, 0},
+		{store.SchemaVersion - 1, RebuildOldSchema, 0}, // fold v1: cells without an outcome
 		{store.SchemaVersion + 1, RebuildNewSchema, 1},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {

@@ -15,8 +15,14 @@
 //	formations/  id -> JSON projection.Formation (tombstones included)
 //	cells/       id -> JSON projection.Cell
 //
-// A file that bbolt cannot open, whose records do not decode, or whose
-// schema is newer than this binary's is moved aside (never deleted) and a
-// fresh file takes its place, so a bad checkpoint costs a rebuild, never a
-// crash loop.
+// Schema versions: 1 was fold v1; 2 adds a cell's outcome (fold v2). A
+// checkpoint of an older schema is rebuilt from the stream.
+//
+// A file that bbolt opened but could not read, whose records do not
+// decode, or whose schema is newer than this binary's is moved aside
+// (never deleted) and a fresh file takes its place, so a bad checkpoint
+// costs a rebuild, never a crash loop. A file the operating system does
+// not let the process open (permissions, a read-only mount, a full disk)
+// is an error naming the file: nothing is moved, since a rebuild would not
+// fix it.
 package store

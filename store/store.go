@@ -16,7 +16,7 @@ import (
 
 // SchemaVersion is the layout this binary writes. An older checkpoint is
 // discarded and rebuilt; a newer one is moved aside.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	bucketMeta       = []byte("meta")

@@ -25,7 +25,7 @@ func init() {
 const getAbout = `Reads the registry of a running server.
 
   get formations      list formations (filters: --tenant, --status, --limit, --after, --all)
-  get cells           list cells (filters: --tenant, --formation, --state, --limit, --after, --all)
+  get cells           list cells (filters: --tenant, --formation, --state, --outcome, --limit, --after, --all)
   get formation ID    show one formation and its cells
   get cell ID         show one cell, with its correlation and compliance summary
 
@@ -33,14 +33,15 @@ Lists are ordered by id, one page at a time (--limit, default 100); when more
 remain, the id to pass to --after is printed on stderr. --all fetches every
 page. -o json prints the API's JSON body (with --all: one body holding every
 item, with the cursor and epoch of the last page). Times are UTC; "-" marks
-an empty field. --status and --state are the same filter.`
+an empty field. --status and --state are the same filter. --outcome is how a
+cell ended — completed, failed, or none — and stays after its teardown.`
 
 // getOpts are the flags of get.
 type getOpts struct {
-	server, tenant, status, formation, after string
-	limit                                    int
-	all                                      bool
-	out                                      *outputFlag
+	server, tenant, status, outcome, formation, after string
+	limit                                             int
+	all                                               bool
+	out                                               *outputFlag
 }
 
 func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,6 +53,7 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.tenant, "tenant", "", "only this tenant")
 	fs.StringVar(&o.status, "status", "", "formations: only this status; cells: only this state")
 	fs.StringVar(&o.status, "state", "", "same as --status")
+	fs.StringVar(&o.outcome, "outcome", "", "cells: only this outcome (completed, failed, or none)")
 	fs.StringVar(&o.formation, "formation", "", "cells: only the cells of this formation")
 	fs.IntVar(&o.limit, "limit", 0, "page size, 1 to 1000 (default: the server's, 100)")
 	fs.StringVar(&o.after, "after", "", "start after this id (the next page of a list)")
@@ -76,9 +78,12 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError{fmt.Sprintf("--status %q: want created, launching, running, degraded, completed, failed or cancelled", o.status)}
 		}
 	case "cell", "cells":
-		kind, listFlags = "cell", []string{"tenant", "formation", "status", "state", "limit", "after", "all"}
+		kind, listFlags = "cell", []string{"tenant", "formation", "status", "state", "outcome", "limit", "after", "all"}
 		if o.status != "" && !projection.ValidCellState(o.status) {
 			return usageError{fmt.Sprintf("--state %q: want admitted, running, completed, failed or destroyed", o.status)}
+		}
+		if o.outcome != "" && o.outcome != projection.OutcomeCompleted && o.outcome != projection.OutcomeFailed && o.outcome != projection.OutcomeUnset {
+			return usageError{fmt.Sprintf("--outcome %q: want completed, failed or none", o.outcome)}
 		}
 	default:
 		return usageError{fmt.Sprintf("cannot get %q: want formations, cells, formation ID or cell ID", pos[0])}
@@ -165,7 +170,7 @@ func listFormations(ctx context.Context, c *client.Client, o getOpts, stdout, st
 }
 
 func listCells(ctx context.Context, c *client.Client, o getOpts, stdout, stderr io.Writer) error {
-	q := client.CellQuery{Tenant: o.tenant, Formation: o.formation, State: o.status, Limit: o.limit, After: o.after}
+	q := client.CellQuery{Tenant: o.tenant, Formation: o.formation, State: o.status, Outcome: o.outcome, Limit: o.limit, After: o.after}
 	var all client.CellList
 	for {
 		page, err := c.Cells(ctx, q)
@@ -213,8 +218,8 @@ func getFormation(ctx context.Context, c *client.Client, id string, o getOpts, s
 	fmt.Fprintf(tw, "Tenant:\t%s\n", dash(f.TenantID))
 	fmt.Fprintf(tw, "Status:\t%s\n", f.Status)
 	fmt.Fprintf(tw, "Labels:\t%s\n", labels(f.Labels))
-	fmt.Fprintf(tw, "Cells:\t%d total: %d admitted, %d running, %d completed, %d failed, %d destroyed\n",
-		n.Total, n.Admitted, n.Running, n.Completed, n.Failed, n.Destroyed)
+	fmt.Fprintf(tw, "Cells:\t%d total: %d admitted, %d running, %d destroyed; outcome %d completed, %d failed\n",
+		n.Total, n.Admitted, n.Running, n.Destroyed, n.Completed, n.Failed)
 	fmt.Fprintf(tw, "Created:\t%s\n", when(f.CreatedAt))
 	fmt.Fprintf(tw, "Updated:\t%s\n", when(f.UpdatedAt))
 	fmt.Fprintf(tw, "Last seq:\t%d\n", f.LastSeq)
@@ -244,6 +249,7 @@ func getCell(ctx context.Context, c *client.Client, id string, o getOpts, stdout
 	fmt.Fprintf(tw, "Spec:\t%s\n", dash(cl.SpecID))
 	fmt.Fprintf(tw, "Run:\t%s\n", dash(cl.RunID))
 	fmt.Fprintf(tw, "State:\t%s\n", cl.State)
+	fmt.Fprintf(tw, "Outcome:\t%s\n", dash(cl.Outcome))
 	fmt.Fprintf(tw, "Exit code:\t%s\n", exitCode(cl.ExitCode))
 	fmt.Fprintf(tw, "Reason:\t%s\n", dash(cl.Reason))
 	fmt.Fprintf(tw, "Correlation:\t%s\n", dash(string(cl.Correlation)))
@@ -269,9 +275,9 @@ func formationTable(w io.Writer, fs []projection.Formation) error {
 func cellTable(w io.Writer, cells []projection.Cell, withFormation bool) error {
 	tw := newTable(w)
 	if withFormation {
-		fmt.Fprint(tw, "ID\tFORMATION\tTENANT\tSTATE\tEXIT\tREASON\tUPDATED\n")
+		fmt.Fprint(tw, "ID\tFORMATION\tTENANT\tSTATE\tOUTCOME\tEXIT\tREASON\tUPDATED\n")
 	} else {
-		fmt.Fprint(tw, "CELL\tTENANT\tSTATE\tEXIT\tREASON\tUPDATED\n")
+		fmt.Fprint(tw, "CELL\tTENANT\tSTATE\tOUTCOME\tEXIT\tREASON\tUPDATED\n")
 	}
 	for _, c := range cells {
 		if withFormation {
@@ -279,7 +285,7 @@ func cellTable(w io.Writer, cells []projection.Cell, withFormation bool) error {
 		} else {
 			fmt.Fprintf(tw, "%s\t", c.ID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", dash(c.TenantID), c.State, exitCode(c.ExitCode),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", dash(c.TenantID), c.State, dash(c.Outcome), exitCode(c.ExitCode),
 			dash(truncate(c.Reason, 40)), when(c.UpdatedAt))
 	}
 	return tw.Flush()

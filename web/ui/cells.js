@@ -2,7 +2,7 @@
 
 import { h, ago, badge, mono, emptyState } from './dom.js';
 import { ListView, td } from './list.js';
-import { CELL_STATES } from './store.js';
+import { CELL_STATES, CELL_OUTCOMES } from './store.js';
 import { entry, history } from './feed.js';
 import { tenantOptions, firstRunHelp, filteredEmpty, metaRow } from './shared.js';
 
@@ -27,10 +27,13 @@ export function cellItems(store, p, formation) {
   const q = (p.get('q') || '').toLowerCase();
   const state = p.get('state');
   const tenant = p.get('tenant');
+  const outcome = p.get('outcome');
+  const wantOutcome = outcome === 'none' ? '' : outcome;
   const out = [];
   for (const id of sortedIds(store, formation)) {
     const c = store.cells.get(id);
     if ((state && c.state !== state) || (tenant && c.tenantId !== tenant) || (q && !id.toLowerCase().includes(q))) continue;
+    if (outcome && (c.outcome || '') !== wantOutcome) continue;
     out.push(c);
   }
   if (p.get('sort') === 'updated') out.sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0));
@@ -41,13 +44,15 @@ const dash = () => h('span', { class: 'muted', text: '—' });
 const exitCode = (c) => (c.exitCode === null || c.exitCode === undefined ? dash()
   : h('span', { class: c.exitCode === 0 ? 'exit ok' : 'exit bad', text: String(c.exitCode) }));
 const reason = (c) => (c.reason ? h('span', { class: 'reason', title: c.reason, text: c.reason }) : dash());
+// outcomeOf shows how a cell ended (fold v2), also after its teardown.
+const outcomeOf = (c) => (c.outcome ? badge(c.outcome) : dash());
 const cellLink = (c) => h('a', { href: `#/cells/${encodeURIComponent(c.id)}`, class: 'primary mono', text: c.id });
 
 // Columns and row of a cell inside its formation's page.
-export const cellColumnsIn = ['Cell', 'State', 'Exit', 'Reason', 'Spec', 'Run', 'Created', 'Updated'].map((label) => ({ label }));
+export const cellColumnsIn = ['Cell', 'State', 'Outcome', 'Exit', 'Reason', 'Spec', 'Run', 'Created', 'Updated'].map((label) => ({ label }));
 export function cellRowIn(c) {
   return h('tr', null,
-    td('Cell', cellLink(c)), td('State', badge(c.state)), td('Exit', exitCode(c)), td('Reason', reason(c)),
+    td('Cell', cellLink(c)), td('State', badge(c.state)), td('Outcome', outcomeOf(c)), td('Exit', exitCode(c)), td('Reason', reason(c)),
     td('Spec', c.specId ? mono(c.specId) : dash()), td('Run', c.runId ? mono(c.runId) : dash()),
     td('Created', ago(c.createdAt)), td('Updated', ago(c.updatedAt)));
 }
@@ -63,6 +68,10 @@ export class CellsView {
       filters: [
         { name: 'q', type: 'search', label: 'Search', placeholder: 'Cell id  ( / )' },
         { name: 'state', type: 'select', label: 'State', any: 'Any state', options: () => CELL_STATES.map((s) => [s, s]) },
+        {
+          name: 'outcome', type: 'select', label: 'Outcome', any: 'Any outcome',
+          options: () => CELL_OUTCOMES.map((o) => [o, o === 'none' ? 'none yet' : o]),
+        },
         { name: 'tenant', type: 'select', label: 'Tenant', any: 'All tenants', options: tenantOptions },
         {
           name: 'formation', type: 'select', label: 'Formation', any: 'All formations',
@@ -70,7 +79,7 @@ export class CellsView {
         },
         { name: 'sort', type: 'select', label: 'Sort', any: 'By id', options: () => [['updated', 'By last update']] },
       ],
-      columns: ['Cell', 'State', 'Formation', 'Tenant', 'Exit', 'Reason', 'Updated'].map((label) => ({ label })),
+      columns: ['Cell', 'State', 'Outcome', 'Formation', 'Tenant', 'Exit', 'Reason', 'Updated'].map((label) => ({ label })),
       items: (store, p) => cellItems(store, p, ''),
       total: (store) => store.cells.size,
       key: (c) => c.id,
@@ -78,12 +87,12 @@ export class CellsView {
       row: (c) => this.row(c),
       href: (c) => `#/cells/${encodeURIComponent(c.id)}`,
       empty: (store, filtered, clear) => (filtered
-        ? filteredEmpty(clear) : firstRunHelp()),
+        ? filteredEmpty(clear) : firstRunHelp(store, 'cells')),
     });
     this.el = h('div', { class: 'view cells' },
       h('div', { class: 'viewhead' },
         h('h1', { tabindex: '-1', text: 'Cells' }),
-        h('p', { class: 'lede', text: 'Every execution cell: admitted → running → completed or failed → destroyed. A state only ever moves forward.' })),
+        h('p', { class: 'lede', text: 'Every execution cell: admitted → running → completed or failed → destroyed. A state only ever moves forward; the outcome (completed or failed) stays after teardown.' })),
       this.list.el);
   }
 
@@ -92,7 +101,7 @@ export class CellsView {
     const fcell = !c.formationId ? dash()
       : f ? h('a', { href: `#/formations/${encodeURIComponent(f.id)}`, text: f.name || f.id }) : mono(c.formationId);
     return h('tr', null,
-      td('Cell', cellLink(c)), td('State', badge(c.state)), td('Formation', fcell),
+      td('Cell', cellLink(c)), td('State', badge(c.state)), td('Outcome', outcomeOf(c)), td('Formation', fcell),
       td('Tenant', c.tenantId || dash()), td('Exit', exitCode(c)), td('Reason', reason(c)), td('Updated', ago(c.updatedAt)));
   }
 
@@ -165,6 +174,7 @@ export class CellView {
       this.meta.replaceChildren(
         ...metaRow('Formation', c.formationId ? h('a', { href: `#/formations/${encodeURIComponent(c.formationId)}`, text: f?.name || c.formationId }) : '—'),
         ...metaRow('Tenant', c.tenantId || '—'),
+        ...metaRow('Outcome', outcomeOf(c)),
         ...metaRow('Exit code', exitCode(c)),
         ...metaRow('Reason', c.reason || '—'),
         ...metaRow('Spec', c.specId ? mono(c.specId) : '—'),

@@ -75,7 +75,7 @@ export class FormationsView {
       version: (f) => `${f.lastSeq}|${countsSig(this.store.countsOf(f.id))}`,
       row: (f) => formationRow(f, this.store),
       href: (f) => `#/formations/${encodeURIComponent(f.id)}`,
-      empty: (store, filtered, clear) => (filtered ? filteredEmpty(clear) : firstRunHelp()),
+      empty: (store, filtered, clear) => (filtered ? filteredEmpty(clear) : firstRunHelp(store, 'formations')),
     });
     this.el = h('div', { class: 'view formations' },
       h('div', { class: 'viewhead' },

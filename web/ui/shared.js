@@ -6,8 +6,27 @@ export function tenantOptions(store) {
   return [...store.tenants].sort().map((t) => [t, t]);
 }
 
-export function firstRunHelp() {
+// firstRunHelp is the empty state of a list without filters. It says what
+// is true: a server that holds cells but no formation, or events of no
+// kind the fold knows, is not a server nothing was published to.
+export function firstRunHelp(store, list) {
   const origin = location.origin;
+  const cells = store.cells.size;
+  const formations = store.liveFormations().length;
+  if (list === 'formations' && cells > 0) {
+    return emptyState('No formations',
+      h('p', null, `This server holds ${cells.toLocaleString()} cell${cells === 1 ? '' : 's'} but no formation: no formation lifecycle event has arrived (or every formation was deleted). `,
+        h('a', { href: '#/cells', text: 'See the cells' }), '.'));
+  }
+  if (list === 'cells' && formations > 0) {
+    return emptyState('No cells',
+      h('p', null, `This server holds ${formations.toLocaleString()} formation${formations === 1 ? '' : 's'} but no cell event has arrived yet. `,
+        h('a', { href: '#/formations', text: 'See the formations' }), '.'));
+  }
+  if (store.cursor > 0) {
+    return emptyState(list === 'cells' ? 'No cells' : 'No formations',
+      h('p', { text: `The event log holds events up to #${store.cursor.toLocaleString()}, but none of them creates a formation or a cell: they are of types this version does not fold, or malformed (see Status).` }));
+  }
   const ev = JSON.stringify({
     specversion: '1.0', id: 'hello-1', source: 'cli', type: 'dev.cellos.events.formation.lifecycle.v1.created',
     data: { formationId: 'hello', name: 'Hello formation' },

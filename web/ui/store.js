@@ -1,5 +1,5 @@
 // The page's copy of the registry: the snapshot loaded over HTTP, then the
-// same fold as the server's (DESIGN.md §3, fold rules v1) applied to every
+// same fold as the server's (docs/design.md, fold rules v2) applied to every
 // event in sequence order.
 //
 // A snapshot comes in pages, each read at its own cursor. Every page covers
@@ -9,6 +9,9 @@
 // from the cells (rule 7), so they always agree with the cell rows.
 
 export const CELL_STATES = ['admitted', 'running', 'completed', 'failed', 'destroyed'];
+// A cell's outcome: set by its first completed or failed, kept through
+// destroyed (fold v2). 'none' is the filter value for cells without one.
+export const CELL_OUTCOMES = ['completed', 'failed', 'none'];
 export const FORMATION_STATUSES = ['created', 'launching', 'running', 'degraded', 'completed', 'failed', 'cancelled'];
 
 const CELL_RANK = { admitted: 0, running: 1, completed: 2, failed: 2, destroyed: 3 };
@@ -78,6 +81,17 @@ export function describe(ev) {
   return { kind: c ? c.kind : '', phase, id, formationId: str(d, 'formationId'), valid: !!c };
 }
 
+// keyOf is what a cell's place in its formation's counts depends on.
+function keyOf(c) {
+  return { formation: c.formationId, state: c.state, outcome: c.outcome || '' };
+}
+
+function countCell(counts, k, n) {
+  counts.total += n;
+  if (k.state === 'admitted' || k.state === 'running' || k.state === 'destroyed') counts[k.state] += n;
+  if (k.outcome === 'completed' || k.outcome === 'failed') counts[k.outcome] += n;
+}
+
 function emptyCounts() {
   return { total: 0, admitted: 0, running: 0, completed: 0, failed: 0, destroyed: 0 };
 }
@@ -111,8 +125,9 @@ export class Store {
         this.formations.set(f.id, f);
         if (f.tenantId) this.tenants.add(f.tenantId);
       } else {
+        it.outcome = it.outcome || '';
         this.cells.set(it.id, it);
-        this.recount(it.id, '', '', it.formationId, it.state);
+        this.recount(it.id, null, keyOf(it));
         if (it.tenantId) this.tenants.add(it.tenantId);
       }
     }
@@ -219,19 +234,17 @@ export class Store {
   applyCell(id, seq, at, phase, d) {
     let c = this.cells.get(id);
     let changed = false;
-    let oldState = '';
-    let oldFormation = '';
+    let old = null;
     if (!c) {
       c = {
-        id, formationId: '', tenantId: '', specId: '', runId: '', state: 'admitted', exitCode: null,
+        id, formationId: '', tenantId: '', specId: '', runId: '', state: 'admitted', outcome: '', exitCode: null,
         reason: '', createdAt: at, updatedAt: at, lastSeq: 0,
       };
       this.cells.set(id, c);
       this.idsVersion++;
       changed = true;
     } else {
-      oldState = c.state;
-      oldFormation = c.formationId;
+      old = keyOf(c);
     }
     if (phase === 'summary') {
       // Rule 5: attach (replace) compliance in any state.
@@ -244,9 +257,16 @@ export class Store {
       const to = CELL_PHASE[phase];
       if (changed || CELL_RANK[to] > CELL_RANK[c.state]) {
         // Rules 3 and 4: created in the event's state, or moved strictly up.
+        // The first completed or failed also sets the outcome (fold v2).
         c.state = to;
-        if (to === 'completed') c.exitCode = int(d, 'exitCode');
-        if (to === 'failed') c.reason = str(d, 'reason');
+        if (to === 'completed') {
+          c.exitCode = int(d, 'exitCode');
+          c.outcome = 'completed';
+        }
+        if (to === 'failed') {
+          c.reason = str(d, 'reason');
+          c.outcome = 'failed';
+        }
         changed = true;
       }
     }
@@ -261,8 +281,9 @@ export class Store {
     if (!changed) return false;
     c.lastSeq = seq;
     c.updatedAt = at;
-    if (oldState !== c.state || oldFormation !== c.formationId) {
-      this.recount(id, oldFormation, oldState, c.formationId, c.state);
+    const now = keyOf(c);
+    if (!old || old.formation !== now.formation || old.state !== now.state || old.outcome !== now.outcome) {
+      this.recount(id, old, now);
     }
     return true;
   }
@@ -275,20 +296,19 @@ export class Store {
     return true;
   }
 
-  recount(cellId, oldF, oldState, newF, newState) {
-    if (oldF && oldState) {
-      const c = this.counts.get(oldF);
-      c.total--;
-      c[oldState]--;
-      if (oldF !== newF) this.members.get(oldF).delete(cellId);
+  // recount moves a cell between the formation counts (rule 7: admitted,
+  // running and destroyed by state, completed and failed by outcome).
+  recount(cellId, old, now) {
+    if (old && old.formation) {
+      countCell(this.counts.get(old.formation), old, -1);
+      if (old.formation !== now.formation) this.members.get(old.formation).delete(cellId);
     }
-    if (newF) {
-      let c = this.counts.get(newF);
-      if (!c) this.counts.set(newF, (c = emptyCounts()));
-      c.total++;
-      c[newState]++;
-      let m = this.members.get(newF);
-      if (!m) this.members.set(newF, (m = new Set()));
+    if (now.formation) {
+      let c = this.counts.get(now.formation);
+      if (!c) this.counts.set(now.formation, (c = emptyCounts()));
+      countCell(c, now, 1);
+      let m = this.members.get(now.formation);
+      if (!m) this.members.set(now.formation, (m = new Set()));
       m.add(cellId);
     }
   }
