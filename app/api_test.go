@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"cellos-allinone/projection"
 	"cellos-allinone/testutil"
@@ -102,6 +103,23 @@ func TestReadAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("cells by outcome after teardown", func(t *testing.T) {
+		var pg cellPage
+		getJSON(t, a, "/v1/cells?formation=f-00002&outcome=failed", &pg)
+		if len(pg.Cells) != 2 {
+			t.Fatalf("outcome=failed: %d cells, want the 2 that failed", len(pg.Cells))
+		}
+		for _, c := range pg.Cells {
+			if c.State != "destroyed" || c.Outcome != "failed" || c.Reason != "oom" {
+				t.Fatalf("outcome=failed gave %+v, want destroyed cells that failed with reason oom", c)
+			}
+		}
+		getJSON(t, a, "/v1/cells?formation=f-00002&outcome=none", &pg)
+		if len(pg.Cells) != 0 {
+			t.Fatalf("outcome=none: %d cells, want none (every cell of f-00002 finished)", len(pg.Cells))
+		}
+	})
+
 	t.Run("cells filtered and paged", func(t *testing.T) {
 		var pg cellPage
 		getJSON(t, a, "/v1/cells?formation=f-00002&limit=4", &pg)
@@ -146,6 +164,7 @@ func TestReadAPI(t *testing.T) {
 			{"/v1/formations?tenant=%ff", "bad_parameter", 400},
 			{"/v1/formations?after=" + strings.Repeat("a", 300), "bad_parameter", 400},
 			{"/v1/cells?state=running2", "bad_parameter", 400},
+			{"/v1/cells?outcome=destroyed", "bad_parameter", 400},
 			{"/v1/cells?limit=1000000", "bad_parameter", 400},
 			{"/v1/formations/nope", "not_found", 404},
 			{"/v1/cells/nope", "not_found", 404},
@@ -228,20 +247,30 @@ func TestStatusAndMetrics(t *testing.T) {
 		t.Errorf("stream %v lag %v, want lastSeq 41 lag 0", sub("stream"), st["lag"])
 	}
 
-	resp, err := http.Get("http://" + a.HTTP.Addr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	metrics := func() string {
+		resp, err := http.Get("http://" + a.HTTP.Addr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(body)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(body)
+	// The stream's end and the lag are measured every second.
+	var text string
+	testutil.WaitFor(t, 5*time.Second, "the lag measurement in /metrics", func() bool {
+		text = metrics()
+		return strings.Contains(text, "cellos_stream_last_sequence 41")
+	})
 	for _, line := range []string{
 		"cellos_projection_cursor 41",
 		"cellos_stream_last_sequence 41",
 		"cellos_projection_lag 0",
+		"cellos_projection_lag_seconds 0",
+		"cellos_projection_stale 0",
 		"cellos_events_applied_total 40",
 		"cellos_events_malformed_total 1",
 		"cellos_events_ignored_total 0",

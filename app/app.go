@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	natsembed "cellos-allinone/embed"
 	"cellos-allinone/eventlog"
 	"cellos-allinone/projector"
 	"cellos-allinone/store"
@@ -30,7 +32,9 @@ type App struct {
 	Proj  *projector.Projector
 	HTTP  *web.Server
 
+	httpLn    net.Listener // bound first, handed to HTTP
 	cancel    context.CancelFunc
+	watching  chan struct{} // closed when the log's watcher returned
 	stopped   chan struct{} // closed when the projector's Run returned
 	runErr    error
 	closed    chan struct{} // closed when Close has finished
@@ -39,13 +43,15 @@ type App struct {
 }
 
 // Start brings the process up. It returns once the HTTP listener is bound;
-// the projector replays in the background (see Proj.WaitReady).
+// the projector replays in the background (see Proj.WaitReady). The
+// listeners are bound before anything with a side effect: a busy port
+// stops it before a data dir, a stream or a checkpoint file is created.
 func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	lg := cfg.Logger
-	a = &App{cfg: cfg, stopped: make(chan struct{}), closed: make(chan struct{})}
+	a = &App{cfg: cfg, watching: make(chan struct{}), stopped: make(chan struct{}), closed: make(chan struct{})}
 	// The App is passed in: by the time this runs, "return nil, err" has
 	// set the result a to nil.
 	defer func(a *App) {
@@ -53,6 +59,14 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 			a.release()
 		}
 	}(a)
+	if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("listen on %s (--http-addr): %w", cfg.HTTPAddr, err)
+	}
+	if cfg.NATSURL == "" {
+		if err := natsembed.CheckAddr(cfg.NATSAddr); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
@@ -69,8 +83,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	ctxOpen, cancelOpen := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelOpen()
-	a.Log, err = eventlog.Open(ctxOpen, a.be.nc, eventlog.StreamConfig{
+	a.Log, err = eventlog.Open(ctxOpen, a.be.nc, eventlog.Config{
 		MaxAge: cfg.MaxAge, MaxBytes: cfg.MaxBytes, Duplicates: cfg.Duplicates,
+		Logger: lg.With("system", "eventlog"),
 	})
 	if err != nil {
 		return nil, err
@@ -88,15 +103,20 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		Registerer:         reg,
 	})
 	a.HTTP = web.New(web.Config{
-		Addr: cfg.HTTPAddr, Version: cfg.Version, Logger: lg.With("system", "http"), Gatherer: reg,
+		Listener: a.httpLn, Version: cfg.Version, Logger: lg.With("system", "http"), Gatherer: reg,
 		Registerer: reg, Log: a.Log, WS: cfg.WS,
 	}, a.Proj)
 	if err := a.HTTP.Open(); err != nil {
 		return nil, err
 	}
+	a.httpLn = nil // the server owns it now
 	lg.Info("listening", "http", "http://"+a.HTTP.Addr(), "nats", a.be.URL(), "data_dir", cfg.DataDir)
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	go func() {
+		defer close(a.watching)
+		a.Log.Watch(runCtx)
+	}()
 	go func() {
 		a.runErr = a.Proj.Run(runCtx)
 		close(a.stopped)
@@ -125,6 +145,7 @@ func (a *App) Close(ctx context.Context) error {
 		}
 		a.cancel()
 		<-a.stopped
+		<-a.watching
 		if err := a.runErr; err != nil {
 			errs = append(errs, fmt.Errorf("projector: %w", err))
 		}
@@ -135,8 +156,12 @@ func (a *App) Close(ctx context.Context) error {
 	return a.closeErr
 }
 
-// release frees the NATS connection, server and checkpoint file.
+// release frees the listener, the NATS connection and server, and the
+// checkpoint file.
 func (a *App) release() {
+	if a.httpLn != nil {
+		a.httpLn.Close()
+	}
 	if a.be != nil {
 		a.be.close()
 	}

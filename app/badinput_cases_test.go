@@ -271,8 +271,12 @@ func refusals() []refusal {
 	out = append(out,
 		get("/v1/formations?status=sleeping", 400, badParam, "status"),
 		get("/v1/cells?state=running2", 400, badParam, "state"),
+		get("/v1/cells?outcome=oom", 400, badParam, "outcome"),
+		get("/v1/formations?outcome=failed", 400, unknownParam, "outcome"),
 		get("/v1/cells?formation=%ff", 400, badParam, "formation"),
 	)
+
+	out = append(out, paramRefusals("/v1/cells", "outcome", "failed")...)
 
 	// GET /v1/formations/{id}, /v1/cells/{id}: no parameters; ids that
 	// cannot exist are not found.
@@ -295,8 +299,11 @@ func refusals() []refusal {
 	out = append(out, valueRefusals("/v1/events", "since", badSeqs)...)
 	out = append(out, valueRefusals("/v1/events", "limit", badLimits)...)
 	out = append(out, valueRefusals("/v1/events", "subject", badSubjects)...)
+	out = append(out, paramRefusals("/v1/events", "epoch", "2026-01-01T00:00:00Z")...)
 	out = append(out,
-		get("/v1/events?epoch=x", 400, unknownParam, "epoch"),
+		get("/v1/events?epoch=", 400, badParam, "epoch"),
+		// An epoch that is not the stream's: the cursor is of another incarnation.
+		get("/v1/events?epoch=x", 410, web.CodeCursorExpired, "epoch"),
 		// Well-formed cursors beyond the stream's end.
 		get("/v1/events?since=18446744073709551615", 410, web.CodeCursorExpired, "since"),
 		get("/v1/events?since=1000000", 410, web.CodeCursorExpired, "since"),

@@ -13,7 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"cellos-allinone/projection"
+	"cellos-allinone/projector"
 	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
@@ -63,7 +63,7 @@ func storedOf(t *testing.T, a *App) stored {
 		t.Fatal(err)
 	}
 	s := stored{lastSeq: st.LastSeq, messages: st.Messages, dump: dumpOf(a), consumers: consumersOf(t, a), sockets: a.HTTP.SocketStats()}
-	a.Proj.Read(func(p *projection.Projection) { s.cursor = p.Cursor() })
+	a.Proj.Read(func(p projector.View) { s.cursor = p.Cursor() })
 	return s
 }
 

@@ -122,6 +122,6 @@ func foldOf(t *testing.T, l *eventlog.Log) *projection.Projection {
 
 func dumpOf(a *App) string {
 	var d string
-	a.Proj.Read(func(p *projection.Projection) { d = string(p.Dump()) })
+	a.Proj.Read(func(p projector.View) { d = string(p.Dump()) })
 	return d
 }

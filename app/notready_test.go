@@ -19,7 +19,7 @@ import (
 func TestReadAPIWaitsForReplay(t *testing.T) {
 	dir := t.TempDir()
 	_, nc := testutil.MustStartNATS(t, dir)
-	l, err := eventlog.Open(context.Background(), nc, eventlog.StreamConfig{})
+	l, err := eventlog.Open(context.Background(), nc, eventlog.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,6 +85,24 @@ func Start(o Options) (*Server, error) {
 	return &Server{ns: ns}, nil
 }
 
+// CheckAddr binds the client address host:port for a moment to find a busy
+// port before anything is created on disk. nats-server binds it again in
+// Start (it takes no listener); what takes the port in between still makes
+// Start fail, only later.
+func CheckAddr(addr string) error {
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "0" {
+		return nil // a free port is picked; Start reports a bad address
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (--nats-addr): %w", addr, err)
+	}
+	return ln.Close()
+}
+
 // Connect opens an in-process client connection: no socket, no port.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	opts = append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("cellos-allinone")}, opts...)

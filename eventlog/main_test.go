@@ -31,11 +31,25 @@ func mustOpenLog(tb testing.TB) *eventlog.Log {
 		nc.Close()
 		srv.Shutdown()
 	})
-	l, err := eventlog.Open(ctxFor(tb, 10*time.Second), nc, eventlog.StreamConfig{})
+	l, err := eventlog.Open(ctxFor(tb, 10*time.Second), nc, eventlog.Config{})
 	if err != nil {
 		tb.Fatalf("open log: %v", err)
 	}
 	return l
+}
+
+// watch runs the log's watcher until the test ends.
+func watch(tb testing.TB, l *eventlog.Log) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Watch(ctx)
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		<-done
+	})
 }
 
 func ctxFor(tb testing.TB, d time.Duration) context.Context {

@@ -13,47 +13,73 @@ import (
 // Settings of the consumers behind a Reader.
 const (
 	// ReaderInactiveThreshold is only the safety net for a process that
-	// died with readers open: Close deletes the consumer at once.
+	// died with readers (or followers) open: they delete their consumers
+	// at once when they stop.
 	ReaderInactiveThreshold = 5 * time.Minute
-	// ReaderBuffer is how many messages a Reader pulls ahead of Next: the
-	// bound of the memory one reader holds (times the message size).
-	ReaderBuffer = 256
+	// ReaderBatch is the most messages one Batch asks for.
+	ReaderBatch = 256
+	// ReaderBufferBytes bounds one Batch in bytes: with the events of up
+	// to 1 MiB that ingest accepts, a count alone would let one reader
+	// hold 256 MiB. It stays above twice the largest message the NATS
+	// server allows (a byte-bounded fetch must fit one).
+	ReaderBufferBytes = 2 << 20
 	// ReaderDescription marks the consumers of Readers on the server.
 	ReaderDescription = "cellos-allinone reader (deleted when its client goes)"
-	// readerDeleteTimeout bounds the consumer deletion in Close.
-	readerDeleteTimeout = 5 * time.Second
+	// readerFetchWait bounds a fetch that finds fewer messages than the
+	// consumer counted (some were deleted meanwhile).
+	readerFetchWait = 2 * time.Second
+	// consumerDeleteTimeout bounds a consumer's deletion.
+	consumerDeleteTimeout = 5 * time.Second
 )
 
 // Reader reads the stream from a start sequence on, optionally filtered by
 // subject, with its own ephemeral JetStream consumer: no durable name,
-// acknowledgements off, state in memory. It delivers in strictly
-// increasing stream sequence and, once past the messages stored when it
-// was opened, goes on with new ones on the same consumer, so there is no
-// gap and no duplicate between history and live.
+// acknowledgements off, state in memory. It belongs to one incarnation of
+// the stream.
+//
+// What it hands over is checked, not assumed: the sequences are strictly
+// increasing, and none that matched its filter is skipped silently. When
+// the stream's first sequence overtook the reader (events expired or were
+// purged before it read them) or the incarnation ended, Batch returns a
+// *CursorError instead of jumping. For an unfiltered read a jump in the
+// sequence is checked against the stream's first sequence read after the
+// batch arrived; for a filtered read, where jumps are normal, every batch
+// with a jump is checked the same way (a jump over sequences that are
+// still stored, or that were deleted one by one, is no loss).
 //
 // A Reader is used by one goroutine at a time; Close may be called from
 // any goroutine and deletes the consumer.
 type Reader struct {
-	stream  jetstream.Stream
-	cons    jetstream.Consumer
-	name    string
-	pending uint64
+	log      *Log
+	inc      *Incarnation
+	cons     jetstream.Consumer
+	name     string
+	prev     uint64 // last sequence handed over, or start-1
+	pending  uint64 // matching messages stored after prev, as last seen
+	maxBytes int
+	// confirmed: a stream info read after the consumer's first batch
+	// showed the reader's incarnation (a stream recreated between the
+	// caller's decision and OpenReader is caught there).
+	confirmed bool
 
-	it        jetstream.MessagesContext
 	closeOnce sync.Once
 	closeErr  error
-	mu        sync.Mutex // guards it against Close
-	closed    bool
 }
 
 // ReaderConsumerConfig is the consumer configuration of a Reader starting
 // at start with filter ("" reads every subject).
 func ReaderConsumerConfig(start uint64, filter string) jetstream.ConsumerConfig {
+	return consumerConfig(start, filter, ReaderDescription)
+}
+
+// consumerConfig is an ephemeral consumer without acknowledgements, its
+// state in memory, from start on.
+func consumerConfig(start uint64, filter, description string) jetstream.ConsumerConfig {
 	if start == 0 {
 		start = 1
 	}
 	return jetstream.ConsumerConfig{
-		Description:       ReaderDescription,
+		Description:       description,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       start,
 		AckPolicy:         jetstream.AckNonePolicy,
@@ -64,106 +90,159 @@ func ReaderConsumerConfig(start uint64, filter string) jetstream.ConsumerConfig 
 	}
 }
 
-// OpenReader creates the consumer of a new Reader. A start below the
-// stream's first sequence silently starts at the first sequence: check
-// the cursor with Resume first.
-func (l *Log) OpenReader(ctx context.Context, start uint64, filter string) (*Reader, error) {
+// OpenReader creates the consumer of a new Reader of incarnation inc.
+// Decide start with Resume first: this only catches the floor moving
+// after that decision.
+func (l *Log) OpenReader(ctx context.Context, inc *Incarnation, start uint64, filter string) (*Reader, error) {
+	if start == 0 {
+		start = 1
+	}
+	if inc.Ended() {
+		return nil, l.EndedError(ctx, inc)
+	}
 	cons, err := l.stream.CreateConsumer(ctx, ReaderConsumerConfig(start, filter))
 	if err != nil {
-		return nil, fmt.Errorf("create reader consumer at %d: %w", start, err)
+		return nil, l.readError(ctx, inc, fmt.Errorf("create reader consumer at %d: %w", start, err))
 	}
 	info := cons.CachedInfo()
-	return &Reader{stream: l.stream, cons: cons, name: info.Name, pending: info.NumPending}, nil
+	return &Reader{
+		log: l, inc: inc, cons: cons, name: info.Name,
+		prev: start - 1, pending: info.NumPending,
+		maxBytes: bufferBytes(ReaderBufferBytes, l.js.Conn()),
+	}, nil
 }
 
 // Name is the server-side consumer's name.
 func (r *Reader) Name() string { return r.name }
 
-// Pending is how many stored messages matched the reader (from its start
-// on) when it was opened.
+// Pending is how many stored messages match the reader after what it has
+// handed over, as last seen.
 func (r *Reader) Pending() uint64 { return r.pending }
 
-// Next waits for the next message. It returns ctx's error when ctx ends
-// first, and an error when the reader was closed or its consumer deleted.
-func (r *Reader) Next(ctx context.Context) (Delivery, error) {
-	it, err := r.iterator()
-	if err != nil {
-		return Delivery{}, err
+// Batch returns the next stored messages, at most n and ReaderBufferBytes,
+// in sequence order; none when nothing that matches is stored after the
+// last one handed over (it never waits for new messages). It returns a
+// *CursorError, with the messages that came before the problem, when the
+// floor overtook the reader or its incarnation ended.
+func (r *Reader) Batch(ctx context.Context, n int) ([]Delivery, error) {
+	if r.inc.Ended() {
+		return nil, r.log.EndedError(ctx, r.inc)
 	}
-	msg, err := it.Next(jetstream.NextContext(ctx))
-	if err != nil {
-		if ctx.Err() != nil {
-			return Delivery{}, ctx.Err()
-		}
-		return Delivery{}, fmt.Errorf("read consumer %s: %w", r.name, err)
-	}
-	return delivery(msg)
-}
-
-func (r *Reader) iterator() (jetstream.MessagesContext, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, jetstream.ErrMsgIteratorClosed
-	}
-	if r.it == nil {
-		it, err := r.cons.Messages(jetstream.PullMaxMessages(ReaderBuffer))
-		if err != nil {
-			return nil, fmt.Errorf("open consumer %s: %w", r.name, err)
-		}
-		r.it = it
-	}
-	return r.it, nil
-}
-
-// Fetch returns the next n messages, fewer when ctx ends first or when a
-// message arrives that has no further matching message behind it. Ask for
-// at most Pending messages so that Fetch does not wait for new ones.
-func (r *Reader) Fetch(ctx context.Context, n int) ([]Delivery, error) {
+	n = min(n, ReaderBatch, int(min(r.pending, ReaderBatch)))
 	if n <= 0 {
-		return nil, nil
+		// Nothing counted: still make sure nothing was lost to the floor
+		// on the way (the consumer starts at the floor without a word).
+		return nil, r.verify(ctx, nil)
 	}
-	batch, err := r.cons.Fetch(n, jetstream.FetchContext(ctx))
+	fctx, cancel := context.WithTimeout(ctx, readerFetchWait)
+	defer cancel()
+	batch, err := r.cons.Fetch(n, jetstream.FetchMaxBytes(r.maxBytes), jetstream.FetchContext(fctx))
 	if err != nil {
-		return nil, fmt.Errorf("fetch from consumer %s: %w", r.name, err)
+		return nil, r.readError(ctx, fmt.Errorf("fetch from consumer %s: %w", r.name, err))
 	}
 	out := make([]Delivery, 0, n)
 	for msg := range batch.Messages() {
 		d, err := delivery(msg)
 		if err != nil {
-			return out, err
+			return nil, err
 		}
 		out = append(out, d)
-		if d.Pending == 0 {
-			// Messages counted by Pending were deleted meanwhile: do not
-			// wait for them until ctx ends.
-			break
+	}
+	if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
+		return nil, r.readError(ctx, fmt.Errorf("fetch from consumer %s: %w", r.name, err))
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if len(out) == 0 {
+		// The messages counted were deleted meanwhile.
+		r.pending = 0
+		return nil, r.verify(ctx, nil)
+	}
+	if err := r.verify(ctx, out); err != nil {
+		var ce *CursorError
+		if errors.As(err, &ce) {
+			// Hand over what came before the loss.
+			kept := out[:0]
+			for _, d := range out {
+				if d.Seq > ce.Cursor.Since {
+					break
+				}
+				kept = append(kept, d)
+			}
+			return kept, err
 		}
+		return nil, err
 	}
-	if err := batch.Error(); err != nil && len(out) < n && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-		return out, fmt.Errorf("fetch from consumer %s: %w", r.name, err)
-	}
+	last := out[len(out)-1]
+	r.prev, r.pending = last.Seq, last.Pending
 	return out, nil
 }
 
-// Close stops reading and deletes the consumer, under its own bounded
-// context so that it works after the caller's context ended. Deleting a
-// consumer that is already gone is not an error.
+// verify checks that out follows r.prev without losing anything: a jump
+// is a loss when the stream's first sequence, read now (after out
+// arrived), is above the sequence after the jump's start. A loss is a
+// *CursorError whose Cursor.Since is the last sequence safe to hand over.
+func (r *Reader) verify(ctx context.Context, out []Delivery) error {
+	prev, jump := r.prev, len(out) == 0
+	for _, d := range out {
+		if d.Seq != prev+1 {
+			jump = true
+			break
+		}
+		prev = d.Seq
+	}
+	if !jump && r.confirmed {
+		return nil
+	}
+	st, err := r.log.State(ctx)
+	if err != nil {
+		return r.readError(ctx, err)
+	}
+	if st.Epoch != r.inc.Epoch {
+		return r.log.EndedError(ctx, r.inc)
+	}
+	r.confirmed = true
+	prev = r.prev
+	for _, d := range append(out, Delivery{Seq: st.LastSeq + 1}) {
+		if d.Seq > prev+1 && st.FirstSeq > prev+1 {
+			return &CursorError{
+				Cursor: Cursor{Since: prev, HasSince: true},
+				State:  st,
+				Reason: fmt.Sprintf("the events after %d expired or were purged while they were being read: the first retained sequence is now %d", prev, st.FirstSeq),
+			}
+		}
+		if d.Seq > st.LastSeq {
+			break
+		}
+		prev = d.Seq
+	}
+	return nil
+}
+
+// readError turns a failed read into the *CursorError of an ended
+// incarnation when the stream was deleted under it, else returns err.
+func (r *Reader) readError(ctx context.Context, err error) error {
+	return r.log.readError(ctx, r.inc, err)
+}
+
+// readError turns a failed read into the *CursorError of the ended
+// incarnation when the stream was deleted under it, else returns err.
+func (l *Log) readError(ctx context.Context, inc *Incarnation, err error) error {
+	if l.Settle(ctx, inc) {
+		return l.EndedError(ctx, inc)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// Close deletes the consumer, under its own bounded context so that it
+// works after the caller's context ended. Deleting a consumer that is
+// already gone is not an error.
 func (r *Reader) Close() error {
-	r.closeOnce.Do(func() {
-		r.mu.Lock()
-		r.closed = true
-		if r.it != nil {
-			r.it.Stop()
-		}
-		r.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), readerDeleteTimeout)
-		defer cancel()
-		err := r.stream.DeleteConsumer(ctx, r.name)
-		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			r.closeErr = fmt.Errorf("delete consumer %s: %w", r.name, err)
-		}
-	})
+	r.closeOnce.Do(func() { r.closeErr = r.log.deleteConsumer(r.name) })
 	return r.closeErr
 }
 

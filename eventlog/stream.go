@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
+	"log/slog"
+	"math"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,16 +20,21 @@ const (
 	SubjectAll    = "cellos.events.>"
 )
 
-// StreamConfig is what a newly created stream gets. An existing stream is
-// used as it is: its configuration is never changed.
-type StreamConfig struct {
+// Config opens the log. The stream settings are what a newly created
+// stream gets; an existing stream is used as it is: its configuration is
+// never changed.
+type Config struct {
 	MaxAge     time.Duration // 0 means 90 days
 	MaxBytes   int64         // 0 means no byte cap
 	Duplicates time.Duration // duplicate-detection window; 0 means 2 minutes
 	Replicas   int           // 0 means 1
+	// Logger receives the log's warnings (a new incarnation, the stream
+	// unavailable); nil discards them.
+	Logger *slog.Logger
 }
 
-// DefaultMaxAge is the retention of a new stream (FC-74: 90 days).
+// DefaultMaxAge is the retention of a new stream: 90 days, what an edge
+// box keeps.
 const DefaultMaxAge = 90 * 24 * time.Hour
 
 // DefaultDuplicates is the duplicate-detection window of a new stream.
@@ -37,8 +44,12 @@ const DefaultDuplicates = 2 * time.Minute
 type Log struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream // a handle by name: it reaches a recreated stream too
-	cfg    StreamConfig
-	epoch  atomic.Pointer[string]
+	cfg    Config
+	log    *slog.Logger
+
+	incMu sync.Mutex
+	inc   *Incarnation
+	kick  chan struct{} // Check asks Watch to look now
 	// Created reports whether Open created the stream.
 	Created bool
 }
@@ -53,12 +64,12 @@ type State struct {
 }
 
 // Open gets the CELLOS_EVENTS stream, creating it with cfg if it is missing.
-func Open(ctx context.Context, nc *nats.Conn, cfg StreamConfig) (*Log, error) {
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{js: js, cfg: cfg}
+	l := newLog(js, cfg)
 	if err := l.Ensure(ctx); err != nil {
 		return nil, err
 	}
@@ -70,6 +81,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg StreamConfig) (*Log, error) {
 // epoch. The stream handle is by name, so the one Open made keeps working
 // for a recreated stream: Ensure never replaces it.
 func (l *Log) Ensure(ctx context.Context) error {
+	gen := l.generation()
 	s, err := l.js.Stream(ctx, StreamName)
 	created := false
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -86,13 +98,19 @@ func (l *Log) Ensure(ctx context.Context) error {
 	if l.stream == nil {
 		l.stream, l.Created = s, created
 	}
-	l.setEpoch(epochOf(s.CachedInfo()))
+	l.observe(gen, epochOf(s.CachedInfo()))
 	return nil
 }
 
-func (l *Log) setEpoch(e string) { l.epoch.Store(&e) }
+func newLog(js jetstream.JetStream, cfg Config) *Log {
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return &Log{js: js, cfg: cfg, log: lg, kick: make(chan struct{}, 1)}
+}
 
-func (c StreamConfig) streamConfig() jetstream.StreamConfig {
+func (c Config) streamConfig() jetstream.StreamConfig {
 	sc := jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "CellOS event log (CloudEvents 1.0)",
@@ -126,10 +144,6 @@ func epochOf(info *jetstream.StreamInfo) string {
 	return info.Created.UTC().Format(time.RFC3339Nano)
 }
 
-// Epoch identifies the stream incarnation last seen (by Open, Ensure or
-// State).
-func (l *Log) Epoch() string { return *l.epoch.Load() }
-
 // JetStream is the JetStream context the log was opened with.
 func (l *Log) JetStream() jetstream.JetStream { return l.js }
 
@@ -138,11 +152,15 @@ func (l *Log) Stream() jetstream.Stream { return l.stream }
 
 // State asks the server for the stream's current state.
 func (l *Log) State(ctx context.Context) (State, error) {
+	gen := l.generation()
 	info, err := l.stream.Info(ctx)
 	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			l.Check()
+		}
 		return State{}, fmt.Errorf("stream %s info: %w", StreamName, err)
 	}
-	l.setEpoch(epochOf(info))
+	l.observe(gen, epochOf(info))
 	return State{
 		Epoch:    epochOf(info),
 		FirstSeq: info.State.FirstSeq,
@@ -165,6 +183,23 @@ func (l *Log) Get(ctx context.Context, seq uint64) (msg *jetstream.RawStreamMsg,
 	return msg, true, nil
 }
 
+// NextAfter returns the first message the stream holds after seq, of any
+// subject; found is false when there is none: nothing is left to read
+// after seq (also when the sequences above seq were deleted).
+func (l *Log) NextAfter(ctx context.Context, seq uint64) (msg *jetstream.RawStreamMsg, found bool, err error) {
+	if seq == math.MaxUint64 {
+		return nil, false, nil
+	}
+	msg, err = l.stream.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(SubjectAll))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("get the message after %d: %w", seq, err)
+	}
+	return msg, true, nil
+}
+
 // Attach gets the existing CELLOS_EVENTS stream without ever creating it:
 // for tools that inspect a log someone else owns.
 func Attach(ctx context.Context, nc *nats.Conn) (*Log, error) {
@@ -176,8 +211,9 @@ func Attach(ctx context.Context, nc *nats.Conn) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", StreamName, err)
 	}
-	l := &Log{js: js, stream: s}
-	l.setEpoch(epochOf(s.CachedInfo()))
+	l := newLog(js, Config{})
+	l.stream = s
+	l.observe(0, epochOf(s.CachedInfo()))
 	return l, nil
 }
 

@@ -60,7 +60,7 @@ func BenchmarkBoot(b *testing.B) {
 	n := benchEvents(b)
 	dir := b.TempDir()
 	_, nc := testutil.MustStartNATS(b, dir)
-	l, err := eventlog.Open(context.Background(), nc, eventlog.StreamConfig{})
+	l, err := eventlog.Open(context.Background(), nc, eventlog.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

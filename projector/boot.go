@@ -34,6 +34,54 @@ const (
 	RebuildMsgMismatch = "cursor_message_changed"
 )
 
+// start restores the checkpoint and decides the replay range.
+func (p *Projector) start(ctx context.Context) error {
+	p.bootStart = time.Now()
+	state, err := p.log.State(ctx)
+	if err != nil {
+		return err
+	}
+	proj, reason, cpAt, err := restore(ctx, p.store, p.log, state)
+	if err != nil {
+		return err
+	}
+	if reason == "" && p.cfg.StoreAside != "" {
+		reason = fmt.Sprintf("%s: bbolt could not open it (moved aside to %s)", RebuildUnreadable, p.cfg.StoreAside)
+	}
+	if reason != "" {
+		p.lg.Warn("checkpoint discarded; rebuilding from the stream", "reason", reason)
+	}
+	cpCursor := proj.Cursor()
+	if state.FirstSeq > cpCursor+1 && state.Messages > 0 || state.Messages == 0 && state.LastSeq > cpCursor {
+		// Events after the cursor expired before we saw them.
+		skipTo := state.FirstSeq - 1
+		if state.Messages == 0 {
+			skipTo = state.LastSeq
+		}
+		if cpCursor > 0 {
+			p.lg.Warn("events expired before they were projected", "from", cpCursor+1, "to", skipTo)
+		}
+		proj.Skip(skipTo)
+	}
+	p.mu.Lock()
+	p.served = View{Projection: proj, Epoch: state.Epoch}
+	p.mu.Unlock()
+	p.cpCursor.Store(cpCursor)
+	p.cpAt.Store(cpAt)
+	p.lastSeen.Store(proj.Cursor())
+	p.bootMu.Lock()
+	p.boot = Boot{CheckpointCursor: cpCursor, ReplayFrom: proj.Cursor() + 1, ReplayTo: state.LastSeq, Rebuild: reason}
+	p.bootMu.Unlock()
+	p.lg.Info("boot", "checkpoint_cursor", cpCursor, "replay_from", proj.Cursor()+1, "replay_to", state.LastSeq,
+		"epoch", state.Epoch, "rebuild", reason)
+	if proj.Cursor() >= state.LastSeq || !p.leftToRead(ctx) {
+		// Nothing to replay (also when the events after the cursor were
+		// deleted: the last sequence stays above it).
+		p.markReady()
+	}
+	return nil
+}
+
 // restore loads the checkpoint and decides whether it can be used against
 // the stream as it is now. It returns the projection to continue from, the
 // rebuild reason ("" when the checkpoint is used or there was none) and the

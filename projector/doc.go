@@ -4,11 +4,19 @@
 //
 // Guarantees:
 //   - One goroutine applies events, in stream-sequence order; readers see
-//     the projection between two events, never in the middle of one.
+//     the projection between two events, never in the middle of one, and
+//     with the epoch it belongs to (Read gives both in one View).
 //   - Until the replay has reached the stream's last sequence as read at
-//     boot, Ready is false and readers must not serve the projection.
+//     boot, or nothing is left to read, Ready is false and readers must
+//     not serve the projection.
+//   - When the stream is deleted and created again while serving, the old
+//     view stays served (Status says stale) while the new incarnation is
+//     folded beside it; the new one replaces it in one step once it has
+//     caught up. No answer mixes the two.
 //   - A checkpoint holds the entities and the cursor of one instant: they
 //     are taken together under the projection's lock and written in one
 //     bbolt transaction. A failed write is retried with the next
 //     checkpoint; the previous checkpoint on disk stays intact.
+//   - Falling behind is said: a warning once the oldest unapplied event
+//     has waited LagWarnAfter, one line when caught up again.
 package projector

@@ -30,7 +30,7 @@ type rig struct {
 
 func openLog(t *testing.T, nc *nats.Conn) *eventlog.Log {
 	t.Helper()
-	l, err := eventlog.Open(testutil.Ctx(t, 10*time.Second), nc, eventlog.StreamConfig{})
+	l, err := eventlog.Open(testutil.Ctx(t, 10*time.Second), nc, eventlog.Config{Logger: testutil.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,11 +61,23 @@ func startProjector(t *testing.T, dir string, nc *nats.Conn, cfg Config) *rig {
 // runProjector runs a projector over nc with the checkpoint store st.
 func runProjector(t *testing.T, dir string, nc *nats.Conn, st *store.Store, cfg Config) *rig {
 	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = testutil.Logger()
+	}
 	r := &rig{t: t, dir: dir, nc: nc, log: openLog(t, nc), st: st, done: make(chan error, 1)}
 	r.p = New(r.log, st, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.done <- r.p.Run(ctx) }()
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		r.log.Watch(ctx)
+	}()
+	go func() {
+		err := r.p.Run(ctx)
+		<-watched
+		r.done <- err
+	}()
 	t.Cleanup(func() { r.stop() })
 	return r
 }
@@ -114,7 +126,7 @@ func (r *rig) waitCursor(seq uint64) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var c uint64
-		r.p.Read(func(p *projection.Projection) { c = p.Cursor() })
+		r.p.Read(func(p View) { c = p.Cursor() })
 		if c >= seq {
 			return
 		}
@@ -127,7 +139,7 @@ func (r *rig) waitCursor(seq uint64) {
 
 func (r *rig) dump() string {
 	var d string
-	r.p.Read(func(p *projection.Projection) { d = string(p.Dump()) })
+	r.p.Read(func(p View) { d = string(p.Dump()) })
 	return d
 }
 

@@ -34,13 +34,13 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 	counter := func(name, help string, get func(projection.Counters) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
 			var c projection.Counters
-			p.Read(func(pr *projection.Projection) { c = pr.Counters() })
+			p.Read(func(v View) { c = v.Counters() })
 			return float64(get(c))
 		})
 	}
 	cursor := func() uint64 {
 		var c uint64
-		p.Read(func(pr *projection.Projection) { c = pr.Cursor() })
+		p.Read(func(v View) { c = v.Cursor() })
 		return c
 	}
 	reg.MustRegister(
@@ -49,16 +49,21 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 			Name: "cellos_projection_cursor", Help: "Last stream sequence applied to the projection.",
 		}, func() float64 { return float64(cursor()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "cellos_stream_last_sequence", Help: "Last stream sequence known to the projector.",
-		}, func() float64 { return float64(p.streamEnd.Load()) }),
+			Name: "cellos_stream_last_sequence", Help: "Last stream sequence, as last measured by the projector (every second).",
+		}, func() float64 { _, _, last := p.lag.get(); return float64(last) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "cellos_projection_lag", Help: "Stream last sequence minus projection cursor.",
+			Name: "cellos_projection_lag", Help: "Events stored but not yet applied to the projection (measured every second).",
+		}, func() float64 { n, _, _ := p.lag.get(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_projection_lag_seconds", Help: "Age of the oldest event not yet applied to the projection; 0 when none waits (measured every second).",
+		}, func() float64 { _, s, _ := p.lag.get(); return s }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_projection_stale", Help: "1 while a new stream incarnation is rebuilt and the old view is still served.",
 		}, func() float64 {
-			end, c := p.streamEnd.Load(), cursor()
-			if end < c {
-				return 0
+			if p.rebuilding.Load() {
+				return 1
 			}
-			return float64(end - c)
+			return 0
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "cellos_checkpoint_cursor", Help: "Cursor of the last checkpoint written.",

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"cellos-allinone/eventlog"
-	"cellos-allinone/projection"
 	"cellos-allinone/testutil"
 )
 
@@ -30,8 +29,12 @@ func TestStreamRecreatedWhileRunning(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling a value
 	}
-	if b := r.p.BootInfo(); !strings.HasPrefix(b.Rebuild, RebuildEpoch) {
-		t.Fatalf("BootInfo().Rebuild = %q, want %s", b.Rebuild, RebuildEpoch)
+	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rebuild == nil || !strings.HasPrefix(st.Rebuild.Reason, RebuildEpoch) || st.Rebuild.Epoch != r.p.Epoch() {
+		t.Fatalf("Status().Rebuild = %+v, want %s for epoch %s", st.Rebuild, RebuildEpoch, r.p.Epoch())
 	}
 	r.log = openLog(t, nc)
 	r.assertEqualsFold()
@@ -58,7 +61,7 @@ func TestStreamDeletedWhileRunningIsRecreated(t *testing.T) {
 	testutil.MustPublish(t, nc, testutil.Workload(25)...)
 	r.assertEqualsFold()
 	var formations int
-	r.p.Read(func(p *projection.Projection) { formations, _ = p.Size() })
+	r.p.Read(func(p View) { formations, _ = p.Size() })
 	if formations != 1 {
 		t.Fatalf("%d formations after the rebuild, want only the 1 of the new stream", formations)
 	}

@@ -10,12 +10,21 @@ import (
 
 // Status is the body of GET /v1/status (DESIGN.md §6).
 type Status struct {
-	Version    string              `json:"version"`
-	Ready      bool                `json:"ready"`
-	Cursor     uint64              `json:"cursor"`
-	Epoch      string              `json:"epoch"`
-	Lag        uint64              `json:"lag"`
-	Stream     StreamStatus        `json:"stream"`
+	Version string `json:"version"`
+	Ready   bool   `json:"ready"`
+	Cursor  uint64 `json:"cursor"`
+	Epoch   string `json:"epoch"`
+	Lag     uint64 `json:"lag"`
+	// LagSeconds is the age of the oldest event not yet applied; 0 when
+	// none is waiting.
+	LagSeconds float64      `json:"lagSeconds"`
+	Stream     StreamStatus `json:"stream"`
+	// Stale is true while a new stream incarnation is being rebuilt: the
+	// answers are still those of the old one (its epoch and cursor).
+	Stale bool `json:"stale"`
+	// Rebuild describes the latest rebuild while running (the stream was
+	// deleted and created again); null when there was none.
+	Rebuild    *RebuildStatus      `json:"rebuild"`
 	Boot       Boot                `json:"boot"`
 	Checkpoint CheckpointStatus    `json:"checkpoint"`
 	Events     projection.Counters `json:"events"`
@@ -43,6 +52,16 @@ type CheckpointStatus struct {
 	LastError string `json:"lastError"`
 }
 
+// RebuildStatus is a rebuild of a new stream incarnation while running.
+type RebuildStatus struct {
+	Reason string `json:"reason"`
+	Epoch  string `json:"epoch"`
+	// Cursor is how far the new projection has got.
+	Cursor     uint64     `json:"cursor"`
+	StartedAt  time.Time  `json:"startedAt"`
+	FinishedAt *time.Time `json:"finishedAt"`
+}
+
 // RegistryStatus counts what the projection holds.
 type RegistryStatus struct {
 	Formations int `json:"formations"`
@@ -55,11 +74,9 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 	if err != nil {
 		return Status{}, err
 	}
-	p.streamEnd.Store(max(p.streamEnd.Load(), st.LastSeq))
 	s := Status{
 		Version: version,
 		Ready:   p.Ready(),
-		Epoch:   p.Epoch(),
 		Stream: StreamStatus{
 			Name: eventlog.StreamName, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq,
 			Messages: st.Messages, Bytes: st.Bytes,
@@ -70,17 +87,35 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 	if e := p.cpErr.Load(); e != nil {
 		s.Checkpoint.LastError = *e
 	}
-	p.Read(func(pr *projection.Projection) {
-		s.Cursor = pr.Cursor()
-		s.Events = pr.Counters()
-		s.Gaps = pr.Gaps()
-		s.Registry.Formations, s.Registry.Cells = pr.Size()
-	})
+	p.mu.RLock()
+	v := p.served
+	s.Epoch, s.Cursor = v.Epoch, v.Cursor()
+	s.Events, s.Gaps = v.Counters(), v.Gaps()
+	s.Registry.Formations, s.Registry.Cells = v.Size()
+	s.Stale = p.building != nil
+	if r := p.lastRebuild; r != nil {
+		rs := *r
+		rs.Cursor = p.lastSeen.Load()
+		if p.building == nil && rs.FinishedAt != nil {
+			rs.Cursor = v.Cursor()
+		}
+		s.Rebuild = &rs
+	}
+	p.mu.RUnlock()
 	if s.Gaps == nil {
 		s.Gaps = []projection.Gap{}
 	}
-	if st.LastSeq > s.Cursor {
-		s.Lag = st.LastSeq - s.Cursor
+	// Lag is measured against what the consumer feeds: the rebuilt
+	// projection while rebuilding, else the served one.
+	applied := s.Cursor
+	if s.Stale {
+		applied = p.lastSeen.Load()
+	}
+	if st.LastSeq > applied {
+		s.Lag = st.LastSeq - applied
+		if msg, found, err := p.log.NextAfter(ctx, applied); err == nil && found {
+			s.LagSeconds = max(0, time.Since(msg.Time).Seconds())
+		}
 	}
 	return s, nil
 }

@@ -2,6 +2,8 @@ package testutil
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -16,7 +18,7 @@ import (
 // are shut down when the test ends (unless already shut down).
 func MustStartNATS(tb testing.TB, dir string) (*natsembed.Server, *nats.Conn) {
 	tb.Helper()
-	srv, err := natsembed.Start(natsembed.Options{DataDir: dir, Addr: "127.0.0.1:0"})
+	srv, err := natsembed.Start(natsembed.Options{DataDir: dir, Addr: "127.0.0.1:0", Logger: Logger()})
 	if err != nil {
 		tb.Fatalf("start embedded NATS: %v", err)
 	}
@@ -42,7 +44,7 @@ func MustPublish(tb testing.TB, nc *nats.Conn, events ...Event) []uint64 {
 		tb.Fatal(err)
 	}
 	seqs := make([]uint64, 0, len(events))
-	const window = 4096
+	const window = 1000 // below the client's limit of outstanding async publishes
 	for start := 0; start < len(events); start += window {
 		end := min(start+window, len(events))
 		futures := make([]jetstream.PubAckFuture, 0, end-start)
@@ -72,4 +74,13 @@ func Ctx(tb testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	tb.Cleanup(cancel)
 	return ctx
+}
+
+// Logger is a debug logger to standard error when CELLOS_TEST_LOG is set,
+// else nil (nothing is logged).
+func Logger() *slog.Logger {
+	if os.Getenv("CELLOS_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -25,7 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"cellos-allinone/app"
-	"cellos-allinone/projection"
+	"cellos-allinone/projector"
 )
 
 const chromiumHint = "install Chromium to run them: apt-get install -y chromium (or bash .ci/install-chromium)"
@@ -198,7 +198,7 @@ func (a *program) url() string { return "http://" + a.HTTP.Addr() }
 // cursor is the server projection's cursor.
 func (a *program) cursor() uint64 {
 	var cur uint64
-	a.Proj.Read(func(p *projection.Projection) { cur = p.Cursor() })
+	a.Proj.Read(func(p projector.View) { cur = p.Cursor() })
 	return cur
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"cellos-allinone/demo"
+	"cellos-allinone/eventlog"
 	"cellos-allinone/web"
 )
 
@@ -56,8 +57,8 @@ func TestBrowserLiveUpdates(t *testing.T) {
 	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](`location.hash = '#/formations/pay-batch'`))
 	pageWait(t, ctx, "the formation's cells", `document.querySelectorAll('.view.formation table.grid tbody tr').length === 3`, 2*time.Second)
 	rows := pageEval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll('.view.formation table.grid tbody tr')].map(tr =>
-		[tr.querySelector('td').textContent, [...tr.querySelectorAll('td')].slice(1, 4).map(td => td.textContent).join('|')]))`)
-	want := map[string]string{"c-1": "completed|0|—", "c-2": "failed|—|OOMKilled", "c-3": "admitted|—|—"}
+		[tr.querySelector('td').textContent, [...tr.querySelectorAll('td')].slice(1, 5).map(td => td.textContent).join('|')]))`)
+	want := map[string]string{"c-1": "completed|completed|0|—", "c-2": "failed|failed|—|OOMKilled", "c-3": "admitted|—|—|—"}
 	for id, w := range want {
 		if rows[id] != w {
 			t.Errorf("formation page row %s = %q, want %q (all rows %v)", id, rows[id], w, rows)
@@ -103,6 +104,66 @@ func TestBrowserLiveUpdates(t *testing.T) {
 	// "/" moves the focus to the search box.
 	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`), chromedp.KeyEvent("/"))
 	pageWait(t, ctx, "search focused by /", `document.activeElement?.type === 'search'`, time.Second)
+}
+
+// TestBrowserOutcomeSurvivesTeardown: fold v2 on the page. Once its cells
+// are destroyed a formation still counts its failures, the outcome column
+// and filter find the destroyed failures, and the empty states say what
+// the server holds instead of "nothing published".
+func TestBrowserOutcomeSurvivesTeardown(t *testing.T) {
+	ctx := newBrowser(t, 1280, 900)
+	a := startProgram(t, t.TempDir(), "")
+	p := newProducer(t, a)
+
+	// Cells of a formation whose lifecycle events never came.
+	p.pub("cell", "orphan-1", "admitted", map[string]any{"formationId": "ghost"})
+	p.pub("cell", "orphan-2", "started", nil)
+	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
+	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
+	pageWait(t, ctx, "a true empty state", `(() => { const e = document.querySelector('.empty')?.textContent || '';
+		return e.includes('2 cells but no formation') && !e.includes('Nothing has been published'); })()`, 2*time.Second)
+
+	p.pub("formation", "batch", "created", map[string]any{"name": "Nightly batch"})
+	for i, end := range []string{"failed", "failed", "completed", ""} {
+		id := fmt.Sprintf("b-%d", i)
+		p.pub("cell", id, "started", map[string]any{"formationId": "batch"})
+		switch end {
+		case "failed":
+			p.pub("cell", id, "failed", map[string]any{"reason": "oom-killed"})
+		case "completed":
+			p.pub("cell", id, "completed", map[string]any{"exitCode": 0})
+		}
+		p.pub("cell", id, "destroyed", nil)
+	}
+	pageWait(t, ctx, "failures counted after teardown",
+		`document.querySelector('table.formations .stack')?.getAttribute('aria-label')?.includes('2 failed')`, 2*time.Second)
+	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](`location.hash = '#/cells?outcome=failed'`))
+	pageWait(t, ctx, "the failed filter finds destroyed failures", `(() => {
+		const rows = [...document.querySelectorAll('table.cells tbody tr')].map(tr => tr.querySelector('td').textContent + ':' + tr.querySelector('.badge').textContent);
+		return rows.join(',') === 'b-0:destroyed,b-1:destroyed'; })()`, 2*time.Second)
+	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](`location.hash = '#/cells?outcome=none'`))
+	pageWait(t, ctx, "cells without an outcome", `[...document.querySelectorAll('table.cells tbody tr')].map(tr => tr.querySelector('td').textContent).join(',') === 'b-3,orphan-1,orphan-2'`, 2*time.Second)
+}
+
+// TestBrowserResyncsAfterStreamRecreated: the stream is deleted under the
+// page (nats stream rm); the server creates it again, the page's socket
+// ends with 4410 naming the new epoch, and the page resyncs by itself and
+// shows the events of the new incarnation.
+func TestBrowserResyncsAfterStreamRecreated(t *testing.T) {
+	ctx := newBrowser(t, 1280, 900)
+	a := startProgram(t, t.TempDir(), "")
+	p := newProducer(t, a)
+	p.pub("formation", "before", "created", map[string]any{"name": "Before the removal"})
+	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
+	pageWait(t, ctx, "live with the first formation", `__cellos.state().phase === 'live' && __cellos.sync.store.formations.has('before')`, 5*time.Second)
+	oldEpoch := pageEval[string](t, ctx, `__cellos.sync.store.epoch`)
+
+	if err := a.Log.JetStream().DeleteStream(wsCtx(t, 5*time.Second), eventlog.StreamName); err != nil {
+		t.Fatal(err)
+	}
+	pageWait(t, ctx, "resynced to a new epoch", fmt.Sprintf(`__cellos.state().phase === 'live' && __cellos.sync.store.epoch !== %q && !__cellos.sync.store.formations.has('before')`, oldEpoch), 15*time.Second)
+	p.pub("formation", "after", "created", map[string]any{"name": "After the removal"})
+	pageWait(t, ctx, "the new incarnation's formation", `[...document.querySelectorAll('table.formations tbody tr')].some(tr => tr.textContent.includes('After the removal'))`, 3*time.Second)
 }
 
 // TestBrowserResumesAfterRestart: the server stops (the header says so),

@@ -32,6 +32,7 @@ type eventItem struct {
 type eventPage struct {
 	FirstSeq uint64      `json:"firstSeq"`
 	LastSeq  uint64      `json:"lastSeq"`
+	Epoch    string      `json:"epoch"`
 	Events   []eventItem `json:"events"`
 	Next     uint64      `json:"next"`
 }
@@ -65,12 +66,14 @@ func appendJSONString(dst []byte, s string) []byte {
 }
 
 // cursorError turns a *eventlog.CursorError into cursor_expired (410 /
-// 4410) carrying what the client resumes with.
-func cursorError(err error, st eventlog.State) error {
+// 4410) carrying what the client resumes with: the stream's state when
+// the cursor was refused.
+func cursorError(err error) error {
 	var ce *eventlog.CursorError
 	if !errors.As(err, &ce) {
 		return err
 	}
+	st := ce.State
 	return &Error{
 		Code:    CodeCursorExpired,
 		Message: ce.Reason + "; refetch the snapshot and resume from its cursor",
@@ -92,17 +95,25 @@ func headerHasToken(h http.Header, key, token string) bool {
 }
 
 // listEvents is GET /v1/events: the stored events after since, in
-// sequence order, one page at a time. It never waits for new events.
+// sequence order, one page at a time. It never waits for new events. A
+// page never jumps: it holds exactly the retained events matching its
+// filter from since+1 on; when they cannot be read (the floor passed
+// since+1 before or while the page was read, or epoch is not the
+// stream's), the answer is 410 cursor_expired.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "since", "limit", "subject")
+	q, err := parseQuery(r.URL, "since", "limit", "subject", "epoch")
 	if err != nil {
 		return err
 	}
-	var since uint64
-	hasSince := q.has("since")
-	if hasSince {
-		if since, err = ParseSeq("since", q.str("since")); err != nil {
+	var c eventlog.Cursor
+	if q.has("since") {
+		if c.Since, err = ParseSeq("since", q.str("since")); err != nil {
 			return err
+		}
+	}
+	if q.has("epoch") {
+		if c.Epoch = q.str("epoch"); c.Epoch == "" {
+			return Errorf(CodeBadParameter, "epoch must not be empty (omit it to skip the check)")
 		}
 	}
 	limit, err := ParseLimit(q.str("limit"), q.has("limit"), defaultLimit)
@@ -118,22 +129,27 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
+	inc := s.cfg.Log.Current()
 	st, err := s.cfg.Log.State(ctx)
 	if err != nil {
 		return Errorf(CodeUnavailable, "event log unavailable: %v", err)
 	}
-	if !hasSince && st.FirstSeq > 1 {
+	if st.Epoch != inc.Epoch {
+		inc = s.cfg.Log.Current() // the state read has just moved it on
+	}
+	if !q.has("since") && st.FirstSeq > 1 {
 		// No cursor: the client claims nothing, so the page starts at the
 		// oldest retained event instead of reporting a gap.
-		since = st.FirstSeq - 1
+		c.Since = st.FirstSeq - 1
 	}
-	start, err := eventlog.Resume(eventlog.Cursor{Since: since, HasSince: true}, st)
+	c.HasSince = true
+	start, err := eventlog.Resume(c, st)
 	if err != nil {
-		return cursorError(err, st)
+		return cursorError(err)
 	}
-	page := eventPage{FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Events: []eventItem{}, Next: since}
+	page := eventPage{FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch, Events: []eventItem{}, Next: c.Since}
 	if start <= st.LastSeq {
-		if err := s.readPage(ctx, &page, start, filter, limit); err != nil {
+		if err := s.readPage(ctx, inc, &page, start, filter, limit); err != nil {
 			return err
 		}
 	}
@@ -142,37 +158,58 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 }
 
 // readPage fills page with up to limit events from start on and sets next.
-func (s *Server) readPage(ctx context.Context, page *eventPage, start uint64, filter string, limit int) error {
-	rd, err := s.cfg.Log.OpenReader(ctx, start, filter)
+// Events read before a loss are still a valid page (their next page gets
+// the 410); a loss before the first event is the 410 now.
+func (s *Server) readPage(ctx context.Context, inc *eventlog.Incarnation, page *eventPage, start uint64, filter string, limit int) error {
+	rd, err := s.cfg.Log.OpenReader(ctx, inc, start, filter)
 	if err != nil {
-		return Errorf(CodeUnavailable, "event log unavailable: %v", err)
+		return s.pageError(err)
 	}
 	defer func() {
 		if err := rd.Close(); err != nil {
 			s.log.Warn("reader consumer not deleted; the server removes it after its inactivity threshold", "err", err)
 		}
 	}()
-	if rd.Pending() == 0 {
-		// Nothing matches up to the stream's end (at least st.LastSeq):
-		// the next page starts there, so a filtered poll moves on.
-		page.Next = page.LastSeq
-		return nil
-	}
-	ds, err := rd.Fetch(ctx, int(min(uint64(limit), rd.Pending())))
-	if err != nil {
-		return Errorf(CodeUnavailable, "event log unavailable: %v", err)
-	}
-	for _, d := range ds {
-		page.Events = append(page.Events, eventItem{Seq: d.Seq, Subject: d.Subject, Event: appendEventValue(nil, d.Payload)})
-	}
-	if len(ds) > 0 {
-		last := ds[len(ds)-1]
-		page.Next = last.Seq
-		page.LastSeq = max(page.LastSeq, last.Seq)
-		if last.Pending == 0 {
-			// Nothing further matches up to the end of the stream.
-			page.Next = page.LastSeq
+	var last *eventlog.Delivery
+	for len(page.Events) < limit {
+		ds, err := rd.Batch(ctx, limit-len(page.Events))
+		for i, d := range ds {
+			page.Events = append(page.Events, eventItem{Seq: d.Seq, Subject: d.Subject, Event: appendEventValue(nil, d.Payload)})
+			last = &ds[i]
+		}
+		if err != nil {
+			if len(page.Events) == 0 {
+				return s.pageError(err)
+			}
+			break
+		}
+		if len(ds) == 0 || ds[len(ds)-1].Pending == 0 {
+			break
 		}
 	}
+	switch {
+	case last == nil:
+		// Nothing matches up to the stream's end (at least its last
+		// sequence): the next page starts there, so a filtered poll moves
+		// on.
+		page.Next = page.LastSeq
+	case last.Pending == 0:
+		// Nothing further matches up to the end of the stream.
+		page.LastSeq = max(page.LastSeq, last.Seq)
+		page.Next = page.LastSeq
+	default:
+		page.LastSeq = max(page.LastSeq, last.Seq)
+		page.Next = last.Seq
+	}
 	return nil
+}
+
+// pageError maps a failed read of a page: 410 for a cursor that cannot be
+// resumed, 503 otherwise.
+func (*Server) pageError(err error) error {
+	var ce *eventlog.CursorError
+	if errors.As(err, &ce) {
+		return cursorError(err)
+	}
+	return Errorf(CodeUnavailable, "event log unavailable: %v", err)
 }

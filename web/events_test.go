@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 type eventPage struct {
 	FirstSeq uint64    `json:"firstSeq"`
 	LastSeq  uint64    `json:"lastSeq"`
+	Epoch    string    `json:"epoch"`
 	Events   []wsFrame `json:"events"`
 	Next     uint64    `json:"next"`
 }
@@ -116,12 +119,27 @@ func TestEventsBelowTheFloorIs410(t *testing.T) {
 	}
 }
 
+// A page of another incarnation's cursor is refused with 410 naming the
+// current epoch; the current epoch is accepted and answered with.
+func TestEventsEpoch(t *testing.T) {
+	e := wsStart(t, web.WSConfig{})
+	e.publish(t, "cellos.events.cell.c-1.started", 3)
+	epoch := e.a.Log.Epoch()
+	status, body := e.do(t, "GET", "/v1/events?since=0&epoch=2026-01-01T00:00:00Z", "", nil)
+	if status != http.StatusGone || !strings.Contains(string(body), epoch) {
+		t.Fatalf("?epoch=<another> = %d %s, want 410 naming the epoch %s", status, body, epoch)
+	}
+	if p := e.getEvents(t, "since=0&epoch="+url.QueryEscape(epoch)); p.Epoch != epoch || len(p.Events) != 3 {
+		t.Fatalf("?epoch=<current>: epoch %q, %d events; want %s and 3", p.Epoch, len(p.Events), epoch)
+	}
+}
+
 func TestEventsBadParameters(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	for _, q := range []string{
 		"since=-1", "since=x", "since=18446744073709551616", "since=",
 		"limit=0", "limit=1001", "limit=-5", "limit=a",
-		"subject=foo.%3E", "subject=cellos.events.a%20b", "epoch=x",
+		"subject=foo.%3E", "subject=cellos.events.a%20b", "epoch=",
 	} {
 		status, body := e.do(t, "GET", "/v1/events?"+q, "", nil)
 		if status != http.StatusBadRequest {

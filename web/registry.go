@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"cellos-allinone/projection"
+	"cellos-allinone/projector"
 )
 
 // defaultLimit is the page size when limit is absent.
@@ -49,9 +50,9 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
 	if f.Status != "" && !projection.ValidFormationStatus(f.Status) {
 		return Errorf(CodeBadParameter, "status %q is not a formation status (created, launching, running, degraded, completed, failed, cancelled)", f.Status)
 	}
-	resp := formationList{Epoch: s.proj.Epoch()}
-	s.proj.Read(func(p *projection.Projection) {
-		resp.Cursor = p.Cursor()
+	var resp formationList
+	s.proj.Read(func(p projector.View) {
+		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Formations, resp.Next = p.Formations(f, pg)
 	})
 	writeJSON(w, http.StatusOK, resp)
@@ -63,10 +64,10 @@ func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	resp := formationOne{Epoch: s.proj.Epoch()}
+	var resp formationOne
 	found := false
-	s.proj.Read(func(p *projection.Projection) {
-		resp.Cursor = p.Cursor()
+	s.proj.Read(func(p projector.View) {
+		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Formation, resp.Cells, found = p.Formation(id)
 	})
 	if !found {
@@ -77,7 +78,7 @@ func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "tenant", "formation", "state", "limit", "after")
+	q, err := parseQuery(r.URL, "tenant", "formation", "state", "outcome", "limit", "after")
 	if err != nil {
 		return err
 	}
@@ -85,13 +86,16 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := projection.CellFilter{Tenant: q.str("tenant"), Formation: q.str("formation"), State: q.str("state")}
+	f := projection.CellFilter{Tenant: q.str("tenant"), Formation: q.str("formation"), State: q.str("state"), Outcome: q.str("outcome")}
 	if f.State != "" && !projection.ValidCellState(f.State) {
 		return Errorf(CodeBadParameter, "state %q is not a cell state (admitted, running, completed, failed, destroyed)", f.State)
 	}
-	resp := cellList{Epoch: s.proj.Epoch()}
-	s.proj.Read(func(p *projection.Projection) {
-		resp.Cursor = p.Cursor()
+	if q.has("outcome") && f.Outcome != projection.OutcomeCompleted && f.Outcome != projection.OutcomeFailed && f.Outcome != projection.OutcomeUnset {
+		return Errorf(CodeBadParameter, "outcome %q is not a cell outcome (completed, failed, or none for cells without one)", f.Outcome)
+	}
+	var resp cellList
+	s.proj.Read(func(p projector.View) {
+		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Cells, resp.Next = p.Cells(f, pg)
 	})
 	writeJSON(w, http.StatusOK, resp)
@@ -103,10 +107,10 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	resp := cellOne{Epoch: s.proj.Epoch()}
+	var resp cellOne
 	found := false
-	s.proj.Read(func(p *projection.Projection) {
-		resp.Cursor = p.Cursor()
+	s.proj.Read(func(p projector.View) {
+		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Cell, found = p.Cell(id)
 	})
 	if !found {

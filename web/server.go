@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"cellos-allinone/eventlog"
-	"cellos-allinone/projection"
 	"cellos-allinone/projector"
 )
 
@@ -22,15 +21,19 @@ import (
 type Projector interface {
 	Ready() bool
 	Epoch() string
-	Read(func(*projection.Projection))
+	// Read gives one consistent view: a projection with its epoch.
+	Read(func(projector.View))
 	Status(ctx context.Context, version string) (projector.Status, error)
 }
 
 // Config configures the HTTP server.
 type Config struct {
-	Addr    string // host:port; port 0 picks a free port
-	Version string
-	Logger  *slog.Logger
+	Addr string // host:port; port 0 picks a free port
+	// Listener, when set, is used instead of binding Addr: the process
+	// binds its ports before anything with side effects.
+	Listener net.Listener
+	Version  string
+	Logger   *slog.Logger
 	// Gatherer serves /metrics; nil serves the default registry.
 	Gatherer prometheus.Gatherer
 	// Registerer receives the server's own metrics; nil registers none.
@@ -134,9 +137,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Open binds the listener, so that a busy port is an error at start, and
 // serves in the background.
 func (s *Server) Open() error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	ln := s.cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
+			return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+		}
 	}
 	s.ln = ln
 	if s.hub != nil {

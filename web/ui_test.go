@@ -19,9 +19,11 @@ import (
 // idleProjector is an empty, ready projection: enough to serve the page.
 type idleProjector struct{}
 
-func (idleProjector) Ready() bool                          { return true }
-func (idleProjector) Epoch() string                        { return "e1" }
-func (idleProjector) Read(fn func(*projection.Projection)) { fn(projection.New()) }
+func (idleProjector) Ready() bool   { return true }
+func (idleProjector) Epoch() string { return "e1" }
+func (idleProjector) Read(fn func(projector.View)) {
+	fn(projector.View{Projection: projection.New(), Epoch: "e1"})
+}
 func (idleProjector) Status(context.Context, string) (projector.Status, error) {
 	return projector.Status{}, nil
 }

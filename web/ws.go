@@ -298,6 +298,11 @@ func closeReason(e *Error) string {
 // the reason to close with: an *Error, errPeerGone, or any other error
 // when the peer went away.
 //
+// Everything a socket sends belongs to one incarnation of the stream:
+// the one current when it opened. When that incarnation ends (the stream
+// was deleted and created again), the socket ends with 4410 naming the
+// new epoch, whatever phase it is in.
+//
 // History comes from the stream through a Reader (its own ephemeral
 // consumer, deleted as soon as it is not needed), the live tail from the
 // hub. The hand-over is exact: history is read up to the last sequence
@@ -306,13 +311,28 @@ func closeReason(e *Error) string {
 // too, and hub frames up to max(S0, P) are skipped. Without since the
 // socket subscribes first and S0 >= P, so it needs no history at all.
 func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) error {
+	// An incarnation that ends between the first look and the state read
+	// (the stream recreated in that instant) is looked at again: nothing
+	// has been sent yet.
+	for attempt := 1; ; attempt++ {
+		err := sk.streamFrom(ctx, drop, sk.srv.cfg.Log.Current())
+		if !errors.Is(err, errBeforeHello) || attempt == 3 {
+			return err
+		}
+	}
+}
+
+// errBeforeHello: the incarnation changed before the hello frame.
+var errBeforeHello = errors.New("the stream changed before the hello frame")
+
+func (sk *socket) streamFrom(ctx context.Context, drop context.CancelCauseFunc, inc *eventlog.Incarnation) error {
 	lg, hub := sk.srv.cfg.Log, sk.srv.hub
 	var sub *hubSub
 	var pos uint64
 	subscribe := func() error {
 		var err error
-		if sub, pos, err = hub.subscribe(ctx, sk.p.filter); err != nil {
-			return sk.cause(ctx, err)
+		if sub, pos, err = hub.subscribe(ctx, sk.p.filter, inc); err != nil {
+			return sk.readFailed(ctx, inc, err)
 		}
 		return nil
 	}
@@ -328,11 +348,14 @@ func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) erro
 	}
 	st, err := lg.State(ctx)
 	if err != nil {
-		return sk.cause(ctx, Errorf(CodeUnavailable, "event log unavailable"))
+		return sk.readFailed(ctx, inc, err)
+	}
+	if st.Epoch != inc.Epoch {
+		return errBeforeHello
 	}
 	start, err := eventlog.Resume(sk.p.cursor, st)
 	if err != nil {
-		return cursorError(err, st)
+		return cursorError(err)
 	}
 	hello, _ := json.Marshal(helloFrame{Type: "hello", FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch})
 	if err := sk.write(hello); err != nil {
@@ -347,7 +370,7 @@ func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) erro
 
 	covered := st.LastSeq // everything up to here is sent or skipped
 	if start <= st.LastSeq {
-		if err := sk.history(ctx, start, st.LastSeq); err != nil {
+		if err := sk.history(ctx, inc, start, st.LastSeq); err != nil {
 			return err
 		}
 	}
@@ -356,55 +379,73 @@ func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) erro
 			return err
 		}
 		if pos > covered {
-			if err := sk.history(ctx, covered+1, pos); err != nil {
+			if err := sk.history(ctx, inc, covered+1, pos); err != nil {
 				return err
 			}
 			covered = pos
 		}
 	}
-	return sk.live(ctx, sub, covered)
+	return sk.live(ctx, inc, sub, covered)
+}
+
+// readFailed maps a failure to read the stream to the socket's end: 4410
+// when the socket's incarnation ended (or the floor overtook it), 1011
+// when the log is unavailable, the context's cause when the socket ends.
+func (sk *socket) readFailed(ctx context.Context, inc *eventlog.Incarnation, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if errors.Is(err, errIncarnationEnded) {
+		err = sk.srv.cfg.Log.EndedError(ctx, inc)
+	}
+	var ce *eventlog.CursorError
+	if errors.As(err, &ce) {
+		return cursorError(err)
+	}
+	sk.log.Error("reading the event log for a WebSocket", "err", err)
+	return Errorf(CodeUnavailable, "event log unavailable")
 }
 
 // history sends the stored events matching the socket's filter from
-// sequence from through to, with a Reader that is deleted on return.
-func (sk *socket) history(ctx context.Context, from, to uint64) error {
-	rd, err := sk.srv.cfg.Log.OpenReader(ctx, from, sk.p.filter)
+// sequence from through to, with a Reader that is deleted on return. The
+// Reader checks what it reads: when the floor overtakes it, the socket
+// ends with 4410 after the last event before the loss.
+func (sk *socket) history(ctx context.Context, inc *eventlog.Incarnation, from, to uint64) error {
+	rd, err := sk.srv.cfg.Log.OpenReader(ctx, inc, from, sk.p.filter)
 	if err != nil {
-		return sk.cause(ctx, Errorf(CodeUnavailable, "event log unavailable"))
+		return sk.readFailed(ctx, inc, err)
 	}
 	defer func() {
 		if err := rd.Close(); err != nil {
 			sk.log.Warn("reader consumer not deleted; the server removes it after its inactivity threshold", "err", err)
 		}
 	}()
-	if rd.Pending() == 0 {
-		return nil // nothing matches up to the end of the stream, past to
-	}
 	frame := make([]byte, 0, 1024)
 	for {
-		d, err := rd.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
+		ds, err := rd.Batch(ctx, eventlog.ReaderBatch)
+		for _, d := range ds {
+			if d.Seq > to {
+				return nil // the next phase's
 			}
-			sk.log.Error("reading the event log for a WebSocket", "err", err)
-			return Errorf(CodeUnavailable, "event log unavailable")
+			frame = appendEventFrame(frame[:0], d)
+			if err := sk.write(frame); err != nil {
+				return sk.cause(ctx, err)
+			}
+			if d.Seq == to {
+				return nil
+			}
 		}
-		if d.Seq > to {
-			return nil // the next phase's
-		}
-		frame = appendEventFrame(frame[:0], d)
-		if err := sk.write(frame); err != nil {
-			return sk.cause(ctx, err)
-		}
-		if d.Seq == to || d.Pending == 0 {
-			return nil
+		switch {
+		case err != nil:
+			return sk.readFailed(ctx, inc, err)
+		case len(ds) == 0, ds[len(ds)-1].Pending == 0:
+			return nil // nothing further matches up to the end of the stream
 		}
 	}
 }
 
 // live sends the hub's frames after covered until the socket ends.
-func (sk *socket) live(ctx context.Context, sub *hubSub, covered uint64) error {
+func (sk *socket) live(ctx context.Context, inc *eventlog.Incarnation, sub *hubSub, covered uint64) error {
 	var batch []hubFrame
 	for {
 		var err error
@@ -415,7 +456,7 @@ func (sk *socket) live(ctx context.Context, sub *hubSub, covered uint64) error {
 		case errors.Is(err, errHubFailed):
 			return Errorf(CodeUnavailable, "event log unavailable; reconnect with your cursor")
 		case err != nil:
-			return context.Cause(ctx)
+			return sk.readFailed(ctx, inc, err)
 		}
 		for _, f := range batch {
 			if f.seq <= covered {

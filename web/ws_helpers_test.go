@@ -25,6 +25,7 @@ import (
 
 	"cellos-allinone/app"
 	"cellos-allinone/eventlog"
+	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
 
@@ -119,28 +120,11 @@ func (e *wsEnv) publish(t testing.TB, subject string, n int) []uint64 {
 
 func (e *wsEnv) publishRaw(t testing.TB, subject string, n int, payload func() []byte) []uint64 {
 	t.Helper()
-	js := e.a.Log.JetStream()
-	ctx := wsCtx(t, 30*time.Second)
-	futures := make([]jetstream.PubAckFuture, 0, n)
-	for range n {
-		f, err := js.PublishAsync(subject, payload())
-		if err != nil {
-			t.Fatalf("publish %s: %v", subject, err)
-		}
-		futures = append(futures, f)
+	events := make([]testutil.Event, n)
+	for i := range events {
+		events[i] = testutil.Event{Subject: subject, Payload: payload()}
 	}
-	seqs := make([]uint64, 0, n)
-	for _, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			seqs = append(seqs, ack.Sequence)
-		case err := <-f.Err():
-			t.Fatalf("publish %s: %v", subject, err)
-		case <-ctx.Done():
-			t.Fatalf("no ack for %s within 30s", subject)
-		}
-	}
-	return seqs
+	return testutil.MustPublish(t, e.a.Log.JetStream().Conn(), events...)
 }
 
 func (e *wsEnv) lastSeq(t testing.TB) uint64 {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -20,18 +21,23 @@ import (
 //
 // Guarantees: frames reach a subscriber in strictly increasing sequence,
 // and a subscriber gets every stored event matching its filter whose
-// sequence is above the position subscribe returned. Publishing into a
-// subscriber never blocks: a subscriber whose queue would exceed its byte
-// bound is dropped (the socket closes with 4408).
+// sequence is above the position subscribe returned, all of one stream
+// incarnation. When the incarnation ends, every subscriber is dropped
+// with errIncarnationEnded and the hub follows the new one from its end;
+// when the floor overtakes the hub (events expired before it read them),
+// every subscriber is dropped with the *eventlog.CursorError. Publishing
+// into a subscriber never blocks: a subscriber whose queue would exceed
+// its byte bound is dropped (the socket closes with 4408).
 type hub struct {
 	log        *eventlog.Log
 	lg         *slog.Logger
 	queueBytes int
 
-	ready chan struct{} // closed once pos is known
-	mu    sync.Mutex
-	pos   uint64 // every event after pos is handed to the subscribers
-	subs  map[*hubSub]struct{}
+	mu      sync.Mutex
+	inc     *eventlog.Incarnation // followed; nil before the first
+	changed chan struct{}         // closed and replaced when inc changes
+	pos     uint64                // every event after pos is handed to the subscribers
+	subs    map[*hubSub]struct{}
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -61,10 +67,12 @@ type hubSub struct {
 var (
 	errQueueFull = errors.New("send queue full")
 	errHubFailed = errors.New("reading the live stream failed")
+	// errIncarnationEnded: the stream was deleted and created again.
+	errIncarnationEnded = eventlog.ErrIncarnationEnded
 )
 
 func newHub(log *eventlog.Log, lg *slog.Logger, queueBytes int) *hub {
-	return &hub{log: log, lg: lg, queueBytes: queueBytes, ready: make(chan struct{}), subs: map[*hubSub]struct{}{}}
+	return &hub{log: log, lg: lg, queueBytes: queueBytes, changed: make(chan struct{}), subs: map[*hubSub]struct{}{}}
 }
 
 // start follows the stream from its current end until stop.
@@ -87,31 +95,43 @@ func (h *hub) stop() {
 func (h *hub) run(ctx context.Context) {
 	const backoff = time.Second
 	for ctx.Err() == nil {
-		select {
-		case <-h.ready:
-		default:
-			st, err := h.log.State(ctx)
-			if err != nil {
-				h.lg.Warn("WebSocket hub: reading the stream state", "err", err)
-				sleepCtx(ctx, backoff)
-				continue
-			}
-			h.mu.Lock()
-			h.pos = st.LastSeq
-			h.mu.Unlock()
-			close(h.ready)
+		inc := h.log.Current()
+		st, err := h.log.State(ctx)
+		if err != nil {
+			h.lg.Warn("WebSocket hub: reading the stream state", "err", err)
+			sleepCtx(ctx, backoff)
+			continue
+		}
+		if st.Epoch != inc.Epoch {
+			continue // the state read moved the log on: follow the new one
 		}
 		h.mu.Lock()
+		if h.inc != inc {
+			// The first incarnation, or a new one: its live tail starts at
+			// its end.
+			h.inc, h.pos = inc, st.LastSeq
+			close(h.changed)
+			h.changed = make(chan struct{})
+		}
 		from := h.pos + 1
 		h.mu.Unlock()
-		err := h.log.Follow(ctx, from, h.deliver)
-		if ctx.Err() != nil {
+		fctx, stop := inc.Bind(ctx)
+		err = h.log.Follow(fctx, from, func(d eventlog.Delivery) error { return h.deliver(ctx, inc, d) })
+		stop()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case h.log.Settle(ctx, inc):
+			h.lg.Info("WebSocket hub: the stream was recreated; closing the live sockets of the old incarnation with 4410", "epoch", inc.Epoch)
+			h.dropAll(errIncarnationEnded)
+			continue
+		case ctx.Err() != nil:
 			return
 		}
 		// The subscribers cannot be sure to get every event any more: drop
 		// them (they reconnect with their cursor) and follow again.
 		h.lg.Error("WebSocket hub: following the stream failed; closing live sockets", "err", err)
-		h.failAll()
+		h.dropAll(errHubFailed)
 		sleepCtx(ctx, backoff)
 	}
 }
@@ -125,15 +145,31 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// deliver hands one event to every matching subscriber.
-func (h *hub) deliver(d eventlog.Delivery) error {
+// deliver hands one event to every matching subscriber. A jump in the
+// sequence is checked against the stream's first sequence: when the floor
+// passed the hub's position, the subscribers missed events they matched
+// or not, and are dropped with 4410 instead.
+func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog.Delivery) error {
 	h.mu.Lock()
-	if len(h.subs) == 0 {
+	prev, n := h.pos, len(h.subs)
+	if n == 0 {
 		h.pos = d.Seq
-		h.mu.Unlock()
-		return nil
 	}
 	h.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	if d.Seq > prev+1 {
+		if st, err := h.log.State(ctx); err == nil && st.Epoch == inc.Epoch && st.FirstSeq > prev+1 {
+			h.lg.Warn("WebSocket hub: events expired before they were read; closing the live sockets with 4410",
+				"from", prev+1, "to", st.FirstSeq-1)
+			h.dropAll(&eventlog.CursorError{
+				Cursor: eventlog.Cursor{Since: prev, HasSince: true},
+				State:  st,
+				Reason: fmt.Sprintf("the live events after %d expired before they could be sent: the first retained sequence is now %d", prev, st.FirstSeq),
+			})
+		}
+	}
 	// Framed outside the lock; a subscriber that registers meanwhile has a
 	// position below d.Seq and gets the frame below.
 	f := hubFrame{seq: d.Seq, subject: d.Subject, time: d.Time, frame: appendEventFrame(nil, d)}
@@ -151,20 +187,33 @@ func (h *hub) deliver(d eventlog.Delivery) error {
 	return nil
 }
 
-// subscribe registers a subscriber for filter once the hub knows its
-// position, and returns that position: the subscriber gets every matching
-// event after it.
-func (h *hub) subscribe(ctx context.Context, filter string) (*hubSub, uint64, error) {
-	select {
-	case <-h.ready:
-	case <-ctx.Done():
-		return nil, 0, ctx.Err()
+// subscribe registers a subscriber for filter once the hub follows
+// incarnation inc, and returns its position: the subscriber gets every
+// matching event of inc after it. It fails with errIncarnationEnded when
+// inc has ended.
+func (h *hub) subscribe(ctx context.Context, filter string, inc *eventlog.Incarnation) (*hubSub, uint64, error) {
+	for {
+		h.mu.Lock()
+		cur, changed := h.inc, h.changed
+		if cur == inc {
+			s := &hubSub{filter: filter, notify: make(chan struct{}, 1), gone: make(chan struct{})}
+			h.subs[s] = struct{}{}
+			pos := h.pos
+			h.mu.Unlock()
+			return s, pos, nil
+		}
+		h.mu.Unlock()
+		if inc.Ended() {
+			return nil, 0, errIncarnationEnded
+		}
+		// The hub has not reached inc yet (it starts, or it is moving on).
+		select {
+		case <-changed:
+		case <-inc.Done():
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
 	}
-	s := &hubSub{filter: filter, notify: make(chan struct{}, 1), gone: make(chan struct{})}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.subs[s] = struct{}{}
-	return s, h.pos, nil
 }
 
 func (h *hub) unsubscribe(s *hubSub) {
@@ -182,11 +231,11 @@ func (h *hub) dropLocked(s *hubSub, why error) {
 	close(s.gone)
 }
 
-func (h *hub) failAll() {
+func (h *hub) dropAll(why error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		h.dropLocked(s, errHubFailed)
+		h.dropLocked(s, why)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"cellos-allinone/client"
 	"cellos-allinone/projection"
+	"cellos-allinone/projector"
 )
 
 const demoStart = "2026-11-26T10:00:00Z"
@@ -100,7 +101,7 @@ func TestDemoRunsItsOwnServer(t *testing.T) {
 	}
 	var counters projection.Counters
 	var formations []projection.Formation
-	a.Proj.Read(func(p *projection.Projection) {
+	a.Proj.Read(func(p projector.View) {
 		counters = p.Counters()
 		formations, _ = p.Formations(projection.FormationFilter{}, projection.Page{Limit: 100})
 	})

@@ -13,7 +13,7 @@ import (
 
 	"cellos-allinone/app"
 	"cellos-allinone/client"
-	"cellos-allinone/projection"
+	"cellos-allinone/projector"
 )
 
 // testApp is a whole server in this process on loopback.
@@ -58,7 +58,7 @@ func (a *testApp) waitCursor(tb testing.TB, seq uint64) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var cur uint64
-		a.Proj.Read(func(p *projection.Projection) { cur = p.Cursor() })
+		a.Proj.Read(func(p projector.View) { cur = p.Cursor() })
 		if cur >= seq {
 			return
 		}

@@ -169,3 +169,30 @@ func TestTailCursorBeyondEnd(t *testing.T) {
 		t.Errorf("tail printed %q, want only #4", got)
 	}
 }
+
+// TestTailAcrossStreamRecreation deletes the stream under a running tail
+// (nats stream rm): the server creates it again, tail is told 4410 with
+// the new epoch, says so, and prints the new stream's events from #1.
+func TestTailAcrossStreamRecreation(t *testing.T) {
+	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
+	mustPublish(t, a.client(t), cellEvents(1, 3)...)
+	stdout, stderr, code := startTail("--since", "0", "--count", "5", "-o", "json", "--server", a.URL)
+	stdout.waitFor(t, 10*time.Second, "the first 3 events", func(s string) bool { return len(lines(s)) == 3 })
+
+	if err := a.Log.JetStream().DeleteStream(ctxFor(t, 5*time.Second), "CELLOS_EVENTS"); err != nil {
+		t.Fatal(err)
+	}
+	stderr.waitFor(t, 15*time.Second, "tail to say the stream was recreated", func(s string) bool {
+		return strings.Contains(s, "the event stream was recreated")
+	})
+	after := cellEvents(4, 5)
+	mustPublish(t, a.client(t), after...)
+	waitExit(t, code, stdout, stderr)
+	seqs, ids := frames(t, stdout.String())
+	if want := "[1 2 3 1 2]"; fmt.Sprint(seqs) != want {
+		t.Errorf("sequences printed = %v, want %s (the new stream from #1)", seqs, want)
+	}
+	if want := idsOf(t, after); fmt.Sprint(ids[3:]) != fmt.Sprint(want) {
+		t.Errorf("events after the recreation = %v, want %v", ids[3:], want)
+	}
+}

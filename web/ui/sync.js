@@ -1,4 +1,4 @@
-// Keeps a Store in step with the server (DESIGN.md §6):
+// Keeps a Store in step with the server (docs/websocket.md):
 //
 //   1. load the snapshot over HTTP, every page (the API gives at most 1000
 //      items a page), each carrying its cursor and the stream's epoch;
@@ -8,7 +8,10 @@
 //   3. when the socket drops, reconnect with exponential backoff and full
 //      jitter (capped at 30 s) from the last applied sequence;
 //   4. on close 4410 (the cursor fell below the retained log, or the stream
-//      was recreated) load a fresh snapshot, swap it in, and go on.
+//      was recreated) load a fresh snapshot, swap it in, and go on. When the
+//      4410 names a new epoch and the snapshot is still of the old one (the
+//      server is rebuilding from the recreated stream and serves its old
+//      view until then), keep the old store and load again after a backoff.
 //
 // Rendering is not done here: every change calls onChange, and the app
 // batches those into one render per animation frame.
@@ -130,6 +133,10 @@ export class Sync {
       });
       this.partial = null;
       if (this.stopped) return;
+      if (info && info.epoch && store.epoch !== info.epoch) {
+        this.retry(() => this.resync(phase, info), 'resyncing', 'the server is rebuilding from the recreated stream');
+        return;
+      }
       const epochChanged = this.store && this.store.epoch !== store.epoch;
       this.store = store;
       this.onStore(store, { epochChanged });

@@ -1,0 +1,111 @@
+package projector
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"cellos-allinone/eventlog"
+	"cellos-allinone/testutil"
+)
+
+// The events after the checkpoint were deleted (nats stream rmm of the
+// tail): the stream's last sequence stays above the cursor, but there is
+// nothing left to read, so the projector must become ready without
+// waiting for a new event.
+func TestBootReadyWhenTheTailAfterTheCheckpointWasDeleted(t *testing.T) {
+	dir, nc, l := startNATS(t)
+	testutil.MustPublish(t, nc, testutil.Workload(50)...)
+	r := startProjector(t, dir, nc, Config{})
+	r.waitReady()
+	r.stop()
+	seqs := testutil.MustPublish(t, nc, testutil.Workload(60)[50:]...)
+	for _, s := range seqs {
+		if err := l.Stream().DeleteMsg(testutil.Ctx(t, 5*time.Second), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = startProjector(t, dir, nc, Config{})
+	if err := r.p.WaitReady(testutil.Ctx(t, 10*time.Second)); err != nil {
+		t.Fatalf("not ready 10s after boot with nothing left to read (checkpoint 50, last sequence 60, 51..60 deleted): %v", err)
+	}
+	r.assertEqualsFold()
+}
+
+// While the projector rebuilds a new incarnation of the stream, every
+// answer is one consistent view: the old incarnation's last state with
+// its epoch, or the new incarnation caught up with the new epoch — never
+// a half-rebuilt projection, never one epoch with the other's cursor.
+func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
+	dir, nc, l := startNATS(t)
+	testutil.MustPublish(t, nc, testutil.Workload(3000)...)
+	var gate sync.RWMutex // held by the test: the projector applies nothing
+	r := startProjector(t, dir, nc, Config{beforeApply: func() { gate.RLock(); gate.RUnlock() }})
+	r.waitReady()
+	r.waitCursor(3000)
+	oldEpoch := r.p.Epoch()
+	oldDump := r.dump()
+
+	// A new incarnation that holds 20,000 events before the rebuild can
+	// apply any. Should the projector see it while it is still empty, it
+	// rightly serves it at once (nothing to rebuild): try again.
+	const newLast = 20000
+	for attempt := 1; ; attempt++ {
+		gate.Lock()
+		if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
+			t.Fatal(err)
+		}
+		openLog(t, nc)
+		testutil.MustPublish(t, nc, testutil.Workload(newLast)...)
+		testutil.WaitFor(t, 10*time.Second, "the projector to notice the new incarnation", func() bool {
+			return r.p.rebuilding.Load() || r.p.Epoch() != oldEpoch
+		})
+		if r.p.rebuilding.Load() {
+			break
+		}
+		gate.Unlock()
+		if attempt == 3 {
+			t.Fatal("the projector took the new incarnation while it was empty, three times")
+		}
+		r.waitCursor(newLast)
+		oldEpoch, oldDump = r.p.Epoch(), r.dump()
+	}
+	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	if err != nil || !st.Stale || st.Epoch != oldEpoch || st.Rebuild == nil || st.Rebuild.FinishedAt != nil {
+		t.Fatalf("status during the rebuild: stale %v, epoch %s, rebuild %+v (err %v); want stale, the old epoch %s, a rebuild under way",
+			st.Stale, st.Epoch, st.Rebuild, err, oldEpoch)
+	}
+	gate.Unlock()
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var v view
+		r.p.Read(func(pv View) { v = view{Epoch: pv.Epoch, Cursor: pv.Cursor(), Dump: string(pv.Dump())} })
+		switch {
+		case v.Epoch == oldEpoch:
+			if v.Dump != oldDump {
+				t.Fatalf("answer with the old epoch %s has cursor %d and another state than the old view", oldEpoch, v.Cursor)
+			}
+		case v.Cursor != newLast:
+			t.Fatalf("answer with the new epoch %s has cursor %d: a half-rebuilt view (the new incarnation holds %d)", v.Epoch, v.Cursor, newLast)
+		default:
+			st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+			if err != nil || st.Stale || st.Rebuild == nil || st.Rebuild.FinishedAt == nil {
+				t.Fatalf("status after the rebuild: stale %v, rebuild %+v (err %v); want not stale and the rebuild finished", st.Stale, st.Rebuild, err)
+			}
+			r.assertEqualsFold()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the projector did not move to the new incarnation within 60s")
+		}
+		time.Sleep(time.Millisecond) // sampling answers during the rebuild
+	}
+}
+
+// view is one answer's worth of the projector's state, taken at once.
+type view struct {
+	Epoch  string
+	Cursor uint64
+	Dump   string
+}

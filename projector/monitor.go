@@ -1,0 +1,118 @@
+package projector
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// monitorInterval is how often the monitor asks whether anything is left
+// to read; lag is measured every lagInterval.
+const (
+	monitorInterval = 250 * time.Millisecond
+	lagInterval     = time.Second
+	// caughtUpAge: once the oldest event not yet applied is younger than
+	// this (or none is left), a projector that was behind has caught up.
+	caughtUpAge = time.Second
+)
+
+// lagState is the latest lag measurement.
+type lagState struct {
+	mu         sync.Mutex
+	events     uint64
+	seconds    float64
+	streamLast uint64
+	warned     bool
+}
+
+func (l *lagState) get() (events uint64, seconds float64, streamLast uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.events, l.seconds, l.streamLast
+}
+
+// monitor watches what the consumer cannot tell: that nothing is left to
+// read (the end of the boot replay when the events after the checkpoint
+// were deleted, the end of a rebuild), and how far behind the projector
+// is. Readiness comes from "nothing left to read", never from comparing
+// the cursor with a last sequence that deleted messages keep above it.
+func (p *Projector) monitor(ctx context.Context) {
+	t := time.NewTicker(monitorInterval)
+	defer t.Stop()
+	var sinceLag time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.promoteOrReadyIfDone(ctx)
+		if sinceLag += monitorInterval; sinceLag >= lagInterval {
+			sinceLag = 0
+			p.measureLag(ctx)
+		}
+	}
+}
+
+// promoteOrReadyIfDone marks the boot replay done, or promotes a rebuilt
+// projection, when the stream holds nothing after what was applied.
+func (p *Projector) promoteOrReadyIfDone(ctx context.Context) {
+	p.mu.RLock()
+	b := p.building
+	p.mu.RUnlock()
+	if b == nil && p.Ready() {
+		return
+	}
+	if p.leftToRead(ctx) {
+		return
+	}
+	if b != nil {
+		p.promote(b)
+	} else {
+		p.markReady()
+	}
+}
+
+// leftToRead reports whether the stream holds a message after the last one
+// applied; on an error it says yes (nothing is decided on a failure).
+func (p *Projector) leftToRead(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, found, err := p.log.NextAfter(ctx, p.lastSeen.Load())
+	return found || err != nil
+}
+
+// measureLag updates the lag figures and logs when the projector falls
+// behind (the oldest unapplied event has waited LagWarnAfter) and when it
+// has caught up again.
+func (p *Projector) measureLag(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := p.log.State(ctx)
+	if err != nil {
+		return
+	}
+	cursor := p.lastSeen.Load()
+	var events uint64
+	var age time.Duration
+	if st.LastSeq > cursor {
+		events = st.LastSeq - cursor
+		if msg, found, err := p.log.NextAfter(ctx, cursor); err == nil && found {
+			age = max(0, time.Since(msg.Time))
+		}
+	}
+	p.lag.mu.Lock()
+	p.lag.events, p.lag.seconds, p.lag.streamLast = events, age.Seconds(), st.LastSeq
+	warned := p.lag.warned
+	serving := p.Ready() && !p.rebuilding.Load()
+	switch {
+	case !warned && serving && age >= p.cfg.LagWarnAfter:
+		p.lag.warned = true
+		p.lg.Warn("projector falling behind the stream", "lag", events, "lag_seconds", age.Round(time.Millisecond).Seconds(),
+			"cursor", cursor, "stream_last_seq", st.LastSeq)
+	case warned && age < caughtUpAge:
+		p.lag.warned = false
+		p.lg.Info("projector caught up with the stream", "lag", events, "cursor", cursor, "stream_last_seq", st.LastSeq)
+	}
+	p.lag.mu.Unlock()
+}
