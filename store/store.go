@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -47,12 +48,21 @@ type Checkpoint struct {
 	At     time.Time
 }
 
-// Open opens (or creates) the checkpoint file at path. A file bbolt cannot
-// open is moved aside and replaced; aside names the moved file ("" if none).
+// Open opens (or creates) the checkpoint file at path. A file bbolt opened
+// but could not read as a checkpoint (foreign, garbage, truncated) is
+// moved aside and replaced; aside names the moved file ("" if none). A
+// file the operating system would not let it open — no permission, a
+// read-only mount, a full disk — is an error that names the file and the
+// cause, and nothing is moved or deleted: replaying the whole log would
+// not fix it.
 func Open(path string) (s *Store, aside string, err error) {
 	db, err := openBolt(path)
 	if errors.Is(err, ErrLocked) {
 		return nil, "", err
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return nil, "", fmt.Errorf("open checkpoint %s: %w (%s); nothing was moved or deleted", path, err, accessHint(errno))
 	}
 	if err != nil {
 		aside, mvErr := moveAside(path)
@@ -65,6 +75,20 @@ func Open(path string) (s *Store, aside string, err error) {
 		return &Store{path: path, db: db}, aside, nil
 	}
 	return &Store{path: path, db: db}, "", nil
+}
+
+// accessHint says what to check for an operating-system error on the
+// checkpoint file.
+func accessHint(errno syscall.Errno) string {
+	switch errno {
+	case syscall.EACCES, syscall.EPERM:
+		return "the process may not open it for writing: was it created by another user, for example under sudo? fix its owner or mode"
+	case syscall.EROFS:
+		return "the data dir is on a read-only file system"
+	case syscall.ENOSPC, syscall.EDQUOT:
+		return "the disk is full"
+	}
+	return "the operating system refused it"
 }
 
 // guard turns the panics bbolt raises on damaged files, and the memory
