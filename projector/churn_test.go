@@ -1,7 +1,7 @@
 package projector
 
 import (
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,8 +39,14 @@ func TestBootReadyWhenTheTailAfterTheCheckpointWasDeleted(t *testing.T) {
 func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 	dir, nc, l := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(3000)...)
-	var gate sync.RWMutex // held by the test: the projector applies nothing
-	r := startProjector(t, dir, nc, Config{beforeApply: func() { gate.RLock(); gate.RUnlock() }})
+	// While the gate is shut the projector applies nothing.
+	var gate atomic.Pointer[chan struct{}]
+	open := make(chan struct{})
+	close(open)
+	gate.Store(&open)
+	shut := func() { ch := make(chan struct{}); gate.Store(&ch) }
+	reopen := func() { close(*gate.Load()) }
+	r := startProjector(t, dir, nc, Config{beforeApply: func() { <-*gate.Load() }})
 	r.waitReady()
 	r.waitCursor(3000)
 	oldEpoch := r.p.Epoch()
@@ -51,7 +57,7 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 	// rightly serves it at once (nothing to rebuild): try again.
 	const newLast = 20000
 	for attempt := 1; ; attempt++ {
-		gate.Lock()
+		shut()
 		if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +69,7 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 		if r.p.rebuilding.Load() {
 			break
 		}
-		gate.Unlock()
+		reopen()
 		if attempt == 3 {
 			t.Fatal("the projector took the new incarnation while it was empty, three times")
 		}
@@ -75,7 +81,7 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 		t.Fatalf("status during the rebuild: stale %v, epoch %s, rebuild %+v (err %v); want stale, the old epoch %s, a rebuild under way",
 			st.Stale, st.Epoch, st.Rebuild, err, oldEpoch)
 	}
-	gate.Unlock()
+	reopen()
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -18,12 +18,6 @@ import (
 	"cellos-allinone/eventlog"
 )
 
-func init() {
-	commands["demo"] = command{
-		summary: "generate realistic formation and cell traffic (with its own server, or --target URL)",
-		run:     demoCmd,
-	}
-}
 
 const demoAbout = `Generates realistic CellOS traffic: formations of several tenants launch,
 run, degrade and finish (some fail, a few are cancelled, some are deleted);

@@ -15,12 +15,6 @@ import (
 	"cellos-allinone/projection"
 )
 
-func init() {
-	commands["get"] = command{
-		summary: "list formations or cells, or show one, from a running server",
-		run:     get,
-	}
-}
 
 const getAbout = `Reads the registry of a running server.
 

@@ -11,12 +11,6 @@ import (
 	"os"
 )
 
-func init() {
-	commands["publish"] = command{
-		summary: "publish a CloudEvent, or a JSONL file of them, to a running server",
-		run:     publish,
-	}
-}
 
 const publishAbout = `Publishes CloudEvents through POST /v1/events of a running server.
 

@@ -15,12 +15,6 @@ import (
 	"cellos-allinone/web"
 )
 
-func init() {
-	commands["serve"] = command{
-		summary: "run NATS JetStream, the projection, the API and the web view (the default)",
-		run:     serve,
-	}
-}
 
 // serveFlags binds the flags of the server to cfg.
 func serveFlags(cfg *app.Config, logLevel, logFormat *string) *flag.FlagSet {

@@ -22,12 +22,6 @@ import (
 	"cellos-allinone/store"
 )
 
-func init() {
-	commands["snapshot"] = command{
-		summary: "inspect, verify or rebuild the projection's checkpoint",
-		run:     snapshot,
-	}
-}
 
 const snapshotUsage = `Usage: cellos-allinone snapshot inspect|verify|rebuild [flags]
 

@@ -16,10 +16,6 @@ import (
 	"cellos-allinone/eventlog"
 )
 
-func init() {
-	commands["tail"] = command{summary: "follow the live event stream, one line per event (alias: follow)", run: tail}
-	commands["follow"] = command{summary: "same as tail", run: tail}
-}
 
 const tailAbout = `Follows the event stream of a running server (GET /ws/events) and prints
 one line per event:
