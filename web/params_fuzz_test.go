@@ -22,16 +22,16 @@ import (
 // documented values (docs/websocket.md), checked here against oracles
 // written independently of them.
 
-// wantRefusal fails unless err is an *Error with one of codes (each a 400
-// in statusOf) and a message naming name.
-func wantRefusal(t *testing.T, call string, err error, name string, codes ...string) {
+// wantRefusal fails unless err is an *Error with one of want (each a 400
+// in the codes table) and a message naming name.
+func wantRefusal(t *testing.T, call string, err error, name string, want ...string) {
 	t.Helper()
 	var e *Error
 	if !errors.As(err, &e) {
 		t.Fatalf("%s = %T %v, want an *Error", call, err, err)
 	}
-	if !slices.Contains(codes, e.Code) || statusOf[e.Code] != 400 {
-		t.Fatalf("%s = %s (HTTP %d), want one of %v (HTTP 400)", call, e.Code, statusOf[e.Code], codes)
+	if !slices.Contains(want, e.Code) || infoOf(e.Code).status != 400 {
+		t.Fatalf("%s = %s (HTTP %d), want one of %v (HTTP 400)", call, e.Code, infoOf(e.Code).status, want)
 	}
 	if e.Message == "" || !strings.Contains(e.Message, name) {
 		t.Fatalf("%s: message %q does not name %q", call, e.Message, name)

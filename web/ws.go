@@ -252,21 +252,17 @@ func (sk *socket) serve() string {
 	var e *Error
 	switch {
 	case errors.As(err, &e):
-		code, ok := closeCodeOf[e.Code]
-		if !ok {
-			code = websocket.StatusInternalError
+		ci := infoOf(e.Code)
+		if ci.close == 0 {
+			ci = codes[CodeInternal] // a code no socket is meant to end with
 		}
-		reason := closeReason(e)
-		if e.Code == CodeSlowClient || e.Code == CodeUnavailable || e.Code == CodeInternal {
-			sk.log.Warn("closing WebSocket", "code", int(code), "reason", e.Message)
+		if ci.warn {
+			sk.log.Warn("closing WebSocket", "code", int(ci.close), "reason", e.Message)
 		} else {
-			sk.log.Debug("closing WebSocket", "code", int(code), "reason", e.Message)
+			sk.log.Debug("closing WebSocket", "code", int(ci.close), "reason", e.Message)
 		}
-		sk.c.Close(code, reason)
-		if end, ok := endOf[e.Code]; ok {
-			return end
-		}
-		return EndError
+		sk.c.Close(ci.close, closeReason(e))
+		return ci.end
 	case errors.Is(err, errPeerGone):
 		sk.log.Info("dropping WebSocket: no pong", "timeout", sk.cfg.WriteTimeout)
 		sk.c.CloseNow()

@@ -20,12 +20,6 @@ const (
 	EndError         = "error"          // 1011
 )
 
-var endOf = map[string]string{
-	CodeShuttingDown:  EndShutdown,
-	CodeSlowClient:    EndSlow,
-	CodeCursorExpired: EndCursorExpired,
-}
-
 // sockets counts and tracks the open WebSockets so that their number is
 // bounded and Close can end them with 1001: http.Server.Shutdown does not
 // see hijacked connections (golang/go#17721).
