@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"cellos-allinone/projection"
+	cellevent "cellos-allinone/event"
 	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
@@ -163,7 +163,7 @@ func postRefusals() []refusal {
 		return post(name, body, ce, 400, badEvent, names)
 	}
 	good := event(nil)
-	longID := strings.Repeat("c", projection.MaxIDLen+1)
+	longID := strings.Repeat("c", cellevent.MaxIDLen+1)
 	out := []refusal{
 		// Content types (the body is a valid event).
 		post("without Content-Type", good, "", 415, web.CodeUnsupportedMedia, "Content-Type"),

@@ -1,16 +1,17 @@
 package projection
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"cellos-allinone/event"
 )
 
 // Fold rule 2: malformed events are counted and skipped; the cursor advances.
 func TestApplyMalformed(t *testing.T) {
 	ok := `"specversion":"1.0","id":"e1","source":"/s"`
-	long := strings.Repeat("x", MaxIDLen+1)
+	long := strings.Repeat("x", event.MaxIDLen+1)
 	cases := []struct{ name, payload string }{
 		{"not JSON", `{"specversion":`},
 		{"empty", ``},
@@ -250,9 +251,9 @@ func TestApplyStale(t *testing.T) {
 
 func TestCursorID(t *testing.T) {
 	valid := ce(tCell+"admitted", "", obj{"cellId": "c1"})
-	env, err := DecodeEnvelope(valid)
+	env, err := event.Decode(valid)
 	if err != nil {
-		t.Fatalf("DecodeEnvelope(%q) error = %v", valid, err)
+		t.Fatalf("event.Decode(%q) error = %v", valid, err)
 	}
 	unknown := []byte(`{"specversion":"1.0","id":"u-1","source":"/s","type":"x.y"}`)
 	bad := []byte(`{"not":"a cloudevent"}`)
@@ -264,7 +265,7 @@ func TestCursorID(t *testing.T) {
 	}{
 		{"applied", valid, env.ID},
 		{"ignored", unknown, "u-1"},
-		{"malformed envelope", bad, MessageID(bad)},
+		{"malformed envelope", bad, event.MessageID(bad)},
 		{"malformed entity id", badCell, "b-1"},
 	}
 	for _, tc := range cases {
@@ -276,8 +277,8 @@ func TestCursorID(t *testing.T) {
 			}
 		})
 	}
-	if got := MessageID(bad); !strings.HasPrefix(got, "sha256:") || got == MessageID([]byte("other")) {
-		t.Errorf("MessageID(%q) = %q, want a distinct sha256: digest", bad, got)
+	if got := event.MessageID(bad); !strings.HasPrefix(got, "sha256:") || got == event.MessageID([]byte("other")) {
+		t.Errorf("event.MessageID(%q) = %q, want a distinct sha256: digest", bad, got)
 	}
 }
 
@@ -345,13 +346,5 @@ func TestSkip(t *testing.T) {
 	}
 	if got, want := p.Counters(), (Counters{Applied: 1}); got != want {
 		t.Errorf("Counters() after Skip = %+v, want %+v", got, want)
-	}
-}
-
-func TestDecodeEnvelopeError(t *testing.T) {
-	_, err := DecodeEnvelope([]byte(`{"specversion":"1.0"}`))
-	var de *DecodeError
-	if !errors.As(err, &de) || de.Error() == "" {
-		t.Errorf("DecodeEnvelope(missing id) error = %v, want a *DecodeError", err)
 	}
 }

@@ -1,11 +1,10 @@
 package projection
 
 import (
-	"encoding/json"
-	"errors"
-	"strings"
 	"testing"
 	"time"
+
+	"cellos-allinone/event"
 )
 
 func fuzzSeeds() [][]byte {
@@ -73,45 +72,10 @@ func FuzzApply(f *testing.F) {
 		if out != Applied && string(p.Dump()) != before {
 			t.Fatalf("Apply(seq %d, %q) = %v but Dump() changed to %s", seq, payload, out, p.Dump())
 		}
-		if _, err := DecodeEnvelope(payload); err != nil && out != Malformed {
-			t.Fatalf("Apply(%q) = %v, but DecodeEnvelope error = %v", payload, out, err)
+		if _, err := event.Decode(payload); err != nil && out != Malformed {
+			t.Fatalf("Apply(%q) = %v, but event.Decode error = %v", payload, out, err)
 		}
 		st.write(p.TakeChanges())
 		sameState(t, "restore", st.restore(t), p)
-	})
-}
-
-// FuzzDecodeEnvelope: never panics; success means a CloudEvents 1.0 JSON
-// object with id, type and source; failure is a *DecodeError. MessageID
-// agrees with it.
-func FuzzDecodeEnvelope(f *testing.F) {
-	for _, s := range fuzzSeeds() {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		e, err := DecodeEnvelope(payload)
-		id := MessageID(payload)
-		if err != nil {
-			var de *DecodeError
-			if !errors.As(err, &de) || err.Error() == "" {
-				t.Fatalf("DecodeEnvelope(%q) error = %v (%T), want a *DecodeError", payload, err, err)
-			}
-			if !strings.HasPrefix(id, "sha256:") || len(id) != len("sha256:")+32 {
-				t.Fatalf("MessageID(%q) = %q, want a sha256: digest", payload, id)
-			}
-			return
-		}
-		if e.SpecVersion != "1.0" || e.ID == "" || e.Type == "" || e.Source == "" {
-			t.Fatalf("DecodeEnvelope(%q) = %+v, want specversion 1.0 and id, type, source", payload, e)
-		}
-		if !json.Valid(payload) {
-			t.Fatalf("DecodeEnvelope(%q) accepted invalid JSON", payload)
-		}
-		if id != e.ID {
-			t.Fatalf("MessageID(%q) = %q, want %q", payload, id, e.ID)
-		}
-		if kind, phase, ok := ClassifyType(e.Type); ok != (kind != KindUnknown) || ok != (phase != "") {
-			t.Fatalf("ClassifyType(%q) = %v, %q, %v: inconsistent", e.Type, kind, phase, ok)
-		}
 	})
 }

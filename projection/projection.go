@@ -1,9 +1,9 @@
 package projection
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"time"
+
+	"cellos-allinone/event"
 )
 
 // Outcome is what Apply did with one event.
@@ -91,15 +91,6 @@ func (p *Projection) Counters() Counters { return p.counters }
 // Gaps returns the sequence ranges the projection skipped, oldest first.
 func (p *Projection) Gaps() []Gap { return append([]Gap(nil), p.gaps...) }
 
-// MessageID is the identity Apply records for the message at the cursor.
-func MessageID(payload []byte) string {
-	if e, err := DecodeEnvelope(payload); err == nil {
-		return e.ID
-	}
-	sum := sha256.Sum256(payload)
-	return "sha256:" + hex.EncodeToString(sum[:16])
-}
-
 // Apply folds one message into the projection. Messages at or below the
 // cursor are no-ops (Stale). It never panics on any payload.
 func (p *Projection) Apply(m Message) Outcome {
@@ -122,21 +113,21 @@ func (p *Projection) Apply(m Message) Outcome {
 }
 
 func (p *Projection) fold(m Message) (Outcome, string) {
-	env, err := DecodeEnvelope(m.Payload)
+	env, err := event.Decode(m.Payload)
 	if err != nil {
-		return Malformed, MessageID(m.Payload)
+		return Malformed, event.MessageID(m.Payload)
 	}
-	kind, phase, ok := ClassifyType(env.Type)
+	kind, phase, ok := event.Classify(env.Type)
 	if !ok {
 		return Ignored, env.ID
 	}
 	data := decodeData(env.Data)
-	id := data.str(EntityIDField(kind))
-	if !ValidID(id) {
+	id := data.str(event.EntityIDField(kind))
+	if !event.ValidID(id) {
 		return Malformed, env.ID
 	}
 	ev := change{seq: m.Seq, at: eventTime(env.Time, m.Time), phase: phase, data: data}
-	if kind == KindFormation {
+	if kind == event.KindFormation {
 		p.applyFormation(id, ev)
 	} else {
 		p.applyCell(id, ev)

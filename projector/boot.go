@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"cellos-allinone/event"
 	"cellos-allinone/eventlog"
 	"cellos-allinone/projection"
 	"cellos-allinone/store"
@@ -116,7 +117,7 @@ func restore(ctx context.Context, st *store.Store, log *eventlog.Log, state even
 			return nil, "", nil, err
 		}
 		if ok {
-			idAtCursor, held = projection.MessageID(msg.Data), true
+			idAtCursor, held = event.MessageID(msg.Data), true
 		}
 	}
 	if reason := judge(cp, state, idAtCursor, held); reason != "" {

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"cellos-allinone/demo"
+	"cellos-allinone/event"
 	"cellos-allinone/eventlog"
 	"cellos-allinone/web"
 )
@@ -560,20 +561,12 @@ func TestBrowserScreenshots(t *testing.T) {
 	t.Logf("screenshots in %s", dir)
 }
 
-// demoSubject routes a demo event as a supervisor would:
-// cellos.events.<entity>.<id>.<phase>.
+// demoSubject routes a demo event as a supervisor would.
 func demoSubject(t *testing.T, ev demo.Event) string {
 	t.Helper()
-	typ := strings.TrimPrefix(ev.Type, "dev.cellos.events.")
-	entity, _, _ := strings.Cut(typ, ".")
-	phase := typ[strings.LastIndex(typ, ".")+1:]
-	var data map[string]any
-	if err := json.Unmarshal(ev.Data, &data); err != nil {
+	subject, _, err := event.Route(ev.JSON())
+	if err != nil {
 		t.Fatal(err)
 	}
-	id, _ := data[entity+"Id"].(string)
-	if id == "" {
-		id, _ = data["cellId"].(string)
-	}
-	return fmt.Sprintf("cellos.events.%s.%s.%s", entity, id, phase)
+	return subject
 }

@@ -9,15 +9,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"cellos-allinone/app"
 	"cellos-allinone/client"
 	"cellos-allinone/demo"
+	"cellos-allinone/event"
 	"cellos-allinone/eventlog"
 )
-
 
 const demoAbout = `Generates realistic CellOS traffic: formations of several tenants launch,
 run, degrade and finish (some fail, a few are cancelled, some are deleted);
@@ -288,11 +287,12 @@ func httpPoster(c *client.Client) poster {
 // unknown types, which the API refuses, reach the projection this way.
 func natsPoster(l *eventlog.Log) poster {
 	return func(ctx context.Context, ev demo.Event) (uint64, error) {
-		rest := strings.TrimPrefix(ev.Type, "dev.cellos.events.")
-		entity, _, _ := strings.Cut(rest, ".")
-		phase := rest[strings.LastIndexByte(rest, '.')+1:]
-		// The generator sets the CloudEvent subject to the entity id.
-		res, err := l.Publish(ctx, eventlog.EventSubject(entity, ev.Subject, phase), ev.JSON(), ev.ID)
+		payload := ev.JSON()
+		subject, id, err := event.Route(payload)
+		if err != nil {
+			return 0, err
+		}
+		res, err := l.Publish(ctx, subject, payload, id)
 		return res.Seq, err
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"cellos-allinone/projection"
 )
 
-
 const getAbout = `Reads the registry of a running server.
 
   get formations      list formations (filters: --tenant, --status, --limit, --after, --all)

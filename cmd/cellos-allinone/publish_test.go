@@ -57,8 +57,10 @@ func TestPublishStopsAtFirstError(t *testing.T) {
 		published           int
 	}{
 		{"not JSON", good + "\n{oops\n" + good + "\n", "line 2: not valid JSON", 1},
-		{"refused by the server", good + "\n" + `{"specversion":"1.0","id":"x","source":"/t","type":"dev.cellos.events.cell.lifecycle.v1.started","data":{}}` + "\n" + good + "\n",
-			"(invalid_event, HTTP 400)", 1},
+		{"invalid, checked before sending", good + "\n" + `{"specversion":"1.0","id":"x","source":"/t","type":"dev.cellos.events.cell.lifecycle.v1.started","data":{}}` + "\n" + good + "\n",
+			"line 2: invalid event: data.cellId: missing", 1},
+		{"refused by the server", good + "\n" + string(cloudEvent("cell.lifecycle.v1.started", map[string]any{"cellId": "c-2", "pad": strings.Repeat("x", 1<<20)})) + "\n" + good + "\n",
+			"(body_too_large, HTTP 413)", 1},
 		{"empty", "\n", "holds no event", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

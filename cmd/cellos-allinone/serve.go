@@ -15,7 +15,6 @@ import (
 	"cellos-allinone/web"
 )
 
-
 // serveFlags binds the flags of the server to cfg.
 func serveFlags(cfg *app.Config, logLevel, logFormat *string) *flag.FlagSet {
 	fs := newFlagSet("serve",

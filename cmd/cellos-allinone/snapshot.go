@@ -22,7 +22,6 @@ import (
 	"cellos-allinone/store"
 )
 
-
 const snapshotUsage = `Usage: cellos-allinone snapshot inspect|verify|rebuild [flags]
 
   inspect   show the checkpoint: cursor, epoch, schema, counters, entity counts, file size

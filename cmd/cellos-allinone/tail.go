@@ -16,7 +16,6 @@ import (
 	"cellos-allinone/eventlog"
 )
 
-
 const tailAbout = `Follows the event stream of a running server (GET /ws/events) and prints
 one line per event:
 
