@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"cellos-allinone/api"
 	"cellos-allinone/projection"
 	"cellos-allinone/testutil"
 )
@@ -19,19 +20,10 @@ type apiError struct {
 	} `json:"error"`
 }
 
-type formationPage struct {
-	Cursor     uint64                 `json:"cursor"`
-	Epoch      string                 `json:"epoch"`
-	Formations []projection.Formation `json:"formations"`
-	Next       string                 `json:"next"`
-}
-
-type cellPage struct {
-	Cursor uint64            `json:"cursor"`
-	Epoch  string            `json:"epoch"`
-	Cells  []projection.Cell `json:"cells"`
-	Next   string            `json:"next"`
-}
+type (
+	formationPage = api.FormationList
+	cellPage      = api.CellList
+)
 
 func TestReadAPI(t *testing.T) {
 	a := mustStart(t, t.TempDir(), Config{})

@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"cellos-allinone/projection"
+	"cellos-allinone/api"
 )
 
 // FormationQuery filters GET /v1/formations; zero fields are left out.
@@ -17,23 +17,16 @@ type FormationQuery struct {
 	After  string
 }
 
-// FormationList is one page of formations.
+// FormationList is one page of formations, with the body as sent.
 type FormationList struct {
-	Cursor     uint64                 `json:"cursor"`
-	Epoch      string                 `json:"epoch"`
-	Formations []projection.Formation `json:"formations"`
-	Next       string                 `json:"next"`
-	// Raw is the answer's body as the server sent it.
+	api.FormationList
 	Raw json.RawMessage `json:"-"`
 }
 
-// FormationDetail is one formation with its cells.
+// FormationDetail is one formation with its cells, with the body as sent.
 type FormationDetail struct {
-	Cursor    uint64               `json:"cursor"`
-	Epoch     string               `json:"epoch"`
-	Formation projection.Formation `json:"formation"`
-	Cells     []projection.Cell    `json:"cells"`
-	Raw       json.RawMessage      `json:"-"`
+	api.FormationDetail
+	Raw json.RawMessage `json:"-"`
 }
 
 // CellQuery filters GET /v1/cells; zero fields are left out.
@@ -47,21 +40,16 @@ type CellQuery struct {
 	After   string
 }
 
-// CellList is one page of cells.
+// CellList is one page of cells, with the body as sent.
 type CellList struct {
-	Cursor uint64            `json:"cursor"`
-	Epoch  string            `json:"epoch"`
-	Cells  []projection.Cell `json:"cells"`
-	Next   string            `json:"next"`
-	Raw    json.RawMessage   `json:"-"`
+	api.CellList
+	Raw json.RawMessage `json:"-"`
 }
 
-// CellDetail is one cell.
+// CellDetail is one cell, with the body as sent.
 type CellDetail struct {
-	Cursor uint64          `json:"cursor"`
-	Epoch  string          `json:"epoch"`
-	Cell   projection.Cell `json:"cell"`
-	Raw    json.RawMessage `json:"-"`
+	api.CellDetail
+	Raw json.RawMessage `json:"-"`
 }
 
 // values builds a query string from name/value pairs, leaving out empty

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"cellos-allinone/api"
 )
 
 // Close codes of /ws/events (DESIGN.md §6).
@@ -46,11 +48,7 @@ type StreamOptions struct {
 }
 
 // Hello is the first frame of a stream.
-type Hello struct {
-	FirstSeq uint64 `json:"firstSeq"`
-	LastSeq  uint64 `json:"lastSeq"`
-	Epoch    string `json:"epoch"`
-}
+type Hello = api.Hello
 
 // ExpiredError is the server's 4410 close: the cursor cannot be resumed.
 // The client continues from FirstSeq-1 of Epoch.

@@ -10,32 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"cellos-allinone/api"
 	"cellos-allinone/eventlog"
 )
-
-// helloFrame is the first frame of every /ws/events socket.
-type helloFrame struct {
-	Type     string `json:"type"`
-	FirstSeq uint64 `json:"firstSeq"`
-	LastSeq  uint64 `json:"lastSeq"`
-	Epoch    string `json:"epoch"`
-}
-
-// eventItem is one event of a /v1/events page, framed like a WebSocket
-// event frame.
-type eventItem struct {
-	Seq     uint64          `json:"seq"`
-	Subject string          `json:"subject"`
-	Event   json.RawMessage `json:"event"`
-}
-
-type eventPage struct {
-	FirstSeq uint64      `json:"firstSeq"`
-	LastSeq  uint64      `json:"lastSeq"`
-	Epoch    string      `json:"epoch"`
-	Events   []eventItem `json:"events"`
-	Next     uint64      `json:"next"`
-}
 
 // appendEventValue appends a stored payload as the "event" value of a
 // frame: the payload itself when it is a JSON object, otherwise a JSON
@@ -147,7 +124,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return cursorError(err)
 	}
-	page := eventPage{FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch, Events: []eventItem{}, Next: c.Since}
+	page := api.EventPage{FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch, Events: []api.Event{}, Next: c.Since}
 	if start <= st.LastSeq {
 		if err := s.readPage(ctx, inc, &page, start, filter, limit); err != nil {
 			return err
@@ -160,7 +137,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 // readPage fills page with up to limit events from start on and sets next.
 // Events read before a loss are still a valid page (their next page gets
 // the 410); a loss before the first event is the 410 now.
-func (s *Server) readPage(ctx context.Context, inc *eventlog.Incarnation, page *eventPage, start uint64, filter string, limit int) error {
+func (s *Server) readPage(ctx context.Context, inc *eventlog.Incarnation, page *api.EventPage, start uint64, filter string, limit int) error {
 	rd, err := s.cfg.Log.OpenReader(ctx, inc, start, filter)
 	if err != nil {
 		return s.pageError(err)
@@ -174,7 +151,7 @@ func (s *Server) readPage(ctx context.Context, inc *eventlog.Incarnation, page *
 	for len(page.Events) < limit {
 		ds, err := rd.Batch(ctx, limit-len(page.Events))
 		for i, d := range ds {
-			page.Events = append(page.Events, eventItem{Seq: d.Seq, Subject: d.Subject, Event: appendEventValue(nil, d.Payload)})
+			page.Events = append(page.Events, api.Event{Seq: d.Seq, Subject: d.Subject, Event: appendEventValue(nil, d.Payload)})
 			last = &ds[i]
 		}
 		if err != nil {

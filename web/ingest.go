@@ -9,18 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"cellos-allinone/api"
 	"cellos-allinone/event"
 	"cellos-allinone/eventlog"
 )
 
 // MaxEventBytes bounds the body of POST /v1/events.
 const MaxEventBytes = 1 << 20
-
-type published struct {
-	Seq       uint64 `json:"seq"`
-	Subject   string `json:"subject"`
-	Duplicate bool   `json:"duplicate"`
-}
 
 // postEvent is POST /v1/events: one CloudEvent (structured mode) is
 // validated and routed by event.Check and published with its id as the
@@ -67,7 +62,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	if pub.Duplicate {
 		status = http.StatusOK
 	}
-	writeJSON(w, status, published{Seq: pub.Seq, Subject: ev.Subject, Duplicate: pub.Duplicate})
+	writeJSON(w, status, api.Published{Seq: pub.Seq, Subject: ev.Subject, Duplicate: pub.Duplicate})
 	return nil
 }
 

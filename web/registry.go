@@ -3,39 +3,13 @@ package web
 import (
 	"net/http"
 
+	"cellos-allinone/api"
 	"cellos-allinone/projection"
 	"cellos-allinone/projector"
 )
 
 // defaultLimit is the page size when limit is absent.
 const defaultLimit = 100
-
-type formationList struct {
-	Cursor     uint64                 `json:"cursor"`
-	Epoch      string                 `json:"epoch"`
-	Formations []projection.Formation `json:"formations"`
-	Next       string                 `json:"next"`
-}
-
-type formationOne struct {
-	Cursor    uint64               `json:"cursor"`
-	Epoch     string               `json:"epoch"`
-	Formation projection.Formation `json:"formation"`
-	Cells     []projection.Cell    `json:"cells"`
-}
-
-type cellList struct {
-	Cursor uint64            `json:"cursor"`
-	Epoch  string            `json:"epoch"`
-	Cells  []projection.Cell `json:"cells"`
-	Next   string            `json:"next"`
-}
-
-type cellOne struct {
-	Cursor uint64          `json:"cursor"`
-	Epoch  string          `json:"epoch"`
-	Cell   projection.Cell `json:"cell"`
-}
 
 func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
 	q, err := parseQuery(r.URL, "tenant", "status", "limit", "after")
@@ -50,7 +24,7 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
 	if f.Status != "" && !projection.ValidFormationStatus(f.Status) {
 		return Errorf(CodeBadParameter, "status %q is not a formation status (created, launching, running, degraded, completed, failed, cancelled)", f.Status)
 	}
-	var resp formationList
+	var resp api.FormationList
 	s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Formations, resp.Next = p.Formations(f, pg)
@@ -64,7 +38,7 @@ func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	var resp formationOne
+	var resp api.FormationDetail
 	found := false
 	s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
@@ -93,7 +67,7 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
 	if q.has("outcome") && f.Outcome != projection.OutcomeCompleted && f.Outcome != projection.OutcomeFailed && f.Outcome != projection.OutcomeUnset {
 		return Errorf(CodeBadParameter, "outcome %q is not a cell outcome (completed, failed, or none for cells without one)", f.Outcome)
 	}
-	var resp cellList
+	var resp api.CellList
 	s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Cells, resp.Next = p.Cells(f, pg)
@@ -107,7 +81,7 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	var resp cellOne
+	var resp api.CellDetail
 	found := false
 	s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch

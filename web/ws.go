@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"cellos-allinone/api"
 	"cellos-allinone/eventlog"
 )
 
@@ -353,7 +354,7 @@ func (sk *socket) streamFrom(ctx context.Context, drop context.CancelCauseFunc, 
 	if err != nil {
 		return cursorError(err)
 	}
-	hello, _ := json.Marshal(helloFrame{Type: "hello", FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch})
+	hello, _ := json.Marshal(api.Hello{Type: "hello", FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch})
 	if err := sk.write(hello); err != nil {
 		return sk.cause(ctx, err)
 	}
