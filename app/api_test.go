@@ -30,7 +30,7 @@ func TestReadAPI(t *testing.T) {
 	events := testutil.Workload(2000)
 	seqs := testutil.MustPublish(t, producer(t, a), events...)
 	waitCursor(t, a, seqs[len(seqs)-1])
-	want := foldOf(t, a.Log)
+	want := foldOf(t, a.Events)
 
 	t.Run("formations paged", func(t *testing.T) {
 		var ids []string
@@ -40,8 +40,8 @@ func TestReadAPI(t *testing.T) {
 			if code := getJSON(t, a, "/v1/formations?limit=7&after="+after, &pg); code != 200 {
 				t.Fatalf("status %d", code)
 			}
-			if pg.Epoch != a.Log.Epoch() || pg.Cursor != 2000 {
-				t.Fatalf("page epoch %q cursor %d, want %q 2000", pg.Epoch, pg.Cursor, a.Log.Epoch())
+			if pg.Epoch != a.Events.Epoch() || pg.Cursor != 2000 {
+				t.Fatalf("page epoch %q cursor %d, want %q 2000", pg.Epoch, pg.Cursor, a.Events.Epoch())
 			}
 			if len(pg.Formations) > 7 {
 				t.Fatalf("page of %d, want ≤ 7", len(pg.Formations))

@@ -28,9 +28,10 @@ type App struct {
 	cfg   Config
 	store *store.Store
 	be    *backend
-	Log   *eventlog.Log
-	Proj  *projector.Projector
-	HTTP  *web.Server
+	// Events is the event log: the CELLOS_EVENTS stream.
+	Events *eventlog.Stream
+	Proj   *projector.Projector
+	HTTP   *web.Server
 
 	httpLn    net.Listener // bound first, handed to HTTP
 	cancel    context.CancelFunc
@@ -50,7 +51,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	lg := cfg.Logger
+	log := cfg.Logger
 	a = &App{cfg: cfg, watching: make(chan struct{}), stopped: make(chan struct{}), closed: make(chan struct{})}
 	// The App is passed in: by the time this runs, "return nil, err" has
 	// set the result a to nil.
@@ -76,46 +77,46 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	a.store = st
 	if aside != "" {
-		lg.Warn("checkpoint file unreadable; moved aside", "path", aside)
+		log.Warn("checkpoint file unreadable; moved aside", "path", aside)
 	}
-	if a.be, err = openBackend(&cfg, lg); err != nil {
+	if a.be, err = openBackend(&cfg, log); err != nil {
 		return nil, err
 	}
 	ctxOpen, cancelOpen := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelOpen()
-	a.Log, err = eventlog.Open(ctxOpen, a.be.nc, eventlog.Config{
+	a.Events, err = eventlog.Open(ctxOpen, a.be.nc, eventlog.Config{
 		MaxAge: cfg.MaxAge, MaxBytes: cfg.MaxBytes, Duplicates: cfg.Duplicates,
-		Logger: lg.With("system", "eventlog"),
+		Logger: log.With("system", "eventlog"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	if a.Log.Created {
-		lg.Info("created stream", "stream", eventlog.StreamName, "epoch", a.Log.Epoch())
+	if a.Events.Created {
+		log.Info("created stream", "stream", eventlog.StreamName, "epoch", a.Events.Epoch())
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.Proj = projector.New(a.Log, st, projector.Config{
+	a.Proj = projector.New(a.Events, st, projector.Config{
 		CheckpointInterval: cfg.CheckpointInterval,
 		CheckpointEvents:   cfg.CheckpointEvents,
 		StoreAside:         aside,
-		Logger:             lg.With("system", "projector"),
+		Logger:             log.With("system", "projector"),
 		Registerer:         reg,
 	})
 	a.HTTP = web.New(web.Config{
-		Listener: a.httpLn, Version: cfg.Version, Logger: lg.With("system", "http"), Gatherer: reg,
-		Registerer: reg, Log: a.Log, WS: cfg.WS,
+		Listener: a.httpLn, Version: cfg.Version, Logger: log.With("system", "http"), Gatherer: reg,
+		Registerer: reg, Events: a.Events, WS: cfg.WS,
 	}, a.Proj)
 	if err := a.HTTP.Open(); err != nil {
 		return nil, err
 	}
 	a.httpLn = nil // the server owns it now
-	lg.Info("listening", "http", "http://"+a.HTTP.Addr(), "nats", a.be.URL(), "data_dir", cfg.DataDir)
+	log.Info("listening", "http", "http://"+a.HTTP.Addr(), "nats", a.be.URL(), "data_dir", cfg.DataDir)
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	go func() {
 		defer close(a.watching)
-		a.Log.Watch(runCtx)
+		a.Events.Watch(runCtx)
 	}()
 	go func() {
 		a.runErr = a.Proj.Run(runCtx)

@@ -58,7 +58,7 @@ type stored struct {
 
 func storedOf(t *testing.T, a *App) stored {
 	t.Helper()
-	st, err := a.Log.State(testutil.Ctx(t, 10*time.Second))
+	st, err := a.Events.State(testutil.Ctx(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func storedOf(t *testing.T, a *App) stored {
 // consumersOf counts the stream's consumers on the server.
 func consumersOf(t *testing.T, a *App) int {
 	t.Helper()
-	info, err := a.Log.Stream().Info(testutil.Ctx(t, 10*time.Second))
+	info, err := a.Events.Handle().Info(testutil.Ctx(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,7 +111,7 @@ func waitCursor(t *testing.T, a *App, seq uint64) {
 }
 
 // foldOf folds the whole retained stream from scratch.
-func foldOf(t *testing.T, l *eventlog.Log) *projection.Projection {
+func foldOf(t *testing.T, l *eventlog.Stream) *projection.Projection {
 	t.Helper()
 	p, err := projector.FoldLog(testutil.Ctx(t, 60*time.Second), l, math.MaxUint64)
 	if err != nil {

@@ -52,7 +52,7 @@ func TestRestartReplaysOnlyAfterCheckpoint(t *testing.T) {
 	if st.Cursor != 400 {
 		t.Fatalf("cursor %d after replay, want 400", st.Cursor)
 	}
-	if dumpOf(a) != string(foldOf(t, a.Log).Dump()) {
+	if dumpOf(a) != string(foldOf(t, a.Events).Dump()) {
 		t.Fatal("after crash and restart the projection differs from a fold of the stream")
 	}
 }

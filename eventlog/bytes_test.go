@@ -16,7 +16,7 @@ const (
 	bigEvents = 64
 )
 
-func publishBig(t *testing.T, l *eventlog.Log) {
+func publishBig(t *testing.T, l *eventlog.Stream) {
 	t.Helper()
 	payload := bytes.Repeat([]byte("x"), bigEvent)
 	ctx := ctxFor(t, 60*time.Second)
@@ -30,11 +30,11 @@ func publishBig(t *testing.T, l *eventlog.Log) {
 // deliveredWhenSettled waits until the server has handed the consumer all
 // it asked for — every message, or a pull request fulfilled with none
 // left waiting — and returns how many messages it delivered.
-func deliveredWhenSettled(t *testing.T, l *eventlog.Log, description string) uint64 {
+func deliveredWhenSettled(t *testing.T, l *eventlog.Stream, description string) uint64 {
 	t.Helper()
 	var delivered uint64
 	testutil.WaitFor(t, 20*time.Second, "the consumer's pull requests to settle", func() bool {
-		lister := l.Stream().ListConsumers(ctxFor(t, 5*time.Second))
+		lister := l.Handle().ListConsumers(ctxFor(t, 5*time.Second))
 		for ci := range lister.Info() {
 			if description != "" && ci.Config.Description != description {
 				continue
@@ -50,7 +50,7 @@ func deliveredWhenSettled(t *testing.T, l *eventlog.Log, description string) uin
 // Follow's read-ahead is bounded by bytes: a handler that stops on the
 // first of many large events holds at most FollowBufferBytes of them.
 func TestFollowReadAheadIsBoundedByBytes(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	publishBig(t, l)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -75,7 +75,7 @@ func TestFollowReadAheadIsBoundedByBytes(t *testing.T) {
 
 // A Reader's read-ahead is bounded by bytes too.
 func TestReaderReadAheadIsBoundedByBytes(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	publishBig(t, l)
 	ctx := ctxFor(t, 20*time.Second)
 	r, err := l.OpenReader(ctx, l.Current(), 1, "")

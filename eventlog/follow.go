@@ -48,7 +48,7 @@ const FollowerDescription = "cellos-allinone follower (deleted when it stops)"
 // incarnation. Bind ctx to an incarnation (Incarnation.Bind) so that
 // nothing of a newer one reaches fn. The consumer is deleted when Follow
 // returns.
-func (l *Log) Follow(ctx context.Context, start uint64, fn func(Delivery) error) error {
+func (l *Stream) Follow(ctx context.Context, start uint64, fn func(Delivery) error) error {
 	if start == 0 {
 		start = 1
 	}
@@ -100,7 +100,7 @@ func (l *Log) Follow(ctx context.Context, start uint64, fn func(Delivery) error)
 // context (it runs when the caller's context has ended). One that is gone
 // already is fine: the server also removes it after its inactivity
 // threshold.
-func (l *Log) deleteConsumer(name string) error {
+func (l *Stream) deleteConsumer(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), consumerDeleteTimeout)
 	defer cancel()
 	err := l.stream.DeleteConsumer(ctx, name)

@@ -13,10 +13,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// mustOpenLog starts an embedded JetStream server on a free loopback port
+// mustOpenStream starts an embedded JetStream server on a free loopback port
 // with its store in a temporary directory and opens the event log on an
 // in-process connection. Everything is shut down when the test ends.
-func mustOpenLog(tb testing.TB) *eventlog.Log {
+func mustOpenStream(tb testing.TB) *eventlog.Stream {
 	tb.Helper()
 	srv, err := natsembed.Start(natsembed.Options{DataDir: tb.TempDir(), Addr: "127.0.0.1:0"})
 	if err != nil {
@@ -39,7 +39,7 @@ func mustOpenLog(tb testing.TB) *eventlog.Log {
 }
 
 // watch runs the log's watcher until the test ends.
-func watch(tb testing.TB, l *eventlog.Log) {
+func watch(tb testing.TB, l *eventlog.Stream) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -59,7 +59,7 @@ func ctxFor(tb testing.TB, d time.Duration) context.Context {
 }
 
 // mustPublish stores n events on subject and returns their sequences.
-func mustPublish(tb testing.TB, l *eventlog.Log, subject string, n int) []uint64 {
+func mustPublish(tb testing.TB, l *eventlog.Stream, subject string, n int) []uint64 {
 	tb.Helper()
 	ctx := ctxFor(tb, 10*time.Second)
 	seqs := make([]uint64, 0, n)
@@ -74,9 +74,9 @@ func mustPublish(tb testing.TB, l *eventlog.Log, subject string, n int) []uint64
 }
 
 // consumerCount is how many consumers the stream has now.
-func consumerCount(tb testing.TB, l *eventlog.Log) int {
+func consumerCount(tb testing.TB, l *eventlog.Stream) int {
 	tb.Helper()
-	info, err := l.Stream().Info(ctxFor(tb, 5*time.Second))
+	info, err := l.Handle().Info(ctxFor(tb, 5*time.Second))
 	if err != nil {
 		tb.Fatalf("stream info: %v", err)
 	}

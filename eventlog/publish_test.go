@@ -6,7 +6,7 @@ import (
 )
 
 func TestPublishStoresAMessageIDOnce(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	ctx := ctxFor(t, 10*time.Second)
 	mustPublish(t, l, "cellos.events.cell.c0.started", 1)
 	first, err := l.Publish(ctx, "cellos.events.cell.c1.started", []byte(`{"id":"a"}`), "ev-a")

@@ -50,7 +50,7 @@ const (
 // A Reader is used by one goroutine at a time; Close may be called from
 // any goroutine and deletes the consumer.
 type Reader struct {
-	log      *Log
+	log      *Stream
 	inc      *Incarnation
 	cons     jetstream.Consumer
 	name     string
@@ -93,7 +93,7 @@ func consumerConfig(start uint64, filter, description string) jetstream.Consumer
 // OpenReader creates the consumer of a new Reader of incarnation inc.
 // Decide start with Resume first: this only catches the floor moving
 // after that decision.
-func (l *Log) OpenReader(ctx context.Context, inc *Incarnation, start uint64, filter string) (*Reader, error) {
+func (l *Stream) OpenReader(ctx context.Context, inc *Incarnation, start uint64, filter string) (*Reader, error) {
 	if start == 0 {
 		start = 1
 	}
@@ -228,7 +228,7 @@ func (r *Reader) readError(ctx context.Context, err error) error {
 
 // readError turns a failed read into the *CursorError of the ended
 // incarnation when the stream was deleted under it, else returns err.
-func (l *Log) readError(ctx context.Context, inc *Incarnation, err error) error {
+func (l *Stream) readError(ctx context.Context, inc *Incarnation, err error) error {
 	if l.Settle(ctx, inc) {
 		return l.EndedError(ctx, inc)
 	}

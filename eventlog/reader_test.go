@@ -13,14 +13,14 @@ import (
 )
 
 func TestReaderConsumerIsEphemeralAckNoneAndDeletedOnClose(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 3)
 	ctx := ctxFor(t, 10*time.Second)
 	r, err := l.OpenReader(ctx, l.Current(), 2, "cellos.events.cell.>")
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := l.Stream().Consumer(ctx, r.Name())
+	info, err := l.Handle().Consumer(ctx, r.Name())
 	if err != nil {
 		t.Fatalf("consumer %s: %v", r.Name(), err)
 	}
@@ -51,7 +51,7 @@ func TestReaderConsumerIsEphemeralAckNoneAndDeletedOnClose(t *testing.T) {
 }
 
 func TestReaderBatchStopsAtTheEnd(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 2)
 	mustPublish(t, l, "cellos.events.formation.f1.created", 3)
 	ctx := ctxFor(t, 10*time.Second)
@@ -107,7 +107,7 @@ func batches(ctx context.Context, r *eventlog.Reader, n int) ([]uint64, error) {
 func TestReaderOvertakenByTheFloorEndsWithCursorError(t *testing.T) {
 	for _, filter := range []string{"", "cellos.events.cell.c1.>"} {
 		t.Run("filter="+filter, func(t *testing.T) {
-			l := mustOpenLog(t)
+			l := mustOpenStream(t)
 			mustPublish(t, l, "cellos.events.cell.c1.started", 20)
 			ctx := ctxFor(t, 10*time.Second)
 			r, err := l.OpenReader(ctx, l.Current(), 3, filter)
@@ -119,7 +119,7 @@ func TestReaderOvertakenByTheFloorEndsWithCursorError(t *testing.T) {
 			if err != nil || len(ds) != 4 || ds[3].Seq != 6 {
 				t.Fatalf("first Batch = %+v, %v, want 3..6", ds, err)
 			}
-			if err := l.Stream().Purge(ctx, jetstream.WithPurgeSequence(12)); err != nil {
+			if err := l.Handle().Purge(ctx, jetstream.WithPurgeSequence(12)); err != nil {
 				t.Fatal(err)
 			}
 			seqs, err := batches(ctx, r, 4)
@@ -139,11 +139,11 @@ func TestReaderOvertakenByTheFloorEndsWithCursorError(t *testing.T) {
 // Messages deleted one by one (nats stream rmm) leave a jump that loses
 // nothing the reader could still get: it goes on.
 func TestReaderJumpsOverDeletedMessages(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 10)
 	ctx := ctxFor(t, 10*time.Second)
 	for _, s := range []uint64{4, 5, 8} {
-		if err := l.Stream().DeleteMsg(ctx, s); err != nil {
+		if err := l.Handle().DeleteMsg(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -161,7 +161,7 @@ func TestReaderJumpsOverDeletedMessages(t *testing.T) {
 // A reader whose stream is deleted and created again ends with a
 // *CursorError that names the new epoch.
 func TestReaderOfADeletedStreamNamesTheNewEpoch(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	watch(t, l)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 10)
 	ctx := ctxFor(t, 20*time.Second)

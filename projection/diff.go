@@ -44,9 +44,9 @@ func NewEntities() Entities {
 	return Entities{Formations: map[string][]byte{}, Cells: map[string][]byte{}}
 }
 
-// DiffEntities lists up to max differences between want and got, in id
+// DiffEntities lists up to most differences between want and got, in id
 // order: entities missing from one side, and entities whose records differ.
-func DiffEntities(want, got Entities, max int) []string {
+func DiffEntities(want, got Entities, most int) []string {
 	var out []string
 	add := func(kind string, w, g map[string][]byte) {
 		ids := make([]string, 0, len(w)+len(g))
@@ -60,7 +60,7 @@ func DiffEntities(want, got Entities, max int) []string {
 		}
 		slices.Sort(ids)
 		for _, id := range ids {
-			if len(out) >= max {
+			if len(out) >= most {
 				return
 			}
 			wr, inW := w[id]

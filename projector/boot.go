@@ -38,11 +38,11 @@ const (
 // start restores the checkpoint and decides the replay range.
 func (p *Projector) start(ctx context.Context) error {
 	p.bootStart = time.Now()
-	state, err := p.log.State(ctx)
+	state, err := p.events.State(ctx)
 	if err != nil {
 		return err
 	}
-	proj, reason, cpAt, err := restore(ctx, p.store, p.log, state)
+	proj, reason, cpAt, err := restore(ctx, p.store, p.events, state)
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func (p *Projector) start(ctx context.Context) error {
 		reason = fmt.Sprintf("%s: bbolt could not open it (moved aside to %s)", RebuildUnreadable, p.cfg.StoreAside)
 	}
 	if reason != "" {
-		p.lg.Warn("checkpoint discarded; rebuilding from the stream", "reason", reason)
+		p.log.Warn("checkpoint discarded; rebuilding from the stream", "reason", reason)
 	}
 	cpCursor := proj.Cursor()
 	if state.FirstSeq > cpCursor+1 && state.Messages > 0 || state.Messages == 0 && state.LastSeq > cpCursor {
@@ -60,7 +60,7 @@ func (p *Projector) start(ctx context.Context) error {
 			skipTo = state.LastSeq
 		}
 		if cpCursor > 0 {
-			p.lg.Warn("events expired before they were projected", "from", cpCursor+1, "to", skipTo)
+			p.log.Warn("events expired before they were projected", "from", cpCursor+1, "to", skipTo)
 		}
 		proj.Skip(skipTo)
 	}
@@ -73,7 +73,7 @@ func (p *Projector) start(ctx context.Context) error {
 	p.bootMu.Lock()
 	p.boot = Boot{CheckpointCursor: cpCursor, ReplayFrom: proj.Cursor() + 1, ReplayTo: state.LastSeq, Rebuild: reason}
 	p.bootMu.Unlock()
-	p.lg.Info("boot", "checkpoint_cursor", cpCursor, "replay_from", proj.Cursor()+1, "replay_to", state.LastSeq,
+	p.log.Info("boot", "checkpoint_cursor", cpCursor, "replay_from", proj.Cursor()+1, "replay_to", state.LastSeq,
 		"epoch", state.Epoch, "rebuild", reason)
 	if proj.Cursor() >= state.LastSeq || !p.leftToRead(ctx) {
 		// Nothing to replay (also when the events after the cursor were
@@ -87,7 +87,7 @@ func (p *Projector) start(ctx context.Context) error {
 // the stream as it is now. It returns the projection to continue from, the
 // rebuild reason ("" when the checkpoint is used or there was none) and the
 // time of the checkpoint used.
-func restore(ctx context.Context, st *store.Store, log *eventlog.Log, state eventlog.State) (*projection.Projection, string, *time.Time, error) {
+func restore(ctx context.Context, st *store.Store, log *eventlog.Stream, state eventlog.State) (*projection.Projection, string, *time.Time, error) {
 	cp, found, err := st.Info()
 	if err != nil {
 		aside, qerr := st.Quarantine()

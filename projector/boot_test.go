@@ -128,7 +128,7 @@ func TestBootExpiredGapContinuesFromFirstSequence(t *testing.T) {
 	before := foldStream(t, l)
 	testutil.MustPublish(t, nc, testutil.Workload(100)[50:]...)
 	// 51..80 expire before the projector sees them.
-	if err := l.Stream().Purge(testutil.Ctx(t, 5*time.Second), jetstream.WithPurgeSequence(81)); err != nil {
+	if err := l.Handle().Purge(testutil.Ctx(t, 5*time.Second), jetstream.WithPurgeSequence(81)); err != nil {
 		t.Fatal(err)
 	}
 	r = startProjector(t, dir, nc, Config{})
@@ -173,7 +173,7 @@ func TestBootAllExpiredAfterCursor(t *testing.T) {
 	r.waitReady()
 	r.stop()
 	testutil.MustPublish(t, nc, testutil.Workload(40)[30:]...)
-	if err := l.Stream().Purge(testutil.Ctx(t, 5*time.Second)); err != nil {
+	if err := l.Handle().Purge(testutil.Ctx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	r = startProjector(t, dir, nc, Config{})

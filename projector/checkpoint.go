@@ -50,7 +50,7 @@ func (p *Projector) checkpointLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			if err := p.Checkpoint(); err != nil {
-				p.lg.Error("checkpoint failed; keeping the previous one", "err", err)
+				p.log.Error("checkpoint failed; keeping the previous one", "err", err)
 			}
 		}
 	}
@@ -76,7 +76,7 @@ func (p *Projector) progressLoop(ctx context.Context) {
 			if rate > 0 && total >= done {
 				eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
 			}
-			p.lg.Info("replaying", "done", done, "total", total, "rate_per_s", int(rate), "eta", eta)
+			p.log.Info("replaying", "done", done, "total", total, "rate_per_s", int(rate), "eta", eta)
 		}
 	}
 }

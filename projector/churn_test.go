@@ -21,7 +21,7 @@ func TestBootReadyWhenTheTailAfterTheCheckpointWasDeleted(t *testing.T) {
 	r.stop()
 	seqs := testutil.MustPublish(t, nc, testutil.Workload(60)[50:]...)
 	for _, s := range seqs {
-		if err := l.Stream().DeleteMsg(testutil.Ctx(t, 5*time.Second), s); err != nil {
+		if err := l.Handle().DeleteMsg(testutil.Ctx(t, 5*time.Second), s); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -19,12 +19,12 @@ import (
 // from the current position after a pause.
 func (p *Projector) follow(ctx context.Context) {
 	for ctx.Err() == nil {
-		inc := p.log.Current()
+		inc := p.events.Current()
 		if inc.Epoch != p.followedEpoch() {
 			p.beginRebuild(ctx, inc)
 		}
 		fctx, stop := inc.Bind(ctx)
-		err := p.log.Follow(fctx, p.lastSeen.Load()+1, p.handle)
+		err := p.events.Follow(fctx, p.lastSeen.Load()+1, p.handle)
 		stop()
 		switch {
 		case ctx.Err() != nil:
@@ -32,8 +32,8 @@ func (p *Projector) follow(ctx context.Context) {
 		case inc.Ended():
 			continue
 		}
-		p.lg.Warn("event consumer stopped; restarting", "err", err, "from", p.lastSeen.Load()+1)
-		p.log.Check()
+		p.log.Warn("event consumer stopped; restarting", "err", err, "from", p.lastSeen.Load()+1)
+		p.events.Check()
 		t := time.NewTimer(time.Second)
 		select {
 		case <-ctx.Done():
@@ -63,7 +63,7 @@ func (p *Projector) beginRebuild(ctx context.Context, inc *eventlog.Incarnation)
 	if !p.Ready() {
 		// Nothing is served yet: replay the new incarnation instead.
 		var target uint64 = math.MaxUint64
-		if st, err := p.log.State(ctx); err == nil {
+		if st, err := p.events.State(ctx); err == nil {
 			target = st.LastSeq
 		}
 		p.mu.Lock()
@@ -72,7 +72,7 @@ func (p *Projector) beginRebuild(ctx context.Context, inc *eventlog.Incarnation)
 		p.bootMu.Lock()
 		p.boot.Rebuild, p.boot.CheckpointCursor, p.boot.ReplayFrom, p.boot.ReplayTo = reason, 0, 1, target
 		p.bootMu.Unlock()
-		p.lg.Warn("stream incarnation changed during the boot replay; replaying the new one", "reason", reason)
+		p.log.Warn("stream incarnation changed during the boot replay; replaying the new one", "reason", reason)
 		return
 	}
 	now := time.Now()
@@ -81,7 +81,7 @@ func (p *Projector) beginRebuild(ctx context.Context, inc *eventlog.Incarnation)
 	p.rebuilding.Store(true)
 	p.lastRebuild = &RebuildStatus{Reason: reason, Epoch: inc.Epoch, StartedAt: now}
 	p.mu.Unlock()
-	p.lg.Warn("stream incarnation changed; rebuilding from it while the old view stays served (stale)", "reason", reason)
+	p.log.Warn("stream incarnation changed; rebuilding from it while the old view stays served (stale)", "reason", reason)
 }
 
 // promote makes the rebuilt projection b the served one, in one step:
@@ -100,7 +100,7 @@ func (p *Projector) promote(b *rebuild) {
 	p.lastRebuild.FinishedAt = &now
 	cursor := b.Cursor()
 	p.mu.Unlock()
-	p.lg.Info("rebuild complete; serving the new incarnation", "epoch", b.Epoch, "cursor", cursor,
+	p.log.Info("rebuild complete; serving the new incarnation", "epoch", b.Epoch, "cursor", cursor,
 		"duration", now.Sub(b.Started).Round(time.Millisecond))
 }
 
@@ -122,7 +122,7 @@ func (p *Projector) handle(d eventlog.Delivery) error {
 	}
 	p.lastSeen.Store(d.Seq)
 	if out == projection.Malformed {
-		p.lg.Warn("malformed event skipped", "seq", d.Seq, "subject", d.Subject)
+		p.log.Warn("malformed event skipped", "seq", d.Seq, "subject", d.Subject)
 	}
 	if b != nil {
 		// Pending is counted when the message was delivered, which can be
@@ -140,7 +140,7 @@ func (p *Projector) handle(d eventlog.Delivery) error {
 	}
 	if p.sinceCP.Add(1) >= int64(p.cfg.CheckpointEvents) {
 		if err := p.Checkpoint(); err != nil {
-			p.lg.Error("checkpoint failed; keeping the previous one", "err", err)
+			p.log.Error("checkpoint failed; keeping the previous one", "err", err)
 		}
 	}
 	return nil

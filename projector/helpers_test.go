@@ -21,14 +21,14 @@ type rig struct {
 	t      *testing.T
 	dir    string
 	nc     *nats.Conn
-	log    *eventlog.Log
+	log    *eventlog.Stream
 	st     *store.Store
 	p      *Projector
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func openLog(t *testing.T, nc *nats.Conn) *eventlog.Log {
+func openLog(t *testing.T, nc *nats.Conn) *eventlog.Stream {
 	t.Helper()
 	l, err := eventlog.Open(testutil.Ctx(t, 10*time.Second), nc, eventlog.Config{Logger: testutil.Logger()})
 	if err != nil {
@@ -39,7 +39,7 @@ func openLog(t *testing.T, nc *nats.Conn) *eventlog.Log {
 
 // startNATS starts an embedded JetStream server storing in a fresh data
 // dir and opens the event log on it.
-func startNATS(t *testing.T) (dir string, nc *nats.Conn, l *eventlog.Log) {
+func startNATS(t *testing.T) (dir string, nc *nats.Conn, l *eventlog.Stream) {
 	t.Helper()
 	dir = t.TempDir()
 	_, nc = testutil.MustStartNATS(t, dir)
@@ -145,7 +145,7 @@ func (r *rig) dump() string {
 
 // foldStream folds every message the stream holds now into a fresh
 // projection: the reference the projector must equal.
-func foldStream(t *testing.T, l *eventlog.Log) *projection.Projection {
+func foldStream(t *testing.T, l *eventlog.Stream) *projection.Projection {
 	t.Helper()
 	p, err := FoldLog(testutil.Ctx(t, 60*time.Second), l, math.MaxUint64)
 	if err != nil {

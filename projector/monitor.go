@@ -78,7 +78,7 @@ func (p *Projector) promoteOrReadyIfDone(ctx context.Context) {
 func (p *Projector) leftToRead(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, found, err := p.log.NextAfter(ctx, p.lastSeen.Load())
+	_, found, err := p.events.NextAfter(ctx, p.lastSeen.Load())
 	return found || err != nil
 }
 
@@ -88,7 +88,7 @@ func (p *Projector) leftToRead(ctx context.Context) bool {
 func (p *Projector) measureLag(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	st, err := p.log.State(ctx)
+	st, err := p.events.State(ctx)
 	if err != nil {
 		return
 	}
@@ -97,7 +97,7 @@ func (p *Projector) measureLag(ctx context.Context) {
 	var age time.Duration
 	if st.LastSeq > cursor {
 		events = st.LastSeq - cursor
-		if msg, found, err := p.log.NextAfter(ctx, cursor); err == nil && found {
+		if msg, found, err := p.events.NextAfter(ctx, cursor); err == nil && found {
 			age = max(0, time.Since(msg.Time))
 		}
 	}
@@ -108,11 +108,11 @@ func (p *Projector) measureLag(ctx context.Context) {
 	switch {
 	case !warned && serving && age >= p.cfg.LagWarnAfter:
 		p.lag.warned = true
-		p.lg.Warn("projector falling behind the stream", "lag", events, "lag_seconds", age.Round(time.Millisecond).Seconds(),
+		p.log.Warn("projector falling behind the stream", "lag", events, "lag_seconds", age.Round(time.Millisecond).Seconds(),
 			"cursor", cursor, "stream_last_seq", st.LastSeq)
 	case warned && age < caughtUpAge:
 		p.lag.warned = false
-		p.lg.Info("projector caught up with the stream", "lag", events, "cursor", cursor, "stream_last_seq", st.LastSeq)
+		p.log.Info("projector caught up with the stream", "lag", events, "cursor", cursor, "stream_last_seq", st.LastSeq)
 	}
 	p.lag.mu.Unlock()
 }

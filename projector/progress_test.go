@@ -35,8 +35,8 @@ func TestReplayLogsProgress(t *testing.T) {
 	dir, nc, _ := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(10000)...)
 	var logs syncBuffer
-	lg := slog.New(slog.NewTextHandler(&logs, nil))
-	r := startProjector(t, dir, nc, Config{ProgressInterval: time.Millisecond, Logger: lg})
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	r := startProjector(t, dir, nc, Config{ProgressInterval: time.Millisecond, Logger: log})
 	r.waitReady()
 	r.stop()
 	out := logs.String()

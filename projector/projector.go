@@ -85,11 +85,11 @@ type rebuild struct {
 
 // Projector owns the projection of one event log.
 type Projector struct {
-	cfg   Config
-	log   *eventlog.Log
-	store *store.Store
-	lg    *slog.Logger
-	m     *metrics
+	cfg    Config
+	events *eventlog.Stream
+	store  *store.Store
+	log    *slog.Logger
+	m      *metrics
 
 	mu         sync.RWMutex // guards served, building and lastRebuild
 	served     View
@@ -117,14 +117,14 @@ type Projector struct {
 
 // New returns a projector over an opened log and checkpoint store. Run
 // boots it.
-func New(log *eventlog.Log, st *store.Store, cfg Config) *Projector {
+func New(events *eventlog.Stream, st *store.Store, cfg Config) *Projector {
 	cfg.fill()
 	p := &Projector{
 		cfg:    cfg,
-		log:    log,
+		events: events,
 		store:  st,
-		lg:     cfg.Logger,
-		served: View{Projection: projection.New(), Epoch: log.Epoch()},
+		log:    cfg.Logger,
+		served: View{Projection: projection.New(), Epoch: events.Epoch()},
 		ready:  make(chan struct{}),
 	}
 	p.m = newMetrics(p, cfg.Registerer)
@@ -193,7 +193,7 @@ func (p *Projector) markReady() {
 		b := p.boot
 		p.bootMu.Unlock()
 		p.m.replayDuration.Set(d.Seconds())
-		p.lg.Info("replay complete; serving", "replayed", b.Replayed, "cursor", p.lastSeen.Load(),
+		p.log.Info("replay complete; serving", "replayed", b.Replayed, "cursor", p.lastSeen.Load(),
 			"duration", d.Round(time.Millisecond), "rebuild", b.Rebuild)
 		close(p.ready)
 	})

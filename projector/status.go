@@ -70,7 +70,7 @@ type RegistryStatus struct {
 
 // Status reads the stream's state and reports the projector's.
 func (p *Projector) Status(ctx context.Context, version string) (Status, error) {
-	st, err := p.log.State(ctx)
+	st, err := p.events.State(ctx)
 	if err != nil {
 		return Status{}, err
 	}
@@ -113,7 +113,7 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 	}
 	if st.LastSeq > applied {
 		s.Lag = st.LastSeq - applied
-		if msg, found, err := p.log.NextAfter(ctx, applied); err == nil && found {
+		if msg, found, err := p.events.NextAfter(ctx, applied); err == nil && found {
 			s.LagSeconds = max(0, time.Since(msg.Time).Seconds())
 		}
 	}

@@ -169,7 +169,7 @@ func startProgram(t *testing.T, dir, httpAddr string) *program {
 	defer cancel()
 	// These tests are about the page, not durability: fsync on an interval
 	// keeps bulk publishing fast on a busy machine.
-	a, err := app.Start(ctx, app.Config{DataDir: dir, HTTPAddr: httpAddr, NATSAddr: "127.0.0.1:0", Sync: app.SyncInterval})
+	a, err := app.Start(ctx, app.Config{DataDir: dir, HTTPAddr: httpAddr, NATSAddr: "127.0.0.1:0", Sync: app.SyncPolicyInterval})
 	if err != nil {
 		t.Fatalf("app.Start: %v", err)
 	}

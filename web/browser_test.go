@@ -159,7 +159,7 @@ func TestBrowserResyncsAfterStreamRecreated(t *testing.T) {
 	pageWait(t, ctx, "live with the first formation", `__cellos.state().phase === 'live' && __cellos.sync.store.formations.has('before')`, 5*time.Second)
 	oldEpoch := pageEval[string](t, ctx, `__cellos.sync.store.epoch`)
 
-	if err := a.Log.JetStream().DeleteStream(wsCtx(t, 5*time.Second), eventlog.StreamName); err != nil {
+	if err := a.Events.JetStream().DeleteStream(wsCtx(t, 5*time.Second), eventlog.StreamName); err != nil {
 		t.Fatal(err)
 	}
 	pageWait(t, ctx, "resynced to a new epoch", fmt.Sprintf(`__cellos.state().phase === 'live' && __cellos.sync.store.epoch !== %q && !__cellos.sync.store.formations.has('before')`, oldEpoch), 15*time.Second)

@@ -101,18 +101,18 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.Log == nil {
+	if s.cfg.Events == nil {
 		return Errorf(CodeUnavailable, "the event log is not available")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	inc := s.cfg.Log.Current()
-	st, err := s.cfg.Log.State(ctx)
+	inc := s.cfg.Events.Current()
+	st, err := s.cfg.Events.State(ctx)
 	if err != nil {
 		return Errorf(CodeUnavailable, "event log unavailable: %v", err)
 	}
 	if st.Epoch != inc.Epoch {
-		inc = s.cfg.Log.Current() // the state read has just moved it on
+		inc = s.cfg.Events.Current() // the state read has just moved it on
 	}
 	if !q.has("since") && st.FirstSeq > 1 {
 		// No cursor: the client claims nothing, so the page starts at the
@@ -138,7 +138,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 // Events read before a loss are still a valid page (their next page gets
 // the 410); a loss before the first event is the 410 now.
 func (s *Server) readPage(ctx context.Context, inc *eventlog.Incarnation, page *api.EventPage, start uint64, filter string, limit int) error {
-	rd, err := s.cfg.Log.OpenReader(ctx, inc, start, filter)
+	rd, err := s.cfg.Events.OpenReader(ctx, inc, start, filter)
 	if err != nil {
 		return s.pageError(err)
 	}

@@ -99,7 +99,7 @@ func TestEventsSubjectFilterMovesNextToTheEnd(t *testing.T) {
 func TestEventsBelowTheFloorIs410(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c1.started", 10)
-	if err := e.a.Log.Stream().Purge(wsCtx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
+	if err := e.a.Events.Handle().Purge(wsCtx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{"since=0", "since=4", "since=11"} {
@@ -124,7 +124,7 @@ func TestEventsBelowTheFloorIs410(t *testing.T) {
 func TestEventsEpoch(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c-1.started", 3)
-	epoch := e.a.Log.Epoch()
+	epoch := e.a.Events.Epoch()
 	status, body := e.do(t, "GET", "/v1/events?since=0&epoch=2026-01-01T00:00:00Z", "", nil)
 	if status != http.StatusGone || !strings.Contains(string(body), epoch) {
 		t.Fatalf("?epoch=<another> = %d %s, want 410 naming the epoch %s", status, body, epoch)

@@ -46,12 +46,12 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.Log == nil {
+	if s.cfg.Events == nil {
 		return Errorf(CodeUnavailable, "the event log is not available")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	pub, err := s.cfg.Log.Publish(ctx, ev.Subject, ev.Payload, ev.ID)
+	pub, err := s.cfg.Events.Publish(ctx, ev.Subject, ev.Payload, ev.ID)
 	if errors.Is(err, eventlog.ErrTooLarge) {
 		return Errorf(CodeBodyTooLarge, "the event does not fit one message of the event log: %v", err)
 	}

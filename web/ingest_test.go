@@ -53,7 +53,7 @@ func TestIngestStoresOnceAndReportsDuplicates(t *testing.T) {
 	if first != (publishedBody{Seq: 2, Subject: "cellos.events.cell.c-1.started"}) {
 		t.Errorf("POST = %+v, want seq 2 on cellos.events.cell.c-1.started, not duplicate", first)
 	}
-	msg, found, err := e.a.Log.Get(wsCtx(t, 5*time.Second), 2)
+	msg, found, err := e.a.Events.Get(wsCtx(t, 5*time.Second), 2)
 	if err != nil || !found || msg.Header.Get("Nats-Msg-Id") != "ev-1" {
 		t.Fatalf("stored message: %+v %v %v, want Nats-Msg-Id ev-1", msg, found, err)
 	}

@@ -38,9 +38,9 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	// Registerer receives the server's own metrics; nil registers none.
 	Registerer prometheus.Registerer
-	// Log is the event stream behind /v1/events and /ws/events; without
-	// it they answer 503.
-	Log *eventlog.Log
+	// Events is the event stream behind /v1/events and /ws/events;
+	// without it they answer 503.
+	Events *eventlog.Stream
 	// WS tunes the WebSocket bridge (ws.go).
 	WS WSConfig
 }
@@ -52,7 +52,7 @@ type Server struct {
 	proj Projector
 	mux  *http.ServeMux
 	ws   *sockets
-	hub  *hub // nil without a Log
+	hub  *hub // nil without Events
 
 	ln      net.Listener
 	srv     *http.Server
@@ -67,8 +67,8 @@ func New(cfg Config, proj Projector) *Server {
 	cfg.WS.fill()
 	s := &Server{cfg: cfg, log: cfg.Logger, proj: proj, mux: http.NewServeMux()}
 	s.ws = newSockets(cfg.WS.MaxSockets, cfg.Registerer)
-	if cfg.Log != nil {
-		s.hub = newHub(cfg.Log, cfg.Logger.With("part", "ws-hub"), cfg.WS.QueueBytes)
+	if cfg.Events != nil {
+		s.hub = newHub(cfg.Events, cfg.Logger, cfg.WS.QueueBytes)
 	}
 	s.routes()
 	return s

@@ -197,7 +197,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkOrigin(r); err != nil {
 		return err
 	}
-	if s.cfg.Log == nil {
+	if s.cfg.Events == nil {
 		return Errorf(CodeUnavailable, "the event log is not available")
 	}
 	if err := s.ws.acquire(); err != nil {
@@ -284,9 +284,9 @@ func closeReason(e *Error) string {
 		}{e.Extra["firstSeq"], e.Extra["epoch"]})
 		return string(b)
 	}
-	const max = 123 // RFC 6455: 125 bytes minus the status code
-	if len(e.Message) > max {
-		return e.Message[:max]
+	const most = 123 // RFC 6455: 125 bytes minus the status code
+	if len(e.Message) > most {
+		return e.Message[:most]
 	}
 	return e.Message
 }
@@ -312,7 +312,7 @@ func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) erro
 	// (the stream recreated in that instant) is looked at again: nothing
 	// has been sent yet.
 	for attempt := 1; ; attempt++ {
-		err := sk.streamFrom(ctx, drop, sk.srv.cfg.Log.Current())
+		err := sk.streamFrom(ctx, drop, sk.srv.cfg.Events.Current())
 		if !errors.Is(err, errBeforeHello) || attempt == 3 {
 			return err
 		}
@@ -323,7 +323,7 @@ func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) erro
 var errBeforeHello = errors.New("the stream changed before the hello frame")
 
 func (sk *socket) streamFrom(ctx context.Context, drop context.CancelCauseFunc, inc *eventlog.Incarnation) error {
-	lg, hub := sk.srv.cfg.Log, sk.srv.hub
+	events, hub := sk.srv.cfg.Events, sk.srv.hub
 	var sub *hubSub
 	var pos uint64
 	subscribe := func() error {
@@ -343,7 +343,7 @@ func (sk *socket) streamFrom(ctx context.Context, drop context.CancelCauseFunc, 
 			return err
 		}
 	}
-	st, err := lg.State(ctx)
+	st, err := events.State(ctx)
 	if err != nil {
 		return sk.readFailed(ctx, inc, err)
 	}
@@ -393,7 +393,7 @@ func (sk *socket) readFailed(ctx context.Context, inc *eventlog.Incarnation, err
 		return context.Cause(ctx)
 	}
 	if errors.Is(err, errIncarnationEnded) {
-		err = sk.srv.cfg.Log.EndedError(ctx, inc)
+		err = sk.srv.cfg.Events.EndedError(ctx, inc)
 	}
 	var ce *eventlog.CursorError
 	if errors.As(err, &ce) {
@@ -408,7 +408,7 @@ func (sk *socket) readFailed(ctx context.Context, inc *eventlog.Incarnation, err
 // Reader checks what it reads: when the floor overtakes it, the socket
 // ends with 4410 after the last event before the loss.
 func (sk *socket) history(ctx context.Context, inc *eventlog.Incarnation, from, to uint64) error {
-	rd, err := sk.srv.cfg.Log.OpenReader(ctx, inc, from, sk.p.filter)
+	rd, err := sk.srv.cfg.Events.OpenReader(ctx, inc, from, sk.p.filter)
 	if err != nil {
 		return sk.readFailed(ctx, inc, err)
 	}

@@ -48,13 +48,13 @@ func expect4410(t *testing.T, c *websocket.Conn, what string) closeReason4410 {
 func TestStreamDeletedUnderOpenSockets(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c-1.admitted", 3)
-	oldEpoch := e.a.Log.Epoch()
+	oldEpoch := e.a.Events.Epoch()
 	live, _ := e.dial(t, "", nil)
 	resumed, _ := e.dial(t, "since=0", nil)
 	readEvents(t, resumed, 3)
 	filtered, _ := e.dial(t, "since=0&subject=cellos.events.cell.*.started", nil)
 
-	if err := e.a.Log.JetStream().DeleteStream(wsCtx(t, 5*time.Second), eventlog.StreamName); err != nil {
+	if err := e.a.Events.JetStream().DeleteStream(wsCtx(t, 5*time.Second), eventlog.StreamName); err != nil {
 		t.Fatal(err)
 	}
 	var newEpoch string
@@ -78,12 +78,12 @@ func TestStreamDeletedUnderOpenSockets(t *testing.T) {
 func TestStreamRecreatedByAnotherClient(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c-1.admitted", 50)
-	oldEpoch := e.a.Log.Epoch()
+	oldEpoch := e.a.Events.Epoch()
 	live, _ := e.dial(t, "", nil)
 	resumed, _ := e.dial(t, "since=40", nil)
 	readEvents(t, resumed, 10)
 
-	js := e.a.Log.JetStream()
+	js := e.a.Events.JetStream()
 	ctx := wsCtx(t, 10*time.Second)
 	if err := js.DeleteStream(ctx, eventlog.StreamName); err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestSlowHistoryOvertakenByTheFloor(t *testing.T) {
 	}
 	// The socket's buffers hold a few MB at most: the server's history
 	// reader is far below 8,000 when the floor moves there.
-	if err := e.a.Log.Stream().Purge(wsCtx(t, 5*time.Second), jetstream.WithPurgeSequence(8000)); err != nil {
+	if err := e.a.Events.Handle().Purge(wsCtx(t, 5*time.Second), jetstream.WithPurgeSequence(8000)); err != nil {
 		t.Fatal(err)
 	}
 	ctx := wsCtx(t, 30*time.Second)

@@ -124,12 +124,12 @@ func (e *wsEnv) publishRaw(t testing.TB, subject string, n int, payload func() [
 	for i := range events {
 		events[i] = testutil.Event{Subject: subject, Payload: payload()}
 	}
-	return testutil.MustPublish(t, e.a.Log.JetStream().Conn(), events...)
+	return testutil.MustPublish(t, e.a.Events.JetStream().Conn(), events...)
 }
 
 func (e *wsEnv) lastSeq(t testing.TB) uint64 {
 	t.Helper()
-	st, err := e.a.Log.State(wsCtx(t, 5*time.Second))
+	st, err := e.a.Events.State(wsCtx(t, 5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func (e *wsEnv) lastSeq(t testing.TB) uint64 {
 // ordered consumer is not one).
 func (e *wsEnv) readers(t testing.TB) []*jetstream.ConsumerInfo {
 	t.Helper()
-	lister := e.a.Log.Stream().ListConsumers(wsCtx(t, 5*time.Second))
+	lister := e.a.Events.Handle().ListConsumers(wsCtx(t, 5*time.Second))
 	var out []*jetstream.ConsumerInfo
 	for ci := range lister.Info() {
 		if ci.Config.Description == eventlog.ReaderDescription {

@@ -29,8 +29,8 @@ import (
 // into a subscriber never blocks: a subscriber whose queue would exceed
 // its byte bound is dropped (the socket closes with 4408).
 type hub struct {
-	log        *eventlog.Log
-	lg         *slog.Logger
+	events     *eventlog.Stream
+	log        *slog.Logger
 	queueBytes int
 
 	mu      sync.Mutex
@@ -71,8 +71,8 @@ var (
 	errIncarnationEnded = eventlog.ErrIncarnationEnded
 )
 
-func newHub(log *eventlog.Log, lg *slog.Logger, queueBytes int) *hub {
-	return &hub{log: log, lg: lg, queueBytes: queueBytes, changed: make(chan struct{}), subs: map[*hubSub]struct{}{}}
+func newHub(events *eventlog.Stream, log *slog.Logger, queueBytes int) *hub {
+	return &hub{events: events, log: log, queueBytes: queueBytes, changed: make(chan struct{}), subs: map[*hubSub]struct{}{}}
 }
 
 // start follows the stream from its current end until stop.
@@ -95,10 +95,10 @@ func (h *hub) stop() {
 func (h *hub) run(ctx context.Context) {
 	const backoff = time.Second
 	for ctx.Err() == nil {
-		inc := h.log.Current()
-		st, err := h.log.State(ctx)
+		inc := h.events.Current()
+		st, err := h.events.State(ctx)
 		if err != nil {
-			h.lg.Warn("WebSocket hub: reading the stream state", "err", err)
+			h.log.Warn("WebSocket hub: reading the stream state", "err", err)
 			sleepCtx(ctx, backoff)
 			continue
 		}
@@ -116,13 +116,13 @@ func (h *hub) run(ctx context.Context) {
 		from := h.pos + 1
 		h.mu.Unlock()
 		fctx, stop := inc.Bind(ctx)
-		err = h.log.Follow(fctx, from, func(d eventlog.Delivery) error { return h.deliver(ctx, inc, d) })
+		err = h.events.Follow(fctx, from, func(d eventlog.Delivery) error { return h.deliver(ctx, inc, d) })
 		stop()
 		switch {
 		case ctx.Err() != nil:
 			return
-		case h.log.Settle(ctx, inc):
-			h.lg.Info("WebSocket hub: the stream was recreated; closing the live sockets of the old incarnation with 4410", "epoch", inc.Epoch)
+		case h.events.Settle(ctx, inc):
+			h.log.Info("WebSocket hub: the stream was recreated; closing the live sockets of the old incarnation with 4410", "epoch", inc.Epoch)
 			h.dropAll(errIncarnationEnded)
 			continue
 		case ctx.Err() != nil:
@@ -130,7 +130,7 @@ func (h *hub) run(ctx context.Context) {
 		}
 		// The subscribers cannot be sure to get every event any more: drop
 		// them (they reconnect with their cursor) and follow again.
-		h.lg.Error("WebSocket hub: following the stream failed; closing live sockets", "err", err)
+		h.log.Error("WebSocket hub: following the stream failed; closing live sockets", "err", err)
 		h.dropAll(errHubFailed)
 		sleepCtx(ctx, backoff)
 	}
@@ -160,8 +160,8 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 		return nil
 	}
 	if d.Seq > prev+1 {
-		if st, err := h.log.State(ctx); err == nil && st.Epoch == inc.Epoch && st.FirstSeq > prev+1 {
-			h.lg.Warn("WebSocket hub: events expired before they were read; closing the live sockets with 4410",
+		if st, err := h.events.State(ctx); err == nil && st.Epoch == inc.Epoch && st.FirstSeq > prev+1 {
+			h.log.Warn("WebSocket hub: events expired before they were read; closing the live sockets with 4410",
 				"from", prev+1, "to", st.FirstSeq-1)
 			h.dropAll(&eventlog.CursorError{
 				Cursor: eventlog.Cursor{Since: prev, HasSince: true},
@@ -239,10 +239,10 @@ func (h *hub) dropAll(why error) {
 	}
 }
 
-// push queues f unless that would exceed max bytes.
-func (s *hubSub) push(f hubFrame, max int) bool {
+// push queues f unless that would exceed limit bytes.
+func (s *hubSub) push(f hubFrame, limit int) bool {
 	s.mu.Lock()
-	if s.bytes+len(f.frame) > max && len(s.queue) > 0 {
+	if s.bytes+len(f.frame) > limit && len(s.queue) > 0 {
 		s.mu.Unlock()
 		return false
 	}

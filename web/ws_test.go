@@ -24,8 +24,8 @@ func TestWSWithoutSinceSendsOnlyNewEvents(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c1.admitted", 5)
 	c, hello := e.dial(t, "", nil)
-	if hello.FirstSeq != 1 || hello.LastSeq != 5 || hello.Epoch != e.a.Log.Epoch() {
-		t.Errorf("hello = %+v, want firstSeq 1, lastSeq 5, epoch %q", hello, e.a.Log.Epoch())
+	if hello.FirstSeq != 1 || hello.LastSeq != 5 || hello.Epoch != e.a.Events.Epoch() {
+		t.Errorf("hello = %+v, want firstSeq 1, lastSeq 5, epoch %q", hello, e.a.Events.Epoch())
 	}
 	e.publish(t, "cellos.events.cell.c1.started", 3)
 	got := readEvents(t, c, 3)
@@ -138,10 +138,10 @@ func firstMismatch(a, b []uint64) int {
 func TestWSCursorExpired4410(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c1.started", 10)
-	if err := e.a.Log.Stream().Purge(wsCtx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
+	if err := e.a.Events.Handle().Purge(wsCtx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
 		t.Fatal(err)
 	}
-	epoch := e.a.Log.Epoch()
+	epoch := e.a.Events.Epoch()
 	wantReason := fmt.Sprintf(`{"firstSeq":6,"epoch":%q}`, epoch)
 	for _, q := range []string{
 		"since=3",                            // events 4 and 5 are gone

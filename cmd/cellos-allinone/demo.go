@@ -203,7 +203,7 @@ func (o *demoOpts) withOwnServer(ctx context.Context, gen *demo.Generator, cfg a
 	}
 	url := "http://" + a.HTTP.Addr()
 	fmt.Fprintf(stdout, "demo: open %s/ — %s, seed %d, data in %s; Ctrl-C stops\n", url, rateText(o.rate), o.seed, cfg.DataDir)
-	err = o.publish(ctx, gen, &demoPublisher{post: natsPoster(a.Log), stderr: stderr}, url, stdout)
+	err = o.publish(ctx, gen, &demoPublisher{post: natsPoster(a.Events), stderr: stderr}, url, stdout)
 	if a.Err() != nil {
 		return fmt.Errorf("server stopped: %w", a.Err())
 	}
@@ -285,7 +285,7 @@ func httpPoster(c *client.Client) poster {
 
 // natsPoster publishes straight to the stream, as a supervisor does: the
 // unknown types, which the API refuses, reach the projection this way.
-func natsPoster(l *eventlog.Log) poster {
+func natsPoster(l *eventlog.Stream) poster {
 	return func(ctx context.Context, ev demo.Event) (uint64, error) {
 		payload := ev.JSON()
 		subject, id, err := event.Route(payload)

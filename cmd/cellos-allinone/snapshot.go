@@ -138,7 +138,7 @@ func snapshotInspect(args []string, stdout, stderr io.Writer) error {
 
 // offlineLog starts the data dir's embedded NATS on a free loopback port
 // (the server must be stopped: the caller holds the checkpoint lock).
-func offlineLog(ctx context.Context, dataDir string) (*eventlog.Log, func(), error) {
+func offlineLog(ctx context.Context, dataDir string) (*eventlog.Stream, func(), error) {
 	srv, err := natsembed.Start(natsembed.Options{DataDir: dataDir, Addr: "127.0.0.1:0"})
 	if err != nil {
 		return nil, nil, err
@@ -223,7 +223,7 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	return fmt.Errorf("the projection at cursor %d differs from a fold of the stream (first %d differences above)%s", cursor, len(diffs), note)
 }
 
-func expiryNote(ctx context.Context, l *eventlog.Log) string {
+func expiryNote(ctx context.Context, l *eventlog.Stream) string {
 	if st, err := l.State(ctx); err == nil && st.FirstSeq > 1 {
 		return fmt.Sprintf(" (note: events 1..%d expired from the stream; entities they touched may legitimately differ)", st.FirstSeq-1)
 	}

@@ -103,7 +103,7 @@ func TestTailReconnectsAcrossRestart(t *testing.T) {
 func TestTailReportsRetentionLoss(t *testing.T) {
 	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
 	mustPublish(t, a.client(t), cellEvents(1, 5)...)
-	if err := a.Log.Stream().Purge(ctxFor(t, 10*time.Second), jetstream.WithPurgeSequence(4)); err != nil {
+	if err := a.Events.Handle().Purge(ctxFor(t, 10*time.Second), jetstream.WithPurgeSequence(4)); err != nil {
 		t.Fatal(err)
 	}
 	stdout, stderr, code := startTail("--since", "1", "--count", "3", "--server", a.URL)
@@ -179,7 +179,7 @@ func TestTailAcrossStreamRecreation(t *testing.T) {
 	stdout, stderr, code := startTail("--since", "0", "--count", "5", "-o", "json", "--server", a.URL)
 	stdout.waitFor(t, 10*time.Second, "the first 3 events", func(s string) bool { return len(lines(s)) == 3 })
 
-	if err := a.Log.JetStream().DeleteStream(ctxFor(t, 5*time.Second), "CELLOS_EVENTS"); err != nil {
+	if err := a.Events.JetStream().DeleteStream(ctxFor(t, 5*time.Second), "CELLOS_EVENTS"); err != nil {
 		t.Fatal(err)
 	}
 	stderr.waitFor(t, 15*time.Second, "tail to say the stream was recreated", func(s string) bool {
