@@ -58,7 +58,7 @@ func TestFollowReadAheadIsBoundedByBytes(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = l.Follow(ctx, 1, func(eventlog.Delivery) error {
+		_ = l.Follow(ctx, l.Current(), 1, func(eventlog.Delivery) error {
 			close(first)
 			<-ctx.Done()
 			return ctx.Err()

@@ -23,5 +23,5 @@
 // ended, Batch says so with a *CursorError.
 //
 // Memory: every read-ahead is bounded by bytes (FollowBufferBytes,
-// ReaderBufferBytes) as well as by count.
+// ReaderBufferBytes); a Reader's batches by count (ReaderBatch) too.
 package eventlog

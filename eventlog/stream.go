@@ -200,6 +200,22 @@ func (l *Stream) NextAfter(ctx context.Context, seq uint64) (msg *jetstream.RawS
 	return msg, true, nil
 }
 
+// nextMatching returns the sequence of the first message after seq whose
+// subject matches filter ("" = any).
+func (l *Stream) nextMatching(ctx context.Context, seq uint64, filter string) (next uint64, found bool, err error) {
+	if filter == "" {
+		filter = SubjectAll
+	}
+	msg, err := l.stream.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(filter))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("get the message after %d on %s: %w", seq, filter, err)
+	}
+	return msg.Sequence, true, nil
+}
+
 // Attach gets the existing CELLOS_EVENTS stream without ever creating it:
 // for tools that inspect a log someone else owns.
 func Attach(ctx context.Context, nc *nats.Conn) (*Stream, error) {
@@ -229,7 +245,7 @@ func (l *Stream) FoldUpTo(ctx context.Context, seq uint64, fn func(Delivery)) er
 		return nil
 	}
 	errEnd := errors.New("end")
-	err = l.Follow(ctx, st.FirstSeq, func(d Delivery) error {
+	err = l.Follow(ctx, l.Current(), st.FirstSeq, func(d Delivery) error {
 		if d.Seq > end {
 			return errEnd
 		}

@@ -150,7 +150,7 @@ func TestBootExpiredGapContinuesFromFirstSequence(t *testing.T) {
 	// The projection is the checkpointed state (1..50) plus 81..100.
 	want := before
 	ctx := testutil.Ctx(t, 10*time.Second)
-	err = l.Follow(ctx, 81, func(d eventlog.Delivery) error {
+	err = l.Follow(ctx, l.Current(), 81, func(d eventlog.Delivery) error {
 		want.Apply(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload})
 		if d.Seq == 100 {
 			return errStop

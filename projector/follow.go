@@ -24,7 +24,7 @@ func (p *Projector) follow(ctx context.Context) {
 			p.beginRebuild(ctx, inc)
 		}
 		fctx, stop := inc.Bind(ctx)
-		err := p.events.Follow(fctx, p.lastSeen.Load()+1, p.handle)
+		err := p.events.Follow(fctx, inc, p.lastSeen.Load()+1, p.handle)
 		stop()
 		switch {
 		case ctx.Err() != nil:
@@ -66,9 +66,13 @@ func (p *Projector) beginRebuild(ctx context.Context, inc *eventlog.Incarnation)
 		if st, err := p.events.State(ctx); err == nil {
 			target = st.LastSeq
 		}
+		// Under cpMu, like promote: a checkpoint in flight must not hand
+		// the old incarnation's entities back to the new projection.
+		p.cpMu.Lock()
 		p.mu.Lock()
 		p.served = next
 		p.mu.Unlock()
+		p.cpMu.Unlock()
 		p.bootMu.Lock()
 		p.boot.Rebuild, p.boot.CheckpointCursor, p.boot.ReplayFrom, p.boot.ReplayTo = reason, 0, 1, target
 		p.bootMu.Unlock()

@@ -73,13 +73,26 @@ func (p *Projector) promoteOrReadyIfDone(ctx context.Context) {
 	}
 }
 
-// leftToRead reports whether the stream holds a message after the last one
-// applied; on an error it says yes (nothing is decided on a failure).
+// leftToRead reports whether the incarnation being followed holds a
+// message after the last one applied. It answers for that incarnation
+// only: when the stream was recreated meanwhile (the state read before
+// the look shows another epoch, or the incarnation ended by the time the
+// answer came) it says yes, and so does any error — nothing is decided on
+// another stream's answer or a failure.
 func (p *Projector) leftToRead(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	epoch := p.followedEpoch()
+	inc := p.events.Current()
+	if inc.Epoch != epoch {
+		return true
+	}
+	st, err := p.events.State(ctx)
+	if err != nil || st.Epoch != epoch {
+		return true
+	}
 	_, found, err := p.events.NextAfter(ctx, p.lastSeen.Load())
-	return found || err != nil
+	return found || err != nil || inc.Ended()
 }
 
 // measureLag updates the lag figures and logs when the projector falls
@@ -95,9 +108,11 @@ func (p *Projector) measureLag(ctx context.Context) {
 	cursor := p.lastSeen.Load()
 	var events uint64
 	var age time.Duration
-	if st.LastSeq > cursor {
-		events = st.LastSeq - cursor
+	if st.LastSeq > cursor && st.Epoch == p.followedEpoch() {
+		// Sequences deleted one by one are not waiting to be applied:
+		// nothing stored after the cursor is no lag.
 		if msg, found, err := p.events.NextAfter(ctx, cursor); err == nil && found {
+			events = st.LastSeq - cursor
 			age = max(0, time.Since(msg.Time))
 		}
 	}

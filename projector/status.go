@@ -105,15 +105,18 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 	if s.Gaps == nil {
 		s.Gaps = []projection.Gap{}
 	}
-	// Lag is measured against what the consumer feeds: the rebuilt
-	// projection while rebuilding, else the served one.
-	applied := s.Cursor
+	// Lag is measured against what the consumer feeds (the rebuilt
+	// projection while rebuilding, else the served one), and only when
+	// the stream read is that incarnation: another one's last sequence
+	// means nothing next to this cursor. Sequences deleted after the
+	// cursor are not waiting: nothing stored after it is no lag.
+	applied, epoch := s.Cursor, s.Epoch
 	if s.Stale {
-		applied = p.lastSeen.Load()
+		applied, epoch = p.lastSeen.Load(), p.followedEpoch()
 	}
-	if st.LastSeq > applied {
-		s.Lag = st.LastSeq - applied
+	if st.LastSeq > applied && st.Epoch == epoch {
 		if msg, found, err := p.events.NextAfter(ctx, applied); err == nil && found {
+			s.Lag = st.LastSeq - applied
 			s.LagSeconds = max(0, time.Since(msg.Time).Seconds())
 		}
 	}

@@ -106,13 +106,21 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	inc := s.cfg.Events.Current()
-	st, err := s.cfg.Events.State(ctx)
-	if err != nil {
-		return Errorf(CodeUnavailable, "event log unavailable: %v", err)
-	}
-	if st.Epoch != inc.Epoch {
-		inc = s.cfg.Events.Current() // the state read has just moved it on
+	// The page's state and the incarnation it reads must be the same
+	// one: a recreation between the two reads is looked at again.
+	var inc *eventlog.Incarnation
+	var st eventlog.State
+	for attempt := 1; ; attempt++ {
+		inc = s.cfg.Events.Current()
+		if st, err = s.cfg.Events.State(ctx); err != nil {
+			return Errorf(CodeUnavailable, "event log unavailable: %v", err)
+		}
+		if st.Epoch == inc.Epoch {
+			break
+		}
+		if attempt == 3 {
+			return Errorf(CodeUnavailable, "the event stream keeps changing; retry")
+		}
 	}
 	if !q.has("since") && st.FirstSeq > 1 {
 		// No cursor: the client claims nothing, so the page starts at the

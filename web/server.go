@@ -20,7 +20,6 @@ import (
 // Projector is what the API reads: the projection and its status.
 type Projector interface {
 	Ready() bool
-	Epoch() string
 	// Read gives one consistent view: a projection with its epoch.
 	Read(func(projector.View))
 	Status(ctx context.Context, version string) (projector.Status, error)

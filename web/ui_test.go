@@ -19,8 +19,7 @@ import (
 // idleProjector is an empty, ready projection: enough to serve the page.
 type idleProjector struct{}
 
-func (idleProjector) Ready() bool   { return true }
-func (idleProjector) Epoch() string { return "e1" }
+func (idleProjector) Ready() bool { return true }
 func (idleProjector) Read(fn func(projector.View)) {
 	fn(projector.View{Projection: projection.New(), Epoch: "e1"})
 }

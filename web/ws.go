@@ -312,9 +312,14 @@ func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) erro
 	// (the stream recreated in that instant) is looked at again: nothing
 	// has been sent yet.
 	for attempt := 1; ; attempt++ {
-		err := sk.streamFrom(ctx, drop, sk.srv.cfg.Events.Current())
-		if !errors.Is(err, errBeforeHello) || attempt == 3 {
+		inc := sk.srv.cfg.Events.Current()
+		err := sk.streamFrom(ctx, drop, inc)
+		if !errors.Is(err, errBeforeHello) {
 			return err
+		}
+		if attempt == 3 {
+			// The stream keeps changing: refuse as for an ended one.
+			return cursorError(sk.srv.cfg.Events.EndedError(ctx, inc))
 		}
 	}
 }
@@ -392,12 +397,17 @@ func (sk *socket) readFailed(ctx context.Context, inc *eventlog.Incarnation, err
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	if errors.Is(err, errIncarnationEnded) {
+	var ce *eventlog.CursorError
+	if !errors.As(err, &ce) && (errors.Is(err, errIncarnationEnded) || sk.srv.cfg.Events.Settle(ctx, inc)) {
+		// The stream was deleted under the socket: a plain read failure
+		// becomes the 4410 of the new epoch once the watcher confirms it.
 		err = sk.srv.cfg.Events.EndedError(ctx, inc)
 	}
-	var ce *eventlog.CursorError
 	if errors.As(err, &ce) {
 		return cursorError(err)
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
 	sk.log.Error("reading the event log for a WebSocket", "err", err)
 	return Errorf(CodeUnavailable, "event log unavailable")

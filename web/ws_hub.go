@@ -116,7 +116,7 @@ func (h *hub) run(ctx context.Context) {
 		from := h.pos + 1
 		h.mu.Unlock()
 		fctx, stop := inc.Bind(ctx)
-		err = h.events.Follow(fctx, from, func(d eventlog.Delivery) error { return h.deliver(ctx, inc, d) })
+		err = h.events.Follow(fctx, inc, from, func(d eventlog.Delivery) error { return h.deliver(ctx, inc, d) })
 		stop()
 		switch {
 		case ctx.Err() != nil:
@@ -148,7 +148,9 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // deliver hands one event to every matching subscriber. A jump in the
 // sequence is checked against the stream's first sequence: when the floor
 // passed the hub's position, the subscribers missed events they matched
-// or not, and are dropped with 4410 instead.
+// or not, and are dropped with 4410 instead — every one registered when
+// the event is handed out, under the same lock. A check that cannot be
+// made ends the hub's read (its subscribers get 1011).
 func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog.Delivery) error {
 	h.mu.Lock()
 	prev, n := h.pos, len(h.subs)
@@ -159,22 +161,35 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 	if n == 0 {
 		return nil
 	}
+	var lost error
 	if d.Seq > prev+1 {
-		if st, err := h.events.State(ctx); err == nil && st.Epoch == inc.Epoch && st.FirstSeq > prev+1 {
+		st, err := h.events.State(ctx)
+		switch {
+		case err != nil:
+			return fmt.Errorf("check the floor after a jump from %d to %d: %w", prev, d.Seq, err)
+		case st.Epoch != inc.Epoch:
+			return h.events.EndedError(ctx, inc)
+		case st.FirstSeq > prev+1:
 			h.log.Warn("WebSocket hub: events expired before they were read; closing the live sockets with 4410",
 				"from", prev+1, "to", st.FirstSeq-1)
-			h.dropAll(&eventlog.CursorError{
+			lost = &eventlog.CursorError{
 				Cursor: eventlog.Cursor{Since: prev, HasSince: true},
 				State:  st,
 				Reason: fmt.Sprintf("the live events after %d expired before they could be sent: the first retained sequence is now %d", prev, st.FirstSeq),
-			})
+			}
 		}
 	}
 	// Framed outside the lock; a subscriber that registers meanwhile has a
-	// position below d.Seq and gets the frame below.
+	// position below d.Seq and gets the frame below (or is dropped with
+	// the others when events were lost).
 	f := hubFrame{seq: d.Seq, subject: d.Subject, time: d.Time, frame: appendEventFrame(nil, d)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if lost != nil {
+		for s := range h.subs {
+			h.dropLocked(s, lost)
+		}
+	}
 	h.pos = d.Seq
 	for s := range h.subs {
 		if !subjectMatches(s.filter, d.Subject) {
@@ -195,6 +210,12 @@ func (h *hub) subscribe(ctx context.Context, filter string, inc *eventlog.Incarn
 	for {
 		h.mu.Lock()
 		cur, changed := h.inc, h.changed
+		if cur == inc && inc.Ended() {
+			// Its subscribers are being dropped: refuse, under the same
+			// lock as the drop, so that none joins after it.
+			h.mu.Unlock()
+			return nil, 0, errIncarnationEnded
+		}
 		if cur == inc {
 			s := &hubSub{filter: filter, notify: make(chan struct{}, 1), gone: make(chan struct{})}
 			h.subs[s] = struct{}{}

@@ -1,9 +1,9 @@
 // The formations list (with the overview of the whole registry) and one
 // formation's page.
 
-import { h, num, ago, badge, stackBar, mono, emptyState } from './dom.js';
+import { h, num, ago, badge, cellBar, mono, emptyState } from './dom.js';
 import { ListView, td } from './list.js';
-import { CELL_STATES, FORMATION_STATUSES } from './store.js';
+import { CELL_STATES, FORMATION_STATUSES, countCell, keyOf, emptyCounts } from './store.js';
 import { entry, history } from './feed.js';
 import { cellColumnsIn, cellRowIn, cellItems } from './cells.js';
 import { tenantOptions, firstRunHelp, filteredEmpty, metaRow } from './shared.js';
@@ -18,7 +18,7 @@ function formationRow(f, store) {
     td('Formation', h('a', { href, class: 'primary', text: f.name || f.id }), f.name ? h('div', { class: 'sub' }, mono(f.id)) : null),
     td('Tenant', f.tenantId ? h('span', { class: 'tenant', text: f.tenantId }) : h('span', { class: 'muted', text: '—' })),
     td('Status', badge(f.status)),
-    td('Cells', stackBar(c, CELL_STATES)),
+    td('Cells', cellBar(c)),
     td('Updated', ago(f.updatedAt)));
 }
 
@@ -30,11 +30,10 @@ function countsSig(c) {
 function overview(store) {
   const byStatus = {};
   for (const f of store.formations.values()) if (!f.deleted) byStatus[f.status] = (byStatus[f.status] || 0) + 1;
-  const cells = { total: 0, admitted: 0, running: 0, completed: 0, failed: 0, destroyed: 0 };
-  for (const c of store.cells.values()) {
-    cells.total++;
-    cells[c.state]++;
-  }
+  // Counted as a formation's cells are (rule 7): failures stay failures
+  // after teardown.
+  const cells = emptyCounts();
+  for (const c of store.cells.values()) countCell(cells, keyOf(c), 1);
   return { byStatus, cells };
 }
 
@@ -101,7 +100,7 @@ export class FormationsView {
       this.cards.replaceChildren(
         card('Formations', num(nf), h('div', { class: 'cardsub', text: statusLine })),
         card('Active formations', num(active), h('div', { class: 'cardsub', text: `${num(o.byStatus.degraded || 0)} degraded` }), active ? 'accent-running' : ''),
-        card('Cells', num(o.cells.total), stackBar(o.cells, CELL_STATES)),
+        card('Cells', num(o.cells.total), cellBar(o.cells)),
         card('Running cells', num(o.cells.running), h('div', { class: 'cardsub', text: `${num(o.cells.admitted)} admitted, waiting` }), o.cells.running ? 'accent-running' : ''),
         card('Failed cells', num(o.cells.failed), h('div', { class: 'cardsub', text: `${num(o.cells.completed)} completed` }), o.cells.failed ? 'accent-failed' : ''));
     }
@@ -202,7 +201,9 @@ export class FormationView {
     const sig = JSON.stringify(c);
     if (sig !== this.legendSig) {
       this.legendSig = sig;
-      this.legend.replaceChildren(stackBar(c, CELL_STATES),
+      // Completed and failed are outcomes, kept after teardown; destroyed
+      // counts every torn-down cell, whatever its outcome.
+      this.legend.replaceChildren(cellBar(c),
         h('ul', { class: 'legendlist' }, CELL_STATES.map((s) => h('li', null, badge(s), h('span', { class: 'n', text: num(c[s]) })))));
     }
     this.cells.render(store);

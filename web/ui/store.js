@@ -82,17 +82,18 @@ export function describe(ev) {
 }
 
 // keyOf is what a cell's place in its formation's counts depends on.
-function keyOf(c) {
+export function keyOf(c) {
   return { formation: c.formationId, state: c.state, outcome: c.outcome || '' };
 }
 
-function countCell(counts, k, n) {
+// countCell adds n cells of key k to counts (rule 7).
+export function countCell(counts, k, n) {
   counts.total += n;
   if (k.state === 'admitted' || k.state === 'running' || k.state === 'destroyed') counts[k.state] += n;
   if (k.outcome === 'completed' || k.outcome === 'failed') counts[k.outcome] += n;
 }
 
-function emptyCounts() {
+export function emptyCounts() {
   return { total: 0, admitted: 0, running: 0, completed: 0, failed: 0, destroyed: 0 };
 }
 

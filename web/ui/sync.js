@@ -133,7 +133,9 @@ export class Sync {
       });
       this.partial = null;
       if (this.stopped) return;
-      if (info && info.epoch && store.epoch !== info.epoch) {
+      // Still the epoch the server refused: it is rebuilding. Any other
+      // epoch (the one named, or a newer one) is taken.
+      if (info && info.epoch && this.store && store.epoch === this.store.epoch && store.epoch !== info.epoch) {
         this.retry(() => this.resync(phase, info), 'resyncing', 'the server is rebuilding from the recreated stream');
         return;
       }
