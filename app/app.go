@@ -57,7 +57,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	// set the result a to nil.
 	defer func(a *App) {
 		if err != nil {
-			a.release()
+			_ = a.release() // the start's own error is the one to report
 		}
 	}(a)
 	if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -150,7 +150,9 @@ func (a *App) Close(ctx context.Context) error {
 		if err := a.runErr; err != nil {
 			errs = append(errs, fmt.Errorf("projector: %w", err))
 		}
-		a.release()
+		if err := a.release(); err != nil {
+			errs = append(errs, err)
+		}
 		a.closeErr = errors.Join(errs...)
 		close(a.closed)
 	})
@@ -159,7 +161,9 @@ func (a *App) Close(ctx context.Context) error {
 
 // release frees the listener, the NATS connection and server, and the
 // checkpoint file.
-func (a *App) release() {
+// The checkpoint file's close error is returned: a failed close can mean
+// the final checkpoint did not reach the disk.
+func (a *App) release() error {
 	if a.httpLn != nil {
 		a.httpLn.Close()
 	}
@@ -167,6 +171,9 @@ func (a *App) release() {
 		a.be.close()
 	}
 	if a.store != nil {
-		a.store.Close()
+		if err := a.store.Close(); err != nil {
+			return fmt.Errorf("close checkpoint %s: %w", a.store.Path(), err)
+		}
 	}
+	return nil
 }

@@ -107,7 +107,7 @@ func (c *Config) Validate() error {
 }
 
 // requireLoopback refuses listeners beyond this machine: binding elsewhere
-// needs credentials (DESIGN.md §7), which this release does not have yet.
+// needs credentials (docs/design.md §6), which this release does not have yet.
 func requireLoopback(flag, addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {

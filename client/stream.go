@@ -17,7 +17,7 @@ import (
 	"cellos-allinone/api"
 )
 
-// Close codes of /ws/events (DESIGN.md §6).
+// Close codes of /ws/events (docs/design.md §5, docs/websocket.md).
 const (
 	// CloseCursorExpired: since+1 is below the stream's first sequence,
 	// or the epoch asked for is not the current one.

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Stream name and subjects of the event log (DESIGN.md §3).
+// Stream name and subjects of the event log (docs/design.md §2).
 const (
 	StreamName    = "CELLOS_EVENTS"
 	SubjectPrefix = "cellos.events."

@@ -64,7 +64,7 @@ func ValidOutcome(s string) bool {
 	return s == OutcomeNone || s == OutcomeCompleted || s == OutcomeFailed
 }
 
-// Cell is one execution cell (DESIGN.md §3 resource shape).
+// Cell is one execution cell (docs/design.md §3, resources).
 type Cell struct {
 	ID          string          `json:"id"`
 	FormationID string          `json:"formationId"`

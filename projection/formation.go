@@ -62,7 +62,7 @@ func (c *CellCounts) add(state, outcome string, n int) {
 	}
 }
 
-// Formation is a group of cells (DESIGN.md §3 resource shape).
+// Formation is a group of cells (docs/design.md §3, resources).
 type Formation struct {
 	ID        string            `json:"id"`
 	Name      string            `json:"name"`

@@ -8,7 +8,7 @@ import (
 	"cellos-allinone/projection"
 )
 
-// Status is the body of GET /v1/status (DESIGN.md §6).
+// Status is the body of GET /v1/status (docs/design.md §5).
 type Status struct {
 	Version string `json:"version"`
 	Ready   bool   `json:"ready"`
