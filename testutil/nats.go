@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"testing"
@@ -39,10 +40,25 @@ func MustStartNATS(tb testing.TB, dir string) (*natsembed.Server, *nats.Conn) {
 // the stream sequence of each event.
 func MustPublish(tb testing.TB, nc *nats.Conn, events ...Event) []uint64 {
 	tb.Helper()
-	js, err := jetstream.New(nc)
+	seqs, err := Publish(nc, events...)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return seqs
+}
+
+// Publish is MustPublish for goroutines other than the test's, which must
+// not end the test: it returns the first error instead. It publishes a
+// window of events at a time (async), waits for every acknowledgement of
+// the window, and returns the stream sequence of each event.
+func Publish(nc *nats.Conn, events ...Event) ([]uint64, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	// Drops the reply subscription (and its goroutine) of the async
+	// publishes: nothing is pending once every ack has come.
+	defer js.CleanupPublisher()
 	seqs := make([]uint64, 0, len(events))
 	const window = 1000 // below the client's limit of outstanding async publishes
 	for start := 0; start < len(events); start += window {
@@ -51,7 +67,7 @@ func MustPublish(tb testing.TB, nc *nats.Conn, events ...Event) []uint64 {
 		for _, ev := range events[start:end] {
 			f, err := js.PublishAsync(ev.Subject, ev.Payload)
 			if err != nil {
-				tb.Fatalf("publish %s: %v", ev.Subject, err)
+				return seqs, fmt.Errorf("publish %s: %w", ev.Subject, err)
 			}
 			futures = append(futures, f)
 		}
@@ -60,13 +76,13 @@ func MustPublish(tb testing.TB, nc *nats.Conn, events ...Event) []uint64 {
 			case ack := <-f.Ok():
 				seqs = append(seqs, ack.Sequence)
 			case err := <-f.Err():
-				tb.Fatalf("publish %s: %v", f.Msg().Subject, err)
+				return seqs, fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
 			case <-time.After(30 * time.Second):
-				tb.Fatalf("no ack for %s within 30s", f.Msg().Subject)
+				return seqs, fmt.Errorf("no ack for %s within 30s", f.Msg().Subject)
 			}
 		}
 	}
-	return seqs
+	return seqs, nil
 }
 
 // Ctx returns a context bounded by d and cancelled at the end of the test.
