@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"io"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"cellos-allinone/api"
+	"cellos-allinone/app"
+	"cellos-allinone/apptest"
 	"cellos-allinone/projection"
 	"cellos-allinone/testutil"
 )
@@ -26,10 +28,10 @@ type (
 )
 
 func TestReadAPI(t *testing.T) {
-	a := mustStart(t, t.TempDir(), Config{})
+	a := apptest.Start(t, app.Config{})
 	events := testutil.Workload(2000)
-	seqs := testutil.MustPublish(t, producer(t, a), events...)
-	waitCursor(t, a, seqs[len(seqs)-1])
+	seqs := a.Publish(events...)
+	a.WaitCursor(seqs[len(seqs)-1])
 	want := foldOf(t, a.Events)
 
 	t.Run("formations paged", func(t *testing.T) {
@@ -168,7 +170,7 @@ func TestReadAPI(t *testing.T) {
 				t.Errorf("GET %s = %d %+v, want %d %s with a message", tc.path, got, e, tc.status, tc.code)
 			}
 		}
-		resp, err := http.Post("http://"+a.HTTP.Addr()+"/v1/formations", "application/json", nil)
+		resp, err := http.Post(a.URL()+"/v1/formations", "application/json", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,15 +182,14 @@ func TestReadAPI(t *testing.T) {
 }
 
 func TestDeletedFormationDisappears(t *testing.T) {
-	a := mustStart(t, t.TempDir(), Config{})
-	nc := producer(t, a)
-	seqs := testutil.MustPublish(t, nc,
+	a := apptest.Start(t, app.Config{})
+	seqs := a.Publish(
 		testutil.Formation("gone", "created", map[string]any{"name": "gone"}),
 		testutil.Cell("gone-c1", "admitted", map[string]any{"formationId": "gone"}),
 		testutil.Formation("gone", "deleted", nil),
 		testutil.Formation("gone", "running", nil),
 	)
-	waitCursor(t, a, seqs[3])
+	a.WaitCursor(seqs[3])
 	var e apiError
 	if code := getJSON(t, a, "/v1/formations/gone", &e); code != 404 {
 		t.Fatalf("deleted formation: %d, want 404", code)
@@ -206,10 +207,10 @@ func TestDeletedFormationDisappears(t *testing.T) {
 }
 
 func TestStatusAndMetrics(t *testing.T) {
-	a := mustStart(t, t.TempDir(), Config{})
+	a := apptest.Start(t, app.Config{})
 	events := append(testutil.Workload(40), testutil.Raw("not json"))
-	seqs := testutil.MustPublish(t, producer(t, a), events...)
-	waitCursor(t, a, seqs[len(seqs)-1])
+	seqs := a.Publish(events...)
+	a.WaitCursor(seqs[len(seqs)-1])
 	var st map[string]any
 	if code := getJSON(t, a, "/v1/status", &st); code != 200 {
 		t.Fatalf("status %d", code)
@@ -240,7 +241,7 @@ func TestStatusAndMetrics(t *testing.T) {
 	}
 
 	metrics := func() string {
-		resp, err := http.Get("http://" + a.HTTP.Addr() + "/metrics")
+		resp, err := http.Get(a.URL() + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
