@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
 
@@ -99,7 +100,7 @@ func TestEventsSubjectFilterMovesNextToTheEnd(t *testing.T) {
 func TestEventsBelowTheFloorIs410(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c1.started", 10)
-	if err := e.a.Events.Handle().Purge(wsCtx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
+	if err := e.a.Events.Handle().Purge(testutil.Ctx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{"since=0", "since=4", "since=11"} {

@@ -54,7 +54,7 @@ func TestStreamDeletedUnderOpenSockets(t *testing.T) {
 	readEvents(t, resumed, 3)
 	filtered, _ := e.dial(t, "since=0&subject=cellos.events.cell.*.started", nil)
 
-	if err := e.a.Events.JetStream().DeleteStream(wsCtx(t, 5*time.Second), eventlog.StreamName); err != nil {
+	if err := e.a.Events.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
 		t.Fatal(err)
 	}
 	var newEpoch string
@@ -84,7 +84,7 @@ func TestStreamRecreatedByAnotherClient(t *testing.T) {
 	readEvents(t, resumed, 10)
 
 	js := e.a.Events.JetStream()
-	ctx := wsCtx(t, 10*time.Second)
+	ctx := testutil.Ctx(t, 10*time.Second)
 	if err := js.DeleteStream(ctx, eventlog.StreamName); err != nil {
 		t.Fatal(err)
 	}
@@ -146,10 +146,10 @@ func TestSlowHistoryOvertakenByTheFloor(t *testing.T) {
 	}
 	// The socket's buffers hold a few MB at most: the server's history
 	// reader is far below 8,000 when the floor moves there.
-	if err := e.a.Events.Handle().Purge(wsCtx(t, 5*time.Second), jetstream.WithPurgeSequence(8000)); err != nil {
+	if err := e.a.Events.Handle().Purge(testutil.Ctx(t, 5*time.Second), jetstream.WithPurgeSequence(8000)); err != nil {
 		t.Fatal(err)
 	}
-	ctx := wsCtx(t, 30*time.Second)
+	ctx := testutil.Ctx(t, 30*time.Second)
 	prev := uint64(10)
 	for {
 		f, err := readFrame(ctx, slow)
