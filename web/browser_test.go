@@ -5,9 +5,9 @@ package web_test
 // publishes them, and the page must show them — live, after a restart,
 // after the log was purged below it, and with 10,000 cells.
 //
-// Without Chromium these tests skip (and fail when CI=true). Set
-// CELLOS_SCREENSHOTS=<dir> to keep the screenshots (docs/ holds the
-// committed ones).
+// Without Chromium these tests skip (and fail when CI=true). The
+// screenshots are taken only with CELLOS_SCREENSHOTS=<dir> set (`task
+// screenshots` writes them into docs/, which holds the committed ones).
 
 import (
 	"encoding/json"
@@ -478,8 +478,14 @@ func TestBrowserCleanClose(t *testing.T) {
 }
 
 // TestBrowserScreenshots takes the README's screenshots from demo traffic:
-// desktop (light and dark) and phone width.
+// desktop (light and dark) and phone width, into the directory
+// CELLOS_SCREENSHOTS names. It is a tool more than a test, so it runs only
+// then: `task screenshots` writes them into docs/.
 func TestBrowserScreenshots(t *testing.T) {
+	dir := os.Getenv("CELLOS_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("writes the README's screenshots: run with CELLOS_SCREENSHOTS=<dir> (task screenshots writes them into docs/)")
+	}
 	ctx := newBrowser(t, 1440, 900)
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
@@ -494,10 +500,6 @@ func TestBrowserScreenshots(t *testing.T) {
 	last := p.pubRaw(msgs)
 	a.WaitCursor(last)
 
-	dir := os.Getenv("CELLOS_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
 	shots := []struct {
 		name, hash string
 		w, h       int64
