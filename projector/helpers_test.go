@@ -3,6 +3,7 @@ package projector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"testing"
@@ -123,18 +124,11 @@ func (r *rig) waitReady() {
 // waitCursor waits until the projection's cursor reaches seq.
 func (r *rig) waitCursor(seq uint64) {
 	r.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.WaitFor(r.t, 30*time.Second, fmt.Sprintf("the projection's cursor to reach %d", seq), func() bool {
 		var c uint64
 		r.p.Read(func(p View) { c = p.Cursor() })
-		if c >= seq {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("cursor %d did not reach %d within 30s", c, seq)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a value, not synchronising on an event
-	}
+		return c >= seq
+	})
 }
 
 func (r *rig) dump() string {
@@ -160,9 +154,15 @@ var errStop = errors.New("stop")
 // whole retained stream.
 func (r *rig) assertEqualsFold() {
 	r.t.Helper()
-	want := foldStream(r.t, r.log)
+	r.assertEquals(foldStream(r.t, r.log), "a fold of the stream")
+}
+
+// assertEquals fails unless the projector, once at want's cursor, serves
+// exactly want (what says what it is).
+func (r *rig) assertEquals(want *projection.Projection, what string) {
+	r.t.Helper()
 	r.waitCursor(want.Cursor())
 	if got := r.dump(); got != string(want.Dump()) {
-		r.t.Fatalf("projection differs from a fold of the stream (cursor %d)\n got: %.400s\nwant: %.400s", want.Cursor(), got, want.Dump())
+		r.t.Fatalf("projection differs from %s (cursor %d)\n got: %.400s\nwant: %.400s", what, want.Cursor(), got, want.Dump())
 	}
 }
