@@ -83,8 +83,9 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 	}
 	reopen()
 
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	// Every answer while the rebuild runs is the old view or the whole new
+	// one, never a half-rebuilt one.
+	if !testutil.Poll(60*time.Second, time.Millisecond, func() bool { // sampling answers during the rebuild
 		var v view
 		r.p.Read(func(pv View) { v = view{Epoch: pv.Epoch, Cursor: pv.Cursor(), Dump: string(pv.Dump())} })
 		switch {
@@ -92,21 +93,19 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 			if v.Dump != oldDump {
 				t.Fatalf("answer with the old epoch %s has cursor %d and another state than the old view", oldEpoch, v.Cursor)
 			}
+			return false
 		case v.Cursor != newLast:
 			t.Fatalf("answer with the new epoch %s has cursor %d: a half-rebuilt view (the new incarnation holds %d)", v.Epoch, v.Cursor, newLast)
-		default:
-			st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
-			if err != nil || st.Stale || st.Rebuild == nil || st.Rebuild.FinishedAt == nil {
-				t.Fatalf("status after the rebuild: stale %v, rebuild %+v (err %v); want not stale and the rebuild finished", st.Stale, st.Rebuild, err)
-			}
-			r.assertEqualsFold()
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the projector did not move to the new incarnation within 60s")
-		}
-		time.Sleep(time.Millisecond) // sampling answers during the rebuild
+		return true
+	}) {
+		t.Fatal("the projector did not move to the new incarnation within 60s")
 	}
+	st, err = r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	if err != nil || st.Stale || st.Rebuild == nil || st.Rebuild.FinishedAt == nil {
+		t.Fatalf("status after the rebuild: stale %v, rebuild %+v (err %v); want not stale and the rebuild finished", st.Stale, st.Rebuild, err)
+	}
+	r.assertEqualsFold()
 }
 
 // view is one answer's worth of the projector's state, taken at once.

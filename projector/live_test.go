@@ -55,12 +55,8 @@ func TestCheckpointOnInterval(t *testing.T) {
 	r.waitReady()
 	testutil.MustPublish(t, nc, testutil.Workload(7)...)
 	r.waitCursor(7)
-	deadline := time.Now().Add(10 * time.Second)
-	for r.p.cpCursor.Load() != 7 {
-		if time.Now().After(deadline) {
-			t.Fatalf("checkpoint cursor %d, want 7 within 10s of the interval trigger", r.p.cpCursor.Load())
-		}
-		time.Sleep(10 * time.Millisecond) // polling a value
+	if !testutil.Poll(10*time.Second, 10*time.Millisecond, func() bool { return r.p.cpCursor.Load() == 7 }) {
+		t.Fatalf("checkpoint cursor %d, want 7 within 10s of the interval trigger", r.p.cpCursor.Load())
 	}
 	cp, found, err := r.st.Info()
 	if err != nil || !found || cp.Meta.Cursor != 7 {

@@ -22,13 +22,7 @@ func TestStreamRecreatedWhileRunning(t *testing.T) {
 	}
 	openLog(t, nc)
 	testutil.MustPublish(t, nc, testutil.Workload(40)...)
-	deadline := time.Now().Add(30 * time.Second)
-	for r.p.Epoch() == oldEpoch {
-		if time.Now().After(deadline) {
-			t.Fatal("projector did not notice the new stream incarnation within 30s")
-		}
-		time.Sleep(20 * time.Millisecond) // polling a value
-	}
+	testutil.WaitFor(t, 30*time.Second, "the projector to notice the new stream incarnation", func() bool { return r.p.Epoch() != oldEpoch })
 	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
 	if err != nil {
 		t.Fatal(err)
@@ -51,13 +45,7 @@ func TestStreamDeletedWhileRunningIsRecreated(t *testing.T) {
 	if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for r.p.Epoch() == oldEpoch {
-		if time.Now().After(deadline) {
-			t.Fatal("projector did not recreate the stream within 30s")
-		}
-		time.Sleep(20 * time.Millisecond) // polling a value
-	}
+	testutil.WaitFor(t, 30*time.Second, "the projector to recreate the stream", func() bool { return r.p.Epoch() != oldEpoch })
 	testutil.MustPublish(t, nc, testutil.Workload(25)...)
 	r.assertEqualsFold()
 	var formations int
