@@ -10,12 +10,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"cellos-allinone/eventlog"
+	"cellos-allinone/testutil"
 )
 
 func TestReaderConsumerIsEphemeralAckNoneAndDeletedOnClose(t *testing.T) {
 	l := mustOpenStream(t)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 3)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testutil.Ctx(t, 10*time.Second)
 	r, err := l.OpenReader(ctx, l.Current(), 2, "cellos.events.cell.>")
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +55,7 @@ func TestReaderBatchStopsAtTheEnd(t *testing.T) {
 	l := mustOpenStream(t)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 2)
 	mustPublish(t, l, "cellos.events.formation.f1.created", 3)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testutil.Ctx(t, 10*time.Second)
 	r, err := l.OpenReader(ctx, l.Current(), 1, "cellos.events.formation.>")
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +110,7 @@ func TestReaderOvertakenByTheFloorEndsWithCursorError(t *testing.T) {
 		t.Run("filter="+filter, func(t *testing.T) {
 			l := mustOpenStream(t)
 			mustPublish(t, l, "cellos.events.cell.c1.started", 20)
-			ctx := ctxFor(t, 10*time.Second)
+			ctx := testutil.Ctx(t, 10*time.Second)
 			r, err := l.OpenReader(ctx, l.Current(), 3, filter)
 			if err != nil {
 				t.Fatal(err)
@@ -141,7 +142,7 @@ func TestReaderOvertakenByTheFloorEndsWithCursorError(t *testing.T) {
 func TestReaderJumpsOverDeletedMessages(t *testing.T) {
 	l := mustOpenStream(t)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 10)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testutil.Ctx(t, 10*time.Second)
 	for _, s := range []uint64{4, 5, 8} {
 		if err := l.Handle().DeleteMsg(ctx, s); err != nil {
 			t.Fatal(err)
@@ -164,7 +165,7 @@ func TestReaderOfADeletedStreamNamesTheNewEpoch(t *testing.T) {
 	l := mustOpenStream(t)
 	watch(t, l)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 10)
-	ctx := ctxFor(t, 20*time.Second)
+	ctx := testutil.Ctx(t, 20*time.Second)
 	old := l.Current()
 	r, err := l.OpenReader(ctx, old, 1, "")
 	if err != nil {
