@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,13 +53,10 @@ func MustPublish(tb testing.TB, nc *nats.Conn, events ...Event) []uint64 {
 // window of events at a time (async), waits for every acknowledgement of
 // the window, and returns the stream sequence of each event.
 func Publish(nc *nats.Conn, events ...Event) ([]uint64, error) {
-	js, err := jetstream.New(nc)
+	js, err := publisherOn(nc)
 	if err != nil {
 		return nil, err
 	}
-	// Drops the reply subscription (and its goroutine) of the async
-	// publishes: nothing is pending once every ack has come.
-	defer js.CleanupPublisher()
 	seqs := make([]uint64, 0, len(events))
 	const window = 1000 // below the client's limit of outstanding async publishes
 	for start := 0; start < len(events); start += window {
@@ -83,6 +81,35 @@ func Publish(nc *nats.Conn, events ...Event) ([]uint64, error) {
 		}
 	}
 	return seqs, nil
+}
+
+var (
+	publishersMu sync.Mutex
+	publishers   = map[*nats.Conn]jetstream.JetStream{}
+)
+
+// publisherOn returns the JetStream context Publish uses on nc: one per
+// connection, because each context keeps a reply subscription for its
+// async acknowledgements, and a goroutine, until the connection closes
+// (jetstream's CleanupPublisher can leave that goroutine blocked for
+// good). The contexts of closed connections are let go.
+func publisherOn(nc *nats.Conn) (jetstream.JetStream, error) {
+	publishersMu.Lock()
+	defer publishersMu.Unlock()
+	for c := range publishers {
+		if c.IsClosed() {
+			delete(publishers, c)
+		}
+	}
+	if js, ok := publishers[nc]; ok {
+		return js, nil
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	publishers[nc] = js
+	return js, nil
 }
 
 // Ctx returns a context bounded by d and cancelled at the end of the test.
