@@ -68,7 +68,7 @@ func TestBoot(t *testing.T) {
 		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
 			e.publish(t, 80)
 			// The checkpoint saw 120 events; the stream lost its unflushed tail.
-			writeCheckpoint(t, e.dir, e.log.Epoch(), foldEvents(testutil.Workload(120)))
+			e.writeCheckpoint(t, 120)
 			return nil
 		},
 		boot: Boot{Rebuild: RebuildBeyond, ReplayFrom: 1, ReplayTo: 80, Replayed: 80},
@@ -78,7 +78,7 @@ func TestBoot(t *testing.T) {
 			e.publish(t, 60)
 			// Same sequences, other events (new ids): after a power cut
 			// JetStream handed the lost sequence numbers to new events.
-			writeCheckpoint(t, e.dir, e.log.Epoch(), foldEvents(testutil.Workload(40)))
+			e.writeCheckpoint(t, 40)
 			return nil
 		},
 		boot: Boot{Rebuild: RebuildMsgMismatch, ReplayFrom: 1, ReplayTo: 60, Replayed: 60},
@@ -247,25 +247,23 @@ func (e *bootEnv) purge(t *testing.T, opts ...jetstream.StreamPurgeOpt) {
 
 func (e *bootEnv) checkpointPath() string { return filepath.Join(e.dir, "checkpoint.db") }
 
-// writeCheckpoint stores p as the checkpoint in dir for the stream's epoch.
-func writeCheckpoint(t *testing.T, dir, epoch string, p *projection.Projection) {
+// writeCheckpoint stores, for the stream's epoch, the checkpoint of a
+// fold of n workload events of its own: the same sequences and phases as
+// the stream's, other event ids.
+func (e *bootEnv) writeCheckpoint(t *testing.T, n int) {
 	t.Helper()
-	st, _, err := store.Open(filepath.Join(dir, "checkpoint.db"))
+	p := projection.New()
+	for i, ev := range testutil.Workload(n) {
+		p.Apply(projection.Message{Seq: uint64(i + 1), Time: time.Now(), Payload: ev.Payload})
+	}
+	st, _, err := store.Open(e.checkpointPath())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.Save(epoch, p.TakeChanges(), time.Now()); err != nil {
+	if err := st.Save(e.log.Epoch(), p.TakeChanges(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func foldEvents(events []testutil.Event) *projection.Projection {
-	p := projection.New()
-	for i, ev := range events {
-		p.Apply(projection.Message{Seq: uint64(i + 1), Time: time.Now(), Payload: ev.Payload})
-	}
-	return p
 }
 
 func mutateBolt(t *testing.T, path string, fn func(*bolt.Tx) error) {
