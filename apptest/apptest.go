@@ -190,4 +190,3 @@ func NoLeaks(tb testing.TB) {
 		}
 	})
 }
-
