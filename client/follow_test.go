@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"cellos-allinone/testutil"
 )
 
 // fakeStream is a scripted /ws/events: a log of sequences 1..last of one
@@ -128,19 +130,11 @@ func collect(t *testing.T, c *Client, fo FollowOptions, n int) []uint64 {
 	return got
 }
 
-func seqs(from, to uint64) []uint64 {
-	var s []uint64
-	for i := from; i <= to; i++ {
-		s = append(s, i)
-	}
-	return s
-}
-
 func TestFollowResumesWithoutGapOrDuplicate(t *testing.T) {
 	f := &fakeStream{epoch: "E1", first: 1, last: 10, dropAfter: 3, resend: true}
 	c := startFake(t, f)
 	got := collect(t, c, FollowOptions{Since: ptr(0)}, 10)
-	if fmt.Sprint(got) != fmt.Sprint(seqs(1, 10)) {
+	if fmt.Sprint(got) != fmt.Sprint(testutil.SeqRange(1, 10)) {
 		t.Errorf("sequences = %v, want 1..10 once each", got)
 	}
 	q := f.queryLog()
@@ -173,7 +167,7 @@ func TestFollowWithoutSinceStartsAtHello(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(got) != fmt.Sprint(seqs(6, 9)) {
+	if fmt.Sprint(got) != fmt.Sprint(testutil.SeqRange(6, 9)) {
 		t.Errorf("sequences = %v, want 6..9 (only events after the first hello)", got)
 	}
 	if q := f.queryLog(); q[0] != "" {
@@ -186,7 +180,7 @@ func TestFollowExpiredReportsLossAndContinues(t *testing.T) {
 	c := startFake(t, f)
 	var lost []Lost
 	got := collect(t, c, FollowOptions{Since: ptr(1), OnLost: func(l Lost) { lost = append(lost, l) }}, 3)
-	if fmt.Sprint(got) != fmt.Sprint(seqs(5, 7)) {
+	if fmt.Sprint(got) != fmt.Sprint(testutil.SeqRange(5, 7)) {
 		t.Errorf("sequences = %v, want 5..7", got)
 	}
 	want := []Lost{{From: 2, To: 4, OldEpoch: "", NewEpoch: "E1"}}

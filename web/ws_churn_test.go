@@ -31,7 +31,7 @@ type closeReason4410 struct {
 // returns the decoded reason.
 func expect4410(t *testing.T, c *websocket.Conn, what string) closeReason4410 {
 	t.Helper()
-	code, reason := readClose(t, c, 15*time.Second)
+	code, reason := testutil.ReadClose(t, c, 15*time.Second)
 	if code != web.CloseCursorExpired {
 		t.Fatalf("%s: closed with %d %q, want 4410", what, code, reason)
 	}
@@ -123,11 +123,11 @@ func assertNewIncarnationServed(t *testing.T, e *wsEnv, epoch string) {
 	seqs := e.publish(t, "cellos.events.cell.c-3.started", 5)
 	last := seqs[len(seqs)-1]
 	got := seqsOf(readEvents(t, fromStart, int(last)))
-	if want := seqRange(1, last); fmt.Sprint(got) != fmt.Sprint(want) {
+	if want := testutil.SeqRange(1, last); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("since=0&epoch=new got %v, want %v", got, want)
 	}
 	got = seqsOf(readEvents(t, liveOnly, int(last-liveHello.LastSeq)))
-	if want := seqRange(liveHello.LastSeq+1, last); fmt.Sprint(got) != fmt.Sprint(want) {
+	if want := testutil.SeqRange(liveHello.LastSeq+1, last); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("live-only socket after the recreation got %v, want %v", got, want)
 	}
 }
@@ -141,7 +141,7 @@ func TestSlowHistoryOvertakenByTheFloor(t *testing.T) {
 	e.publishRaw(t, "cellos.events.cell.c-1.started", n, func() []byte { return e.event("c-1", "started", pad) })
 	slow, _ := e.dial(t, "since=0", &websocket.DialOptions{HTTPClient: testutil.SmallBufferClient(t)})
 	first := readEvents(t, slow, 10)
-	if want := seqRange(1, 10); fmt.Sprint(seqsOf(first)) != fmt.Sprint(want) {
+	if want := testutil.SeqRange(1, 10); fmt.Sprint(seqsOf(first)) != fmt.Sprint(want) {
 		t.Fatalf("first events %v, want %v", seqsOf(first), want)
 	}
 	// The socket's buffers hold a few MB at most: the server's history

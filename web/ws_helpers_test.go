@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -195,35 +194,6 @@ func seqsOf(fs []wsFrame) []uint64 {
 		out[i] = f.Seq
 	}
 	return out
-}
-
-func seqRange(from, to uint64) []uint64 {
-	var out []uint64
-	for s := from; s <= to; s++ {
-		out = append(out, s)
-	}
-	return out
-}
-
-// readClose reads until the socket ends and returns its close status (-1
-// when it ended without a close frame) and reason.
-func readClose(t testing.TB, c *websocket.Conn, d time.Duration) (websocket.StatusCode, string) {
-	t.Helper()
-	ctx := testutil.Ctx(t, d)
-	for {
-		_, _, err := c.Read(ctx)
-		if err == nil {
-			continue
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("socket still open after %v", d)
-		}
-		var ce websocket.CloseError
-		if errors.As(err, &ce) {
-			return ce.Code, ce.Reason
-		}
-		return -1, err.Error()
-	}
 }
 
 // apiError is the body of an error answer.

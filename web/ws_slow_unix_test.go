@@ -57,7 +57,7 @@ func TestWSSlowClientIsCutOffWithoutHurtingOthers(t *testing.T) {
 		return st.Closed[web.EndSlow] == 1
 	})
 	// The slow client finds its socket ended once it reads what was sent.
-	readClose(t, slow, 20*time.Second)
+	testutil.ReadClose(t, slow, 20*time.Second)
 	if st := e.a.HTTP.SocketStats(); st.Closed[web.EndSlow] != 1 || st.Open != 1 {
 		t.Errorf("stats = %+v, want one slow close and the fast socket still open", st)
 	}

@@ -57,7 +57,7 @@ func TestWSSince(t *testing.T) {
 			c, _ := e.dial(t, "since="+tt.since, nil)
 			last := e.lastSeq(t)
 			next := e.publish(t, "cellos.events.cell.c2.started", 1)[0]
-			want := seqRange(tt.wantFirst(last), next)
+			want := testutil.SeqRange(tt.wantFirst(last), next)
 			got := seqsOf(readEvents(t, c, len(want)))
 			if !slices.Equal(got, want) {
 				t.Errorf("since=%s: sequences = %v, want %v", tt.since, got, want)
@@ -121,8 +121,8 @@ func TestWSResumeUnderConcurrentPublishing(t *testing.T) {
 		c.Close(websocket.StatusNormalClosure, "")
 	}
 	published := <-pubDone
-	if !slices.Equal(got, published) || !slices.Equal(got, seqRange(1, total)) {
-		t.Fatalf("received %d sequences, first gap or duplicate at %d; want 1..%d exactly once", len(got), firstMismatch(got, seqRange(1, total)), total)
+	if !slices.Equal(got, published) || !slices.Equal(got, testutil.SeqRange(1, total)) {
+		t.Fatalf("received %d sequences, first gap or duplicate at %d; want 1..%d exactly once", len(got), firstMismatch(got, testutil.SeqRange(1, total)), total)
 	}
 }
 
@@ -152,7 +152,7 @@ func TestWSCursorExpired4410(t *testing.T) {
 	} {
 		t.Run(q, func(t *testing.T) {
 			c := e.dialNoHello(t, q, nil)
-			code, reason := readClose(t, c, 10*time.Second)
+			code, reason := testutil.ReadClose(t, c, 10*time.Second)
 			if code != web.CloseCursorExpired || reason != wantReason {
 				t.Errorf("?%s closed with %d %q, want %d %q", q, code, reason, web.CloseCursorExpired, wantReason)
 			}
@@ -163,7 +163,7 @@ func TestWSCursorExpired4410(t *testing.T) {
 	if hello.FirstSeq != 6 || hello.LastSeq != 10 {
 		t.Errorf("hello = %+v, want firstSeq 6, lastSeq 10", hello)
 	}
-	if got := seqsOf(readEvents(t, c, 5)); !slices.Equal(got, seqRange(6, 10)) {
+	if got := seqsOf(readEvents(t, c, 5)); !slices.Equal(got, testutil.SeqRange(6, 10)) {
 		t.Errorf("since=5 after the purge: %v, want 6..10", got)
 	}
 	testutil.WaitFor(t, 5*time.Second, "five sockets counted as cursor_expired", func() bool {
@@ -345,7 +345,7 @@ func TestWSShutdownCloses1001(t *testing.T) {
 	codes := make(chan websocket.StatusCode, len(conns))
 	for _, c := range conns {
 		go func() {
-			code, _ := readClose(t, c, 20*time.Second)
+			code, _ := testutil.ReadClose(t, c, 20*time.Second)
 			codes <- code
 		}()
 	}
@@ -416,7 +416,7 @@ func TestWSLiveOnlyUnderConcurrentPublishing(t *testing.T) {
 	close(socks)
 	for s := range socks {
 		got := seqsOf(readEvents(t, s.c, int(total-s.last)))
-		if want := seqRange(s.last+1, total); !slices.Equal(got, want) {
+		if want := testutil.SeqRange(s.last+1, total); !slices.Equal(got, want) {
 			t.Errorf("socket opened at %d: %d events, first mismatch at %d; want %d..%d", s.last, len(got), firstMismatch(got, want), s.last+1, total)
 		}
 	}

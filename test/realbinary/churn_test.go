@@ -56,27 +56,6 @@ func wsRead(ctx context.Context, c *websocket.Conn) (wsFrame, error) {
 	return f, json.Unmarshal(b, &f)
 }
 
-// wsClosed reads until c ends and returns the close code and reason.
-func wsClosed(t *testing.T, c *websocket.Conn, d time.Duration) (websocket.StatusCode, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	for {
-		_, _, err := c.Read(ctx)
-		if err == nil {
-			continue
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("socket still open %s later", d)
-		}
-		var ce websocket.CloseError
-		if errors.As(err, &ce) {
-			return ce.Code, ce.Reason
-		}
-		return -1, err.Error()
-	}
-}
-
 // `nats stream rm` on a running server, with sockets open — once with the
 // server creating the stream again, once with an operator creating it and
 // publishing at once: every socket of the old incarnation ends with 4410
@@ -123,7 +102,7 @@ func TestStreamRemovedUnderOpenSockets(t *testing.T) {
 			}
 			newEpoch := ""
 			for i, c := range socks {
-				code, reason := wsClosed(t, c, 10*time.Second)
+				code, reason := testutil.ReadClose(t, c, 10*time.Second)
 				var r struct {
 					FirstSeq uint64 `json:"firstSeq"`
 					Epoch    string `json:"epoch"`
