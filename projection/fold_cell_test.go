@@ -2,8 +2,10 @@ package projection
 
 import (
 	"encoding/json"
-	"strings"
+	"fmt"
 	"testing"
+
+	"cellos-allinone/testutil"
 )
 
 // step is one event of a case: a cell phase ("summary" for a compliance
@@ -240,17 +242,7 @@ func TestCellJSONShape(t *testing.T) {
 		{"c2", []string{`"exitCode":0`, `"state":"completed"`, `"outcome":"completed"`}, nil},
 	}
 	for _, tc := range cases {
-		got := jsonStr(mustCell(t, p, tc.id))
-		for _, w := range tc.want {
-			if !strings.Contains(got, w) {
-				t.Errorf("json(Cell(%q)) = %s, want it to contain %s", tc.id, got, w)
-			}
-		}
-		for _, w := range tc.not {
-			if strings.Contains(got, w) {
-				t.Errorf("json(Cell(%q)) = %s, want no %s", tc.id, got, w)
-			}
-		}
+		testutil.CheckContains(t, fmt.Sprintf("json(Cell(%q))", tc.id), jsonStr(mustCell(t, p, tc.id)), tc.want, tc.not)
 	}
 }
 

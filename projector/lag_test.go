@@ -15,7 +15,7 @@ import (
 // metrics while behind, and one line when it has caught up.
 func TestFallingBehindIsLoggedAndReported(t *testing.T) {
 	dir, nc, _ := startNATS(t)
-	var logs syncBuffer
+	var logs testutil.Buffer
 	release := make(chan struct{})
 	var once sync.Once
 	stalled := make(chan struct{})

@@ -141,7 +141,7 @@ func TestDemoRidesOutServerRestart(t *testing.T) {
 	const n = 150
 	dir := t.TempDir()
 	a := apptest.Start(t, app.Config{DataDir: dir})
-	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	stdout, stderr := new(testutil.Buffer), new(testutil.Buffer)
 	done := make(chan int, 1)
 	go func() {
 		done <- run([]string{"demo", "--target", a.URL(), "--seed", "11", "--start", demoStart,

@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
 	"cellos-allinone/app"
 	"cellos-allinone/apptest"
+	"cellos-allinone/testutil"
 )
 
 // seedRegistry publishes formations f-1 (acme, running, cells c-1
@@ -64,16 +66,7 @@ func TestGet(t *testing.T) {
 			t.Errorf("run(%q) = %d, stderr %q; want 0", tc.args, code, stderr)
 			continue
 		}
-		for _, w := range tc.want {
-			if !strings.Contains(stdout, w) {
-				t.Errorf("run(%q) stdout lacks %q:\n%s", tc.args, w, stdout)
-			}
-		}
-		for _, w := range tc.wantNot {
-			if strings.Contains(stdout, w) {
-				t.Errorf("run(%q) stdout has %q:\n%s", tc.args, w, stdout)
-			}
-		}
+		testutil.CheckContains(t, fmt.Sprintf("run(%q) stdout", tc.args), stdout, tc.want, tc.wantNot)
 		if tc.wantLines > 0 && len(lines(stdout)) != tc.wantLines {
 			t.Errorf("run(%q) printed %d lines, want %d:\n%s", tc.args, len(lines(stdout)), tc.wantLines, stdout)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,50 +52,6 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = run(args, &out, &errb)
 	return code, out.String(), errb.String()
-}
-
-// syncBuffer is a writer that a test can wait on while a command writes.
-type syncBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{changed: make(chan struct{})} }
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor blocks until cond holds for what was written, or fails the test
-// after d.
-func (b *syncBuffer) waitFor(tb testing.TB, d time.Duration, what string, cond func(string) bool) {
-	tb.Helper()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		b.mu.Lock()
-		s, ch := b.buf.String(), b.changed
-		b.mu.Unlock()
-		if cond(s) {
-			return
-		}
-		select {
-		case <-ch:
-		case <-timer.C:
-			tb.Fatalf("waited %v for %s; output so far:\n%s", d, what, s)
-		}
-	}
 }
 
 func lines(s string) []string {

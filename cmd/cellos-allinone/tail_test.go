@@ -15,14 +15,14 @@ import (
 )
 
 // startTail runs tail in the background; the channel yields its exit code.
-func startTail(args ...string) (stdout, stderr *syncBuffer, code <-chan int) {
-	stdout, stderr = newSyncBuffer(), newSyncBuffer()
+func startTail(args ...string) (stdout, stderr *testutil.Buffer, code <-chan int) {
+	stdout, stderr = new(testutil.Buffer), new(testutil.Buffer)
 	done := make(chan int, 1)
 	go func() { done <- run(append([]string{"tail"}, args...), stdout, stderr) }()
 	return stdout, stderr, done
 }
 
-func waitExit(t *testing.T, code <-chan int, stdout, stderr *syncBuffer) {
+func waitExit(t *testing.T, code <-chan int, stdout, stderr *testutil.Buffer) {
 	t.Helper()
 	select {
 	case c := <-code:
@@ -82,13 +82,13 @@ func TestTailReconnectsAcrossRestart(t *testing.T) {
 	mustPublish(t, a.Client(), before...)
 
 	stdout, stderr, code := startTail("--since", "0", "--count", "12", "-o", "json", "--server", a.URL())
-	stdout.waitFor(t, 10*time.Second, "the first 5 events", func(s string) bool { return len(lines(s)) == 5 })
+	stdout.WaitFor(t, 10*time.Second, "the first 5 events", func(s string) bool { return len(lines(s)) == 5 })
 	a.Stop()
-	stderr.waitFor(t, 10*time.Second, "tail to lose the server", func(s string) bool { return strings.Contains(s, "retrying in") })
+	stderr.WaitFor(t, 10*time.Second, "tail to lose the server", func(s string) bool { return strings.Contains(s, "retrying in") })
 
 	b := apptest.Start(t, app.Config{DataDir: dir, HTTPAddr: a.HTTP.Addr()})
 	mustPublish(t, b.Client(), after[:3]...)
-	stderr.waitFor(t, 40*time.Second, "tail to reconnect", func(s string) bool { return strings.Contains(s, "reconnected to") })
+	stderr.WaitFor(t, 40*time.Second, "tail to reconnect", func(s string) bool { return strings.Contains(s, "reconnected to") })
 	mustPublish(t, b.Client(), after[3:]...)
 	waitExit(t, code, stdout, stderr)
 
@@ -111,7 +111,7 @@ func TestTailReportsRetentionLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	stdout, stderr, code := startTail("--since", "1", "--count", "3", "--server", a.URL())
-	stdout.waitFor(t, 10*time.Second, "events 4 and 5", func(s string) bool { return len(lines(s)) == 2 })
+	stdout.WaitFor(t, 10*time.Second, "events 4 and 5", func(s string) bool { return len(lines(s)) == 2 })
 	mustPublish(t, a.Client(), cellEvents(6, 6)...)
 	waitExit(t, code, stdout, stderr)
 
@@ -134,7 +134,7 @@ func TestTailNewEventsOnlyWithSubject(t *testing.T) {
 	c := a.Client()
 	mustPublish(t, c, cloudEvent("cell.lifecycle.v1.failed", map[string]any{"cellId": "c-0", "reason": "before"}))
 	stdout, stderr, code := startTail("--subject", "cell.*.failed", "--count", "2", "--server", a.URL())
-	stderr.waitFor(t, 10*time.Second, "tail to connect", func(s string) bool { return strings.Contains(s, "connected to") })
+	stderr.WaitFor(t, 10*time.Second, "tail to connect", func(s string) bool { return strings.Contains(s, "connected to") })
 	mustPublish(t, c,
 		cloudEvent("cell.lifecycle.v1.admitted", map[string]any{"cellId": "c-1", "formationId": "f-1", "tenantId": "acme"}),
 		cloudEvent("cell.lifecycle.v1.failed", map[string]any{"cellId": "c-1", "reason": "node lost"}),
@@ -164,7 +164,7 @@ func TestTailCursorBeyondEnd(t *testing.T) {
 	c := a.Client()
 	mustPublish(t, c, cellEvents(1, 3)...)
 	stdout, stderr, code := startTail("--since", "100", "--count", "1", "--server", a.URL())
-	stderr.waitFor(t, 10*time.Second, "tail to reconnect without a cursor", func(s string) bool {
+	stderr.WaitFor(t, 10*time.Second, "tail to reconnect without a cursor", func(s string) bool {
 		return strings.Contains(s, "ends before #100") && strings.Contains(s, "connected to")
 	})
 	mustPublish(t, c, cellEvents(4, 4)...)
@@ -181,12 +181,12 @@ func TestTailAcrossStreamRecreation(t *testing.T) {
 	a := apptest.Start(t, app.Config{})
 	mustPublish(t, a.Client(), cellEvents(1, 3)...)
 	stdout, stderr, code := startTail("--since", "0", "--count", "5", "-o", "json", "--server", a.URL())
-	stdout.waitFor(t, 10*time.Second, "the first 3 events", func(s string) bool { return len(lines(s)) == 3 })
+	stdout.WaitFor(t, 10*time.Second, "the first 3 events", func(s string) bool { return len(lines(s)) == 3 })
 
 	if err := a.Events.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), "CELLOS_EVENTS"); err != nil {
 		t.Fatal(err)
 	}
-	stderr.waitFor(t, 15*time.Second, "tail to say the stream was recreated", func(s string) bool {
+	stderr.WaitFor(t, 15*time.Second, "tail to say the stream was recreated", func(s string) bool {
 		return strings.Contains(s, "the event stream was recreated")
 	})
 	after := cellEvents(4, 5)
