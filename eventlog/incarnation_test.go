@@ -67,9 +67,7 @@ func TestIncarnationEndsOnceWithItsSuccessor(t *testing.T) {
 	watch(t, l)
 	first := l.Current()
 	ctx := testutil.Ctx(t, 30*time.Second)
-	if err := l.JetStream().DeleteStream(ctx, eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RemoveStream(t, l)
 	select {
 	case <-first.Done():
 	case <-ctx.Done():

@@ -175,9 +175,7 @@ func TestReaderOfADeletedStreamNamesTheNewEpoch(t *testing.T) {
 	if _, err := r.Batch(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.JetStream().DeleteStream(ctx, eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RemoveStream(t, l)
 	_, err = batches(ctx, r, 2)
 	var ce *eventlog.CursorError
 	if !errors.As(err, &ce) || ce.State.Epoch == "" || ce.State.Epoch == old.Epoch {

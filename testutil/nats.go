@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	natsembed "cellos-allinone/embed"
+	"cellos-allinone/eventlog"
 )
 
 // MustStartNATS starts an embedded JetStream server storing in dir on a
@@ -110,6 +111,14 @@ func publisherOn(nc *nats.Conn) (jetstream.JetStream, error) {
 	}
 	publishers[nc] = js
 	return js, nil
+}
+
+// RemoveStream deletes the event log's stream, as `nats stream rm` does.
+func RemoveStream(tb testing.TB, l *eventlog.Stream) {
+	tb.Helper()
+	if err := l.JetStream().DeleteStream(Ctx(tb, 10*time.Second), eventlog.StreamName); err != nil {
+		tb.Fatalf("delete the stream %s: %v", eventlog.StreamName, err)
+	}
 }
 
 // Ctx returns a context bounded by d and cancelled at the end of the test.

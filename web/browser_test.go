@@ -22,7 +22,6 @@ import (
 
 	"cellos-allinone/demo"
 	"cellos-allinone/event"
-	"cellos-allinone/eventlog"
 	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
@@ -160,9 +159,7 @@ func TestBrowserResyncsAfterStreamRecreated(t *testing.T) {
 	pageWait(t, ctx, "live with the first formation", `__cellos.state().phase === 'live' && __cellos.sync.store.formations.has('before')`, 5*time.Second)
 	oldEpoch := pageEval[string](t, ctx, `__cellos.sync.store.epoch`)
 
-	if err := a.Events.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RemoveStream(t, a.Events)
 	pageWait(t, ctx, "resynced to a new epoch", fmt.Sprintf(`__cellos.state().phase === 'live' && __cellos.sync.store.epoch !== %q && !__cellos.sync.store.formations.has('before')`, oldEpoch), 15*time.Second)
 	p.pub("formation", "after", "created", map[string]any{"name": "After the removal"})
 	pageWait(t, ctx, "the new incarnation's formation", `[...document.querySelectorAll('table.formations tbody tr')].some(tr => tr.textContent.includes('After the removal'))`, 3*time.Second)

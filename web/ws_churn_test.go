@@ -54,9 +54,7 @@ func TestStreamDeletedUnderOpenSockets(t *testing.T) {
 	readEvents(t, resumed, 3)
 	filtered, _ := e.dial(t, "since=0&subject=cellos.events.cell.*.started", nil)
 
-	if err := e.a.Events.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RemoveStream(t, e.a.Events)
 	var newEpoch string
 	for name, c := range map[string]*websocket.Conn{"live-only": live, "since=0": resumed, "filtered": filtered} {
 		r := expect4410(t, c, name)

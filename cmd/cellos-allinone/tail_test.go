@@ -183,9 +183,7 @@ func TestTailAcrossStreamRecreation(t *testing.T) {
 	stdout, stderr, code := startTail("--since", "0", "--count", "5", "-o", "json", "--server", a.URL())
 	stdout.WaitFor(t, 10*time.Second, "the first 3 events", func(s string) bool { return len(lines(s)) == 3 })
 
-	if err := a.Events.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), "CELLOS_EVENTS"); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RemoveStream(t, a.Events)
 	stderr.WaitFor(t, 15*time.Second, "tail to say the stream was recreated", func(s string) bool {
 		return strings.Contains(s, "the event stream was recreated")
 	})
