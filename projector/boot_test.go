@@ -55,9 +55,7 @@ func TestBoot(t *testing.T) {
 			e.publish(t, 100)
 			e.checkpoint(t)
 			// The stream is deleted and created again: a new incarnation.
-			if err := e.log.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
-				t.Fatal(err)
-			}
+			testutil.RemoveStream(t, e.log)
 			e.log = openLog(t, e.nc)
 			e.publish(t, 130)
 			return nil
@@ -175,7 +173,6 @@ func TestBoot(t *testing.T) {
 			e.dir, e.nc, e.log = startNATS(t)
 			want := tc.prepare(t, e)
 			r := startProjector(t, e.dir, e.nc, Config{})
-			r.waitReady()
 			b := r.p.BootInfo()
 			rebuildOK := b.Rebuild == tc.boot.Rebuild || tc.boot.Rebuild != "" && strings.HasPrefix(b.Rebuild, tc.boot.Rebuild)
 			if !rebuildOK || b.CheckpointCursor != tc.boot.CheckpointCursor || b.ReplayFrom != tc.boot.ReplayFrom ||
@@ -216,13 +213,10 @@ func (e *bootEnv) publish(t *testing.T, n int) {
 	e.published = n
 }
 
-// checkpoint runs a projector until it is ready and stops it: its final
-// checkpoint is at the stream's last sequence.
+// checkpoint leaves a checkpoint at the stream's last sequence.
 func (e *bootEnv) checkpoint(t *testing.T) {
 	t.Helper()
-	r := startProjector(t, e.dir, e.nc, Config{})
-	r.waitReady()
-	r.stop()
+	checkpointAtEnd(t, e.dir, e.nc)
 }
 
 // checkpointOfSchema leaves a checkpoint of 25 events that says it has

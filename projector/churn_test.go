@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"cellos-allinone/eventlog"
 	"cellos-allinone/testutil"
 )
 
@@ -16,16 +15,14 @@ import (
 func TestBootReadyWhenTheTailAfterTheCheckpointWasDeleted(t *testing.T) {
 	dir, nc, l := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(50)...)
-	r := startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	r.stop()
+	checkpointAtEnd(t, dir, nc)
 	seqs := testutil.MustPublish(t, nc, testutil.Workload(60)[50:]...)
 	for _, s := range seqs {
 		if err := l.Handle().DeleteMsg(testutil.Ctx(t, 5*time.Second), s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r = startProjector(t, dir, nc, Config{})
+	r := launchProjector(t, dir, nc, Config{})
 	if err := r.p.WaitReady(testutil.Ctx(t, 10*time.Second)); err != nil {
 		t.Fatalf("not ready 10s after boot with nothing left to read (checkpoint 50, last sequence 60, 51..60 deleted): %v", err)
 	}
@@ -47,7 +44,6 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 	shut := func() { ch := make(chan struct{}); gate.Store(&ch) }
 	reopen := func() { close(*gate.Load()) }
 	r := startProjector(t, dir, nc, Config{beforeApply: func() { <-*gate.Load() }})
-	r.waitReady()
 	r.waitCursor(3000)
 	oldEpoch := r.p.Epoch()
 	oldDump := r.dump()
@@ -58,9 +54,7 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 	const newLast = 20000
 	for attempt := 1; ; attempt++ {
 		shut()
-		if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
-			t.Fatal(err)
-		}
+		testutil.RemoveStream(t, l)
 		openLog(t, nc)
 		testutil.MustPublish(t, nc, testutil.Workload(newLast)...)
 		testutil.WaitFor(t, 10*time.Second, "the projector to notice the new incarnation", func() bool {

@@ -47,9 +47,17 @@ func startNATS(t *testing.T) (dir string, nc *nats.Conn, l *eventlog.Stream) {
 	return dir, nc, openLog(t, nc)
 }
 
-// startProjector opens the checkpoint in dir and runs a projector over nc
-// until stop or the end of the test.
+// startProjector opens the checkpoint in dir, runs a projector over nc
+// until stop or the end of the test, and waits until its boot is done.
 func startProjector(t *testing.T, dir string, nc *nats.Conn, cfg Config) *rig {
+	t.Helper()
+	r := launchProjector(t, dir, nc, cfg)
+	r.waitReady()
+	return r
+}
+
+// launchProjector is startProjector without the wait for the boot.
+func launchProjector(t *testing.T, dir string, nc *nats.Conn, cfg Config) *rig {
 	t.Helper()
 	st, aside, err := store.Open(filepath.Join(dir, "checkpoint.db"))
 	if err != nil {
@@ -57,6 +65,13 @@ func startProjector(t *testing.T, dir string, nc *nats.Conn, cfg Config) *rig {
 	}
 	cfg.StoreAside = aside
 	return runProjector(t, dir, nc, st, cfg)
+}
+
+// checkpointAtEnd runs a projector over the stream until its boot is done
+// and stops it: its final checkpoint is at the stream's last sequence.
+func checkpointAtEnd(t *testing.T, dir string, nc *nats.Conn) {
+	t.Helper()
+	startProjector(t, dir, nc, Config{}).stop()
 }
 
 // runProjector runs a projector over nc with the checkpoint store st.

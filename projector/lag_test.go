@@ -30,7 +30,6 @@ func TestFallingBehindIsLoggedAndReported(t *testing.T) {
 		},
 	}
 	r := startProjector(t, dir, nc, cfg)
-	r.waitReady()
 	testutil.MustPublish(t, nc, testutil.Workload(500)...)
 	<-stalled
 	testutil.WaitFor(t, 15*time.Second, "a warning that the projector falls behind", func() bool {

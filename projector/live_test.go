@@ -15,13 +15,11 @@ func TestCrashWithoutFinalCheckpointRecovers(t *testing.T) {
 	dir, nc, _ := startNATS(t)
 	events := testutil.Workload(1000)
 	r := startProjector(t, dir, nc, Config{CheckpointEvents: 64, CheckpointInterval: 10 * time.Second})
-	r.waitReady()
 	testutil.MustPublish(t, nc, events[:700]...)
 	r.waitCursor(700)
 	r.crash()
 	testutil.MustPublish(t, nc, events[700:]...)
 	r = startProjector(t, dir, nc, Config{})
-	r.waitReady()
 	b := r.p.BootInfo()
 	if b.Rebuild != "" || b.CheckpointCursor == 0 || b.CheckpointCursor > 700 {
 		t.Fatalf("BootInfo() = %+v, want a checkpoint from before the crash (cursor ≤ 700)", b)
@@ -35,7 +33,6 @@ func TestCrashWithoutFinalCheckpointRecovers(t *testing.T) {
 func TestCheckpointAfterEventCount(t *testing.T) {
 	dir, nc, _ := startNATS(t)
 	r := startProjector(t, dir, nc, Config{CheckpointEvents: 100, CheckpointInterval: 10 * time.Second})
-	r.waitReady()
 	testutil.MustPublish(t, nc, testutil.Workload(250)...)
 	r.waitCursor(250)
 	// The count trigger fires in the projector's goroutine as event 200 is
@@ -52,7 +49,6 @@ func TestCheckpointAfterEventCount(t *testing.T) {
 func TestCheckpointOnInterval(t *testing.T) {
 	dir, nc, _ := startNATS(t)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 100 * time.Millisecond})
-	r.waitReady()
 	testutil.MustPublish(t, nc, testutil.Workload(7)...)
 	r.waitCursor(7)
 	if !testutil.Poll(10*time.Second, 10*time.Millisecond, func() bool { return r.p.cpCursor.Load() == 7 }) {
@@ -67,12 +63,10 @@ func TestCheckpointOnInterval(t *testing.T) {
 func TestFinalCheckpointOnStop(t *testing.T) {
 	dir, nc, _ := startNATS(t)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 10 * time.Second})
-	r.waitReady()
 	testutil.MustPublish(t, nc, testutil.Workload(33)...)
 	r.waitCursor(33)
 	r.stop()
 	r = startProjector(t, dir, nc, Config{})
-	r.waitReady()
 	if b := r.p.BootInfo(); b.CheckpointCursor != 33 || b.Replayed != 0 {
 		t.Fatalf("BootInfo() = %+v, want checkpoint 33 and nothing replayed", b)
 	}
@@ -85,7 +79,6 @@ func TestBusyBootLosesNothing(t *testing.T) {
 	dir, nc, _ := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(3000)...)
 	r := startProjector(t, dir, nc, Config{CheckpointEvents: 500})
-	r.waitReady()
 	r.stop()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -117,7 +110,6 @@ func TestBusyBootLosesNothing(t *testing.T) {
 	})
 	<-started
 	r = startProjector(t, dir, nc, Config{CheckpointEvents: 500})
-	r.waitReady()
 	// Let the publisher run on after boot, then stop it.
 	b := r.p.BootInfo()
 	r.waitCursor(b.ReplayTo + 200)

@@ -17,7 +17,6 @@ func TestReplayLogsProgress(t *testing.T) {
 	var logs testutil.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	r := startProjector(t, dir, nc, Config{ProgressInterval: time.Millisecond, Logger: log})
-	r.waitReady()
 	r.stop()
 	out := logs.String()
 	var progress []string

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"cellos-allinone/eventlog"
 	"cellos-allinone/testutil"
 )
 
@@ -15,11 +14,8 @@ func TestStreamRecreatedWhileRunning(t *testing.T) {
 	dir, nc, l := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(300)...)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
-	r.waitReady()
 	oldEpoch := r.p.Epoch()
-	if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RemoveStream(t, l)
 	openLog(t, nc)
 	testutil.MustPublish(t, nc, testutil.Workload(40)...)
 	testutil.WaitFor(t, 30*time.Second, "the projector to notice the new stream incarnation", func() bool { return r.p.Epoch() != oldEpoch })
@@ -40,11 +36,8 @@ func TestStreamDeletedWhileRunningIsRecreated(t *testing.T) {
 	dir, nc, l := startNATS(t)
 	testutil.MustPublish(t, nc, testutil.Workload(100)...)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
-	r.waitReady()
 	oldEpoch := r.p.Epoch()
-	if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RemoveStream(t, l)
 	testutil.WaitFor(t, 30*time.Second, "the projector to recreate the stream", func() bool { return r.p.Epoch() != oldEpoch })
 	testutil.MustPublish(t, nc, testutil.Workload(25)...)
 	r.assertEqualsFold()
