@@ -72,11 +72,7 @@ func TestReaderReadAheadIsBoundedByBytes(t *testing.T) {
 	l := mustOpenStream(t)
 	publishBig(t, l)
 	ctx := testutil.Ctx(t, 20*time.Second)
-	r, err := l.OpenReader(ctx, l.Current(), 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := mustOpenReader(t, ctx, l, l.Current(), 1, "")
 	ds, err := r.Batch(ctx, eventlog.ReaderBatch)
 	if err != nil {
 		t.Fatal(err)

@@ -46,11 +46,7 @@ func TestReaderEmptyFetchWithStoredMessagesIsAnError(t *testing.T) {
 	l := mustOpenStream(t)
 	mustPublish(t, l, "cellos.events.cell.c1.admitted", 5)
 	ctx := testutil.Ctx(t, 30*time.Second)
-	rd, err := l.OpenReader(ctx, l.Current(), 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	rd := mustOpenReader(t, ctx, l, l.Current(), 1, "")
 	if _, err := l.JetStream().PauseConsumer(ctx, eventlog.StreamName, rd.Name(), time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}

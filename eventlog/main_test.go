@@ -57,6 +57,18 @@ func publishCopies(tb testing.TB, l *eventlog.Stream, subject string, payload []
 	return testutil.MustPublish(tb, l.JetStream().Conn(), events...)
 }
 
+// mustOpenReader opens a reader of inc from start on filter ("": every
+// subject); it is closed when the test ends.
+func mustOpenReader(tb testing.TB, ctx context.Context, l *eventlog.Stream, inc *eventlog.Incarnation, start uint64, filter string) *eventlog.Reader {
+	tb.Helper()
+	r, err := l.OpenReader(ctx, inc, start, filter)
+	if err != nil {
+		tb.Fatalf("open a reader from %d: %v", start, err)
+	}
+	tb.Cleanup(func() { r.Close() })
+	return r
+}
+
 // consumerCount is how many consumers the stream has now.
 func consumerCount(tb testing.TB, l *eventlog.Stream) int {
 	tb.Helper()

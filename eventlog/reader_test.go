@@ -17,10 +17,7 @@ func TestReaderConsumerIsEphemeralAckNoneAndDeletedOnClose(t *testing.T) {
 	l := mustOpenStream(t)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 3)
 	ctx := testutil.Ctx(t, 10*time.Second)
-	r, err := l.OpenReader(ctx, l.Current(), 2, "cellos.events.cell.>")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustOpenReader(t, ctx, l, l.Current(), 2, "cellos.events.cell.>")
 	info, err := l.Handle().Consumer(ctx, r.Name())
 	if err != nil {
 		t.Fatalf("consumer %s: %v", r.Name(), err)
@@ -56,11 +53,7 @@ func TestReaderBatchStopsAtTheEnd(t *testing.T) {
 	mustPublish(t, l, "cellos.events.cell.c1.started", 2)
 	mustPublish(t, l, "cellos.events.formation.f1.created", 3)
 	ctx := testutil.Ctx(t, 10*time.Second)
-	r, err := l.OpenReader(ctx, l.Current(), 1, "cellos.events.formation.>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := mustOpenReader(t, ctx, l, l.Current(), 1, "cellos.events.formation.>")
 	if r.Pending() != 3 {
 		t.Fatalf("Pending() = %d, want 3", r.Pending())
 	}
@@ -111,11 +104,7 @@ func TestReaderOvertakenByTheFloorEndsWithCursorError(t *testing.T) {
 			l := mustOpenStream(t)
 			mustPublish(t, l, "cellos.events.cell.c1.started", 20)
 			ctx := testutil.Ctx(t, 10*time.Second)
-			r, err := l.OpenReader(ctx, l.Current(), 3, filter)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
+			r := mustOpenReader(t, ctx, l, l.Current(), 3, filter)
 			ds, err := r.Batch(ctx, 4)
 			if err != nil || len(ds) != 4 || ds[3].Seq != 6 {
 				t.Fatalf("first Batch = %+v, %v, want 3..6", ds, err)
@@ -148,11 +137,7 @@ func TestReaderJumpsOverDeletedMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := l.OpenReader(ctx, l.Current(), 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := mustOpenReader(t, ctx, l, l.Current(), 1, "")
 	seqs, err := batches(ctx, r, 3)
 	if err != nil || fmt.Sprint(seqs) != "[1 2 3 6 7 9 10]" {
 		t.Fatalf("read %v, %v; want [1 2 3 6 7 9 10] and no error", seqs, err)
@@ -167,16 +152,12 @@ func TestReaderOfADeletedStreamNamesTheNewEpoch(t *testing.T) {
 	mustPublish(t, l, "cellos.events.cell.c1.started", 10)
 	ctx := testutil.Ctx(t, 20*time.Second)
 	old := l.Current()
-	r, err := l.OpenReader(ctx, old, 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := mustOpenReader(t, ctx, l, old, 1, "")
 	if _, err := r.Batch(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
 	testutil.RemoveStream(t, l)
-	_, err = batches(ctx, r, 2)
+	_, err := batches(ctx, r, 2)
 	var ce *eventlog.CursorError
 	if !errors.As(err, &ce) || ce.State.Epoch == "" || ce.State.Epoch == old.Epoch {
 		t.Fatalf("read after the stream was deleted: %v, want a *CursorError with the new epoch (old %s)", err, old.Epoch)
