@@ -11,11 +11,8 @@ import (
 // The stream is deleted and created again while the projector runs: it must
 // notice the new incarnation, rebuild from it, and say so.
 func TestStreamRecreatedWhileRunning(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(300)...)
-	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
-	oldEpoch := r.p.Epoch()
-	testutil.RemoveStream(t, l)
+	r, oldEpoch := removeStreamUnder(t, 300)
+	nc := r.nc
 	openLog(t, nc)
 	testutil.MustPublish(t, nc, testutil.Workload(40)...)
 	testutil.WaitFor(t, 30*time.Second, "the projector to notice the new stream incarnation", func() bool { return r.p.Epoch() != oldEpoch })
@@ -33,11 +30,8 @@ func TestStreamRecreatedWhileRunning(t *testing.T) {
 // The stream is deleted and nobody creates it: the projector creates it
 // again (with the configuration it was opened with) and goes on.
 func TestStreamDeletedWhileRunningIsRecreated(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(100)...)
-	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
-	oldEpoch := r.p.Epoch()
-	testutil.RemoveStream(t, l)
+	r, oldEpoch := removeStreamUnder(t, 100)
+	nc := r.nc
 	testutil.WaitFor(t, 30*time.Second, "the projector to recreate the stream", func() bool { return r.p.Epoch() != oldEpoch })
 	testutil.MustPublish(t, nc, testutil.Workload(25)...)
 	r.assertEqualsFold()
@@ -46,4 +40,16 @@ func TestStreamDeletedWhileRunningIsRecreated(t *testing.T) {
 	if formations != 1 {
 		t.Fatalf("%d formations after the rebuild, want only the 1 of the new stream", formations)
 	}
+}
+
+// removeStreamUnder runs a projector over n events and deletes the stream
+// under it; it returns the projector and the epoch it had.
+func removeStreamUnder(t *testing.T, n int) (*rig, string) {
+	t.Helper()
+	dir, nc, l := startNATS(t)
+	testutil.MustPublish(t, nc, testutil.Workload(n)...)
+	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
+	epoch := r.p.Epoch()
+	testutil.RemoveStream(t, l)
+	return r, epoch
 }
