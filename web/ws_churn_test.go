@@ -42,16 +42,24 @@ func expect4410(t *testing.T, c *websocket.Conn, what string) closeReason4410 {
 	return r
 }
 
+// openedBefore publishes n events and opens two sockets on them: one live
+// only, and one from since that has read every event after it. It returns
+// them with the epoch of the stream they read.
+func (e *wsEnv) openedBefore(t *testing.T, n int, since uint64) (live, resumed *websocket.Conn, epoch string) {
+	t.Helper()
+	e.publish(t, "cellos.events.cell.c-1.admitted", n)
+	live, _ = e.dial(t, "", nil)
+	resumed, _ = e.dial(t, fmt.Sprintf("since=%d", since), nil)
+	readEvents(t, resumed, n-int(since))
+	return live, resumed, e.a.Events.Epoch()
+}
+
 // Deleting the stream (nats stream rm) under open sockets: the server
 // creates it again, every socket of the old incarnation ends with 4410
 // naming the new epoch, and new sockets get every event of the new one.
 func TestStreamDeletedUnderOpenSockets(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
-	e.publish(t, "cellos.events.cell.c-1.admitted", 3)
-	oldEpoch := e.a.Events.Epoch()
-	live, _ := e.dial(t, "", nil)
-	resumed, _ := e.dial(t, "since=0", nil)
-	readEvents(t, resumed, 3)
+	live, resumed, oldEpoch := e.openedBefore(t, 3, 0)
 	filtered, _ := e.dial(t, "since=0&subject=cellos.events.cell.*.started", nil)
 
 	testutil.RemoveStream(t, e.a.Events)
@@ -75,11 +83,7 @@ func TestStreamDeletedUnderOpenSockets(t *testing.T) {
 // from sequence 1 — none skipped, none carried over.
 func TestStreamRecreatedByAnotherClient(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
-	e.publish(t, "cellos.events.cell.c-1.admitted", 50)
-	oldEpoch := e.a.Events.Epoch()
-	live, _ := e.dial(t, "", nil)
-	resumed, _ := e.dial(t, "since=40", nil)
-	readEvents(t, resumed, 10)
+	live, resumed, oldEpoch := e.openedBefore(t, 50, 40)
 
 	js := e.a.Events.JetStream()
 	ctx := testutil.Ctx(t, 10*time.Second)
