@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -240,22 +239,11 @@ func TestStatusAndMetrics(t *testing.T) {
 		t.Errorf("stream %v lag %v, want lastSeq 41 lag 0", sub("stream"), st["lag"])
 	}
 
-	metrics := func() string {
-		resp, err := http.Get(a.URL() + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(body)
-	}
 	// The stream's end and the lag are measured every second.
 	var text string
 	testutil.WaitFor(t, 5*time.Second, "the lag measurement in /metrics", func() bool {
-		text = metrics()
+		_, _, body := get(t, a, "/metrics")
+		text = string(body)
 		return strings.Contains(text, "cellos_stream_last_sequence 41")
 	})
 	for _, line := range []string{

@@ -15,7 +15,9 @@ import (
 	"cellos-allinone/testutil"
 )
 
-func getJSON(t *testing.T, a *apptest.App, path string, into any) int {
+// get sends GET path to the app and returns the answer's status, header
+// and body.
+func get(t *testing.T, a *apptest.App, path string) (int, http.Header, []byte) {
 	t.Helper()
 	resp, err := http.Get(a.URL() + path)
 	if err != nil {
@@ -26,7 +28,15 @@ func getJSON(t *testing.T, a *apptest.App, path string, into any) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+	return resp.StatusCode, resp.Header, body
+}
+
+// getJSON sends GET path to the app, checks that the answer is JSON and
+// decodes it into into (unless nil); it returns the status.
+func getJSON(t *testing.T, a *apptest.App, path string, into any) int {
+	t.Helper()
+	status, header, body := get(t, a, path)
+	if ct := header.Get("Content-Type"); ct != "application/json" {
 		t.Fatalf("GET %s: Content-Type %q, want application/json", path, ct)
 	}
 	if into != nil {
@@ -34,7 +44,7 @@ func getJSON(t *testing.T, a *apptest.App, path string, into any) int {
 			t.Fatalf("GET %s: body %s: %v", path, body, err)
 		}
 	}
-	return resp.StatusCode
+	return status
 }
 
 // foldOf folds the whole retained stream from scratch.

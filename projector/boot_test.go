@@ -170,7 +170,7 @@ func TestBoot(t *testing.T) {
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &bootEnv{}
-			e.dir, e.nc, e.log = startNATS(t)
+			e.dir, e.nc, e.log = startNATS(t, 0)
 			want := tc.prepare(t, e)
 			r := startProjector(t, e.dir, e.nc, Config{})
 			b := r.p.BootInfo()

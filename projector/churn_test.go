@@ -13,8 +13,7 @@ import (
 // nothing left to read, so the projector must become ready without
 // waiting for a new event.
 func TestBootReadyWhenTheTailAfterTheCheckpointWasDeleted(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(50)...)
+	dir, nc, l := startNATS(t, 50)
 	checkpointAtEnd(t, dir, nc)
 	seqs := testutil.MustPublish(t, nc, testutil.Workload(60)[50:]...)
 	for _, s := range seqs {
@@ -34,8 +33,7 @@ func TestBootReadyWhenTheTailAfterTheCheckpointWasDeleted(t *testing.T) {
 // its epoch, or the new incarnation caught up with the new epoch — never
 // a half-rebuilt projection, never one epoch with the other's cursor.
 func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(3000)...)
+	dir, nc, l := startNATS(t, 3000)
 	// While the gate is shut the projector applies nothing.
 	var gate atomic.Pointer[chan struct{}]
 	open := make(chan struct{})

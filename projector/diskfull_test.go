@@ -37,7 +37,7 @@ func TestFullDiskWhileCheckpointing(t *testing.T) {
 		t.Skip("mounts a tmpfs on this host (as root): run with CELLOS_FULLDISK=1 (CI=true runs it too)")
 	}
 	cpDir := mountSmallTmpfs(t, "256k")
-	dir, nc, _ := startNATS(t)
+	dir, nc, _ := startNATS(t, 0)
 	st, _, err := store.Open(filepath.Join(cpDir, "checkpoint.db"))
 	if err != nil {
 		t.Fatal(err)

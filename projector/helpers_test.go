@@ -39,12 +39,15 @@ func openLog(t *testing.T, nc *nats.Conn) *eventlog.Stream {
 }
 
 // startNATS starts an embedded JetStream server storing in a fresh data
-// dir and opens the event log on it.
-func startNATS(t *testing.T) (dir string, nc *nats.Conn, l *eventlog.Stream) {
+// dir, opens the event log on it, and stores the first n events of a
+// workload.
+func startNATS(t *testing.T, n int) (dir string, nc *nats.Conn, l *eventlog.Stream) {
 	t.Helper()
 	dir = t.TempDir()
 	_, nc = testutil.MustStartNATS(t, dir)
-	return dir, nc, openLog(t, nc)
+	l = openLog(t, nc)
+	testutil.MustPublish(t, nc, testutil.Workload(n)...)
+	return dir, nc, l
 }
 
 // startProjector opens the checkpoint in dir, runs a projector over nc

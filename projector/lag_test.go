@@ -14,7 +14,7 @@ import (
 // not yet applied has waited LagWarnAfter, lagSeconds in its status and
 // metrics while behind, and one line when it has caught up.
 func TestFallingBehindIsLoggedAndReported(t *testing.T) {
-	dir, nc, _ := startNATS(t)
+	dir, nc, _ := startNATS(t, 0)
 	var logs testutil.Buffer
 	release := make(chan struct{})
 	var once sync.Once

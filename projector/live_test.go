@@ -12,7 +12,7 @@ import (
 )
 
 func TestCrashWithoutFinalCheckpointRecovers(t *testing.T) {
-	dir, nc, _ := startNATS(t)
+	dir, nc, _ := startNATS(t, 0)
 	events := testutil.Workload(1000)
 	r := startProjector(t, dir, nc, Config{CheckpointEvents: 64, CheckpointInterval: 10 * time.Second})
 	testutil.MustPublish(t, nc, events[:700]...)
@@ -31,7 +31,7 @@ func TestCrashWithoutFinalCheckpointRecovers(t *testing.T) {
 }
 
 func TestCheckpointAfterEventCount(t *testing.T) {
-	dir, nc, _ := startNATS(t)
+	dir, nc, _ := startNATS(t, 0)
 	r := startProjector(t, dir, nc, Config{CheckpointEvents: 100, CheckpointInterval: 10 * time.Second})
 	testutil.MustPublish(t, nc, testutil.Workload(250)...)
 	r.waitCursor(250)
@@ -47,7 +47,7 @@ func TestCheckpointAfterEventCount(t *testing.T) {
 }
 
 func TestCheckpointOnInterval(t *testing.T) {
-	dir, nc, _ := startNATS(t)
+	dir, nc, _ := startNATS(t, 0)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 100 * time.Millisecond})
 	testutil.MustPublish(t, nc, testutil.Workload(7)...)
 	r.waitCursor(7)
@@ -61,7 +61,7 @@ func TestCheckpointOnInterval(t *testing.T) {
 }
 
 func TestFinalCheckpointOnStop(t *testing.T) {
-	dir, nc, _ := startNATS(t)
+	dir, nc, _ := startNATS(t, 0)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 10 * time.Second})
 	testutil.MustPublish(t, nc, testutil.Workload(33)...)
 	r.waitCursor(33)
@@ -76,8 +76,7 @@ func TestFinalCheckpointOnStop(t *testing.T) {
 // the last sequence read at boot), and nothing may fall between replay and
 // live.
 func TestBusyBootLosesNothing(t *testing.T) {
-	dir, nc, _ := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(3000)...)
+	dir, nc, _ := startNATS(t, 3000)
 	r := startProjector(t, dir, nc, Config{CheckpointEvents: 500})
 	r.stop()
 

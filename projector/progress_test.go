@@ -12,8 +12,7 @@ import (
 // A long replay logs progress lines with done, total, rate and ETA, and
 // the end of the replay.
 func TestReplayLogsProgress(t *testing.T) {
-	dir, nc, _ := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(10000)...)
+	dir, nc, _ := startNATS(t, 10000)
 	var logs testutil.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	r := startProjector(t, dir, nc, Config{ProgressInterval: time.Millisecond, Logger: log})

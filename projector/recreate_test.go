@@ -46,8 +46,7 @@ func TestStreamDeletedWhileRunningIsRecreated(t *testing.T) {
 // under it; it returns the projector and the epoch it had.
 func removeStreamUnder(t *testing.T, n int) (*rig, string) {
 	t.Helper()
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(n)...)
+	dir, nc, l := startNATS(t, n)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
 	epoch := r.p.Epoch()
 	testutil.RemoveStream(t, l)
