@@ -113,8 +113,7 @@ func ptr(n uint64) *uint64 { return &n }
 // collect follows until n events arrived and returns their sequences.
 func collect(t *testing.T, c *Client, fo FollowOptions, n int) []uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	fo.MinBackoff, fo.MaxBackoff = time.Millisecond, 5*time.Millisecond
 	var got []uint64
 	err := c.Follow(ctx, fo, func(ev Event) error {
@@ -146,8 +145,7 @@ func TestFollowResumesWithoutGapOrDuplicate(t *testing.T) {
 func TestFollowWithoutSinceStartsAtHello(t *testing.T) {
 	f := &fakeStream{epoch: "E1", first: 1, last: 5}
 	c := startFake(t, f)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	var got []uint64
 	hellos := 0
 	err := c.Follow(ctx, FollowOptions{
@@ -197,8 +195,7 @@ func TestFollowEpochChangeStartsOver(t *testing.T) {
 	c := startFake(t, f)
 	var lost []Lost
 	var got []uint64
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	err := c.Follow(ctx, FollowOptions{
 		Since:      ptr(0),
 		MinBackoff: time.Millisecond,
@@ -227,8 +224,7 @@ func TestFollowEpochChangeStartsOver(t *testing.T) {
 
 func TestFollowBadParameterIsPermanent(t *testing.T) {
 	c := startFake(t, &fakeStream{epoch: "E1", first: 1})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	err := c.Follow(ctx, FollowOptions{Subject: "bad"}, func(Event) error { return nil })
 	var he *HandshakeError
 	if !errors.As(err, &he) || he.Status != 400 || he.Code != "bad_parameter" {
@@ -239,8 +235,7 @@ func TestFollowBadParameterIsPermanent(t *testing.T) {
 func TestFollowCallbackErrorEndsFollow(t *testing.T) {
 	c := startFake(t, &fakeStream{epoch: "E1", first: 1, last: 3})
 	boom := errors.New("stdout closed")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	err := c.Follow(ctx, FollowOptions{Since: ptr(0)}, func(Event) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("Follow = %v, want %v", err, boom)
@@ -264,8 +259,7 @@ func TestFollowCursorBeyondEndGoesOnWithNewEvents(t *testing.T) {
 	f := &fakeStream{epoch: "E1", first: 1, last: 3}
 	c := startFake(t, f)
 	var lost []Lost
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	var got []uint64
 	err := c.Follow(ctx, FollowOptions{
 		Since:      ptr(5),
@@ -293,8 +287,7 @@ func TestFollowCursorBeyondEndGoesOnWithNewEvents(t *testing.T) {
 func TestFollowRepeated4410BacksOff(t *testing.T) {
 	f := &fakeStream{epoch: "E1", first: 5, last: 9, refuseAll: true}
 	c := startFake(t, f)
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
+	ctx := testutil.Ctx(t, 500*time.Millisecond)
 	err := c.Follow(ctx, FollowOptions{Since: ptr(0), MinBackoff: 40 * time.Millisecond, MaxBackoff: 40 * time.Millisecond},
 		func(Event) error { return nil })
 	if !errors.Is(err, context.DeadlineExceeded) {

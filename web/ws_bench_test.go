@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -53,8 +52,7 @@ func benchFanout(b *testing.B, sockets, rate int) {
 		conns[i], _ = e.dial(b, "", nil)
 	}
 	e.a.Publish() // connects the publisher before the clock starts
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	ctx := testutil.Ctx(b, 10*time.Minute)
 	lat := make([][]time.Duration, sockets)
 	var wg sync.WaitGroup
 	b.ResetTimer()

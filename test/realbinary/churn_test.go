@@ -158,8 +158,7 @@ func TestResumeNeverJumpsWhenTheFloorMoves(t *testing.T) {
 	tmp := t.TempDir()
 	srv := startServer(t, bin, tmp+"/data", tmp, "server", "--max-bytes", "262144", "--sync", "interval")
 	nc := srv.connect(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testutil.Ctx(t, 3*time.Minute)
 
 	var stop atomic.Bool
 	var wg sync.WaitGroup
