@@ -3,7 +3,6 @@ package layout
 import (
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,28 +12,15 @@ import (
 // The test kits (testutil, apptest) are imported only from _test.go files
 // and from each other: no product code depends on them.
 func TestTestKitsOnlyInTests(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
 	kits := map[string]bool{"testutil": true, "apptest": true}
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	root, files := moduleGoFiles(t)
+	for _, rel := range files {
+		if strings.HasSuffix(rel, "_test.go") || kits[strings.Split(filepath.ToSlash(rel), "/")[0]] {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(root, rel), nil, parser.ImportsOnly)
 		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		if d.IsDir() {
-			if strings.HasPrefix(d.Name(), ".") && path != root || d.Name() == "testdata" || kits[rel] {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
-		if err != nil {
-			return err
+			t.Fatal(err)
 		}
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
@@ -42,9 +28,5 @@ func TestTestKitsOnlyInTests(t *testing.T) {
 				t.Errorf("%s imports %s: the test kits are for _test.go files only", rel, p)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
