@@ -1,7 +1,6 @@
-package app
+package app_test
 
 import (
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"cellos-allinone/api"
+	"cellos-allinone/app"
+	"cellos-allinone/apptest"
 	"cellos-allinone/projection"
 	"cellos-allinone/testutil"
 )
@@ -26,10 +27,10 @@ type (
 )
 
 func TestReadAPI(t *testing.T) {
-	a := mustStart(t, t.TempDir(), Config{})
+	a := apptest.Start(t, app.Config{})
 	events := testutil.Workload(2000)
-	seqs := testutil.MustPublish(t, producer(t, a), events...)
-	waitCursor(t, a, seqs[len(seqs)-1])
+	seqs := a.Publish(events...)
+	a.WaitCursor(seqs[len(seqs)-1])
 	want := foldOf(t, a.Events)
 
 	t.Run("formations paged", func(t *testing.T) {
@@ -168,7 +169,7 @@ func TestReadAPI(t *testing.T) {
 				t.Errorf("GET %s = %d %+v, want %d %s with a message", tc.path, got, e, tc.status, tc.code)
 			}
 		}
-		resp, err := http.Post("http://"+a.HTTP.Addr()+"/v1/formations", "application/json", nil)
+		resp, err := http.Post(a.URL()+"/v1/formations", "application/json", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,15 +181,14 @@ func TestReadAPI(t *testing.T) {
 }
 
 func TestDeletedFormationDisappears(t *testing.T) {
-	a := mustStart(t, t.TempDir(), Config{})
-	nc := producer(t, a)
-	seqs := testutil.MustPublish(t, nc,
+	a := apptest.Start(t, app.Config{})
+	seqs := a.Publish(
 		testutil.Formation("gone", "created", map[string]any{"name": "gone"}),
 		testutil.Cell("gone-c1", "admitted", map[string]any{"formationId": "gone"}),
 		testutil.Formation("gone", "deleted", nil),
 		testutil.Formation("gone", "running", nil),
 	)
-	waitCursor(t, a, seqs[3])
+	a.WaitCursor(seqs[3])
 	var e apiError
 	if code := getJSON(t, a, "/v1/formations/gone", &e); code != 404 {
 		t.Fatalf("deleted formation: %d, want 404", code)
@@ -206,10 +206,10 @@ func TestDeletedFormationDisappears(t *testing.T) {
 }
 
 func TestStatusAndMetrics(t *testing.T) {
-	a := mustStart(t, t.TempDir(), Config{})
+	a := apptest.Start(t, app.Config{})
 	events := append(testutil.Workload(40), testutil.Raw("not json"))
-	seqs := testutil.MustPublish(t, producer(t, a), events...)
-	waitCursor(t, a, seqs[len(seqs)-1])
+	seqs := a.Publish(events...)
+	a.WaitCursor(seqs[len(seqs)-1])
 	var st map[string]any
 	if code := getJSON(t, a, "/v1/status", &st); code != 200 {
 		t.Fatalf("status %d", code)
@@ -239,22 +239,11 @@ func TestStatusAndMetrics(t *testing.T) {
 		t.Errorf("stream %v lag %v, want lastSeq 41 lag 0", sub("stream"), st["lag"])
 	}
 
-	metrics := func() string {
-		resp, err := http.Get("http://" + a.HTTP.Addr() + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(body)
-	}
 	// The stream's end and the lag are measured every second.
 	var text string
 	testutil.WaitFor(t, 5*time.Second, "the lag measurement in /metrics", func() bool {
-		text = metrics()
+		_, _, body := get(t, a, "/metrics")
+		text = string(body)
 		return strings.Contains(text, "cellos_stream_last_sequence 41")
 	})
 	for _, line := range []string{

@@ -159,6 +159,16 @@ func (a *App) Close(ctx context.Context) error {
 	return a.closeErr
 }
 
+// Abort stops the process as a kill would leave its data dir, for tests of
+// crash recovery: it closes the checkpoint file first, so the projector's
+// final checkpoint fails and nothing after the last checkpoint is written,
+// then shuts down the rest as Close does and returns Close's result (an
+// error, naming the failed final checkpoint). A server stops with Close.
+func (a *App) Abort(ctx context.Context) error {
+	a.store.Close()
+	return a.Close(ctx)
+}
+
 // release frees the listener, the NATS connection and server, and the
 // checkpoint file.
 // The checkpoint file's close error is returned: a failed close can mean

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -87,6 +87,24 @@ func noQueryRefusals(path string) []refusal {
 	return append(out, refusal{method: "GET", target: path + "?a=%zz", status: 400, code: badParam, names: "query"})
 }
 
+// param is a query parameter of an endpoint: a good value, bad ones.
+type param struct {
+	name, good string
+	bad        []string
+}
+
+// endpointRefusals refuse the wrong queries of path that takes params:
+// those wrong whatever the parameters, and each wrong use and bad value of
+// each parameter.
+func endpointRefusals(path string, params ...param) []refusal {
+	out := queryRefusals(path)
+	for _, p := range params {
+		out = append(out, paramRefusals(path, p.name, p.good)...)
+		out = append(out, valueRefusals(path, p.name, p.bad)...)
+	}
+	return out
+}
+
 // valueRefusals refuse each of values as the parameter name of path.
 func valueRefusals(path, name string, values []string) []refusal {
 	var out []refusal
@@ -99,13 +117,8 @@ func valueRefusals(path, name string, values []string) []refusal {
 // wsQueries are the query strings /ws/events refuses with 400 before the
 // upgrade.
 func wsQueries() []refusal {
-	var out []refusal
-	out = append(out, queryRefusals("/ws/events")...)
-	out = append(out, paramRefusals("/ws/events", "since", "0")...)
-	out = append(out, paramRefusals("/ws/events", "subject", "cellos.events.>")...)
-	out = append(out, paramRefusals("/ws/events", "epoch", "2026-01-01T00:00:00Z")...)
-	out = append(out, valueRefusals("/ws/events", "since", badSeqs)...)
-	out = append(out, valueRefusals("/ws/events", "subject", badSubjects)...)
+	out := endpointRefusals("/ws/events",
+		param{"since", "0", badSeqs}, param{"subject", "cellos.events.>", badSubjects}, param{"epoch", "2026-01-01T00:00:00Z", nil})
 	for _, q := range []string{"limit=10", "after=x", "since=0&limit=10"} {
 		out = append(out, refusal{method: "GET", target: "/ws/events?" + q, status: 400, code: unknownParam})
 	}
@@ -258,11 +271,7 @@ func refusals() []refusal {
 	var out []refusal
 	// GET /v1/formations, /v1/cells: limit, after, filters.
 	for _, path := range []string{"/v1/formations", "/v1/cells"} {
-		out = append(out, queryRefusals(path)...)
-		out = append(out, paramRefusals(path, "limit", "10")...)
-		out = append(out, paramRefusals(path, "after", "f-00000")...)
-		out = append(out, paramRefusals(path, "tenant", "tenant-1")...)
-		out = append(out, valueRefusals(path, "limit", badLimits)...)
+		out = append(out, endpointRefusals(path, param{"limit", "10", badLimits}, param{"after", "f-00000", nil}, param{"tenant", "tenant-1", nil})...)
 		out = append(out,
 			get(path+"?since=1", 400, unknownParam, "since"),
 			get(path+"?subject=cellos.events.>", 400, unknownParam, "subject"),
@@ -292,14 +301,8 @@ func refusals() []refusal {
 	}
 
 	// GET /v1/events.
-	out = append(out, queryRefusals("/v1/events")...)
-	out = append(out, paramRefusals("/v1/events", "since", "0")...)
-	out = append(out, paramRefusals("/v1/events", "limit", "10")...)
-	out = append(out, paramRefusals("/v1/events", "subject", "cellos.events.>")...)
-	out = append(out, valueRefusals("/v1/events", "since", badSeqs)...)
-	out = append(out, valueRefusals("/v1/events", "limit", badLimits)...)
-	out = append(out, valueRefusals("/v1/events", "subject", badSubjects)...)
-	out = append(out, paramRefusals("/v1/events", "epoch", "2026-01-01T00:00:00Z")...)
+	out = append(out, endpointRefusals("/v1/events", param{"since", "0", badSeqs}, param{"limit", "10", badLimits},
+		param{"subject", "cellos.events.>", badSubjects}, param{"epoch", "2026-01-01T00:00:00Z", nil})...)
 	out = append(out,
 		get("/v1/events?epoch=", 400, badParam, "epoch"),
 		// An epoch that is not the stream's: the cursor is of another incarnation.

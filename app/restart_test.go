@@ -1,9 +1,11 @@
-package app
+package app_test
 
 import (
 	"testing"
 	"time"
 
+	"cellos-allinone/app"
+	"cellos-allinone/apptest"
 	"cellos-allinone/testutil"
 )
 
@@ -22,27 +24,25 @@ type bootStatus struct {
 // equals a fold from scratch.
 func TestRestartReplaysOnlyAfterCheckpoint(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{CheckpointEvents: 50, CheckpointInterval: 10 * time.Second}
-	a := mustStart(t, dir, cfg)
+	cfg := app.Config{DataDir: dir, CheckpointEvents: 50, CheckpointInterval: 10 * time.Second}
+	a := apptest.Start(t, cfg)
 	events := testutil.Workload(400)
-	seqs := testutil.MustPublish(t, producer(t, a), events[:120]...)
-	waitCursor(t, a, seqs[len(seqs)-1])
-	if err := a.Close(testutil.Ctx(t, 10*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	seqs := a.Publish(events[:120]...)
+	a.WaitCursor(seqs[len(seqs)-1])
+	a.Stop()
 
-	a = mustStart(t, dir, cfg)
+	a = apptest.Start(t, cfg)
 	var st bootStatus
 	getJSON(t, a, "/v1/status", &st)
 	if st.Boot.CheckpointCursor != 120 || st.Boot.Replayed != 0 || st.Boot.Rebuild != "" || st.Cursor != 120 {
 		t.Fatalf("after a clean restart boot = %+v cursor %d, want checkpoint 120 and nothing replayed", st.Boot, st.Cursor)
 	}
 
-	seqs = testutil.MustPublish(t, producer(t, a), events[120:]...)
-	waitCursor(t, a, seqs[len(seqs)-1])
-	a.crash(t)
+	seqs = a.Publish(events[120:]...)
+	a.WaitCursor(seqs[len(seqs)-1])
+	a.Crash()
 
-	a = mustStart(t, dir, cfg)
+	a = apptest.Start(t, cfg)
 	getJSON(t, a, "/v1/status", &st)
 	// Checkpoints were written every 50 events: at most 49 are replayed.
 	if st.Boot.Rebuild != "" || st.Boot.CheckpointCursor < 351 || st.Boot.CheckpointCursor >= 400 ||

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"cellos-allinone/testutil"
 )
 
 // fakeStream is a scripted /ws/events: a log of sequences 1..last of one
@@ -111,8 +113,7 @@ func ptr(n uint64) *uint64 { return &n }
 // collect follows until n events arrived and returns their sequences.
 func collect(t *testing.T, c *Client, fo FollowOptions, n int) []uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	fo.MinBackoff, fo.MaxBackoff = time.Millisecond, 5*time.Millisecond
 	var got []uint64
 	err := c.Follow(ctx, fo, func(ev Event) error {
@@ -128,19 +129,11 @@ func collect(t *testing.T, c *Client, fo FollowOptions, n int) []uint64 {
 	return got
 }
 
-func seqs(from, to uint64) []uint64 {
-	var s []uint64
-	for i := from; i <= to; i++ {
-		s = append(s, i)
-	}
-	return s
-}
-
 func TestFollowResumesWithoutGapOrDuplicate(t *testing.T) {
 	f := &fakeStream{epoch: "E1", first: 1, last: 10, dropAfter: 3, resend: true}
 	c := startFake(t, f)
 	got := collect(t, c, FollowOptions{Since: ptr(0)}, 10)
-	if fmt.Sprint(got) != fmt.Sprint(seqs(1, 10)) {
+	if fmt.Sprint(got) != fmt.Sprint(testutil.SeqRange(1, 10)) {
 		t.Errorf("sequences = %v, want 1..10 once each", got)
 	}
 	q := f.queryLog()
@@ -152,8 +145,7 @@ func TestFollowResumesWithoutGapOrDuplicate(t *testing.T) {
 func TestFollowWithoutSinceStartsAtHello(t *testing.T) {
 	f := &fakeStream{epoch: "E1", first: 1, last: 5}
 	c := startFake(t, f)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	var got []uint64
 	hellos := 0
 	err := c.Follow(ctx, FollowOptions{
@@ -173,7 +165,7 @@ func TestFollowWithoutSinceStartsAtHello(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(got) != fmt.Sprint(seqs(6, 9)) {
+	if fmt.Sprint(got) != fmt.Sprint(testutil.SeqRange(6, 9)) {
 		t.Errorf("sequences = %v, want 6..9 (only events after the first hello)", got)
 	}
 	if q := f.queryLog(); q[0] != "" {
@@ -186,7 +178,7 @@ func TestFollowExpiredReportsLossAndContinues(t *testing.T) {
 	c := startFake(t, f)
 	var lost []Lost
 	got := collect(t, c, FollowOptions{Since: ptr(1), OnLost: func(l Lost) { lost = append(lost, l) }}, 3)
-	if fmt.Sprint(got) != fmt.Sprint(seqs(5, 7)) {
+	if fmt.Sprint(got) != fmt.Sprint(testutil.SeqRange(5, 7)) {
 		t.Errorf("sequences = %v, want 5..7", got)
 	}
 	want := []Lost{{From: 2, To: 4, OldEpoch: "", NewEpoch: "E1"}}
@@ -203,8 +195,7 @@ func TestFollowEpochChangeStartsOver(t *testing.T) {
 	c := startFake(t, f)
 	var lost []Lost
 	var got []uint64
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	err := c.Follow(ctx, FollowOptions{
 		Since:      ptr(0),
 		MinBackoff: time.Millisecond,
@@ -233,8 +224,7 @@ func TestFollowEpochChangeStartsOver(t *testing.T) {
 
 func TestFollowBadParameterIsPermanent(t *testing.T) {
 	c := startFake(t, &fakeStream{epoch: "E1", first: 1})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	err := c.Follow(ctx, FollowOptions{Subject: "bad"}, func(Event) error { return nil })
 	var he *HandshakeError
 	if !errors.As(err, &he) || he.Status != 400 || he.Code != "bad_parameter" {
@@ -245,8 +235,7 @@ func TestFollowBadParameterIsPermanent(t *testing.T) {
 func TestFollowCallbackErrorEndsFollow(t *testing.T) {
 	c := startFake(t, &fakeStream{epoch: "E1", first: 1, last: 3})
 	boom := errors.New("stdout closed")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	err := c.Follow(ctx, FollowOptions{Since: ptr(0)}, func(Event) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("Follow = %v, want %v", err, boom)
@@ -270,8 +259,7 @@ func TestFollowCursorBeyondEndGoesOnWithNewEvents(t *testing.T) {
 	f := &fakeStream{epoch: "E1", first: 1, last: 3}
 	c := startFake(t, f)
 	var lost []Lost
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	var got []uint64
 	err := c.Follow(ctx, FollowOptions{
 		Since:      ptr(5),
@@ -299,8 +287,7 @@ func TestFollowCursorBeyondEndGoesOnWithNewEvents(t *testing.T) {
 func TestFollowRepeated4410BacksOff(t *testing.T) {
 	f := &fakeStream{epoch: "E1", first: 5, last: 9, refuseAll: true}
 	c := startFake(t, f)
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
+	ctx := testutil.Ctx(t, 500*time.Millisecond)
 	err := c.Follow(ctx, FollowOptions{Since: ptr(0), MinBackoff: 40 * time.Millisecond, MaxBackoff: 40 * time.Millisecond},
 		func(Event) error { return nil })
 	if !errors.Is(err, context.DeadlineExceeded) {

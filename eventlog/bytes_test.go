@@ -18,13 +18,7 @@ const (
 
 func publishBig(t *testing.T, l *eventlog.Stream) {
 	t.Helper()
-	payload := bytes.Repeat([]byte("x"), bigEvent)
-	ctx := ctxFor(t, 60*time.Second)
-	for range bigEvents {
-		if _, err := l.JetStream().Publish(ctx, "cellos.events.cell.big.started", payload); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishCopies(t, l, "cellos.events.cell.big.started", bytes.Repeat([]byte("x"), bigEvent), bigEvents)
 }
 
 // deliveredWhenSettled waits until the server has handed the consumer all
@@ -34,7 +28,7 @@ func deliveredWhenSettled(t *testing.T, l *eventlog.Stream, description string) 
 	t.Helper()
 	var delivered uint64
 	testutil.WaitFor(t, 20*time.Second, "the consumer's pull requests to settle", func() bool {
-		lister := l.Handle().ListConsumers(ctxFor(t, 5*time.Second))
+		lister := l.Handle().ListConsumers(testutil.Ctx(t, 5*time.Second))
 		for ci := range lister.Info() {
 			if description != "" && ci.Config.Description != description {
 				continue
@@ -77,12 +71,8 @@ func TestFollowReadAheadIsBoundedByBytes(t *testing.T) {
 func TestReaderReadAheadIsBoundedByBytes(t *testing.T) {
 	l := mustOpenStream(t)
 	publishBig(t, l)
-	ctx := ctxFor(t, 20*time.Second)
-	r, err := l.OpenReader(ctx, l.Current(), 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	ctx := testutil.Ctx(t, 20*time.Second)
+	r := mustOpenReader(t, ctx, l, l.Current(), 1, "")
 	ds, err := r.Batch(ctx, eventlog.ReaderBatch)
 	if err != nil {
 		t.Fatal(err)

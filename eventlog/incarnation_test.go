@@ -18,7 +18,7 @@ import (
 func TestFollowRefusesAnotherIncarnation(t *testing.T) {
 	l := mustOpenStream(t)
 	inc := l.Current()
-	ctx := ctxFor(t, 30*time.Second)
+	ctx := testutil.Ctx(t, 30*time.Second)
 	js := l.JetStream()
 	if err := js.DeleteStream(ctx, eventlog.StreamName); err != nil {
 		t.Fatal(err)
@@ -45,12 +45,8 @@ func TestFollowRefusesAnotherIncarnation(t *testing.T) {
 func TestReaderEmptyFetchWithStoredMessagesIsAnError(t *testing.T) {
 	l := mustOpenStream(t)
 	mustPublish(t, l, "cellos.events.cell.c1.admitted", 5)
-	ctx := ctxFor(t, 30*time.Second)
-	rd, err := l.OpenReader(ctx, l.Current(), 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	ctx := testutil.Ctx(t, 30*time.Second)
+	rd := mustOpenReader(t, ctx, l, l.Current(), 1, "")
 	if _, err := l.JetStream().PauseConsumer(ctx, eventlog.StreamName, rd.Name(), time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
@@ -66,10 +62,8 @@ func TestIncarnationEndsOnceWithItsSuccessor(t *testing.T) {
 	l := mustOpenStream(t)
 	watch(t, l)
 	first := l.Current()
-	ctx := ctxFor(t, 30*time.Second)
-	if err := l.JetStream().DeleteStream(ctx, eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
+	ctx := testutil.Ctx(t, 30*time.Second)
+	testutil.RemoveStream(t, l)
 	select {
 	case <-first.Done():
 	case <-ctx.Done():

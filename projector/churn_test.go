@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"cellos-allinone/eventlog"
 	"cellos-allinone/testutil"
 )
 
@@ -14,18 +13,15 @@ import (
 // nothing left to read, so the projector must become ready without
 // waiting for a new event.
 func TestBootReadyWhenTheTailAfterTheCheckpointWasDeleted(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(50)...)
-	r := startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	r.stop()
+	dir, nc, l := startNATS(t, 50)
+	checkpointAtEnd(t, dir, nc)
 	seqs := testutil.MustPublish(t, nc, testutil.Workload(60)[50:]...)
 	for _, s := range seqs {
 		if err := l.Handle().DeleteMsg(testutil.Ctx(t, 5*time.Second), s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r = startProjector(t, dir, nc, Config{})
+	r := launchProjector(t, dir, nc, Config{})
 	if err := r.p.WaitReady(testutil.Ctx(t, 10*time.Second)); err != nil {
 		t.Fatalf("not ready 10s after boot with nothing left to read (checkpoint 50, last sequence 60, 51..60 deleted): %v", err)
 	}
@@ -37,8 +33,7 @@ func TestBootReadyWhenTheTailAfterTheCheckpointWasDeleted(t *testing.T) {
 // its epoch, or the new incarnation caught up with the new epoch — never
 // a half-rebuilt projection, never one epoch with the other's cursor.
 func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(3000)...)
+	dir, nc, l := startNATS(t, 3000)
 	// While the gate is shut the projector applies nothing.
 	var gate atomic.Pointer[chan struct{}]
 	open := make(chan struct{})
@@ -47,7 +42,6 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 	shut := func() { ch := make(chan struct{}); gate.Store(&ch) }
 	reopen := func() { close(*gate.Load()) }
 	r := startProjector(t, dir, nc, Config{beforeApply: func() { <-*gate.Load() }})
-	r.waitReady()
 	r.waitCursor(3000)
 	oldEpoch := r.p.Epoch()
 	oldDump := r.dump()
@@ -58,9 +52,7 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 	const newLast = 20000
 	for attempt := 1; ; attempt++ {
 		shut()
-		if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
-			t.Fatal(err)
-		}
+		testutil.RemoveStream(t, l)
 		openLog(t, nc)
 		testutil.MustPublish(t, nc, testutil.Workload(newLast)...)
 		testutil.WaitFor(t, 10*time.Second, "the projector to notice the new incarnation", func() bool {
@@ -83,8 +75,9 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 	}
 	reopen()
 
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	// Every answer while the rebuild runs is the old view or the whole new
+	// one, never a half-rebuilt one.
+	if !testutil.Poll(60*time.Second, time.Millisecond, func() bool { // sampling answers during the rebuild
 		var v view
 		r.p.Read(func(pv View) { v = view{Epoch: pv.Epoch, Cursor: pv.Cursor(), Dump: string(pv.Dump())} })
 		switch {
@@ -92,21 +85,19 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 			if v.Dump != oldDump {
 				t.Fatalf("answer with the old epoch %s has cursor %d and another state than the old view", oldEpoch, v.Cursor)
 			}
+			return false
 		case v.Cursor != newLast:
 			t.Fatalf("answer with the new epoch %s has cursor %d: a half-rebuilt view (the new incarnation holds %d)", v.Epoch, v.Cursor, newLast)
-		default:
-			st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
-			if err != nil || st.Stale || st.Rebuild == nil || st.Rebuild.FinishedAt == nil {
-				t.Fatalf("status after the rebuild: stale %v, rebuild %+v (err %v); want not stale and the rebuild finished", st.Stale, st.Rebuild, err)
-			}
-			r.assertEqualsFold()
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the projector did not move to the new incarnation within 60s")
-		}
-		time.Sleep(time.Millisecond) // sampling answers during the rebuild
+		return true
+	}) {
+		t.Fatal("the projector did not move to the new incarnation within 60s")
 	}
+	st, err = r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	if err != nil || st.Stale || st.Rebuild == nil || st.Rebuild.FinishedAt == nil {
+		t.Fatalf("status after the rebuild: stale %v, rebuild %+v (err %v); want not stale and the rebuild finished", st.Stale, st.Rebuild, err)
+	}
+	r.assertEqualsFold()
 }
 
 // view is one answer's worth of the projector's state, taken at once.

@@ -3,6 +3,7 @@ package projector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"testing"
@@ -38,17 +39,28 @@ func openLog(t *testing.T, nc *nats.Conn) *eventlog.Stream {
 }
 
 // startNATS starts an embedded JetStream server storing in a fresh data
-// dir and opens the event log on it.
-func startNATS(t *testing.T) (dir string, nc *nats.Conn, l *eventlog.Stream) {
+// dir, opens the event log on it, and stores the first n events of a
+// workload.
+func startNATS(t *testing.T, n int) (dir string, nc *nats.Conn, l *eventlog.Stream) {
 	t.Helper()
 	dir = t.TempDir()
 	_, nc = testutil.MustStartNATS(t, dir)
-	return dir, nc, openLog(t, nc)
+	l = openLog(t, nc)
+	testutil.MustPublish(t, nc, testutil.Workload(n)...)
+	return dir, nc, l
 }
 
-// startProjector opens the checkpoint in dir and runs a projector over nc
-// until stop or the end of the test.
+// startProjector opens the checkpoint in dir, runs a projector over nc
+// until stop or the end of the test, and waits until its boot is done.
 func startProjector(t *testing.T, dir string, nc *nats.Conn, cfg Config) *rig {
+	t.Helper()
+	r := launchProjector(t, dir, nc, cfg)
+	r.waitReady()
+	return r
+}
+
+// launchProjector is startProjector without the wait for the boot.
+func launchProjector(t *testing.T, dir string, nc *nats.Conn, cfg Config) *rig {
 	t.Helper()
 	st, aside, err := store.Open(filepath.Join(dir, "checkpoint.db"))
 	if err != nil {
@@ -56,6 +68,13 @@ func startProjector(t *testing.T, dir string, nc *nats.Conn, cfg Config) *rig {
 	}
 	cfg.StoreAside = aside
 	return runProjector(t, dir, nc, st, cfg)
+}
+
+// checkpointAtEnd runs a projector over the stream until its boot is done
+// and stops it: its final checkpoint is at the stream's last sequence.
+func checkpointAtEnd(t *testing.T, dir string, nc *nats.Conn) {
+	t.Helper()
+	startProjector(t, dir, nc, Config{}).stop()
 }
 
 // runProjector runs a projector over nc with the checkpoint store st.
@@ -123,18 +142,11 @@ func (r *rig) waitReady() {
 // waitCursor waits until the projection's cursor reaches seq.
 func (r *rig) waitCursor(seq uint64) {
 	r.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.WaitFor(r.t, 30*time.Second, fmt.Sprintf("the projection's cursor to reach %d", seq), func() bool {
 		var c uint64
 		r.p.Read(func(p View) { c = p.Cursor() })
-		if c >= seq {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("cursor %d did not reach %d within 30s", c, seq)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a value, not synchronising on an event
-	}
+		return c >= seq
+	})
 }
 
 func (r *rig) dump() string {
@@ -160,9 +172,15 @@ var errStop = errors.New("stop")
 // whole retained stream.
 func (r *rig) assertEqualsFold() {
 	r.t.Helper()
-	want := foldStream(r.t, r.log)
+	r.assertEquals(foldStream(r.t, r.log), "a fold of the stream")
+}
+
+// assertEquals fails unless the projector, once at want's cursor, serves
+// exactly want (what says what it is).
+func (r *rig) assertEquals(want *projection.Projection, what string) {
+	r.t.Helper()
 	r.waitCursor(want.Cursor())
 	if got := r.dump(); got != string(want.Dump()) {
-		r.t.Fatalf("projection differs from a fold of the stream (cursor %d)\n got: %.400s\nwant: %.400s", want.Cursor(), got, want.Dump())
+		r.t.Fatalf("projection differs from %s (cursor %d)\n got: %.400s\nwant: %.400s", what, want.Cursor(), got, want.Dump())
 	}
 }

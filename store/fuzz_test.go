@@ -59,16 +59,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 // either open it or move it aside, and a file it opens must read back as a
 // checkpoint or an error, never a panic.
 func FuzzOpenFile(f *testing.F) {
-	dir := f.TempDir()
-	s := mustOpen(f, filepath.Join(dir, "seed.db"))
-	if err := s.Save("e", fold(testutil.Workload(30)).TakeChanges(), time.Now()); err != nil {
-		f.Fatal(err)
-	}
-	s.Close()
-	valid, err := os.ReadFile(filepath.Join(dir, "seed.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
+	valid := checkpointFile(f, 30)
 	f.Add(valid)
 	f.Add(valid[:4096])
 	f.Add(valid[:len(valid)/2])

@@ -36,6 +36,23 @@ func fold(events []testutil.Event) *projection.Projection {
 	return p
 }
 
+// checkpointFile is the content of a checkpoint file holding a fold of n
+// workload events.
+func checkpointFile(tb testing.TB, n int) []byte {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "cp.db")
+	s := mustOpen(tb, path)
+	if err := s.Save("e", fold(testutil.Workload(n)).TakeChanges(), time.Now()); err != nil {
+		tb.Fatal(err)
+	}
+	s.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
 func TestSaveLoadRoundTrip(t *testing.T) {
 	s := mustOpen(t, filepath.Join(t.TempDir(), "cp.db"))
 	events := testutil.Workload(500)
@@ -128,16 +145,7 @@ func TestOpenMovesUnreadableFilesAside(t *testing.T) {
 		"garbage":   []byte(strings.Repeat("\xde\xad\xbe\xef", 4096)),
 	}
 	{
-		dir := t.TempDir()
-		s := mustOpen(t, filepath.Join(dir, "cp.db"))
-		if err := s.Save("e", fold(testutil.Workload(200)).TakeChanges(), time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
-		b, err := os.ReadFile(filepath.Join(dir, "cp.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := checkpointFile(t, 200)
 		cases["truncated"] = b[:1000]
 		// Truncated at a page boundary: bbolt opens it and then reads
 		// past the end of the mapping (SIGBUS) unless guarded.

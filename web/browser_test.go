@@ -5,9 +5,9 @@ package web_test
 // publishes them, and the page must show them — live, after a restart,
 // after the log was purged below it, and with 10,000 cells.
 //
-// Without Chromium these tests skip (and fail when CI=true). Set
-// CELLOS_SCREENSHOTS=<dir> to keep the screenshots (docs/ holds the
-// committed ones).
+// Without Chromium these tests skip (and fail when CI=true). The
+// screenshots are taken only with CELLOS_SCREENSHOTS=<dir> set (`task
+// screenshots` writes them into docs/, which holds the committed ones).
 
 import (
 	"encoding/json"
@@ -22,7 +22,7 @@ import (
 
 	"cellos-allinone/demo"
 	"cellos-allinone/event"
-	"cellos-allinone/eventlog"
+	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
 
@@ -33,7 +33,7 @@ func TestBrowserLiveUpdates(t *testing.T) {
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
 
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
 	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	pageWait(t, ctx, "empty state", `document.querySelector('.empty')?.textContent.includes('cellos-allinone demo')`, 2*time.Second)
 
@@ -119,7 +119,7 @@ func TestBrowserOutcomeSurvivesTeardown(t *testing.T) {
 	// Cells of a formation whose lifecycle events never came.
 	p.pub("cell", "orphan-1", "admitted", map[string]any{"formationId": "ghost"})
 	p.pub("cell", "orphan-2", "started", nil)
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
 	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	pageWait(t, ctx, "a true empty state", `(() => { const e = document.querySelector('.empty')?.textContent || '';
 		return e.includes('2 cells but no formation') && !e.includes('Nothing has been published'); })()`, 2*time.Second)
@@ -155,13 +155,11 @@ func TestBrowserResyncsAfterStreamRecreated(t *testing.T) {
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
 	p.pub("formation", "before", "created", map[string]any{"name": "Before the removal"})
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
 	pageWait(t, ctx, "live with the first formation", `__cellos.state().phase === 'live' && __cellos.sync.store.formations.has('before')`, 5*time.Second)
 	oldEpoch := pageEval[string](t, ctx, `__cellos.sync.store.epoch`)
 
-	if err := a.Events.JetStream().DeleteStream(wsCtx(t, 5*time.Second), eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RemoveStream(t, a.Events)
 	pageWait(t, ctx, "resynced to a new epoch", fmt.Sprintf(`__cellos.state().phase === 'live' && __cellos.sync.store.epoch !== %q && !__cellos.sync.store.formations.has('before')`, oldEpoch), 15*time.Second)
 	p.pub("formation", "after", "created", map[string]any{"name": "After the removal"})
 	pageWait(t, ctx, "the new incarnation's formation", `[...document.querySelectorAll('table.formations tbody tr')].some(tr => tr.textContent.includes('After the removal'))`, 3*time.Second)
@@ -181,13 +179,13 @@ func TestBrowserResumesAfterRestart(t *testing.T) {
 	}
 	p.pub("formation", "restart", "running", map[string]any{"name": "Restart drill"})
 
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/#/cells"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/#/cells"))
 	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`))
 	last := p.pub("cell", "r-0", "started", nil)
 	pageWait(t, ctx, "live event applied", fmt.Sprintf(`__cellos.state().cursor === %d`, last), 2*time.Second)
 
-	a.stop(t)
+	a.Stop()
 	pageWait(t, ctx, "header shows reconnecting", `document.getElementById('conn').dataset.state === 'reconnecting' && /Reconnecting/.test(document.getElementById('conn').textContent)`, 5*time.Second)
 
 	a2 := startProgram(t, dir, addr)
@@ -204,7 +202,7 @@ func TestBrowserResumesAfterRestart(t *testing.T) {
 	if !pageEval[bool](t, ctx, `window.__notReloaded === true`) {
 		t.Fatal("the page was reloaded")
 	}
-	sameStates(t, "after restart", pageEval[map[string]string](t, ctx, pageCellsJS), serverCells(t, a2.url()))
+	sameStates(t, "after restart", pageEval[map[string]string](t, ctx, pageCellsJS), serverCells(t, a2.URL()))
 	checkFeedGapless(t, pageEval[[]uint64](t, ctx, feedSeqsJS))
 	// The table shows each cell once.
 	pageWait(t, ctx, "10 rows", `document.querySelectorAll('table.cells tbody tr').length === 10`, 2*time.Second)
@@ -240,12 +238,8 @@ func TestBrowserResyncsAfterPurge(t *testing.T) {
 	}
 	p.pub("cell", "p-0", "completed", map[string]any{"exitCode": 3})
 	last := p.pub("cell", "p-9", "admitted", map[string]any{"formationId": "purge"})
-	a.waitCursor(t, last)
-	stream, err := p.js.Stream(t.Context(), "CELLOS_EVENTS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.Purge(t.Context(), jetstream.WithPurgeKeep(1)); err != nil {
+	a.WaitCursor(last)
+	if err := a.Events.Handle().Purge(t.Context(), jetstream.WithPurgeKeep(1)); err != nil {
 		t.Fatal(err)
 	}
 	proxy.restore()
@@ -255,7 +249,7 @@ func TestBrowserResyncsAfterPurge(t *testing.T) {
 	if !pageEval[bool](t, ctx, `window.__notReloaded === true`) {
 		t.Fatal("the page was reloaded")
 	}
-	sameStates(t, "after resync", pageEval[map[string]string](t, ctx, pageCellsJS), serverCells(t, a.url()))
+	sameStates(t, "after resync", pageEval[map[string]string](t, ctx, pageCellsJS), serverCells(t, a.URL()))
 	pageWait(t, ctx, "p-0 completed in the table",
 		`[...document.querySelectorAll('table.cells tbody tr')].some(tr => tr.textContent.startsWith('p-0') && tr.querySelector('.badge').textContent === 'completed')`, 2*time.Second)
 	pageWait(t, ctx, "resync marked in the feed", `!!document.querySelector('aside li.mark')?.textContent.includes('Resynced')`, 2*time.Second)
@@ -270,11 +264,10 @@ func TestBrowserFoldMatchesServer(t *testing.T) {
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
 	g := demo.New(demo.Options{Seed: 11, Step: time.Second, Formations: 40, Tenants: 6})
-	next := func(n int) []rawMsg {
-		out := make([]rawMsg, 0, n)
+	next := func(n int) []testutil.Event {
+		out := make([]testutil.Event, 0, n)
 		for range n {
-			ev := g.Next()
-			out = append(out, rawMsg{demoSubject(t, ev), ev.JSON()})
+			out = append(out, demoEvent(t, g.Next()))
 		}
 		return out
 	}
@@ -283,8 +276,8 @@ func TestBrowserFoldMatchesServer(t *testing.T) {
 	p.pub("formation", "zombie", "created", map[string]any{"name": "Deleted long ago"})
 	p.pub("formation", "zombie", "deleted", nil)
 	// Enough traffic that the cells snapshot takes two pages.
-	a.waitCursor(t, p.pubRaw(next(6500)))
-	if n := len(serverCells(t, a.url())); n <= 1000 {
+	a.WaitCursor(p.pubRaw(next(6500)))
+	if n := len(serverCells(t, a.URL())); n <= 1000 {
 		t.Fatalf("the demo made %d cells, want more than one page (1000)", n)
 	}
 
@@ -292,11 +285,11 @@ func TestBrowserFoldMatchesServer(t *testing.T) {
 	// not CloudEvents at all, which must advance the cursor all the same.
 	// (The page loads in a goroutine: only the test's may fail the test.)
 	navigated := make(chan error, 1)
-	go func() { navigated <- chromedp.Do(ctx, chromedp.Navigate(a.url()+"/")) }()
+	go func() { navigated <- chromedp.Do(ctx, chromedp.Navigate(a.URL()+"/")) }()
 	for i := range 40 {
 		batch := next(50)
 		if i%10 == 0 {
-			batch = append(batch, rawMsg{"cellos.events.cell.junk.x", []byte("not json")})
+			batch = append(batch, testutil.Event{Subject: "cellos.events.cell.junk.x", Payload: []byte("not json")})
 		}
 		p.pubRaw(batch)
 	}
@@ -305,7 +298,7 @@ func TestBrowserFoldMatchesServer(t *testing.T) {
 		t.Fatalf("load the page: %v", err)
 	}
 	pageWait(t, ctx, "page at the last event", fmt.Sprintf(`__cellos.state().phase === 'live' && __cellos.state().cursor === %d`, last), 10*time.Second)
-	a.waitCursor(t, last)
+	a.WaitCursor(last)
 	pageWait(t, ctx, "tombstone found", `__cellos.sync.store.born.length === 0 && __cellos.sync.store.formations.get('zombie')?.deleted === true`, 8*time.Second)
 	t.Logf("snapshot page cursors (formations, cells): %s", pageEval[string](t, ctx, `JSON.stringify(__cellos.sync.store.pageCursors)`))
 
@@ -321,7 +314,7 @@ func TestBrowserFoldMatchesServer(t *testing.T) {
 	for _, kind := range []string{"formations", "cells"} {
 		after := ""
 		for {
-			body := apiGet[map[string]any](t, a.url(), "/v1/"+kind+"?limit=1000&after="+after)
+			body := apiGet[map[string]any](t, a.URL(), "/v1/"+kind+"?limit=1000&after="+after)
 			for _, e := range body[kind].([]any) {
 				server[kind] = append(server[kind], e.(entity))
 			}
@@ -386,19 +379,17 @@ func TestBrowserTenThousandCells(t *testing.T) {
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
 	const cells, formations = 10000, 20
-	var msgs []rawMsg
+	var msgs []testutil.Event
 	for f := range formations {
-		s, b := p.event("formation", fmt.Sprintf("bulk-%02d", f), "created", map[string]any{"name": fmt.Sprintf("Bulk %02d", f), "tenantId": demo.TenantNames[f%4]})
-		msgs = append(msgs, rawMsg{s, b})
+		msgs = append(msgs, p.event("formation", fmt.Sprintf("bulk-%02d", f), "created", map[string]any{"name": fmt.Sprintf("Bulk %02d", f), "tenantId": demo.TenantNames[f%4]}))
 	}
 	for i := range cells {
-		s, b := p.event("cell", fmt.Sprintf("cell-%05d", i), "admitted", map[string]any{
+		msgs = append(msgs, p.event("cell", fmt.Sprintf("cell-%05d", i), "admitted", map[string]any{
 			"formationId": fmt.Sprintf("bulk-%02d", i%formations), "tenantId": demo.TenantNames[i%formations%4], "specId": "spec-bulk",
-		})
-		msgs = append(msgs, rawMsg{s, b})
+		}))
 	}
 	last := p.pubRaw(msgs)
-	a.waitCursor(t, last)
+	a.WaitCursor(last)
 
 	// Two figures: the first rows on screen (the snapshot's first page is
 	// drawn as soon as it arrives) and the whole registry loaded and drawn.
@@ -407,7 +398,7 @@ func TestBrowserTenThousandCells(t *testing.T) {
 	type figures struct{ FirstRows, FirstRender, FirstPaint float64 }
 	var best figures
 	for attempt := 1; attempt <= 3 && (attempt == 1 || best.FirstRows > 2000 || best.FirstPaint > 5000); attempt++ {
-		pageDo(t, ctx, chromedp.Navigate(fmt.Sprintf("%s/?load=%d#/cells", a.url(), attempt)))
+		pageDo(t, ctx, chromedp.Navigate(fmt.Sprintf("%s/?load=%d#/cells", a.URL(), attempt)))
 		pageWait(t, ctx, "whole snapshot drawn", `__cellos.perf.firstPaint > 0`, 15*time.Second)
 		f := pageEval[figures](t, ctx, `__cellos.perf`)
 		t.Logf("load %d of 10,000 cells: first rows drawn %.0f ms, whole registry drawn %.0f ms (painted %.0f ms) after navigation start; %s",
@@ -440,8 +431,7 @@ func TestBrowserTenThousandCells(t *testing.T) {
 	before := pageEval[int](t, ctx, `__cellos.perf.renders`)
 	msgs = msgs[:0]
 	for i := range 2000 {
-		s, b := p.event("cell", fmt.Sprintf("cell-%05d", i), "started", nil)
-		msgs = append(msgs, rawMsg{s, b})
+		msgs = append(msgs, p.event("cell", fmt.Sprintf("cell-%05d", i), "started", nil))
 	}
 	last = p.pubRaw(msgs)
 	pageWait(t, ctx, "burst applied", fmt.Sprintf(`__cellos.state().cursor === %d`, last), 10*time.Second)
@@ -458,7 +448,7 @@ func TestBrowserTenThousandCells(t *testing.T) {
 func TestBrowserCleanClose(t *testing.T) {
 	ctx := newBrowser(t, 1280, 900)
 	a := startProgram(t, t.TempDir(), "")
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
 	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	got := pageEval[struct {
 		Code  int
@@ -471,22 +461,28 @@ func TestBrowserCleanClose(t *testing.T) {
 
 	// Navigating away closes the socket too (pagehide), and the server
 	// sees the client end it at once, not a ping timeout later.
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/?again#/cells"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/?again#/cells"))
 	pageWait(t, ctx, "connected again", `__cellos.state().phase === 'live'`, 5*time.Second)
 	before := a.HTTP.SocketStats()
 	pageDo(t, ctx, chromedp.Navigate("about:blank"))
-	deadline := time.Now().Add(3 * time.Second)
-	for st := a.HTTP.SocketStats(); st.Open != 0 || st.Closed[web.EndClient] != before.Closed[web.EndClient]+1; st = a.HTTP.SocketStats() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after navigating away the server has %d sockets open, closed %v (before: %v); want the page's socket closed by the client", st.Open, st.Closed, before.Closed)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the server's counters
+	var st web.SocketStats
+	if !testutil.Poll(3*time.Second, 10*time.Millisecond, func() bool {
+		st = a.HTTP.SocketStats()
+		return st.Open == 0 && st.Closed[web.EndClient] == before.Closed[web.EndClient]+1
+	}) {
+		t.Fatalf("after navigating away the server has %d sockets open, closed %v (before: %v); want the page's socket closed by the client", st.Open, st.Closed, before.Closed)
 	}
 }
 
 // TestBrowserScreenshots takes the README's screenshots from demo traffic:
-// desktop (light and dark) and phone width.
+// desktop (light and dark) and phone width, into the directory
+// CELLOS_SCREENSHOTS names. It is a tool more than a test, so it runs only
+// then: `task screenshots` writes them into docs/.
 func TestBrowserScreenshots(t *testing.T) {
+	dir := os.Getenv("CELLOS_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("writes the README's screenshots: run with CELLOS_SCREENSHOTS=<dir> (task screenshots writes them into docs/)")
+	}
 	ctx := newBrowser(t, 1440, 900)
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
@@ -494,18 +490,13 @@ func TestBrowserScreenshots(t *testing.T) {
 	const n = 900
 	step := 200 * time.Millisecond
 	g := demo.New(demo.Options{Seed: 7, Start: time.Now().Add(-n * step), Step: step, Formations: 8})
-	var msgs []rawMsg
+	var msgs []testutil.Event
 	for range n {
-		ev := g.Next()
-		msgs = append(msgs, rawMsg{demoSubject(t, ev), ev.JSON()})
+		msgs = append(msgs, demoEvent(t, g.Next()))
 	}
 	last := p.pubRaw(msgs)
-	a.waitCursor(t, last)
+	a.WaitCursor(last)
 
-	dir := os.Getenv("CELLOS_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
 	shots := []struct {
 		name, hash string
 		w, h       int64
@@ -518,7 +509,7 @@ func TestBrowserScreenshots(t *testing.T) {
 		{"screenshot-phone.png", "#/formations", 390, 844, false},
 		{"screenshot-phone-dark.png", "#/cells?sort=updated", 390, 844, true},
 	}
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
 	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	// Live traffic at a steady pace for a few seconds, so that the feed
 	// and the events-per-second sparkline show what a user would see.
@@ -528,8 +519,7 @@ func TestBrowserScreenshots(t *testing.T) {
 		batch := 1 + i%3 // an uneven rate reads better than a flat one
 		msgs = msgs[:0]
 		for range batch {
-			ev := g.Next()
-			msgs = append(msgs, rawMsg{demoSubject(t, ev), ev.JSON()})
+			msgs = append(msgs, demoEvent(t, g.Next()))
 		}
 		p.pubRaw(msgs)
 	}
@@ -561,12 +551,12 @@ func TestBrowserScreenshots(t *testing.T) {
 	t.Logf("screenshots in %s", dir)
 }
 
-// demoSubject routes a demo event as a supervisor would.
-func demoSubject(t *testing.T, ev demo.Event) string {
+// demoEvent is a demo event on the subject a supervisor routes it to.
+func demoEvent(t *testing.T, ev demo.Event) testutil.Event {
 	t.Helper()
 	subject, _, err := event.Route(ev.JSON())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return subject
+	return testutil.Event{Subject: subject, Payload: ev.JSON()}
 }

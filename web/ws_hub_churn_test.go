@@ -23,9 +23,7 @@ func TestHubRefusesASubscriberOfAnEndedIncarnation(t *testing.T) {
 	old := events.Current()
 	h := newHub(events, slog.New(slog.DiscardHandler), 1<<20)
 	h.inc, h.pos = old, 1 // as right after it dropped old's subscribers
-	if err := events.JetStream().DeleteStream(ctx, eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RemoveStream(t, events)
 	if err := events.Ensure(ctx); err != nil { // what the watcher does
 		t.Fatal(err)
 	}

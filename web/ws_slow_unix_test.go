@@ -35,7 +35,7 @@ func TestWSSlowClientIsCutOffWithoutHurtingOthers(t *testing.T) {
 	// Published in steps that the fast client has read before the next:
 	// it is never far behind, whatever the race detector costs it.
 	var want, got []uint64
-	ctx := wsCtx(t, 60*time.Second)
+	ctx := testutil.Ctx(t, 60*time.Second)
 	for len(want) < n {
 		want = append(want, e.publishRaw(t, "cellos.events.cell.c1.started", 10, func() []byte { return e.event("c1", "started", pad) })...)
 		for len(got) < len(want) {
@@ -49,7 +49,7 @@ func TestWSSlowClientIsCutOffWithoutHurtingOthers(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("fast client got %v, want %v", got, want)
 	}
-	waitUntil(t, 30*time.Second, "slow client cut off", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "slow client cut off", func() bool {
 		st := e.a.HTTP.SocketStats()
 		if len(st.Closed) > 0 && st.Closed[web.EndSlow] == 0 {
 			t.Fatalf("a socket ended otherwise: %+v", st)
@@ -57,7 +57,7 @@ func TestWSSlowClientIsCutOffWithoutHurtingOthers(t *testing.T) {
 		return st.Closed[web.EndSlow] == 1
 	})
 	// The slow client finds its socket ended once it reads what was sent.
-	readClose(t, slow, 20*time.Second)
+	testutil.ReadClose(t, slow, 20*time.Second)
 	if st := e.a.HTTP.SocketStats(); st.Closed[web.EndSlow] != 1 || st.Open != 1 {
 		t.Errorf("stats = %+v, want one slow close and the fast socket still open", st)
 	}

@@ -4,7 +4,6 @@ package layout
 import (
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,28 +13,10 @@ import (
 // Every package has exactly one package doc comment, so `go doc` tells what
 // it is for and no two files disagree.
 func TestEveryPackageHasOneDoc(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("module root not found from %s", root)
-	}
+	root, files := moduleGoFiles(t)
 	dirs := map[string]bool{}
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules") && path != root {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && strings.HasSuffix(path, ".go") {
-			dirs[filepath.Dir(path)] = true
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, f := range files {
+		dirs[filepath.Join(root, filepath.Dir(f))] = true
 	}
 	for dir := range dirs {
 		// Docs per package name: a directory holds one package besides its

@@ -201,13 +201,9 @@ func TestLoad(t *testing.T) {
 	publish(t, js, total, rate, 0)
 	pubElapsed := time.Since(start)
 
-	// Every client must get every event.
-	deadline := time.Now().Add(120 * time.Second)
-	for _, c := range readers {
-		for c.received.Load() < uint64(total) && c.err.Load() == nil && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond) // polling a counter
-		}
-	}
+	// Every client must get every event (those that do not are reported
+	// below).
+	testutil.Poll(120*time.Second, 10*time.Millisecond, func() bool { return allDone(readers, uint64(total)) })
 	delivered := time.Since(start)
 	failed := 0
 	var lat []time.Duration
@@ -245,27 +241,20 @@ func TestLoad(t *testing.T) {
 	const bulk, bulkSize = 48, 400 << 10
 	publish(t, js, bulk, 8, bulkSize)
 	want := uint64(total + bulk)
-	deadline = time.Now().Add(60 * time.Second)
+	testutil.Poll(60*time.Second, 10*time.Millisecond, func() bool { return allDone(readers[:10], want) })
 	for _, c := range readers[:10] {
-		for c.received.Load() < want && c.err.Load() == nil && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond) // polling a counter
-		}
 		if c.received.Load() != want || c.err.Load() != nil {
 			t.Fatalf("reader beside slow clients received %d of %d (err %s)", c.received.Load(), want, deref(c.err.Load()))
 		}
 	}
 	var slowClosed float64
-	for deadline = time.Now().Add(60 * time.Second); ; {
+	if !testutil.Poll(60*time.Second, 100*time.Millisecond, func() bool {
 		// A peer that reads nothing answers no ping either: it is cut off
 		// as slow (4408) or as dead (ping timeout), whichever comes first.
 		slowClosed = metric(t, srv, `cellos_ws_closed_total{reason="slow"}`) +
 			metric(t, srv, `cellos_ws_closed_total{reason="ping_timeout"}`)
-		if slowClosed >= slowClients || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond) // polling a counter
-	}
-	if slowClosed < slowClients {
+		return slowClosed >= slowClients
+	}) {
 		t.Errorf("%.0f of %d slow clients cut off within 60s of %d MiB of bulk", slowClosed, slowClients, bulk*bulkSize>>20)
 	}
 	rss := peakRSS(t, srv.cmd.Process.Pid)
@@ -277,18 +266,28 @@ func TestLoad(t *testing.T) {
 	wg.Wait()
 
 	// Back to baseline once everybody is gone.
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		g, cons := metric(t, srv, "go_goroutines"), consumers()
-		if g <= baseGoroutines+2 && cons == baseConsumers {
-			t.Logf("after disconnect: %.0f goroutines (baseline %.0f), %d consumers (baseline %d)", g, baseGoroutines, cons, baseConsumers)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("30s after disconnect: %.0f goroutines (baseline %.0f), %d consumers (baseline %d)", g, baseGoroutines, cons, baseConsumers)
-		}
-		time.Sleep(100 * time.Millisecond) // polling a value
+	var (
+		g    float64
+		cons int
+	)
+	if !testutil.Poll(30*time.Second, 100*time.Millisecond, func() bool {
+		g, cons = metric(t, srv, "go_goroutines"), consumers()
+		return g <= baseGoroutines+2 && cons == baseConsumers
+	}) {
+		t.Fatalf("30s after disconnect: %.0f goroutines (baseline %.0f), %d consumers (baseline %d)", g, baseGoroutines, cons, baseConsumers)
 	}
+	t.Logf("after disconnect: %.0f goroutines (baseline %.0f), %d consumers (baseline %d)", g, baseGoroutines, cons, baseConsumers)
+}
+
+// allDone reports whether every client has received want events or ended
+// with an error.
+func allDone(clients []*loadClient, want uint64) bool {
+	for _, c := range clients {
+		if c.received.Load() < want && c.err.Load() == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // publish sends n events at rate events/s (in 10 ms ticks from 100/s up), each carrying
