@@ -218,7 +218,7 @@ func TestEventTime(t *testing.T) {
 	}
 }
 
-// DESIGN.md §4: an event at or below the cursor is a no-op.
+// docs/design.md §3: an event at or below the cursor is a no-op.
 func TestApplyStale(t *testing.T) {
 	p := fold(t, formEv("created", "f1", nil), cellEv("admitted", "c1", obj{"formationId": "f1"}))
 	p.TakeChanges()

@@ -167,7 +167,7 @@ func foldAll(msgs []Message) *Projection {
 }
 
 // Restoring from accumulated incremental change sets and applying the rest
-// equals folding everything from scratch (DESIGN.md §4: a pure fold).
+// equals folding everything from scratch (docs/design.md §3: a pure fold).
 func TestRestoreEquivalence(t *testing.T) {
 	seeds := []uint64{1, 2, 3, 42, 1234567}
 	n := 200

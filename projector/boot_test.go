@@ -17,7 +17,7 @@ import (
 	"cellos-allinone/testutil"
 )
 
-// Each boot case of DESIGN.md §4: the projector must start, report what it
+// Each boot case of docs/design.md §4: the projector must start, report what it
 // did in Boot, and end up equal to a fold of the stream.
 
 // bootCase is one way the checkpoint and the stream meet at boot.

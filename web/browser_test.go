@@ -255,7 +255,7 @@ func TestBrowserResyncsAfterPurge(t *testing.T) {
 	pageWait(t, ctx, "resync marked in the feed", `!!document.querySelector('aside li.mark')?.textContent.includes('Resynced')`, 2*time.Second)
 }
 
-// TestBrowserFoldMatchesServer: the page folds events itself (DESIGN.md §3)
+// TestBrowserFoldMatchesServer: the page folds events itself (docs/design.md §3)
 // on top of a snapshot loaded while demo traffic flows, so that its pages
 // are read at different cursors. Once both are at the same cursor, every
 // formation and cell on the page equals the server's, field by field.
