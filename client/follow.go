@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"cellos-allinone/internal/sleep"
 )
 
 // Backoff bounds of Follow's reconnection (exponential, with jitter).
@@ -114,12 +116,8 @@ func (c *Client) Follow(ctx context.Context, fo FollowOptions, fn func(Event) er
 		if fo.OnRetry != nil {
 			fo.OnRetry(err, wait)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep.For(ctx, wait); err != nil {
+			return err
 		}
 	}
 }

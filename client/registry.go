@@ -73,48 +73,46 @@ func itoa(n int) string {
 
 // Formations lists one page of formations ordered by id.
 func (c *Client) Formations(ctx context.Context, fq FormationQuery) (*FormationList, error) {
-	var out FormationList
 	q := values("tenant", fq.Tenant, "status", fq.Status, "limit", itoa(fq.Limit), "after", fq.After)
-	raw, err := c.getJSON(ctx, "/v1/formations", q, &out)
-	if err != nil {
-		return nil, err
-	}
-	out.Raw = raw
-	return &out, nil
+	return getRaw[FormationList](ctx, c, "/v1/formations", q)
 }
 
 // Formation gets one formation and its cells; a missing one is an
 // *APIError with status 404 (see IsNotFound).
 func (c *Client) Formation(ctx context.Context, id string) (*FormationDetail, error) {
-	var out FormationDetail
-	raw, err := c.getJSON(ctx, "/v1/formations/"+url.PathEscape(id), nil, &out)
-	if err != nil {
-		return nil, err
-	}
-	out.Raw = raw
-	return &out, nil
+	return getRaw[FormationDetail](ctx, c, "/v1/formations/"+url.PathEscape(id), nil)
 }
 
 // Cells lists one page of cells ordered by id.
 func (c *Client) Cells(ctx context.Context, cq CellQuery) (*CellList, error) {
-	var out CellList
 	q := values("tenant", cq.Tenant, "formation", cq.Formation, "state", cq.State, "outcome", cq.Outcome,
 		"limit", itoa(cq.Limit), "after", cq.After)
-	raw, err := c.getJSON(ctx, "/v1/cells", q, &out)
-	if err != nil {
-		return nil, err
-	}
-	out.Raw = raw
-	return &out, nil
+	return getRaw[CellList](ctx, c, "/v1/cells", q)
 }
 
 // Cell gets one cell; a missing one is an *APIError with status 404.
 func (c *Client) Cell(ctx context.Context, id string) (*CellDetail, error) {
-	var out CellDetail
-	raw, err := c.getJSON(ctx, "/v1/cells/"+url.PathEscape(id), nil, &out)
+	return getRaw[CellDetail](ctx, c, "/v1/cells/"+url.PathEscape(id), nil)
+}
+
+// withRaw is an answer type that keeps the body it was decoded from.
+type withRaw[T any] interface {
+	*T
+	setRaw(json.RawMessage)
+}
+
+func (l *FormationList) setRaw(raw json.RawMessage)   { l.Raw = raw }
+func (d *FormationDetail) setRaw(raw json.RawMessage) { d.Raw = raw }
+func (l *CellList) setRaw(raw json.RawMessage)        { l.Raw = raw }
+func (d *CellDetail) setRaw(raw json.RawMessage)      { d.Raw = raw }
+
+// getRaw GETs path?q, decodes the answer into a T and keeps the body.
+func getRaw[T any, PT withRaw[T]](ctx context.Context, c *Client, path string, q url.Values) (*T, error) {
+	var out T
+	raw, err := c.getJSON(ctx, path, q, &out)
 	if err != nil {
 		return nil, err
 	}
-	out.Raw = raw
+	PT(&out).setRaw(raw)
 	return &out, nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"cellos-allinone/eventlog"
 	"cellos-allinone/projection"
+
+	"cellos-allinone/internal/sleep"
 )
 
 // follow runs the single ordered consumer from cursor+1 until ctx ends,
@@ -34,12 +36,7 @@ func (p *Projector) follow(ctx context.Context) {
 		}
 		p.log.Warn("event consumer stopped; restarting", "err", err, "from", p.lastSeen.Load()+1)
 		p.events.Check()
-		t := time.NewTimer(time.Second)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
+		_ = sleep.For(ctx, time.Second)
 	}
 }
 

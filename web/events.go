@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"cellos-allinone/api"
 	"cellos-allinone/eventlog"
@@ -101,10 +100,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.Events == nil {
-		return Errorf(CodeUnavailable, "the event log is not available")
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), eventsTimeout)
 	defer cancel()
 	// The page's state and the incarnation it reads must be the same
 	// one: a recreation between the two reads is looked at again.

@@ -7,7 +7,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"time"
 
 	"cellos-allinone/api"
 	"cellos-allinone/event"
@@ -46,10 +45,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.Events == nil {
-		return Errorf(CodeUnavailable, "the event log is not available")
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), eventsTimeout)
 	defer cancel()
 	pub, err := s.cfg.Events.Publish(ctx, ev.Subject, ev.Payload, ev.ID)
 	if errors.Is(err, eventlog.ErrTooLarge) {

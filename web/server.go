@@ -87,9 +87,9 @@ func (s *Server) routes() {
 	s.handle("GET /v1/cells", s.whenReady(s.listCells))
 	s.handle("GET /v1/cells/{id}", s.whenReady(s.getCell))
 	// The event log: read and written directly, ready or not.
-	s.handle("GET /v1/events", s.listEvents)
-	s.handle("POST /v1/events", s.postEvent)
-	s.handle("GET /ws/events", s.serveEvents)
+	s.handle("GET /v1/events", s.needEvents(s.listEvents))
+	s.handle("POST /v1/events", s.needEvents(s.postEvent))
+	s.handle("GET /ws/events", s.needEvents(s.serveEvents))
 	// Operations: always served.
 	s.handle("GET /v1/status", s.status)
 	s.handle("GET /healthz", s.healthz)
@@ -112,6 +112,19 @@ func (s *Server) whenReady(h handlerFunc) handlerFunc {
 		if !s.proj.Ready() {
 			w.Header().Set("Retry-After", "1")
 			return Errorf(CodeNotReady, "the projection is replaying the event log; retry shortly (see /v1/status)")
+		}
+		return h(w, r)
+	}
+}
+
+// eventsTimeout bounds a request's reads and writes of the event log.
+const eventsTimeout = 10 * time.Second
+
+// needEvents answers 503 when the server has no event log.
+func (s *Server) needEvents(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if s.cfg.Events == nil {
+			return Errorf(CodeUnavailable, "the event log is not available")
 		}
 		return h(w, r)
 	}

@@ -197,9 +197,6 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkOrigin(r); err != nil {
 		return err
 	}
-	if s.cfg.Events == nil {
-		return Errorf(CodeUnavailable, "the event log is not available")
-	}
 	if err := s.ws.acquire(); err != nil {
 		w.Header().Set("Retry-After", "5")
 		return err

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"cellos-allinone/eventlog"
+
+	"cellos-allinone/internal/sleep"
 )
 
 // hub serves the live tail of every socket from one ordered consumer
@@ -99,7 +101,7 @@ func (h *hub) run(ctx context.Context) {
 		st, err := h.events.State(ctx)
 		if err != nil {
 			h.log.Warn("WebSocket hub: reading the stream state", "err", err)
-			sleepCtx(ctx, backoff)
+			_ = sleep.For(ctx, backoff)
 			continue
 		}
 		if st.Epoch != inc.Epoch {
@@ -132,16 +134,7 @@ func (h *hub) run(ctx context.Context) {
 		// them (they reconnect with their cursor) and follow again.
 		h.log.Error("WebSocket hub: following the stream failed; closing live sockets", "err", err)
 		h.dropAll(errHubFailed)
-		sleepCtx(ctx, backoff)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+		_ = sleep.For(ctx, backoff)
 	}
 }
 

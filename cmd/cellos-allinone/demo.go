@@ -16,6 +16,8 @@ import (
 	"cellos-allinone/demo"
 	"cellos-allinone/event"
 	"cellos-allinone/eventlog"
+
+	"cellos-allinone/internal/sleep"
 )
 
 const demoAbout = `Generates realistic CellOS traffic: formations of several tenants launch,
@@ -355,12 +357,8 @@ func (p *demoPublisher) send(ctx context.Context, ev demo.Event) error {
 			fmt.Fprintf(p.stderr, "demo: cannot publish (%v); retrying until the server answers\n", err)
 			p.down = true
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep.For(ctx, wait); err != nil {
+			return err
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
