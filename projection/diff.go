@@ -2,7 +2,9 @@ package projection
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -78,4 +80,31 @@ func DiffEntities(want, got Entities, most int) []string {
 	add("formation", want.Formations, got.Formations)
 	add("cell", want.Cells, got.Cells)
 	return out
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only plain structs, strings and compacted JSON are encoded here.
+		panic(fmt.Sprintf("projection: encode: %v", err))
+	}
+	return b
+}
+
+// Dump is a canonical encoding of the entity state (formations including
+// tombstones, and cells, ordered by id). Two projections with equal dumps
+// serve the same registry.
+func (p *Projection) Dump() []byte {
+	type entry struct {
+		Formations []Formation `json:"formations"`
+		Cells      []Cell      `json:"cells"`
+	}
+	var d entry
+	for _, id := range slices.Sorted(maps.Keys(p.formations)) {
+		d.Formations = append(d.Formations, p.formationView(p.formations[id]))
+	}
+	for _, id := range slices.Sorted(maps.Keys(p.cells)) {
+		d.Cells = append(d.Cells, *p.cells[id])
+	}
+	return mustJSON(d)
 }
