@@ -1,0 +1,173 @@
+package store
+
+import (
+	bolt "go.etcd.io/bbolt"
+
+	"cellos-allinone/projection"
+)
+
+// writer writes one commit: entity records, their index keys, and the
+// changes of the formation counts and the tenant aggregates, summed per key
+// so that each counter is read and written once per commit. Every key and
+// value is a fresh slice: bbolt keeps them until the transaction commits.
+type writer struct {
+	cells, forms, counts, aggs *bolt.Bucket
+	cellByTenant, cellByForm   *bolt.Bucket
+	cellByClass                *bolt.Bucket
+	formByTenant, formByStatus *bolt.Bucket
+
+	countDelta map[string]*projection.CellCounts
+	aggDelta   map[string]*aggregate
+}
+
+func newWriter(tx *bolt.Tx) *writer {
+	return &writer{
+		cells: tx.Bucket(bucketCells), forms: tx.Bucket(bucketFormations),
+		counts: tx.Bucket(bucketCounts), aggs: tx.Bucket(bucketAggregates),
+		cellByTenant: tx.Bucket(bucketCellByTenant), cellByForm: tx.Bucket(bucketCellByFormation),
+		cellByClass: tx.Bucket(bucketCellByClass), formByTenant: tx.Bucket(bucketFormByTenant),
+		formByStatus: tx.Bucket(bucketFormByStatus),
+		countDelta:   map[string]*projection.CellCounts{}, aggDelta: map[string]*aggregate{},
+	}
+}
+
+func (w *writer) agg(tenant string) *aggregate {
+	a := w.aggDelta[tenant]
+	if a == nil {
+		a = &aggregate{}
+		w.aggDelta[tenant] = a
+	}
+	return a
+}
+
+func (w *writer) count(formation string) *projection.CellCounts {
+	c := w.countDelta[formation]
+	if c == nil {
+		c = &projection.CellCounts{}
+		w.countDelta[formation] = c
+	}
+	return c
+}
+
+func (w *writer) cell(sl *cellSlot) error {
+	id := sl.c.ID
+	if err := w.cells.Put([]byte(id), encodeCell(nil, &sl.c)); err != nil {
+		return err
+	}
+	now := keysOfCell(&sl.c)
+	if sl.inStore && sl.stored == now {
+		return nil
+	}
+	if sl.inStore {
+		old := sl.stored
+		for _, k := range w.cellIndexKeys(id, old) {
+			if err := k.b.Delete(k.key); err != nil {
+				return err
+			}
+		}
+		w.agg(old.tenant).countCell(old.class, -1)
+		if old.formation != "" {
+			w.count(old.formation).Add(cellStates[old.class/3], cellOutcomes[old.class%3], -1)
+		}
+	}
+	for _, k := range w.cellIndexKeys(id, now) {
+		if err := k.b.Put(k.key, nil); err != nil {
+			return err
+		}
+	}
+	w.agg(now.tenant).countCell(now.class, 1)
+	if now.formation != "" {
+		w.count(now.formation).Add(cellStates[now.class/3], cellOutcomes[now.class%3], 1)
+	}
+	return nil
+}
+
+type indexEntry struct {
+	b   *bolt.Bucket
+	key []byte
+}
+
+func (w *writer) cellIndexKeys(id string, k cellKeys) []indexEntry {
+	out := []indexEntry{
+		{w.cellByTenant, indexKey(group(k.tenant, k.class), id)},
+		{w.cellByClass, indexKey([]byte{k.class}, id)},
+	}
+	if k.formation != "" {
+		out = append(out, indexEntry{w.cellByForm, indexKey(group(k.formation, k.class), id)})
+	}
+	return out
+}
+
+func (w *writer) formation(sl *formSlot) error {
+	id := sl.f.ID
+	if err := w.forms.Put([]byte(id), encodeFormation(nil, &sl.f)); err != nil {
+		return err
+	}
+	now := keysOfFormation(&sl.f)
+	if sl.inStore && sl.stored == now {
+		return nil
+	}
+	if sl.inStore && sl.stored.live {
+		old := sl.stored
+		for _, k := range w.formIndexKeys(id, old) {
+			if err := k.b.Delete(k.key); err != nil {
+				return err
+			}
+		}
+		w.agg(old.tenant).formations[old.status]--
+	}
+	if now.live {
+		for _, k := range w.formIndexKeys(id, now) {
+			if err := k.b.Put(k.key, nil); err != nil {
+				return err
+			}
+		}
+		w.agg(now.tenant).formations[now.status]++
+	}
+	return nil
+}
+
+func (w *writer) formIndexKeys(id string, k formKeys) []indexEntry {
+	return []indexEntry{
+		{w.formByTenant, indexKey(group(k.tenant, k.status), id)},
+		{w.formByStatus, indexKey([]byte{k.status}, id)},
+	}
+}
+
+// flush adds the summed deltas to the stored counters; a counter that
+// reaches zero is deleted.
+func (w *writer) flush() error {
+	for formation, d := range w.countDelta {
+		cur := decodeCounts(w.counts.Get([]byte(formation)))
+		cur.Total += d.Total
+		cur.Admitted += d.Admitted
+		cur.Running += d.Running
+		cur.Completed += d.Completed
+		cur.Failed += d.Failed
+		cur.Destroyed += d.Destroyed
+		var err error
+		if cur == (projection.CellCounts{}) {
+			err = w.counts.Delete([]byte(formation))
+		} else {
+			err = w.counts.Put([]byte(formation), encodeCounts(cur))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for tenant, d := range w.aggDelta {
+		key := aggKey(tenant)
+		cur := decodeAggregate(w.aggs.Get(key))
+		cur.add(d)
+		var err error
+		if cur.zero() {
+			err = w.aggs.Delete(key)
+		} else {
+			err = w.aggs.Put(key, cur.encode())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
