@@ -34,13 +34,13 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 	counter := func(name, help string, get func(projection.Counters) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
 			var c projection.Counters
-			p.Read(func(v View) { c = v.Counters() })
+			_ = p.Read(func(v View) { c = v.Counters() })
 			return float64(get(c))
 		})
 	}
 	cursor := func() uint64 {
 		var c uint64
-		p.Read(func(v View) { c = v.Cursor() })
+		_ = p.Read(func(v View) { c = v.Cursor() })
 		return c
 	}
 	reg.MustRegister(

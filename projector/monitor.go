@@ -54,23 +54,20 @@ func (p *Projector) monitor(ctx context.Context) {
 	}
 }
 
-// promoteOrReadyIfDone marks the boot replay done, or promotes a rebuilt
-// projection, when the stream holds nothing after what was applied.
+// promoteOrReadyIfDone asks the apply goroutine to mark the boot replay
+// done, or to swap a rebuilt state in, when the stream holds nothing after
+// what was applied (one request at a time).
 func (p *Projector) promoteOrReadyIfDone(ctx context.Context) {
-	p.mu.RLock()
-	b := p.building
-	p.mu.RUnlock()
-	if b == nil && p.Ready() {
+	if !p.rebuilding.Load() && p.Ready() {
 		return
 	}
-	if p.leftToRead(ctx) {
+	if p.leftToRead(ctx) || !p.caughtUpQueued.CompareAndSwap(false, true) {
 		return
 	}
-	if b != nil {
-		p.promote(b)
-	} else {
-		p.markReady()
-	}
+	go func() {
+		defer p.caughtUpQueued.Store(false)
+		p.runOnApply(func() { p.caughtUp(ctx) })
+	}()
 }
 
 // leftToRead reports whether the incarnation being followed holds a

@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/coder/websocket"
+
+	"cellos-allinone/projector"
 )
 
 // Error codes of the API; codes holds what each one means.
@@ -19,6 +21,7 @@ const (
 	CodeUnsupportedMedia = "unsupported_media_type"
 	CodeInvalidEvent     = "invalid_event"
 	CodeNotReady         = "not_ready"
+	CodeStateDamaged     = "state_damaged"
 	CodeUnavailable      = "unavailable"
 	CodeForbidden        = "forbidden"
 	CodeUpgradeRequired  = "upgrade_required"
@@ -66,6 +69,7 @@ var codes = map[string]codeInfo{
 	CodeUnsupportedMedia: {status: http.StatusUnsupportedMediaType},
 	CodeUpgradeRequired:  {status: http.StatusUpgradeRequired},
 	CodeNotReady:         {status: http.StatusServiceUnavailable},
+	CodeStateDamaged:     {status: http.StatusServiceUnavailable, close: websocket.StatusInternalError, end: EndError, warn: true},
 	CodeShuttingDown:     {status: http.StatusServiceUnavailable, close: websocket.StatusGoingAway, end: EndShutdown},
 	CodeUnavailable:      {status: http.StatusServiceUnavailable, close: websocket.StatusInternalError, end: EndError, warn: true},
 	CodeSlowClient:       {status: http.StatusServiceUnavailable, close: CloseSlowClient, end: EndSlow, warn: true},
@@ -99,7 +103,9 @@ func Errorf(code, format string, args ...any) *Error {
 // is the only kind logged as an error.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	if errors.Is(err, projector.ErrStateDamaged) {
+		e = Errorf(CodeStateDamaged, "%v; retry shortly", err)
+	} else if !errors.As(err, &e) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = Errorf(CodeInternal, "internal error")
 	}

@@ -25,10 +25,13 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(CodeBadParameter, "status %q is not a formation status (created, launching, running, degraded, completed, failed, cancelled)", f.Status)
 	}
 	var resp api.FormationList
-	s.proj.Read(func(p projector.View) {
+	err = s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Formations, resp.Next = p.Formations(f, pg)
 	})
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
@@ -40,10 +43,13 @@ func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	var resp api.FormationDetail
 	found := false
-	s.proj.Read(func(p projector.View) {
+	err := s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Formation, resp.Cells, found = p.Formation(id)
 	})
+	if err != nil {
+		return err
+	}
 	if !found {
 		return Errorf(CodeNotFound, "no formation %q", id)
 	}
@@ -68,10 +74,13 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(CodeBadParameter, "outcome %q is not a cell outcome (completed, failed, or none for cells without one)", f.Outcome)
 	}
 	var resp api.CellList
-	s.proj.Read(func(p projector.View) {
+	err = s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Cells, resp.Next = p.Cells(f, pg)
 	})
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
@@ -83,10 +92,13 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	var resp api.CellDetail
 	found := false
-	s.proj.Read(func(p projector.View) {
+	err := s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Cell, found = p.Cell(id)
 	})
+	if err != nil {
+		return err
+	}
 	if !found {
 		return Errorf(CodeNotFound, "no cell %q", id)
 	}

@@ -20,8 +20,9 @@ import (
 // Projector is what the API reads: the projection and its status.
 type Projector interface {
 	Ready() bool
-	// Read gives one consistent view: a projection with its epoch.
-	Read(func(projector.View))
+	// Read gives one consistent view: a state with its epoch; a damaged
+	// state is the error.
+	Read(func(projector.View)) error
 	Status(ctx context.Context, version string) (projector.Status, error)
 }
 

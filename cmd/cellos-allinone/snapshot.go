@@ -117,11 +117,13 @@ func snapshotInspect(args []string, stdout, stderr io.Writer) error {
 	in := inspection{Path: st.Path(), FileBytes: st.Size(), Schema: cp.Schema, Epoch: cp.Epoch,
 		Cursor: cp.Meta.Cursor, CursorID: cp.Meta.CursorID, At: cp.At, Events: cp.Meta.Counters, Gaps: cp.Meta.Gaps}
 	if cp.Schema == store.SchemaVersion {
-		p, err := st.Load(cp)
+		err := st.View(func(v *store.View) error {
+			in.Formations, in.Cells = v.Size()
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("checkpoint records unreadable: %w", err)
 		}
-		in.Formations, in.Cells = p.Size()
 	}
 	if out.value == "json" {
 		enc := json.NewEncoder(stdout)
@@ -192,7 +194,11 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil || !found || cp.Schema != store.SchemaVersion {
 			return fmt.Errorf("no usable checkpoint (found %v, schema %d, err %v): nothing to verify", found, cp.Schema, err)
 		}
-		p, err := st.Load(cp)
+		var stored projection.Entities
+		err = st.View(func(v *store.View) error {
+			stored = v.Entities()
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("checkpoint records unreadable: %w", err)
 		}
@@ -208,7 +214,7 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			return err
 		}
-		cursor, want, got = cp.Meta.Cursor, scratch.Entities(), p.Entities()
+		cursor, want, got = cp.Meta.Cursor, scratch.Entities(), stored
 		note = expiryNote(ctx, l)
 	}
 	diffs := projection.DiffEntities(want, got, *maxDiffs)

@@ -42,15 +42,13 @@ func TestSnapshotCommands(t *testing.T) {
 		t.Fatalf("offline verify = %d %q, want 0 ok", code, out)
 	}
 
-	// Damage one cell in the checkpoint: verify must find exactly it.
+	// Lose one cell from the checkpoint: verify must find exactly it.
 	db, err := bolt.Open(filepath.Join(dir, app.CheckpointFile), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("cells"))
-		rec := bytes.Replace(b.Get([]byte("f-00002-c05")), []byte(`"state":"destroyed"`), []byte(`"state":"running"`), 1)
-		return b.Put([]byte("f-00002-c05"), rec)
+		return tx.Bucket([]byte("cells")).Delete([]byte("f-00002-c05"))
 	})
 	db.Close()
 	if err != nil {
