@@ -114,7 +114,7 @@ func (b *Batch) LoadCell(id string) (projection.Cell, bool) {
 			panic(fmt.Errorf("store: read cell %q: %w", id, err))
 		}
 		if rec != nil {
-			c, err := decodeCell(id, rec)
+			c, err := decodeCell(id, rec, b.s.keys.Load().snapshot())
 			if err != nil {
 				panic(fmt.Errorf("store: %w", err))
 			}
@@ -150,7 +150,7 @@ func (b *Batch) LoadFormation(id string) (projection.Formation, bool) {
 			panic(fmt.Errorf("store: read formation %q: %w", id, err))
 		}
 		if rec != nil {
-			f, err := decodeFormation(id, rec)
+			f, err := decodeFormation(id, rec, b.s.keys.Load().snapshot())
 			if err != nil {
 				panic(fmt.Errorf("store: %w", err))
 			}
@@ -186,10 +186,19 @@ func (b *Batch) Commit(at time.Time) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
 	b.closeReadTx()
-	err = b.s.db.Update(func(tx *bolt.Tx) error { return b.write(tx, at) })
+	var keysWritten func()
+	err = b.s.db.Update(func(tx *bolt.Tx) error {
+		if err := b.write(tx, at); err != nil {
+			return err
+		}
+		// After the records: they may have numbered new keys.
+		keysWritten, err = b.s.keys.Load().persist(tx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
+	keysWritten()
 	for _, sl := range b.dCells {
 		sl.stored, sl.inStore, sl.dirty = keysOfCell(&sl.c), true, false
 	}
@@ -203,7 +212,7 @@ func (b *Batch) Commit(at time.Time) (err error) {
 }
 
 func (b *Batch) write(tx *bolt.Tx, at time.Time) error {
-	w := newWriter(tx)
+	w := newWriter(tx, b.s.keys.Load())
 	for _, sl := range b.dCells {
 		if err := w.cell(sl); err != nil {
 			return err

@@ -26,6 +26,7 @@ var (
 	allBuckets = [][]byte{
 		bucketMeta, bucketFormations, bucketCells, bucketCounts, bucketAggregates,
 		bucketCellByTenant, bucketCellByFormation, bucketCellByClass, bucketFormByTenant, bucketFormByStatus,
+		bucketKeys,
 	}
 )
 

@@ -10,8 +10,9 @@ import (
 )
 
 // Records are compact binary encodings of the entities, a version byte
-// first. Strings and raw JSON are length-prefixed (uvarint); times are
-// seconds (varint) and nanoseconds (uvarint), exact for every year the
+// first. Strings are length-prefixed (uvarint); JSON values are in the
+// stored form of blob.go; label names are numbers of the key table; times
+// are seconds (varint) and nanoseconds (uvarint), exact for every year the
 // fold accepts.
 const recordV1 = 1
 
@@ -36,8 +37,13 @@ func indexOf(list []string, s string) (byte, bool) {
 // that does not decode, or a page bbolt or the memory map refuses.
 var ErrDamaged = errors.New("damaged state file")
 
+// ownIDs are the strings a cell's JSON values may refer to.
+func ownIDs(c *projection.Cell) *[5]string {
+	return &[5]string{c.ID, c.FormationID, c.TenantID, c.SpecID, c.RunID}
+}
+
 // encodeCell appends c's record to dst.
-func encodeCell(dst []byte, c *projection.Cell) []byte {
+func encodeCell(dst []byte, c *projection.Cell, keys *keyTable) []byte {
 	st, _ := indexOf(cellStates, c.State)
 	oc, _ := indexOf(cellOutcomes, c.Outcome)
 	dst = append(dst, recordV1, st, oc)
@@ -52,8 +58,9 @@ func encodeCell(dst []byte, c *projection.Cell) []byte {
 	} else {
 		dst = append(dst, 0)
 	}
-	dst = appendBytes(dst, c.Correlation)
-	dst = appendBytes(dst, c.Compliance)
+	own := ownIDs(c)
+	dst = appendBlob(dst, c.Correlation, keys, own)
+	dst = appendBlob(dst, c.Compliance, keys, own)
 	dst = appendTime(dst, c.CreatedAt)
 	dst = appendTime(dst, c.UpdatedAt)
 	return binary.AppendUvarint(dst, c.LastSeq)
@@ -61,7 +68,7 @@ func encodeCell(dst []byte, c *projection.Cell) []byte {
 
 // decodeCell reads a record written by encodeCell for id. Nothing of rec
 // is kept: bbolt's bytes are valid only inside their transaction.
-func decodeCell(id string, rec []byte) (projection.Cell, error) {
+func decodeCell(id string, rec []byte, names []string) (projection.Cell, error) {
 	r := reader{b: rec}
 	c := projection.Cell{ID: id}
 	if r.byte() != recordV1 {
@@ -81,19 +88,26 @@ func decodeCell(id string, rec []byte) (projection.Cell, error) {
 		n := r.varint()
 		c.ExitCode = &n
 	}
-	c.Correlation = r.bytes()
-	c.Compliance = r.bytes()
+	corr, comp := r.raw(), r.raw()
 	c.CreatedAt = r.time()
 	c.UpdatedAt = r.time()
 	c.LastSeq = r.uvarint()
 	if r.err != nil || len(r.b) != 0 {
 		return c, fmt.Errorf("cell %q: %w", id, ErrDamaged)
 	}
+	var err error
+	own := ownIDs(&c)
+	if c.Correlation, err = expandBlob(corr, names, own); err == nil {
+		c.Compliance, err = expandBlob(comp, names, own)
+	}
+	if err != nil {
+		return c, fmt.Errorf("cell %q: %w", id, err)
+	}
 	return c, nil
 }
 
 // encodeFormation appends f's record (without its derived counts).
-func encodeFormation(dst []byte, f *projection.Formation) []byte {
+func encodeFormation(dst []byte, f *projection.Formation, keys *keyTable) []byte {
 	st, _ := indexOf(formationStatuses, f.Status)
 	deleted := byte(0)
 	if f.Deleted {
@@ -104,7 +118,12 @@ func encodeFormation(dst []byte, f *projection.Formation) []byte {
 	dst = appendString(dst, f.TenantID)
 	dst = binary.AppendUvarint(dst, uint64(len(f.Labels)))
 	for _, k := range sortedKeys(f.Labels) {
-		dst = appendString(dst, k)
+		if id, ok := keys.id([]byte(k)); ok {
+			dst = binary.AppendUvarint(dst, id)
+		} else {
+			dst = append(dst, 0)
+			dst = appendString(dst, k)
+		}
 		dst = appendString(dst, f.Labels[k])
 	}
 	dst = appendTime(dst, f.CreatedAt)
@@ -112,7 +131,7 @@ func encodeFormation(dst []byte, f *projection.Formation) []byte {
 	return binary.AppendUvarint(dst, f.LastSeq)
 }
 
-func decodeFormation(id string, rec []byte) (projection.Formation, error) {
+func decodeFormation(id string, rec []byte, names []string) (projection.Formation, error) {
 	r := reader{b: rec}
 	f := projection.Formation{ID: id}
 	if r.byte() != recordV1 {
@@ -128,7 +147,15 @@ func decodeFormation(id string, rec []byte) (projection.Formation, error) {
 	if n := r.uvarint(); n > 0 && n <= uint64(len(r.b)) {
 		f.Labels = make(map[string]string, n)
 		for range n {
-			k := r.string()
+			var k string
+			switch code := r.uvarint(); {
+			case code == 0:
+				k = r.string()
+			case code-1 < uint64(len(names)):
+				k = names[code-1]
+			default:
+				r.err = ErrDamaged
+			}
 			f.Labels[k] = r.string()
 		}
 	} else if n > 0 {
@@ -230,15 +257,6 @@ func (r *reader) raw() []byte {
 }
 
 func (r *reader) string() string { return string(r.raw()) }
-
-// bytes copies a raw JSON value out; empty reads as nil (absent).
-func (r *reader) bytes() []byte {
-	v := r.raw()
-	if len(v) == 0 {
-		return nil
-	}
-	return append([]byte(nil), v...)
-}
 
 func (r *reader) time() time.Time {
 	sec := r.varint()

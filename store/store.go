@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,6 +38,7 @@ var ErrLocked = errors.New("checkpoint file is locked by another process (is ano
 type Store struct {
 	path string
 	db   *bolt.DB
+	keys atomic.Pointer[keyTable] // of the open file
 }
 
 // Checkpoint describes the stored checkpoint.
@@ -63,17 +65,44 @@ func Open(path string) (s *Store, aside string, err error) {
 	if errors.As(err, &errno) {
 		return nil, "", fmt.Errorf("open checkpoint %s: %w (%s); nothing was moved or deleted", path, err, accessHint(errno))
 	}
-	if err != nil {
-		aside, mvErr := moveAside(path)
-		if mvErr != nil {
-			return nil, "", fmt.Errorf("checkpoint %s unreadable (%v) and could not be moved aside: %w", path, err, mvErr)
+	if err == nil {
+		s = &Store{path: path}
+		if err = s.use(db); err == nil {
+			return s, "", nil
 		}
-		if db, err = openBolt(path); err != nil {
-			return nil, aside, fmt.Errorf("open checkpoint %s: %w", path, err)
-		}
-		return &Store{path: path, db: db}, aside, nil
+		// The key table does not read: the file is damaged.
 	}
-	return &Store{path: path, db: db}, "", nil
+	aside, mvErr := moveAside(path)
+	if mvErr != nil {
+		return nil, "", fmt.Errorf("checkpoint %s unreadable (%v) and could not be moved aside: %w", path, err, mvErr)
+	}
+	if db, err = openBolt(path); err != nil {
+		return nil, aside, fmt.Errorf("open checkpoint %s: %w", path, err)
+	}
+	s = &Store{path: path}
+	if err := s.use(db); err != nil {
+		return nil, aside, fmt.Errorf("open checkpoint %s: %w", path, err)
+	}
+	return s, aside, nil
+}
+
+// use makes db the store's file, with its key table. On an error db is
+// closed.
+func (s *Store) use(db *bolt.DB) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	var keys *keyTable
+	err = db.View(func(tx *bolt.Tx) error {
+		keys, err = loadKeys(tx)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("key table: %w", err)
+	}
+	s.db = db
+	s.keys.Store(keys)
+	return nil
 }
 
 // accessHint says what to check for an operating-system error on the
@@ -122,6 +151,10 @@ func openBolt(path string) (db *bolt.DB, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The file grows by this much at a time (bbolt's default is 16 MiB):
+	// less slack at its end, for a truncate and fsync every 4 MiB of
+	// growth.
+	db.AllocSize = 4 << 20
 	// A file cut short (a torn copy, a full disk) can have intact meta
 	// pages pointing past its end; reading there would fault. Its
 	// high-water mark says how long it must be: a cheap check, whatever the
@@ -177,8 +210,11 @@ func (s *Store) Quarantine() (aside string, err error) {
 	if aside, err = moveAside(s.path); err != nil {
 		return "", err
 	}
-	s.db, err = openBolt(s.path)
-	return aside, err
+	db, err := openBolt(s.path)
+	if err != nil {
+		return aside, err
+	}
+	return aside, s.use(db)
 }
 
 // Renew replaces the file with an empty one whose state is the start of a
@@ -200,7 +236,9 @@ func (s *Store) Renew(epoch string, keepAside bool) error {
 	if err != nil {
 		return err
 	}
-	s.db = db
+	if err := s.use(db); err != nil {
+		return err
+	}
 	return s.Reset(epoch)
 }
 
@@ -232,8 +270,7 @@ func Replace(dst, src *Store, keepAside bool) (aside string, err error) {
 	if err != nil {
 		return aside, err
 	}
-	dst.db = db
-	return aside, nil
+	return aside, dst.use(db)
 }
 
 // syncDir makes a rename or a new file in dir durable.
@@ -318,7 +355,7 @@ var initialMmapSize = func() int {
 func (s *Store) Reset(epoch string) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
-	return s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 				return err
@@ -329,6 +366,12 @@ func (s *Store) Reset(epoch string) (err error) {
 		}
 		return putMeta(tx, epoch, projection.Meta{}, time.Now())
 	})
+	if err == nil {
+		fresh := &keyTable{ids: map[string]uint64{}}
+		fresh.names.Store(new([]string))
+		s.keys.Store(fresh)
+	}
+	return err
 }
 
 // putMeta writes the position beside the state it describes.

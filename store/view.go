@@ -17,9 +17,10 @@ import (
 // of one commit. It implements projection.Reader and is valid only inside
 // the function given to Store.View.
 type View struct {
-	tx  *bolt.Tx
-	cp  Checkpoint
-	err error // the first damaged record met; Store.View returns it
+	tx    *bolt.Tx
+	cp    Checkpoint
+	names []string // the key table, for decoding
+	err   error    // the first damaged record met; Store.View returns it
 }
 
 // View calls fn with a read of the last commit. A damaged record met on
@@ -28,7 +29,7 @@ func (s *Store) View(fn func(*View) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
 	return s.db.View(func(tx *bolt.Tx) error {
-		v := &View{tx: tx}
+		v := &View{tx: tx, names: s.keys.Load().snapshot()}
 		cp, _, err := readInfo(tx)
 		if err != nil {
 			return err
@@ -68,7 +69,7 @@ func (v *View) Cell(id string) (projection.Cell, bool) {
 	if rec == nil {
 		return projection.Cell{}, false
 	}
-	c, err := decodeCell(id, rec)
+	c, err := decodeCell(id, rec, v.names)
 	if err != nil {
 		v.fail(err)
 		return projection.Cell{}, false
@@ -83,7 +84,7 @@ func (v *View) formation(id string) (projection.Formation, bool) {
 	if rec == nil {
 		return projection.Formation{}, false
 	}
-	f, err := decodeFormation(id, rec)
+	f, err := decodeFormation(id, rec, v.names)
 	if err != nil {
 		v.fail(err)
 		return projection.Formation{}, false

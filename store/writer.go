@@ -16,20 +16,33 @@ type writer struct {
 	cellByClass                *bolt.Bucket
 	formByTenant, formByStatus *bolt.Bucket
 
+	keys *keyTable
+
 	countDelta map[string]*projection.CellCounts
 	aggDelta   map[string]*aggregate
 }
 
-func newWriter(tx *bolt.Tx) *writer {
-	return &writer{
+func newWriter(tx *bolt.Tx, keys *keyTable) *writer {
+	w := &writer{
 		cells: tx.Bucket(bucketCells), forms: tx.Bucket(bucketFormations),
 		counts: tx.Bucket(bucketCounts), aggs: tx.Bucket(bucketAggregates),
 		cellByTenant: tx.Bucket(bucketCellByTenant), cellByForm: tx.Bucket(bucketCellByFormation),
 		cellByClass: tx.Bucket(bucketCellByClass), formByTenant: tx.Bucket(bucketFormByTenant),
-		formByStatus: tx.Bucket(bucketFormByStatus),
-		countDelta:   map[string]*projection.CellCounts{}, aggDelta: map[string]*aggregate{},
+		formByStatus: tx.Bucket(bucketFormByStatus), keys: keys,
+		countDelta: map[string]*projection.CellCounts{}, aggDelta: map[string]*aggregate{},
 	}
+	for _, b := range []*bolt.Bucket{w.cells, w.forms, w.counts, w.cellByTenant, w.cellByForm, w.cellByClass, w.formByTenant, w.formByStatus} {
+		b.FillPercent = fillPercent
+	}
+	return w
 }
+
+// fillPercent is how full bbolt packs a page it splits. Ids arrive in no
+// particular key order, and at bbolt's default (half) the pages stay about
+// half full; at 0.9 they stay above 80 % (measured: the file of 1 M demo
+// events shrinks from 633 to 440 bytes per entity), for somewhat more
+// splitting on insert.
+const fillPercent = 0.9
 
 func (w *writer) agg(tenant string) *aggregate {
 	a := w.aggDelta[tenant]
@@ -51,7 +64,7 @@ func (w *writer) count(formation string) *projection.CellCounts {
 
 func (w *writer) cell(sl *cellSlot) error {
 	id := sl.c.ID
-	if err := w.cells.Put([]byte(id), encodeCell(nil, &sl.c)); err != nil {
+	if err := w.cells.Put([]byte(id), encodeCell(nil, &sl.c, w.keys)); err != nil {
 		return err
 	}
 	now := keysOfCell(&sl.c)
@@ -100,7 +113,7 @@ func (w *writer) cellIndexKeys(id string, k cellKeys) []indexEntry {
 
 func (w *writer) formation(sl *formSlot) error {
 	id := sl.f.ID
-	if err := w.forms.Put([]byte(id), encodeFormation(nil, &sl.f)); err != nil {
+	if err := w.forms.Put([]byte(id), encodeFormation(nil, &sl.f, w.keys)); err != nil {
 		return err
 	}
 	now := keysOfFormation(&sl.f)
