@@ -566,7 +566,7 @@ func TestBrowserAtScale(t *testing.T) {
 	type figures struct{ FirstRows, FirstRender, FirstPaint float64 }
 	type requests struct {
 		Summary, Lists, Other int
-		Bytes             float64
+		Bytes                 float64
 	}
 	countRequests := `(() => {
 		const r = { Summary: 0, Lists: 0, Other: 0, Bytes: 0 };

@@ -398,7 +398,13 @@ export class Store {
     const missed = [];
     if (cursor >= this.cursor) return { complete: true, missed };
     const ring = this.ring;
-    if (ring.length === 0 || ring[0].seq > cursor + 1) return { complete: false, missed };
+    if (ring.length === 0 || ring[0].seq > cursor + 1) {
+      // The rows miss events the page no longer has: they are shown, but
+      // nothing is folded into them (their effects are unknown) until the
+      // query has read them again.
+      for (const id of ids) if (at.get(id) === cursor) at.set(id, Infinity);
+      return { complete: false, missed };
+    }
     for (const e of ring) {
       if (e.seq <= cursor) continue;
       const eff = this.fold(e.seq, e.ev, e.time);
