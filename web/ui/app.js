@@ -270,9 +270,9 @@ window.__cellos = {
       cells: t ? t.cells : 0,
     };
   },
-  // settled: live, every read landed, and the summary exact at the
-  // page's cursor: what the page shows is the server's answer there.
-  settled: () => sync.phase === 'live' && !!sync.store && allIdle() && !sync.store.summary.dirty
+  // settled: live, every read landed and drawn, and the summary exact at
+  // the page's cursor: what the page shows is the server's answer there.
+  settled: () => sync.phase === 'live' && !!sync.store && allIdle() && !scheduled && !sync.store.summary.dirty
     && sync.store.summary.tenant === wantedTenant() && !!current.view.ready?.(),
   // shown: the rows of the view's list (or its entity) and the summary,
   // as the page holds them.
