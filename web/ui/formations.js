@@ -99,9 +99,9 @@ export class FormationsView {
 
   render(store) {
     const s = store.summary;
-    if (this.cardsSummary !== s || this.cardsVersion !== store.version) {
+    if (this.cardsSummary !== s || this.cardsVersion !== s.version) {
       this.cardsSummary = s;
-      this.cardsVersion = store.version;
+      this.cardsVersion = s.version;
       const by = s.formations.byStatus;
       const cells = s.cellCounts();
       const of = s.tenant ? ` · ${s.tenant}` : '';

@@ -129,6 +129,7 @@ export class Summary {
     };
     this.tenants = new Map(body.tenants.map((t) => [t.id, { ...t }]));
     this.dirty = false;
+    this.version = 0; // bumped on every change of the counts
   }
 
   // apply moves the counts on by one event's effect (see Store.fold).
@@ -145,6 +146,7 @@ export class Summary {
 
   count(kind, k, n) {
     if (!k) return;
+    this.version++;
     let t = this.tenants.get(k.tenant);
     if (!t) this.tenants.set(k.tenant, (t = { id: k.tenant, formations: 0, cells: 0, failed: 0 }));
     const mine = !this.tenant || this.tenant === k.tenant;
