@@ -42,6 +42,16 @@ type CellDetail struct {
 	Cell   projection.Cell `json:"cell"`
 }
 
+// Summary is GET /v1/summary: the registry in numbers, at one cursor. The
+// counts sit beside cursor and epoch: {cursor, epoch, formations:{total,
+// byStatus}, cells:{total, byState, byOutcome}, tenants:[{id, formations,
+// cells, failed}]}.
+type Summary struct {
+	Cursor uint64 `json:"cursor"`
+	Epoch  string `json:"epoch"`
+	projection.Summary
+}
+
 // Event is one stored event as /v1/events pages and /ws/events frames
 // carry it: the CloudEvent as stored, or a JSON string of the stored bytes
 // when they are not a JSON object.

@@ -36,6 +36,9 @@ var (
 		"abc", "-1", "0", "1.5", "+", "", " 5", "1e2", "0x10", "1001",
 		"99999999999999999999", "18446744073709551616", "\xff",
 	}
+	// badPrefixes are longer than an id can be (128 characters); 300
+	// bytes is refused as any parameter over 256 bytes is.
+	badPrefixes = []string{strings.Repeat("p", 129), strings.Repeat("é", 100) + strings.Repeat("x", 29), strings.Repeat("p", 256)}
 	// badSubjects are not NATS subject filters inside cellos.events.>.
 	badSubjects = []string{
 		"cellos.events.>.x", "cellos.events.*x", "cellos.events.x*", "cellos.events.>x",
@@ -271,7 +274,8 @@ func refusals() []refusal {
 	var out []refusal
 	// GET /v1/formations, /v1/cells: limit, after, filters.
 	for _, path := range []string{"/v1/formations", "/v1/cells"} {
-		out = append(out, endpointRefusals(path, param{"limit", "10", badLimits}, param{"after", "f-00000", nil}, param{"tenant", "tenant-1", nil})...)
+		out = append(out, endpointRefusals(path, param{"limit", "10", badLimits}, param{"after", "f-00000", nil}, param{"tenant", "tenant-1", nil},
+			param{"prefix", "f-0", badPrefixes})...)
 		out = append(out,
 			get(path+"?since=1", 400, unknownParam, "since"),
 			get(path+"?subject=cellos.events.>", 400, unknownParam, "subject"),
@@ -286,6 +290,13 @@ func refusals() []refusal {
 	)
 
 	out = append(out, paramRefusals("/v1/cells", "outcome", "failed")...)
+
+	// GET /v1/summary: tenant only.
+	out = append(out, endpointRefusals("/v1/summary", param{"tenant", "tenant-1", nil})...)
+	for _, q := range []string{"limit=10", "after=f-00000", "prefix=f", "status=running", "since=1"} {
+		name := strings.SplitN(q, "=", 2)[0]
+		out = append(out, get("/v1/summary?"+q, 400, unknownParam, name))
+	}
 
 	// GET /v1/formations/{id}, /v1/cells/{id}: no parameters; ids that
 	// cannot exist are not found.
@@ -349,6 +360,7 @@ func refusals() []refusal {
 	for _, m := range []struct{ method, path string }{
 		{"POST", "/v1/formations"}, {"PUT", "/v1/formations"}, {"DELETE", "/v1/formations/f-00000"},
 		{"PATCH", "/v1/cells"}, {"POST", "/v1/cells/f-00000-c00"}, {"DELETE", "/v1/cells/f-00000-c00"},
+		{"POST", "/v1/summary"}, {"PUT", "/v1/summary"},
 		{"PUT", "/v1/events"}, {"DELETE", "/v1/events"}, {"PATCH", "/v1/events"},
 		{"POST", "/ws/events"}, {"POST", "/v1/status"}, {"DELETE", "/v1/status"},
 	} {

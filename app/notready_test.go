@@ -46,7 +46,7 @@ func TestReadAPIWaitsForReplay(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, resp.Header.Get("Retry-After")
 	}
-	for _, path := range []string{"/v1/formations", "/v1/formations/f-00000", "/v1/cells", "/v1/cells/x", "/readyz"} {
+	for _, path := range []string{"/v1/formations", "/v1/formations/f-00000", "/v1/cells", "/v1/cells/x", "/v1/summary", "/readyz"} {
 		if code, _ := get(path); code != 503 {
 			t.Errorf("GET %s before replay = %d, want 503", path, code)
 		}

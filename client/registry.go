@@ -13,6 +13,7 @@ import (
 type FormationQuery struct {
 	Tenant string
 	Status string
+	Prefix string // id prefix
 	Limit  int
 	After  string
 }
@@ -36,6 +37,7 @@ type CellQuery struct {
 	State     string
 	// Outcome: completed, failed, or none (cells without one).
 	Outcome string
+	Prefix  string // id prefix
 	Limit   int
 	After   string
 }
@@ -73,7 +75,7 @@ func itoa(n int) string {
 
 // Formations lists one page of formations ordered by id.
 func (c *Client) Formations(ctx context.Context, fq FormationQuery) (*FormationList, error) {
-	q := values("tenant", fq.Tenant, "status", fq.Status, "limit", itoa(fq.Limit), "after", fq.After)
+	q := values("tenant", fq.Tenant, "status", fq.Status, "prefix", fq.Prefix, "limit", itoa(fq.Limit), "after", fq.After)
 	return getRaw[FormationList](ctx, c, "/v1/formations", q)
 }
 
@@ -86,13 +88,25 @@ func (c *Client) Formation(ctx context.Context, id string) (*FormationDetail, er
 // Cells lists one page of cells ordered by id.
 func (c *Client) Cells(ctx context.Context, cq CellQuery) (*CellList, error) {
 	q := values("tenant", cq.Tenant, "formation", cq.Formation, "state", cq.State, "outcome", cq.Outcome,
-		"limit", itoa(cq.Limit), "after", cq.After)
+		"prefix", cq.Prefix, "limit", itoa(cq.Limit), "after", cq.After)
 	return getRaw[CellList](ctx, c, "/v1/cells", q)
 }
 
 // Cell gets one cell; a missing one is an *APIError with status 404.
 func (c *Client) Cell(ctx context.Context, id string) (*CellDetail, error) {
 	return getRaw[CellDetail](ctx, c, "/v1/cells/"+url.PathEscape(id), nil)
+}
+
+// Summary is the registry in numbers, with the body as sent.
+type Summary struct {
+	api.Summary
+	Raw json.RawMessage `json:"-"`
+}
+
+// Summary gets the registry's counts: with tenant != "" the formation and
+// cell counts are that tenant's; the tenant list is always whole.
+func (c *Client) Summary(ctx context.Context, tenant string) (*Summary, error) {
+	return getRaw[Summary](ctx, c, "/v1/summary", values("tenant", tenant))
 }
 
 // withRaw is an answer type that keeps the body it was decoded from.
@@ -105,6 +119,7 @@ func (l *FormationList) setRaw(raw json.RawMessage)   { l.Raw = raw }
 func (d *FormationDetail) setRaw(raw json.RawMessage) { d.Raw = raw }
 func (l *CellList) setRaw(raw json.RawMessage)        { l.Raw = raw }
 func (d *CellDetail) setRaw(raw json.RawMessage)      { d.Raw = raw }
+func (s *Summary) setRaw(raw json.RawMessage)         { s.Raw = raw }
 
 // getRaw GETs path?q, decodes the answer into a T and keeps the body.
 func getRaw[T any, PT withRaw[T]](ctx context.Context, c *Client, path string, q url.Values) (*T, error) {

@@ -12,7 +12,7 @@ const MaxLimit = 1000
 type FormationFilter struct {
 	Tenant string
 	Status string
-	Prefix string // id prefix
+	Prefix string // id prefix; "" matches every id
 }
 
 // CellFilter selects cells; empty fields match everything.
@@ -23,7 +23,7 @@ type CellFilter struct {
 	// Outcome: OutcomeCompleted, OutcomeFailed, or OutcomeUnset for cells
 	// without one; "" matches every cell.
 	Outcome string
-	Prefix  string // id prefix
+	Prefix  string // id prefix; "" matches every id
 }
 
 // OutcomeUnset is the Outcome filter value for cells without an outcome

@@ -1,35 +1,38 @@
 package projection
 
 import (
-	"maps"
 	"slices"
+	"strings"
 )
 
-// Summary is what the registry holds, counted: the aggregates behind the
-// web view's cards and GET /v1/summary.
+// Summary is the registry in numbers (GET /v1/summary): what a dashboard
+// shows without reading every row.
 type Summary struct {
 	Formations FormationSummary `json:"formations"` // live (not deleted) formations
 	Cells      CellSummary      `json:"cells"`
-	Tenants    []TenantSummary  `json:"tenants"` // every tenant seen ("" for none), ordered by id
+	// Tenants lists every tenant of a live formation or of a cell ("" for
+	// the entities without one), ordered by id: all of them, whatever
+	// tenant the summary was asked for.
+	Tenants []TenantSummary `json:"tenants"`
 }
 
-// FormationSummary counts live formations; every status is a key, 0 when
-// none has it.
+// FormationSummary counts live formations by status; every status is a
+// key, 0 when none has it.
 type FormationSummary struct {
 	Total    int            `json:"total"`
 	ByStatus map[string]int `json:"byStatus"`
 }
 
 // CellSummary counts cells by state and by outcome (completed, failed,
-// none); every key is present.
+// none); every state and outcome is a key, 0 when none has it.
 type CellSummary struct {
 	Total     int            `json:"total"`
 	ByState   map[string]int `json:"byState"`
 	ByOutcome map[string]int `json:"byOutcome"`
 }
 
-// TenantSummary is one tenant's share: its live formations, its cells and
-// how many of those failed (by outcome).
+// TenantSummary is one tenant's live formations and cells; Failed counts
+// its cells whose outcome is failed (also after their teardown).
 type TenantSummary struct {
 	ID         string `json:"id"`
 	Formations int    `json:"formations"`
@@ -37,8 +40,10 @@ type TenantSummary struct {
 	Failed     int    `json:"failed"`
 }
 
-// Summary counts the registry, the tenant's share when tenant is not ""
-// (the tenant list always covers every tenant).
+// Summary counts the registry. With tenant != "" its Formations and Cells
+// count only that tenant's entities (an entity's own tenantId, as the
+// tenant filters of Formations and Cells decide); Tenants is always every
+// tenant.
 func (p *Projection) Summary(tenant string) Summary {
 	s := Summary{
 		Formations: FormationSummary{ByStatus: map[string]int{}},
@@ -51,15 +56,15 @@ func (p *Projection) Summary(tenant string) Summary {
 	for _, st := range cellStates {
 		s.Cells.ByState[st.state] = 0
 	}
-	for _, oc := range []string{OutcomeCompleted, OutcomeFailed, OutcomeUnset} {
-		s.Cells.ByOutcome[oc] = 0
+	for _, o := range []string{OutcomeCompleted, OutcomeFailed, OutcomeUnset} {
+		s.Cells.ByOutcome[o] = 0
 	}
-	byTenant := map[string]*TenantSummary{}
-	share := func(id string) *TenantSummary {
-		t := byTenant[id]
+	tenants := map[string]*TenantSummary{}
+	of := func(id string) *TenantSummary {
+		t := tenants[id]
 		if t == nil {
 			t = &TenantSummary{ID: id}
-			byTenant[id] = t
+			tenants[id] = t
 		}
 		return t
 	}
@@ -67,14 +72,14 @@ func (p *Projection) Summary(tenant string) Summary {
 		if f.Deleted {
 			continue
 		}
-		share(f.TenantID).Formations++
+		of(f.TenantID).Formations++
 		if tenant == "" || f.TenantID == tenant {
 			s.Formations.Total++
 			s.Formations.ByStatus[f.Status]++
 		}
 	}
 	for _, c := range p.cells {
-		t := share(c.TenantID)
+		t := of(c.TenantID)
 		t.Cells++
 		if c.Outcome == OutcomeFailed {
 			t.Failed++
@@ -82,19 +87,19 @@ func (p *Projection) Summary(tenant string) Summary {
 		if tenant == "" || c.TenantID == tenant {
 			s.Cells.Total++
 			s.Cells.ByState[c.State]++
-			oc := c.Outcome
-			if oc == OutcomeNone {
-				oc = OutcomeUnset
+			o := c.Outcome
+			if o == OutcomeNone {
+				o = OutcomeUnset
 			}
-			s.Cells.ByOutcome[oc]++
+			s.Cells.ByOutcome[o]++
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(byTenant)) {
-		s.Tenants = append(s.Tenants, *byTenant[id])
+	for _, t := range tenants {
+		s.Tenants = append(s.Tenants, *t)
 	}
+	slices.SortFunc(s.Tenants, func(a, b TenantSummary) int { return strings.Compare(a.ID, b.ID) })
 	return s
 }
-
 // Reader answers the read API from one consistent state: the in-memory
 // Projection, and the store's View.
 type Reader interface {

@@ -255,9 +255,15 @@ func serverCells(t *testing.T, base string) map[string]string {
 	}
 }
 
-// pageCells is the page's view of every cell, read from its store: id →
-// state, plus how many times an id appears (must be once).
-const pageCellsJS = `(() => { const o = {}; for (const c of __cellos.sync.store.cells.values()) o[c.id] = c.state; return o; })()`
+// pageCellsJS is what the cells table shows: id → state.
+const pageCellsJS = `Object.fromEntries([...document.querySelectorAll('table.cells tbody tr')].map(tr => [tr.querySelector('td').textContent, tr.querySelector('.badge').textContent]))`
+
+// waitSettled waits until every read of the page has landed and its
+// summary is exact at its cursor (__cellos.settled).
+func waitSettled(t *testing.T, ctx context.Context) {
+	t.Helper()
+	pageWait(t, ctx, "page settled", `__cellos.settled()`, 10*time.Second)
+}
 
 // feedSeqs lists the sequences the page has shown in its feed, oldest first.
 const feedSeqsJS = `__cellos.log.ring.filter(e => !e.mark).map(e => e.seq)`

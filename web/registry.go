@@ -12,7 +12,7 @@ import (
 const defaultLimit = 100
 
 func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "tenant", "status", "limit", "after")
+	q, err := parseQuery(r.URL, "tenant", "status", "prefix", "limit", "after")
 	if err != nil {
 		return err
 	}
@@ -20,7 +20,11 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := projection.FormationFilter{Tenant: q.str("tenant"), Status: q.str("status")}
+	prefix, err := q.prefix()
+	if err != nil {
+		return err
+	}
+	f := projection.FormationFilter{Tenant: q.str("tenant"), Status: q.str("status"), Prefix: prefix}
 	if f.Status != "" && !projection.ValidFormationStatus(f.Status) {
 		return Errorf(CodeBadParameter, "status %q is not a formation status (created, launching, running, degraded, completed, failed, cancelled)", f.Status)
 	}
@@ -58,7 +62,7 @@ func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "tenant", "formation", "state", "outcome", "limit", "after")
+	q, err := parseQuery(r.URL, "tenant", "formation", "state", "outcome", "prefix", "limit", "after")
 	if err != nil {
 		return err
 	}
@@ -66,7 +70,11 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := projection.CellFilter{Tenant: q.str("tenant"), Formation: q.str("formation"), State: q.str("state"), Outcome: q.str("outcome")}
+	prefix, err := q.prefix()
+	if err != nil {
+		return err
+	}
+	f := projection.CellFilter{Tenant: q.str("tenant"), Formation: q.str("formation"), State: q.str("state"), Outcome: q.str("outcome"), Prefix: prefix}
 	if f.State != "" && !projection.ValidCellState(f.State) {
 		return Errorf(CodeBadParameter, "state %q is not a cell state (admitted, running, completed, failed, destroyed)", f.State)
 	}
@@ -101,6 +109,25 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !found {
 		return Errorf(CodeNotFound, "no cell %q", id)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// getSummary answers the registry in numbers: cursor, epoch and counts are
+// read in one view, so they belong together.
+func (s *Server) getSummary(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL, "tenant")
+	if err != nil {
+		return err
+	}
+	var resp api.Summary
+	err = s.proj.Read(func(p projector.View) {
+		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
+		resp.Summary = p.Summary(q.str("tenant"))
+	})
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil

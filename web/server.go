@@ -87,6 +87,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/formations/{id}", s.whenReady(s.getFormation))
 	s.handle("GET /v1/cells", s.whenReady(s.listCells))
 	s.handle("GET /v1/cells/{id}", s.whenReady(s.getCell))
+	s.handle("GET /v1/summary", s.whenReady(s.getSummary))
 	// The event log: read and written directly, ready or not.
 	s.handle("GET /v1/events", s.needEvents(s.listEvents))
 	s.handle("POST /v1/events", s.needEvents(s.postEvent))

@@ -1,7 +1,9 @@
 // Keeps a Store in step with the server (docs/websocket.md):
 //
-//   1. load the snapshot over HTTP, every page (the API gives at most 1000
-//      items a page), each carrying its cursor and the stream's epoch;
+//   1. load the snapshot over HTTP: the registry's summary (GET
+//      /v1/summary, one request, whatever the registry's size), which gives
+//      the cursor and the stream's epoch; the views read their rows
+//      themselves, a page at a time (query.js);
 //   2. open /ws/events?since=<cursor>&epoch=<epoch> and apply every event
 //      frame in sequence order; a frame at or below the cursor is a repeat
 //      and is dropped, so no event is applied or shown twice;
@@ -19,7 +21,6 @@
 import { Store } from './store.js';
 
 export const CLOSE_RESYNC = 4410;
-const PAGE = 1000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 
@@ -53,43 +54,22 @@ export function backoffDelay(n, rand = Math.random) {
   return Math.max(250, Math.round(ceil * rand()));
 }
 
-async function loadAll(kind, path, store, signal, onProgress) {
-  let after = '';
-  let epoch = null;
-  for (;;) {
-    const q = new URLSearchParams({ limit: String(PAGE) });
-    if (after) q.set('after', after);
-    const body = await getJSON(`${path}?${q}`, signal);
-    if (epoch !== null && body.epoch !== epoch) throw new Error('epoch changed while loading');
-    epoch = body.epoch;
-    const items = kind === 'formation' ? body.formations : body.cells;
-    store.addPage(kind, items, after, body.next, body.cursor);
-    onProgress(store);
-    if (!body.next) return epoch;
-    after = body.next;
-  }
-}
-
-// loadSnapshot reads every formation and cell into a new Store.
-export async function loadSnapshot(signal, onProgress = () => {}) {
-  const store = new Store();
-  const [ef, ec] = await Promise.all([
-    loadAll('formation', '/v1/formations', store, signal, onProgress),
-    loadAll('cell', '/v1/cells', store, signal, onProgress),
-  ]);
-  if (ef !== ec) throw new Error('epoch changed while loading');
-  store.finishSnapshot(ef);
-  return store;
+// loadSnapshot reads the summary (of one tenant's formations and cells
+// when tenant is set) into a new Store.
+export async function loadSnapshot(signal, tenant = '') {
+  const path = tenant ? `/v1/summary?${new URLSearchParams({ tenant })}` : '/v1/summary';
+  return new Store(await getJSON(path, signal), tenant);
 }
 
 // Sync owns the connection. Its public state is read by the header:
 //   phase: 'loading' | 'connecting' | 'live' | 'reconnecting' | 'resyncing' | 'waiting' | 'stopped'
 export class Sync {
-  constructor({ onChange, onEvent, onResynced, onStore }) {
+  constructor({ onChange, onEvent, onResynced, onStore, tenant }) {
     this.onChange = onChange; // something visible changed
     this.onEvent = onEvent; // (seq, subject, event, live) for the feed
     this.onResynced = onResynced; // (info) after a 4410 resync
-    this.onStore = onStore; // (store) a new snapshot replaced the old one
+    this.onStore = onStore; // (store, {epochChanged, previous}) a new snapshot replaced the old one
+    this.tenant = tenant || (() => ''); // the tenant whose counts the summary holds
     this.store = null;
     this.phase = 'loading';
     this.attempt = 0;
@@ -99,10 +79,6 @@ export class Sync {
     this.ws = null;
     this.timer = 0;
     this.stopped = false;
-    this.progress = { formations: 0, cells: 0 };
-    // The first snapshot while it loads, page by page, so that a large
-    // registry shows its first rows before its last page has arrived.
-    this.partial = null;
     this.connects = 0;
     this.lastResyncAt = 0;
   }
@@ -119,19 +95,14 @@ export class Sync {
   }
 
   // resync loads a snapshot and connects from its cursor. The old store
-  // stays on screen until the new one is complete.
+  // stays on screen until the new one is in.
   async resync(phase, info) {
     clearTimeout(this.timer);
     this.setPhase(phase);
     const ctl = new AbortController();
     this.loading = ctl;
     try {
-      const store = await loadSnapshot(ctl.signal, (st) => {
-        this.progress = { formations: st.formations.size, cells: st.cells.size };
-        if (!this.store) this.partial = st;
-        this.onChange();
-      });
-      this.partial = null;
+      const store = await loadSnapshot(ctl.signal, this.tenant());
       if (this.stopped) return;
       // Still the epoch the server refused: it is rebuilding. Any other
       // epoch (the one named, or a newer one) is taken.
@@ -139,9 +110,10 @@ export class Sync {
         this.retry(() => this.resync(phase, info), 'resyncing', 'the server is rebuilding from the recreated stream');
         return;
       }
-      const epochChanged = this.store && this.store.epoch !== store.epoch;
+      const previous = this.store;
+      const epochChanged = previous && previous.epoch !== store.epoch;
       this.store = store;
-      this.onStore(store, { epochChanged });
+      this.onStore(store, { epochChanged, previous });
       if (info) this.onResynced({ ...info, cursor: store.cursor });
       this.connect();
     } catch (err) {
