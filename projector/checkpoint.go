@@ -25,6 +25,7 @@ func (p *Projector) commit() error {
 		return fmt.Errorf("write checkpoint at cursor %d: %w", p.batch.Meta().Cursor, err)
 	}
 	p.cpErr.Store(nil)
+	p.uncommitted = 0
 	if p.building != nil {
 		p.building.committed = p.batch.Meta().Cursor
 	} else {

@@ -173,6 +173,7 @@ func (p *Projector) applyEvents(ctx context.Context, w work) {
 			continue
 		}
 		p.lastSeen.Store(d.Seq)
+		p.uncommitted++
 		if out == projection.Malformed {
 			p.log.Warn("malformed event skipped", "seq", d.Seq, "id", d.ID)
 		}
@@ -192,7 +193,7 @@ func (p *Projector) applyEvents(ctx context.Context, w work) {
 			p.readyNow()
 		}
 	}
-	if p.batch.Pending() >= p.cfg.CheckpointEvents {
+	if p.uncommitted >= p.cfg.CheckpointEvents {
 		p.commitLogged()
 	}
 }

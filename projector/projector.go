@@ -22,8 +22,9 @@ type Config struct {
 	// last commit, so this is also how far they may trail the applied
 	// events.
 	CheckpointInterval time.Duration
-	// CheckpointEvents: a commit is also made once this many entities
-	// changed since the last one (default 10,000).
+	// CheckpointEvents: a commit is also made once this many events were
+	// applied since the last one (default 10,000): a bound on the
+	// uncommitted changes held in memory during a replay.
 	CheckpointEvents int
 	// ProgressInterval: during replay a progress line is logged this often
 	// (default 2 s).
@@ -105,6 +106,7 @@ type Projector struct {
 	caughtUpQueued atomic.Bool
 	repair         repairSignal // a rebuild asked for by damage met (repair.go)
 	broken         bool         // the batch met damage; owned by the apply goroutine
+	uncommitted    int          // events applied since the last commit; apply goroutine
 
 	ready     chan struct{}
 	readyOnce sync.Once
