@@ -3,6 +3,8 @@ package store
 import (
 	"fmt"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -213,6 +215,9 @@ func (b *Batch) Commit(at time.Time) (err error) {
 
 func (b *Batch) write(tx *bolt.Tx, at time.Time) error {
 	w := newWriter(tx, b.s.keys.Load())
+	// In key order: bbolt appends to a node instead of shifting it.
+	slices.SortFunc(b.dCells, func(x, y *cellSlot) int { return strings.Compare(x.c.ID, y.c.ID) })
+	slices.SortFunc(b.dForms, func(x, y *formSlot) int { return strings.Compare(x.f.ID, y.f.ID) })
 	for _, sl := range b.dCells {
 		if err := w.cell(sl); err != nil {
 			return err

@@ -1,6 +1,9 @@
 package store
 
 import (
+	"bytes"
+	"slices"
+
 	bolt "go.etcd.io/bbolt"
 
 	"cellos-allinone/projection"
@@ -18,6 +21,11 @@ type writer struct {
 
 	keys *keyTable
 
+	// Index changes are gathered per bucket and applied in key order at
+	// flush, as the records are (Batch.write): bbolt inserts in key order
+	// append to a node instead of shifting it.
+	index map[*bolt.Bucket][]indexOp
+
 	countDelta map[string]*projection.CellCounts
 	aggDelta   map[string]*aggregate
 }
@@ -30,6 +38,7 @@ func newWriter(tx *bolt.Tx, keys *keyTable) *writer {
 		cellByClass: tx.Bucket(bucketCellByClass), formByTenant: tx.Bucket(bucketFormByTenant),
 		formByStatus: tx.Bucket(bucketFormByStatus), keys: keys,
 		countDelta: map[string]*projection.CellCounts{}, aggDelta: map[string]*aggregate{},
+		index: map[*bolt.Bucket][]indexOp{},
 	}
 	for _, b := range []*bolt.Bucket{w.cells, w.forms, w.counts, w.cellByTenant, w.cellByForm, w.cellByClass, w.formByTenant, w.formByStatus} {
 		b.FillPercent = fillPercent
@@ -74,9 +83,7 @@ func (w *writer) cell(sl *cellSlot) error {
 	if sl.inStore {
 		old := sl.stored
 		for _, k := range w.cellIndexKeys(id, old) {
-			if err := k.b.Delete(k.key); err != nil {
-				return err
-			}
+			w.index[k.b] = append(w.index[k.b], indexOp{k.key, true})
 		}
 		w.agg(old.tenant).countCell(old.class, -1)
 		if old.formation != "" {
@@ -84,9 +91,7 @@ func (w *writer) cell(sl *cellSlot) error {
 		}
 	}
 	for _, k := range w.cellIndexKeys(id, now) {
-		if err := k.b.Put(k.key, nil); err != nil {
-			return err
-		}
+		w.index[k.b] = append(w.index[k.b], indexOp{k.key, false})
 	}
 	w.agg(now.tenant).countCell(now.class, 1)
 	if now.formation != "" {
@@ -98,6 +103,14 @@ func (w *writer) cell(sl *cellSlot) error {
 type indexEntry struct {
 	b   *bolt.Bucket
 	key []byte
+}
+
+// indexOp is one index key to put or delete. A commit never does both to
+// one key: the key holds the entity's id, and an entity's old and new keys
+// differ or nothing is done.
+type indexOp struct {
+	key []byte
+	del bool
 }
 
 func (w *writer) cellIndexKeys(id string, k cellKeys) []indexEntry {
@@ -123,17 +136,13 @@ func (w *writer) formation(sl *formSlot) error {
 	if sl.inStore && sl.stored.live {
 		old := sl.stored
 		for _, k := range w.formIndexKeys(id, old) {
-			if err := k.b.Delete(k.key); err != nil {
-				return err
-			}
+			w.index[k.b] = append(w.index[k.b], indexOp{k.key, true})
 		}
 		w.agg(old.tenant).formations[old.status]--
 	}
 	if now.live {
 		for _, k := range w.formIndexKeys(id, now) {
-			if err := k.b.Put(k.key, nil); err != nil {
-				return err
-			}
+			w.index[k.b] = append(w.index[k.b], indexOp{k.key, false})
 		}
 		w.agg(now.tenant).formations[now.status]++
 	}
@@ -150,6 +159,20 @@ func (w *writer) formIndexKeys(id string, k formKeys) []indexEntry {
 // flush adds the summed deltas to the stored counters; a counter that
 // reaches zero is deleted.
 func (w *writer) flush() error {
+	for b, ops := range w.index {
+		slices.SortFunc(ops, func(x, y indexOp) int { return bytes.Compare(x.key, y.key) })
+		for _, op := range ops {
+			var err error
+			if op.del {
+				err = b.Delete(op.key)
+			} else {
+				err = b.Put(op.key, nil)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
 	for formation, d := range w.countDelta {
 		cur := decodeCounts(w.counts.Get([]byte(formation)))
 		cur.Total += d.Total
