@@ -111,7 +111,11 @@ func buildRef(ctx context.Context, root, ref, dir, out string) (binary, error) {
 	if _, err := command(ctx, src, "go", "build", "-buildvcs=false", "-o", out, "./cmd/cellos-allinone"); err != nil {
 		return binary{}, err
 	}
-	return binary{Path: out, Source: fmt.Sprintf("built from %s (%s)", ref, rev)}, nil
+	source := fmt.Sprintf("built from %s (%s)", ref, rev)
+	if strings.HasPrefix(rev, ref) || strings.HasPrefix(ref, rev) {
+		source = "built from " + rev
+	}
+	return binary{Path: out, Source: source}, nil
 }
 
 // givenBinary is an executable named on the command line.

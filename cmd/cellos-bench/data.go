@@ -17,13 +17,13 @@ type message struct {
 }
 
 // dataset is the generated traffic of a run, built once before anything
-// is timed so that generating events never counts in a measurement.
-// Payloads share one arena.
+// is timed so that generating events never counts in a measurement. It
+// holds no pointers (one arena and offsets), so the garbage collector of
+// this process, which also runs the bare nats-server and the socket
+// readers, never scans it.
 type dataset struct {
-	arena    []byte
-	off      []int // payload i is arena[off[i]:off[i+1]]
-	subjects []string
-	ids      []string
+	arena []byte
+	off   []int // event i is payload, subject, id at arena[off[3i]:off[3i+1]:off[3i+2]:off[3i+3]]
 	// Distinct entity ids the events name (the registry holds fewer
 	// formations: deleted ones leave it).
 	formations, cells int
@@ -39,22 +39,17 @@ func trafficOptions(seed uint64) demo.Options {
 // routes them (event.Route).
 func generate(seed uint64, n int) (*dataset, error) {
 	g := demo.New(trafficOptions(seed))
-	d := &dataset{
-		arena:    make([]byte, 0, n*400),
-		off:      make([]int, 1, n+1),
-		subjects: make([]string, 0, n),
-		ids:      make([]string, 0, n),
-	}
+	d := &dataset{arena: make([]byte, 0, n*450), off: make([]int, 1, 3*n+1)}
 	entities := map[string]struct{}{}
 	for i := range n {
 		m, err := next(g)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i+1, err)
 		}
-		d.arena = append(d.arena, m.payload...)
-		d.off = append(d.off, len(d.arena))
-		d.subjects = append(d.subjects, m.subject)
-		d.ids = append(d.ids, m.id)
+		for _, part := range [][]byte{m.payload, []byte(m.subject), []byte(m.id)} {
+			d.arena = append(d.arena, part...)
+			d.off = append(d.off, len(d.arena))
+		}
 		// cellos.events.<entity>.<id>.<phase>
 		parts := strings.SplitN(m.subject, ".", 5)
 		if _, seen := entities[parts[2]+"/"+parts[3]]; !seen {
@@ -69,18 +64,20 @@ func generate(seed uint64, n int) (*dataset, error) {
 	return d, nil
 }
 
-func (d *dataset) len() int { return len(d.subjects) }
+func (d *dataset) len() int { return len(d.off) / 3 }
 
 func (d *dataset) at(i int) message {
-	return message{subject: d.subjects[i], id: d.ids[i], payload: d.arena[d.off[i]:d.off[i+1]]}
+	o := d.off[3*i : 3*i+4]
+	return message{payload: d.arena[o[0]:o[1]], subject: string(d.arena[o[1]:o[2]]), id: string(d.arena[o[2]:o[3]])}
 }
 
-// avgPayload is the mean size of the first n payloads in bytes.
-func (d *dataset) avgPayload(n int) float64 {
-	if n == 0 {
-		return 0
+// avgPayload is the mean size of the payloads in bytes.
+func (d *dataset) avgPayload() float64 {
+	n, sum := d.len(), 0
+	for i := range n {
+		sum += d.off[3*i+1] - d.off[3*i]
 	}
-	return float64(d.off[n]) / float64(n)
+	return float64(sum) / float64(max(n, 1))
 }
 
 // next draws one event from g and routes it.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 )
 
@@ -74,13 +75,15 @@ func bench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r.AvgPayload, r.Named = ds.avgPayload(ds.len()), [2]int{ds.formations, ds.cells}
+	r.AvgPayload, r.Named = ds.avgPayload(), [2]int{ds.formations, ds.cells}
 	cfg.say("%d events, %.0f B each on average, naming %d formations and %d cells", ds.len(), r.AvgPayload, ds.formations, ds.cells)
 
 	stores, err := buildAll(ctx, cfg, r, ds)
 	if err != nil {
 		return err
 	}
+	ds = nil // what follows makes its own traffic
+	runtime.GC()
 	for _, st := range stores {
 		if err := bootSize(ctx, cfg, r.Results, st, st.events == cfg.events); err != nil {
 			return err
