@@ -31,11 +31,14 @@ func sec(s float64) string {
 	return fmt.Sprintf("%.2f s", s)
 }
 
+// ms is a latency: ms below a second, s above.
 func ms(s float64) string {
-	if bad(s) {
+	switch {
+	case bad(s):
 		return "—"
-	}
-	if s < 0.01 {
+	case s >= 1:
+		return fmt.Sprintf("%.2f s", s)
+	case s < 0.01:
 		return fmt.Sprintf("%.2f ms", s*1000)
 	}
 	return fmt.Sprintf("%.1f ms", s*1000)

@@ -97,12 +97,15 @@ func (r *run) fanoutPlot() (*plot.Plot, error) {
 		return nil, nil
 	}
 	rate := r.now().Fanout[0].Rate
-	pl := newPlot(fmt.Sprintf("WebSocket fan-out at %d events/s: publish → receipt", rate), "sockets", "latency (ms)")
+	pl := newPlot(fmt.Sprintf("WebSocket fan-out at %d events/s: publish → receipt", rate), "sockets", "latency (ms, log scale)")
+	// From a few ms on a quiet machine to seconds when it falls behind.
+	pl.Y.Min = 0.1
+	pl.Y.Scale, pl.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	x := func(p fanoutPoint) float64 { return float64(p.Sockets) }
 	err := r.series(pl, func(res *result) []any {
 		return []any{
-			res.Bin.Label + ": p50", line(res.Fanout, x, func(p fanoutPoint) float64 { return p.Latency.P50 * 1000 }),
-			res.Bin.Label + ": p99", line(res.Fanout, x, func(p fanoutPoint) float64 { return p.Latency.P99 * 1000 }),
+			res.Bin.Label + ": p50", line(res.Fanout, x, func(p fanoutPoint) float64 { return max(p.Latency.P50*1000, 0.01) }),
+			res.Bin.Label + ": p99", line(res.Fanout, x, func(p fanoutPoint) float64 { return max(p.Latency.P99*1000, 0.01) }),
 		}
 	})
 	return pl, err

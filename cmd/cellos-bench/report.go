@@ -63,7 +63,8 @@ func (r *run) writeRun(b *strings.Builder) {
 	fmt.Fprintf(b, "\n## The run\n\n")
 	fmt.Fprintf(b, "- Command: `%s`%s\n", r.Command, map[bool]string{true: " (quick mode)", false: ""}[r.Quick])
 	fmt.Fprintf(b, "- Machine: %s, %d cores, %.0f GiB, %s, kernel %s; this command built with %s\n", m.CPU, m.Cores, m.MemGiB, m.OS, m.Kernel, m.Go)
-	fmt.Fprintf(b, "- Run: %s, took %s\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Took.Round(time.Second))
+	fmt.Fprintf(b, "- Run: %s, took %s; load average (1 min) %s at the start, %s at the end, on %d cores — other work shared the machine\n",
+		r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Took.Round(time.Second), r.Load[0], r.Load[1], m.Cores)
 	for _, res := range r.Results {
 		fmt.Fprintf(b, "- Binary %q: %s (%s, nats-server %s)\n", res.Bin.Label, res.Bin.Source, res.Bin.Go, res.Bin.NATSServer)
 	}
@@ -144,9 +145,11 @@ func (r *run) writeSummary(b *strings.Builder) {
 	for _, x := range rows {
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", x.num, x.name, x.issue, x.before, x.now, x.ceiling, x.ratio)
 	}
+	b.WriteString("\nThe issue's figures were measured at 1,000,000 events of another mix (about 20,700 formations and 221,000 cells, ~500 B per event) on the same kind of machine; \"before\" and \"now\" are this run's, on the data above.")
 	if r.before() == nil {
-		b.WriteString("\n\"before\" was not measured in this run (no `--before-ref` or `--before-bin`).\n")
+		b.WriteString(" \"before\" was not measured in this run (no `--before-ref` or `--before-bin`).")
 	}
+	b.WriteString("\n")
 }
 
 func ckptP99(in ingestResult) string {
@@ -162,12 +165,12 @@ func ckptP99(in ingestResult) string {
 
 func (r *run) writeSizes(b *strings.Builder, plots []string) {
 	fmt.Fprintf(b, "\n## Boot, rebuild and memory against the stream's size\n\n")
-	b.WriteString("| binary | events | formations + cells | from checkpoint → ready | its peak RSS | full rebuild → ready | rebuild rate | server's own replay time | checkpoint.db after the rebuild |\n|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| binary | events | formations + cells | from checkpoint → ready | its peak RSS | full rebuild → ready | rebuild rate | server's own replay time | rebuild's peak RSS | checkpoint.db after the rebuild |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, res := range r.Results {
 		for _, p := range res.Sizes {
-			fmt.Fprintf(b, "| %s | %s | %s + %s | %s | %s | %s | %s | %s | %s |\n", res.Bin.Label, count(p.Events), count(p.Formations), count(p.Cells),
+			fmt.Fprintf(b, "| %s | %s | %s + %s | %s | %s | %s | %s | %s | %s | %s |\n", res.Bin.Label, count(p.Events), count(p.Formations), count(p.Cells),
 				sec(medianOf(p.Checkpoint, ready)), mib(medianOf(p.Checkpoint, hwm)), sec(medianOf(p.Rebuild, ready)), evs(p.rebuildRate()),
-				sec(median(p.RebuildReplayMs)/1000), bytesMiB(p.CheckpointBytes))
+				sec(median(p.RebuildReplayMs)/1000), mib(medianOf(p.Rebuild, hwm)), bytesMiB(p.CheckpointBytes))
 		}
 	}
 	for _, name := range []string{"bench-ready.png", "bench-rss.png"} {
@@ -222,7 +225,7 @@ func (r *run) writeFanout(b *strings.Builder, plots []string) {
 
 func (r *run) writeWeb(b *strings.Builder) {
 	fmt.Fprintf(b, "\n## Web view\n\n")
-	fmt.Fprintf(b, "Headless Chromium (1280×800) opens `/` on the full-size server, a new tab each time. The page has no hook of its own for \"first rows shown\": a script added before the page's own notes, on every DOM change, when `%s` first holds, as `performance.now()` (from navigation start).\n\n", rowsShown)
+	fmt.Fprintf(b, "Headless Chromium (1280×800) opens `/` on the full-size server, a new tab each time. The page has no hook of its own for \"first rows shown\": a script installed before the page's own scripts records, at every DOM change, the first moment `%s` holds, as `performance.now()` (from navigation start).\n\n", rowsShown)
 	b.WriteString("| binary | formations | first rows (each try) | rows then | server RSS before → largest while serving |\n|---|---|---|---|---|\n")
 	for _, res := range r.Results {
 		w := res.Web

@@ -34,6 +34,7 @@ type run struct {
 	Ceiling    []ceilingResult `json:"ceiling"`
 	Builds     []ingestResult  `json:"builds"` // the smaller streams, built by "now"
 	Results    []*result       `json:"results"`
+	Load       [2]string       `json:"load"` // 1-minute load average at the start and at the end
 	cfg        *config
 }
 
@@ -45,6 +46,7 @@ func bench(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	r := &run{Command: cfg.commandLine(), Started: time.Now(), Machine: thisMachine(), Quick: cfg.quick, Events: cfg.events, cfg: cfg}
+	r.Load[0] = loadAverage()
 
 	root, err := moduleRoot()
 	if err != nil {
@@ -94,7 +96,7 @@ func bench(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	r.Took = time.Since(r.Started)
+	r.Took, r.Load[1] = time.Since(r.Started), loadAverage()
 	return r.write()
 }
 
