@@ -66,13 +66,13 @@ func command(ctx context.Context, dir string, name string, args ...string) (stri
 }
 
 // revision names the checkout's commit, with "-dirty" when the work tree
-// has changes.
+// has changes outside docs/ (where this command writes its report).
 func revision(ctx context.Context, root string) string {
 	rev, err := command(ctx, root, "git", "rev-parse", "--short", "HEAD")
 	if err != nil {
 		return "unknown revision"
 	}
-	if st, err := command(ctx, root, "git", "status", "--porcelain", "--untracked-files=no"); err == nil && st != "" {
+	if st, err := command(ctx, root, "git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs"); err == nil && st != "" {
 		rev += "-dirty"
 	}
 	return rev
