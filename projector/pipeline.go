@@ -61,15 +61,20 @@ func (p *Projector) follow(ctx context.Context) {
 		fctx, stopRepair := p.repair.bind(fctx)
 		stop := func() { stopRepair(); stopInc() }
 		var dec projection.Decoder
-		buf := make([]projection.Decoded, 0, decodeBatch)
+		var buf []projection.Decoded
 		err := p.events.Follow(fctx, inc, queued+1, func(d eventlog.Delivery) error {
+			if buf == nil {
+				// Sized by what is waiting: live, one event at a time
+				// must not cost a whole batch.
+				buf = make([]projection.Decoded, 0, min(decodeBatch, d.Pending+1))
+			}
 			buf = append(buf, dec.Decode(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload}))
 			queued = d.Seq
 			if len(buf) == cap(buf) || d.Pending == 0 {
 				if !p.enqueue(work{events: buf, lastPending: d.Pending}) {
 					return errApplyStopped
 				}
-				buf = make([]projection.Decoded, 0, decodeBatch)
+				buf = nil
 			}
 			return nil
 		})
