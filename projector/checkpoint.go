@@ -70,9 +70,10 @@ func (p *Projector) Checkpoint() error {
 	return err
 }
 
-// damaged handles the apply goroutine's end on a state it could not read:
-// the file is moved aside, so that the next start rebuilds it instead of
-// failing on it again.
+// damaged handles the apply goroutine's end on a state file found damaged
+// where it could not be repaired online (repair.go): the file is moved
+// aside, so that the next start rebuilds it instead of failing on it
+// again.
 func (p *Projector) damaged(err error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -137,7 +137,11 @@ func (p *Projector) applyLoop(ctx context.Context) {
 	defer close(p.applyDone)
 	defer func() {
 		if r := recover(); r != nil {
-			p.applyErr <- fmt.Errorf("the state file cannot be read: %v", r)
+			err, ok := r.(error)
+			if !ok {
+				err = fmt.Errorf("%v", r)
+			}
+			p.applyErr <- fmt.Errorf("the state file cannot be used: %w", err)
 		}
 	}()
 	t := time.NewTicker(p.cfg.CheckpointInterval)

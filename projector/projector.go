@@ -219,7 +219,11 @@ func (p *Projector) Run(ctx context.Context) error {
 	select {
 	case err := <-p.applyErr:
 		p.closeBatch()
-		return p.damaged(err)
+		if errors.Is(err, store.ErrDamaged) {
+			return p.damaged(err)
+		}
+		// Not known to be damaged (closed, an I/O error): kept as it is.
+		return err
 	default:
 	}
 	var err error
