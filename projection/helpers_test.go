@@ -132,4 +132,3 @@ func (r *recorder) apply(m Message) Outcome {
 	var dec Decoder
 	return Apply(r, dec.Decode(m))
 }
-

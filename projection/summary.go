@@ -100,6 +100,7 @@ func (p *Projection) Summary(tenant string) Summary {
 	slices.SortFunc(s.Tenants, func(a, b TenantSummary) int { return strings.Compare(a.ID, b.ID) })
 	return s
 }
+
 // Reader answers the read API from one consistent state: the in-memory
 // Projection, and the store's View.
 type Reader interface {
