@@ -361,11 +361,7 @@ func (sk *socket) streamFrom(ctx context.Context, drop context.CancelCauseFunc, 
 		return sk.cause(ctx, err)
 	}
 
-	pingCtx, stopPing := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { sk.ping(pingCtx, drop) })
-	defer wg.Wait()
-	defer stopPing()
+	defer sk.startPing(ctx, drop)()
 
 	covered := st.LastSeq // everything up to here is sent or skipped
 	if start <= st.LastSeq {
@@ -505,25 +501,41 @@ func (sk *socket) write(frame []byte) error {
 	return err
 }
 
-// ping pings every PingInterval until ctx ends; a ping without a pong
-// within WriteTimeout ends the socket through drop with errPeerGone.
-func (sk *socket) ping(ctx context.Context, drop context.CancelCauseFunc) {
-	t := time.NewTicker(sk.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+// startPing pings every PingInterval until the returned stop is called
+// or ctx ends; a ping without a pong within WriteTimeout ends the socket
+// through drop with errPeerGone. It runs on a timer, not a goroutine of
+// its own: between pings an idle socket costs no goroutine for it. stop
+// returns once no ping is running any more.
+func (sk *socket) startPing(ctx context.Context, drop context.CancelCauseFunc) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var (
+		mu      sync.Mutex // held while a ping runs
+		stopped bool
+		t       *time.Timer
+	)
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(sk.cfg.PingInterval, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, sk.cfg.WriteTimeout)
+		pctx, pcancel := context.WithTimeout(ctx, sk.cfg.WriteTimeout)
 		err := sk.c.Ping(pctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				drop(errPeerGone)
-			}
-			return
+		pcancel()
+		switch {
+		case err == nil:
+			t.Reset(sk.cfg.PingInterval)
+		case ctx.Err() == nil:
+			drop(errPeerGone)
 		}
+	})
+	return func() {
+		cancel() // ends a ping in flight
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
 	}
 }
