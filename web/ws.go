@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,11 @@ type WSConfig struct {
 	// QueueBytes bounds the live events waiting for one socket; a socket
 	// whose queue would grow past it is closed as slow (4408).
 	QueueBytes int
+	// BatchBytes and BatchEvents bound one batch frame of a socket opened
+	// with batch=1: at most this many bytes and events. An event too large
+	// to share a frame within BatchBytes goes alone, as an event frame.
+	BatchBytes  int
+	BatchEvents int
 }
 
 // Defaults of WSConfig.
@@ -50,6 +56,8 @@ const (
 	DefaultWSWriteTimeout = 10 * time.Second
 	DefaultWSMaxLag       = 30 * time.Second
 	DefaultWSQueueBytes   = 4 << 20
+	DefaultWSBatchBytes   = 1 << 20
+	DefaultWSBatchEvents  = 1000
 )
 
 func (c *WSConfig) fill() {
@@ -67,6 +75,12 @@ func (c *WSConfig) fill() {
 	}
 	if c.QueueBytes <= 0 {
 		c.QueueBytes = DefaultWSQueueBytes
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = DefaultWSBatchBytes
+	}
+	if c.BatchEvents <= 0 {
+		c.BatchEvents = DefaultWSBatchEvents
 	}
 }
 
@@ -90,14 +104,22 @@ func CheckOriginPatterns(patterns []string) error {
 type wsParams struct {
 	cursor eventlog.Cursor
 	filter string
+	batch  bool // batch=1: several events per frame
 }
 
 func parseWSParams(u *url.URL) (wsParams, error) {
-	q, err := parseQuery(u, "since", "subject", "epoch")
+	q, err := parseQuery(u, "since", "subject", "epoch", "batch")
 	if err != nil {
 		return wsParams{}, err
 	}
 	var p wsParams
+	switch b := q.str("batch"); {
+	case !q.has("batch"), b == "0":
+	case b == "1":
+		p.batch = true
+	default:
+		return wsParams{}, Errorf(CodeBadParameter, "batch must be 1 (several events per frame) or 0, got %q", b)
+	}
 	if q.has("since") {
 		if p.cursor.Since, err = ParseSeq("since", q.str("since")); err != nil {
 			return wsParams{}, err
@@ -420,6 +442,9 @@ func (sk *socket) history(ctx context.Context, inc *eventlog.Incarnation, from, 
 			sk.log.Warn("reader consumer not deleted; the server removes it after its inactivity threshold", "err", err)
 		}
 	}()
+	if sk.p.batch {
+		return sk.historyBatched(ctx, inc, rd, to)
+	}
 	frame := make([]byte, 0, 1024)
 	for {
 		ds, err := rd.Batch(ctx, eventlog.ReaderBatch)
@@ -444,6 +469,51 @@ func (sk *socket) history(ctx context.Context, inc *eventlog.Incarnation, from, 
 	}
 }
 
+// historyBatched is history for a socket with batch=1: each batch the
+// Reader returns is encoded once and sent in as few frames as the batch
+// bounds allow.
+func (sk *socket) historyBatched(ctx context.Context, inc *eventlog.Incarnation, rd *eventlog.Reader, to uint64) error {
+	var (
+		arena []byte     // the event frames of one Reader batch, back to back
+		ends  []int      // where each of them ends in arena
+		fs    []hubFrame // the same frames, sliced from arena
+	)
+	for {
+		ds, err := rd.Batch(ctx, eventlog.ReaderBatch)
+		arena, ends, fs = arena[:0], ends[:0], fs[:0]
+		done := false
+		for _, d := range ds {
+			if d.Seq > to {
+				done = true // the next phase's
+				break
+			}
+			arena = appendEventFrame(arena, d)
+			ends = append(ends, len(arena))
+			fs = append(fs, hubFrame{seq: d.Seq})
+			if d.Seq == to {
+				done = true
+				break
+			}
+		}
+		start := 0
+		for i, end := range ends {
+			fs[i].frame = arena[start:end:end]
+			start = end
+		}
+		if err := sk.send(fs, false); err != nil {
+			return sk.cause(ctx, err)
+		}
+		switch {
+		case done:
+			return nil
+		case err != nil:
+			return sk.readFailed(ctx, inc, err)
+		case len(ds) == 0, ds[len(ds)-1].Pending == 0:
+			return nil // nothing further matches up to the end of the stream
+		}
+	}
+}
+
 // live sends the hub's frames after covered until the socket ends.
 func (sk *socket) live(ctx context.Context, inc *eventlog.Incarnation, sub *hubSub, covered uint64) error {
 	var batch []hubFrame
@@ -458,19 +528,99 @@ func (sk *socket) live(ctx context.Context, inc *eventlog.Incarnation, sub *hubS
 		case err != nil:
 			return sk.readFailed(ctx, inc, err)
 		}
-		for _, f := range batch {
-			if f.seq <= covered {
-				continue
-			}
-			if lag := time.Since(f.time); lag > sk.cfg.MaxLag {
-				return Errorf(CodeSlowClient, "slow client: %s behind the live stream (max %s)", lag.Round(time.Second), sk.cfg.MaxLag)
-			}
-			if err := sk.write(f.frame); err != nil {
-				return sk.cause(ctx, err)
-			}
+		// Drop what the hand-over covered already.
+		i := 0
+		for i < len(batch) && batch[i].seq <= covered {
+			i++
+		}
+		if err := sk.send(batch[i:], true); err != nil {
+			return sk.cause(ctx, err)
 		}
 		clear(batch) // let sent frames go
 	}
+}
+
+// send writes event frames in order: one frame each, or with batch=1 as
+// few batch frames as the bounds allow (a group of one stays an event
+// frame). Live frames are checked for lag just before the frame that
+// carries them is written.
+func (sk *socket) send(fs []hubFrame, live bool) error {
+	if !sk.p.batch {
+		for _, f := range fs {
+			if live {
+				if err := sk.checkLag(time.Now(), f); err != nil {
+					return err
+				}
+			}
+			if err := sk.write(f.frame); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for len(fs) > 0 {
+		n, size := 1, len(batchHead)+itemLen(fs[0].frame)+len(batchTail)
+		for n < len(fs) && n < sk.cfg.BatchEvents {
+			next := size + 1 + itemLen(fs[n].frame)
+			if next > sk.cfg.BatchBytes {
+				break
+			}
+			n, size = n+1, next
+		}
+		if live {
+			now := time.Now()
+			for _, f := range fs[:n] {
+				if err := sk.checkLag(now, f); err != nil {
+					return err
+				}
+			}
+		}
+		var err error
+		if n == 1 {
+			err = sk.write(fs[0].frame)
+		} else {
+			err = sk.writeBatch(fs[:n], size)
+		}
+		if err != nil {
+			return err
+		}
+		fs = fs[n:]
+	}
+	return nil
+}
+
+// checkLag ends a socket that a live event reaches more than MaxLag after
+// it was stored.
+func (sk *socket) checkLag(now time.Time, f hubFrame) error {
+	if lag := now.Sub(f.time); lag > sk.cfg.MaxLag {
+		return Errorf(CodeSlowClient, "slow client: %s behind the live stream (max %s)", lag.Round(time.Second), sk.cfg.MaxLag)
+	}
+	return nil
+}
+
+// batchBufs holds the buffers batch frames are built in, shared by all
+// sockets: an idle socket holds none.
+var batchBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// writeBatch writes fs as one batch frame of size bytes, made of the
+// items of their shared event frames.
+func (sk *socket) writeBatch(fs []hubFrame, size int) error {
+	bp := batchBufs.Get().(*[]byte)
+	b := slices.Grow((*bp)[:0], size)
+	b = append(b, batchHead...)
+	for i, f := range fs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendItem(b, f.frame)
+	}
+	b = append(b, batchTail...)
+	err := sk.write(b)
+	if cap(b) <= 2*DefaultWSBatchBytes {
+		*bp = b[:0]
+		batchBufs.Put(bp)
+	}
+	return err
 }
 
 // cause prefers the reason the socket's context was ended with (shutdown,
