@@ -349,10 +349,10 @@ var errBeforeHello = errors.New("the stream changed before the hello frame")
 func (sk *socket) streamFrom(ctx context.Context, drop context.CancelCauseFunc, inc *eventlog.Incarnation) error {
 	events, hub := sk.srv.cfg.Events, sk.srv.hub
 	var sub *hubSub
-	var pos uint64
+	var pos, covered uint64 // covered: everything up to here is sent or skipped
 	subscribe := func() error {
 		var err error
-		if sub, pos, err = hub.subscribe(ctx, sk.p.filter, inc); err != nil {
+		if sub, pos, err = hub.subscribe(ctx, sk.p.filter, inc, covered); err != nil {
 			return sk.readFailed(ctx, inc, err)
 		}
 		return nil
@@ -385,7 +385,7 @@ func (sk *socket) streamFrom(ctx context.Context, drop context.CancelCauseFunc, 
 
 	defer sk.startPing(ctx, drop)()
 
-	covered := st.LastSeq // everything up to here is sent or skipped
+	covered = st.LastSeq
 	if start <= st.LastSeq {
 		if err := sk.history(ctx, inc, start, st.LastSeq); err != nil {
 			return err
