@@ -106,6 +106,7 @@ export class Sync {
     // registry shows its first rows before its last page has arrived.
     this.partial = null;
     this.connects = 0;
+    this.batchFrames = 0; // frames of several events (batch=1) received
     this.lastResyncAt = 0;
   }
 
@@ -191,6 +192,7 @@ export class Sync {
       applied = this.applyEvent(f);
     } else if (f.type === 'events' && Array.isArray(f.events)) {
       // A batch frame: its events in order, one change for all of them.
+      this.batchFrames++;
       for (const e of f.events) applied = this.applyEvent(e) || applied;
     }
     if (applied) this.onChange();
