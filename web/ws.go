@@ -1,12 +1,14 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -47,6 +49,11 @@ type WSConfig struct {
 	// to share a frame within BatchBytes goes alone, as an event frame.
 	BatchBytes  int
 	BatchEvents int
+	// BatchWait: a live socket with batch=1 starts a round of frames at
+	// most once per BatchWait, so that a busy stream leaves in fewer and
+	// larger frames; the events arriving meanwhile wait at most that long.
+	// A socket that was quiet longer sends at once.
+	BatchWait time.Duration
 }
 
 // Defaults of WSConfig.
@@ -58,6 +65,7 @@ const (
 	DefaultWSQueueBytes   = 4 << 20
 	DefaultWSBatchBytes   = 1 << 20
 	DefaultWSBatchEvents  = 1000
+	DefaultWSBatchWait    = 50 * time.Millisecond
 )
 
 func (c *WSConfig) fill() {
@@ -81,6 +89,9 @@ func (c *WSConfig) fill() {
 	}
 	if c.BatchEvents <= 0 {
 		c.BatchEvents = DefaultWSBatchEvents
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = DefaultWSBatchWait
 	}
 }
 
@@ -224,7 +235,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer s.ws.release()
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hr := &hijackRecorder{ResponseWriter: w}
+	c, err := websocket.Accept(hr, r, &websocket.AcceptOptions{
 		OriginPatterns:  s.cfg.WS.Origins,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -235,23 +247,39 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.ws.track(c)
 	sk := &socket{
-		srv: s, c: c, p: p, cfg: s.cfg.WS,
+		srv: s, c: c, p: p, cfg: s.cfg.WS, cork: newCorker(hr.conn),
+
 		log: s.log.With("remote", r.RemoteAddr, "since", r.URL.Query().Get("since"), "subject", p.filter),
 	}
 	s.ws.untrack(c, sk.serve())
 	return nil
 }
 
+// hijackRecorder remembers the connection websocket.Accept takes over.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	h.conn = c
+	return c, brw, err
+}
+
+func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
 // errPeerGone: the peer stopped answering pings.
 var errPeerGone = errors.New("peer stopped answering pings")
 
 // socket is one open /ws/events connection.
 type socket struct {
-	srv *Server
-	c   *websocket.Conn
-	p   wsParams
-	cfg WSConfig
-	log *slog.Logger
+	srv  *Server
+	c    *websocket.Conn
+	cork *corker // nil: no TCP_CORK
+	p    wsParams
+	cfg  WSConfig
+	log  *slog.Logger
 }
 
 // serve streams events until the socket ends and closes it; it returns
@@ -474,13 +502,14 @@ func (sk *socket) history(ctx context.Context, inc *eventlog.Incarnation, from, 
 // bounds allow.
 func (sk *socket) historyBatched(ctx context.Context, inc *eventlog.Incarnation, rd *eventlog.Reader, to uint64) error {
 	var (
-		arena []byte     // the event frames of one Reader batch, back to back
-		ends  []int      // where each of them ends in arena
-		fs    []hubFrame // the same frames, sliced from arena
+		arena []byte      // the event frames of one Reader batch, back to back
+		ends  []int       // where each of them ends in arena
+		hf    []hubFrame  // the same frames, sliced from arena
+		fs    []*hubFrame // pointing into hf
 	)
 	for {
 		ds, err := rd.Batch(ctx, eventlog.ReaderBatch)
-		arena, ends, fs = arena[:0], ends[:0], fs[:0]
+		arena, ends, hf, fs = arena[:0], ends[:0], hf[:0], fs[:0]
 		done := false
 		for _, d := range ds {
 			if d.Seq > to {
@@ -489,7 +518,7 @@ func (sk *socket) historyBatched(ctx context.Context, inc *eventlog.Incarnation,
 			}
 			arena = appendEventFrame(arena, d)
 			ends = append(ends, len(arena))
-			fs = append(fs, hubFrame{seq: d.Seq})
+			hf = append(hf, hubFrame{seq: d.Seq})
 			if d.Seq == to {
 				done = true
 				break
@@ -497,7 +526,8 @@ func (sk *socket) historyBatched(ctx context.Context, inc *eventlog.Incarnation,
 		}
 		start := 0
 		for i, end := range ends {
-			fs[i].frame = arena[start:end:end]
+			hf[i].frame = arena[start:end:end]
+			fs = append(fs, &hf[i])
 			start = end
 		}
 		if err := sk.send(fs, false); err != nil {
@@ -514,12 +544,35 @@ func (sk *socket) historyBatched(ctx context.Context, inc *eventlog.Incarnation,
 	}
 }
 
-// live sends the hub's frames after covered until the socket ends.
+// live sends the hub's frames after covered until the socket ends. With
+// batch=1 a round starts at most once per BatchWait.
 func (sk *socket) live(ctx context.Context, inc *eventlog.Incarnation, sub *hubSub, covered uint64) error {
-	var batch []hubFrame
+	var (
+		batch []*hubFrame
+		round time.Time   // when the last round started
+		pause *time.Timer // for BatchWait
+	)
+	defer func() {
+		if pause != nil {
+			pause.Stop()
+		}
+	}()
 	for {
+		if d := sk.cfg.BatchWait - time.Since(round); sk.p.batch && d > 0 {
+			if pause == nil {
+				pause = time.NewTimer(d)
+			} else {
+				pause.Reset(d)
+			}
+			select {
+			case <-pause.C:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
 		var err error
 		batch, err = sub.take(ctx, batch[:0])
+		round = time.Now()
 		switch {
 		case errors.Is(err, errQueueFull):
 			return Errorf(CodeSlowClient, "slow client: more than %d bytes of events waiting", sk.cfg.QueueBytes)
@@ -543,8 +596,16 @@ func (sk *socket) live(ctx context.Context, inc *eventlog.Incarnation, sub *hubS
 // send writes event frames in order: one frame each, or with batch=1 as
 // few batch frames as the bounds allow (a group of one stays an event
 // frame). Live frames are checked for lag just before the frame that
-// carries them is written.
-func (sk *socket) send(fs []hubFrame, live bool) error {
+// carries them is written. A round that takes more than one write is
+// corked meanwhile: it leaves in full TCP segments.
+func (sk *socket) send(fs []*hubFrame, live bool) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	if sk.cork != nil && (len(fs) > 1 && !sk.p.batch || bytesAbove(fs, oneWrite)) {
+		sk.cork.set(true)
+		defer sk.cork.set(false)
+	}
 	if !sk.p.batch {
 		for _, f := range fs {
 			if live {
@@ -589,9 +650,23 @@ func (sk *socket) send(fs []hubFrame, live bool) error {
 	return nil
 }
 
+// oneWrite: coder/websocket writes a frame with a payload up to about its
+// 4 KiB buffer in one write, a larger one in two.
+const oneWrite = 4096 - 14
+
+// bytesAbove reports whether the frames of fs hold more than n bytes.
+func bytesAbove(fs []*hubFrame, n int) bool {
+	for _, f := range fs {
+		if n -= len(f.frame); n < 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // checkLag ends a socket that a live event reaches more than MaxLag after
 // it was stored.
-func (sk *socket) checkLag(now time.Time, f hubFrame) error {
+func (sk *socket) checkLag(now time.Time, f *hubFrame) error {
 	if lag := now.Sub(f.time); lag > sk.cfg.MaxLag {
 		return Errorf(CodeSlowClient, "slow client: %s behind the live stream (max %s)", lag.Round(time.Second), sk.cfg.MaxLag)
 	}
@@ -604,7 +679,7 @@ var batchBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // writeBatch writes fs as one batch frame of size bytes, made of the
 // items of their shared event frames.
-func (sk *socket) writeBatch(fs []hubFrame, size int) error {
+func (sk *socket) writeBatch(fs []*hubFrame, size int) error {
 	bp := batchBufs.Get().(*[]byte)
 	b := slices.Grow((*bp)[:0], size)
 	b = append(b, batchHead...)

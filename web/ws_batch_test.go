@@ -364,3 +364,27 @@ func TestWSBatchLaggingSocketCloses4408(t *testing.T) {
 		return e.a.HTTP.SocketStats().Closed[web.EndSlow] == 1
 	})
 }
+
+// A busy batch=1 socket starts a round of frames at most once per
+// BatchWait: events published one by one right after a frame wait for
+// the next round and share a frame.
+func TestWSBatchWaitGathersABusyStream(t *testing.T) {
+	const wait = 400 * time.Millisecond
+	e := wsStart(t, web.WSConfig{BatchWait: wait})
+	c, _ := e.dial(t, "batch=1", nil)
+	e.publish(t, "cellos.events.cell.c1.started", 1)
+	if u := readBatched(t, c, 1); u.frames != 1 {
+		t.Fatalf("first event in %d frames", u.frames)
+	}
+	// Published one by one: without the wait each could leave alone.
+	for range 5 {
+		e.publish(t, "cellos.events.cell.c1.started", 1)
+	}
+	u := readBatched(t, c, 5)
+	if !slices.Equal(seqsOf(u.events), testutil.SeqRange(2, 6)) {
+		t.Fatalf("sequences %v, want 2..6", seqsOf(u.events))
+	}
+	if u.frames == 5 {
+		t.Errorf("5 events published within the wait came in 5 frames, want them to share")
+	}
+}

@@ -46,8 +46,8 @@ type hub struct {
 	done   chan struct{}
 }
 
-// hubFrame is one event, framed for the wire. frame is shared by every
-// subscriber and never modified.
+// hubFrame is one event, framed for the wire. It is shared by every
+// subscriber (queues hold pointers to it) and never modified.
 type hubFrame struct {
 	seq     uint64
 	subject string
@@ -63,7 +63,7 @@ type hubSub struct {
 	after uint64
 
 	mu     sync.Mutex
-	queue  []hubFrame
+	queue  []*hubFrame
 	bytes  int
 	notify chan struct{} // has a value when queue may be non-empty
 	gone   chan struct{} // closed when the hub dropped the subscriber
@@ -181,7 +181,7 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 	// Framed outside the lock; a subscriber that registers meanwhile has a
 	// position below d.Seq and gets the frame below (or is dropped with
 	// the others when events were lost).
-	f := hubFrame{seq: d.Seq, subject: d.Subject, time: d.Time, frame: appendEventFrame(nil, d)}
+	f := &hubFrame{seq: d.Seq, subject: d.Subject, time: d.Time, frame: appendEventFrame(nil, d)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if lost != nil {
@@ -264,7 +264,7 @@ func (h *hub) dropAll(why error) {
 }
 
 // push queues f unless that would exceed limit bytes.
-func (s *hubSub) push(f hubFrame, limit int) bool {
+func (s *hubSub) push(f *hubFrame, limit int) bool {
 	s.mu.Lock()
 	if s.bytes+len(f.frame) > limit && len(s.queue) > 0 {
 		s.mu.Unlock()
@@ -280,24 +280,25 @@ func (s *hubSub) push(f hubFrame, limit int) bool {
 	return true
 }
 
-// take waits for queued frames and returns them all, appending to buf.
-func (s *hubSub) take(ctx context.Context, buf []hubFrame) ([]hubFrame, error) {
+// take waits for queued frames and returns them all. The queue itself is
+// handed over, and spare (an empty slice the caller is done with, such as
+// what take returned before) becomes the new queue: nothing is copied.
+func (s *hubSub) take(ctx context.Context, spare []*hubFrame) ([]*hubFrame, error) {
 	for {
 		s.mu.Lock()
 		if len(s.queue) > 0 {
-			buf = append(buf, s.queue...)
-			clear(s.queue)
-			s.queue, s.bytes = s.queue[:0], 0
+			out := s.queue
+			s.queue, s.bytes = spare[:0], 0
 			s.mu.Unlock()
-			return buf, nil
+			return out, nil
 		}
 		s.mu.Unlock()
 		select {
 		case <-s.notify:
 		case <-s.gone:
-			return buf, s.why
+			return nil, s.why
 		case <-ctx.Done():
-			return buf, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }
