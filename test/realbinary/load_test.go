@@ -62,12 +62,13 @@ func field(frame []byte, key string) (uint64, bool) {
 }
 
 // read reads frames until ctx ends or the socket closes, and samples the
-// latency of every sample-th event. Every event's item, alone in an event
-// frame or one of a batch frame's, holds one "seq" key (the test's events
-// have none of their own), so a frame splits into its events there.
+// latency of every sample-th event. An event frame holds one event; a batch
+// frame's items each start with {"seq": (the test's events have no "seq"
+// key of their own), and the first "sentAt" after an item's seq is its
+// event's.
 func (c *loadClient) read(ctx context.Context, sample int) {
 	var buf bytes.Buffer
-	seqKey := []byte(`"seq":`)
+	itemKey, sentKey := []byte(`{"seq":`), []byte(`"sentAt":`)
 	for n := 0; ; {
 		_, r, err := c.conn.Reader(ctx)
 		if err == nil {
@@ -86,25 +87,29 @@ func (c *loadClient) read(ctx context.Context, sample int) {
 		}
 		now := time.Now()
 		events := 0
-		for rest := frame; ; {
-			i := bytes.Index(rest, seqKey)
+		rest := frame
+		if b, ok := bytes.CutPrefix(frame, []byte(`{"type":"event",`)); ok {
+			rest = append(itemKey[:1:1], b...) // as one item of a batch frame
+		}
+		for {
+			i := bytes.Index(rest, itemKey)
 			if i < 0 {
 				break
 			}
-			item := rest[i:]
-			if j := bytes.Index(item[len(seqKey):], seqKey); j >= 0 {
-				item = item[:len(seqKey)+j]
+			rest = rest[i+len(itemKey):]
+			k := 0
+			for k < len(rest) && rest[k] >= '0' && rest[k] <= '9' {
+				k++
 			}
-			rest = rest[i+len(item):]
-			seq, ok := field(item, `"seq":`)
-			if !ok || (c.last != 0 && seq != c.last+1) {
-				c.fail("event after seq %d has seq %d (ok %v)", c.last, seq, ok)
+			seq, err := strconv.ParseUint(string(rest[:k]), 10, 64)
+			if err != nil || (c.last != 0 && seq != c.last+1) {
+				c.fail("event after seq %d has seq %d (%v)", c.last, seq, err)
 				return
 			}
 			c.last = seq
 			events++
 			if n++; n%sample == 0 {
-				if sent, ok := field(item, `"sentAt":`); ok {
+				if sent, ok := field(rest, string(sentKey)); ok {
 					c.lat = append(c.lat, now.Sub(time.Unix(0, int64(sent))))
 				}
 			}
