@@ -210,7 +210,7 @@ func TestLoad(t *testing.T) {
 	// about 100,000 frames/s sustained, clients included: 1,000 sockets at
 	// 100 events/s (docs/benchmarks.md). With batch=1 a frame carries the
 	// events that are ready together and the limit is bytes, not frames.
-	rate := envInt(t, "CELLOS_LOAD_RATE", 250)
+	rate := envInt(t, "CELLOS_LOAD_RATE", 500)
 	seconds := envInt(t, "CELLOS_LOAD_SECONDS", 30)
 	batch := envInt(t, "CELLOS_LOAD_BATCH", 1)
 	maxP99 := time.Duration(envInt(t, "CELLOS_LOAD_MAX_P99", 0)) * time.Millisecond
