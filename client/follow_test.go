@@ -19,7 +19,8 @@ import (
 
 // fakeStream is a scripted /ws/events: a log of sequences 1..last of one
 // epoch, with a first retained sequence, that drops each connection after
-// dropAfter events (0 = never).
+// dropAfter events (0 = never). With batch=1 it sends up to three events a
+// frame in batch frames.
 type fakeStream struct {
 	mu        sync.Mutex
 	epoch     string
@@ -28,13 +29,15 @@ type fakeStream struct {
 	dropAfter int
 	resend    bool // also send the event at since, which a client must skip
 	refuseAll bool // close every connection with 4410
+	noBatch   bool // refuse batch=1 as an unknown parameter, as servers before it did
 	queries   []string
+	batches   int // batch frames sent
 }
 
 func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.queries = append(f.queries, r.URL.RawQuery)
-	epoch, first, last, dropAfter, resend, refuseAll := f.epoch, f.first, f.last, f.dropAfter, f.resend, f.refuseAll
+	epoch, first, last, dropAfter, resend, refuseAll, noBatch := f.epoch, f.first, f.last, f.dropAfter, f.resend, f.refuseAll, f.noBatch
 	f.mu.Unlock()
 	q := r.URL.Query()
 	if q.Get("subject") == "bad" {
@@ -43,6 +46,13 @@ func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"error":{"code":"bad_parameter","message":"subject is not valid"}}`)
 		return
 	}
+	if noBatch && q.Has("batch") {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":{"code":"unknown_parameter","message":"unknown parameter \"batch\" (allowed: [since subject epoch])"}}`)
+		return
+	}
+	batch := q.Get("batch") == "1"
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return
@@ -70,17 +80,39 @@ func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		start = since
 	}
 	sent := 0
-	for seq := start; seq <= last; seq++ {
+	item := func(seq uint64) map[string]any {
+		return map[string]any{"seq": seq, "subject": "cellos.events.cell.c-1.started",
+			"event": map[string]any{"specversion": "1.0", "id": epoch + strconv.FormatUint(seq, 10)}}
+	}
+	for seq := start; seq <= last; {
 		if dropAfter > 0 && sent == dropAfter {
 			c.Close(websocket.StatusGoingAway, "shutdown")
 			return
 		}
-		ev := map[string]any{"type": "event", "seq": seq, "subject": "cellos.events.cell.c-1.started",
-			"event": map[string]any{"specversion": "1.0", "id": epoch + strconv.FormatUint(seq, 10)}}
-		if write(ev) != nil {
+		n := uint64(1)
+		if batch {
+			n = min(3, last-seq+1)
+			if dropAfter > 0 {
+				n = min(n, uint64(dropAfter-sent))
+			}
+		}
+		var frame map[string]any
+		if n == 1 {
+			frame = item(seq)
+			frame["type"] = "event"
+		} else {
+			var items []any
+			for i := range n {
+				items = append(items, item(seq+i))
+			}
+			frame = map[string]any{"type": "events", "events": items}
+			f.set(func(f *fakeStream) { f.batches++ })
+		}
+		if write(frame) != nil {
 			return
 		}
-		sent++
+		seq += n
+		sent += int(n)
 	}
 	c.Close(websocket.StatusGoingAway, "shutdown")
 }
@@ -137,8 +169,30 @@ func TestFollowResumesWithoutGapOrDuplicate(t *testing.T) {
 		t.Errorf("sequences = %v, want 1..10 once each", got)
 	}
 	q := f.queryLog()
-	if len(q) < 4 || q[1] != "epoch=E1&since=3" {
-		t.Errorf("queries = %q, want the 2nd to be epoch=E1&since=3", q)
+	if len(q) < 4 || q[1] != "batch=1&epoch=E1&since=3" {
+		t.Errorf("queries = %q, want the 2nd to be batch=1&epoch=E1&since=3", q)
+	}
+	f.set(func(f *fakeStream) {
+		if f.batches == 0 {
+			t.Error("no batch frame sent")
+		}
+	})
+}
+
+// A server that does not know batch=1 is asked again without it at once.
+func TestFollowFallsBackToSingleFrames(t *testing.T) {
+	f := &fakeStream{epoch: "E1", first: 1, last: 5, noBatch: true}
+	c := startFake(t, f)
+	var retries int
+	got := collect(t, c, FollowOptions{Since: ptr(0), OnRetry: func(error, time.Duration) { retries++ }}, 5)
+	if fmt.Sprint(got) != fmt.Sprint(testutil.SeqRange(1, 5)) {
+		t.Errorf("sequences = %v, want 1..5", got)
+	}
+	if q := f.queryLog(); len(q) != 2 || q[0] != "batch=1&since=0" || q[1] != "since=0" {
+		t.Errorf("queries = %q, want batch=1&since=0, then since=0", q)
+	}
+	if retries != 0 {
+		t.Errorf("%d retries with a backoff, want none", retries)
 	}
 }
 
@@ -168,8 +222,8 @@ func TestFollowWithoutSinceStartsAtHello(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(testutil.SeqRange(6, 9)) {
 		t.Errorf("sequences = %v, want 6..9 (only events after the first hello)", got)
 	}
-	if q := f.queryLog(); q[0] != "" {
-		t.Errorf("first query = %q, want none (only new events)", q[0])
+	if q := f.queryLog(); q[0] != "batch=1" {
+		t.Errorf("first query = %q, want only batch=1 (only new events)", q[0])
 	}
 }
 
@@ -279,7 +333,7 @@ func TestFollowCursorBeyondEndGoesOnWithNewEvents(t *testing.T) {
 	if fmt.Sprint(got) != "[4]" {
 		t.Errorf("sequences = %v, want [4] (the first new event)", got)
 	}
-	if q := f.queryLog(); len(q) < 2 || q[1] != "epoch=E1" {
+	if q := f.queryLog(); len(q) < 2 || q[1] != "batch=1&epoch=E1" {
 		t.Errorf("queries = %q, want the 2nd without since", q)
 	}
 }

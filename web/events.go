@@ -24,16 +24,40 @@ func appendEventValue(dst, payload []byte) []byte {
 	return appendJSONString(dst, string(payload))
 }
 
+// eventFrameHead starts every event frame; what follows it, after a '{',
+// is the frame's item: {"seq":…,"subject":…,"event":…}.
+const eventFrameHead = `{"type":"event",`
+
 // appendEventFrame appends {"type":"event","seq":…,"subject":…,"event":…}:
 // built by hand because it is written once per event and socket.
 func appendEventFrame(dst []byte, d eventlog.Delivery) []byte {
-	dst = append(dst, `{"type":"event","seq":`...)
+	dst = append(dst, eventFrameHead+`"seq":`...)
 	dst = strconv.AppendUint(dst, d.Seq, 10)
 	dst = append(dst, `,"subject":`...)
 	dst = appendJSONString(dst, d.Subject)
 	dst = append(dst, `,"event":`...)
 	dst = appendEventValue(dst, d.Payload)
 	return append(dst, '}')
+}
+
+// A batch frame (docs/websocket.md) is batchHead, the items of its events
+// separated by commas, and batchTail:
+// {"type":"events","events":[{"seq":…,"subject":…,"event":…},…]}.
+const (
+	batchHead = `{"type":"events","events":[`
+	batchTail = `]}`
+)
+
+// itemLen is the length of the item of an event frame made by
+// appendEventFrame.
+func itemLen(frame []byte) int { return len(frame) - len(eventFrameHead) + 1 }
+
+// appendItem appends the item of an event frame made by appendEventFrame:
+// the same bytes without the frame's type, so that an event encoded once
+// serves as a single frame and inside any batch frame.
+func appendItem(dst, frame []byte) []byte {
+	dst = append(dst, '{')
+	return append(dst, frame[len(eventFrameHead):]...)
 }
 
 func appendJSONString(dst []byte, s string) []byte {

@@ -202,7 +202,7 @@ var endpointParams = [][]string{
 	{"tenant", "status", "limit", "after"},
 	{"tenant", "formation", "state", "limit", "after"},
 	{"since", "limit", "subject"},
-	{"since", "subject", "epoch"},
+	{"since", "subject", "epoch", "batch"},
 	nil,
 }
 
@@ -211,7 +211,7 @@ var endpointParams = [][]string{
 // bytes of UTF-8; it refuses the rest with bad_parameter or
 // unknown_parameter. parseWSParams, the whole check of /ws/events before
 // the upgrade, refuses with the same codes and accepts only a canonical
-// since and a filter inside cellos.events.>.
+// since, a filter inside cellos.events.> and a batch of 1 or 0.
 func FuzzQuery(f *testing.F) {
 	for _, s := range []string{
 		"", "limit=10", "limit=10&after=f-1", "tenant=t&status=running", "since=0&subject=cellos.events.%3E",
@@ -220,6 +220,7 @@ func FuzzQuery(f *testing.F) {
 		"since=%ff", "%ff=1", "since=-1", "since=18446744073709551616", "subject=cellos.events.%3E.x",
 		"subject=cellos.events..x", "subject=foo.bar", "epoch=", "since=1&since=1", "Since=1",
 		"limit=+5", "since=+1", "since=%2B1", "after=" + strings.Repeat("x", 300),
+		"batch=1", "since=0&batch=0", "batch=", "batch=2", "batch=01",
 	} {
 		f.Add(s)
 	}
@@ -263,6 +264,9 @@ func FuzzQuery(f *testing.F) {
 		}
 		if p.cursor.Epoch != parsed.Get("epoch") || parsed.Has("epoch") && p.cursor.Epoch == "" {
 			t.Fatalf("%s: epoch %q from %q", call, p.cursor.Epoch, parsed.Get("epoch"))
+		}
+		if b := parsed.Get("batch"); p.batch != (b == "1") || parsed.Has("batch") && b != "1" && b != "0" {
+			t.Fatalf("%s: batch %v from %q", call, p.batch, b)
 		}
 		if !parsed.Has("subject") {
 			if p.filter != eventlog.SubjectAll {

@@ -27,7 +27,8 @@ import (
 // incarnation. When the incarnation ends, every subscriber is dropped
 // with errIncarnationEnded and the hub follows the new one from its end;
 // when the floor overtakes the hub (events expired before it read them),
-// every subscriber is dropped with the *eventlog.CursorError. Publishing
+// every subscriber that needed one of them is dropped with the
+// *eventlog.CursorError. Publishing
 // into a subscriber never blocks: a subscriber whose queue would exceed
 // its byte bound is dropped (the socket closes with 4408).
 type hub struct {
@@ -45,8 +46,8 @@ type hub struct {
 	done   chan struct{}
 }
 
-// hubFrame is one event, framed for the wire. frame is shared by every
-// subscriber and never modified.
+// hubFrame is one event, framed for the wire. It is shared by every
+// subscriber (queues hold pointers to it) and never modified.
 type hubFrame struct {
 	seq     uint64
 	subject string
@@ -57,9 +58,12 @@ type hubFrame struct {
 // hubSub is one socket's queue.
 type hubSub struct {
 	filter string
+	// after: the socket needs every matching event after this sequence
+	// from the hub (it has the ones before from history).
+	after uint64
 
 	mu     sync.Mutex
-	queue  []hubFrame
+	queue  []*hubFrame
 	bytes  int
 	notify chan struct{} // has a value when queue may be non-empty
 	gone   chan struct{} // closed when the hub dropped the subscriber
@@ -140,10 +144,12 @@ func (h *hub) run(ctx context.Context) {
 
 // deliver hands one event to every matching subscriber. A jump in the
 // sequence is checked against the stream's first sequence: when the floor
-// passed the hub's position, the subscribers missed events they matched
-// or not, and are dropped with 4410 instead — every one registered when
-// the event is handed out, under the same lock. A check that cannot be
-// made ends the hub's read (its subscribers get 1011).
+// passed the hub's position, the subscribers that needed events below the
+// floor missed them, matched or not, and are dropped with 4410 instead —
+// every one registered when the event is handed out, under the same lock.
+// A subscriber whose history reached the floor already missed nothing (a
+// hub that starts following late sees such a jump). A check that cannot
+// be made ends the hub's read (its subscribers get 1011).
 func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog.Delivery) error {
 	h.mu.Lock()
 	prev, n := h.pos, len(h.subs)
@@ -154,7 +160,7 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 	if n == 0 {
 		return nil
 	}
-	var lost error
+	var lost *eventlog.CursorError
 	if d.Seq > prev+1 {
 		st, err := h.events.State(ctx)
 		switch {
@@ -175,12 +181,14 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 	// Framed outside the lock; a subscriber that registers meanwhile has a
 	// position below d.Seq and gets the frame below (or is dropped with
 	// the others when events were lost).
-	f := hubFrame{seq: d.Seq, subject: d.Subject, time: d.Time, frame: appendEventFrame(nil, d)}
+	f := &hubFrame{seq: d.Seq, subject: d.Subject, time: d.Time, frame: appendEventFrame(nil, d)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if lost != nil {
 		for s := range h.subs {
-			h.dropLocked(s, lost)
+			if s.after+1 < lost.State.FirstSeq {
+				h.dropLocked(s, lost)
+			}
 		}
 	}
 	h.pos = d.Seq
@@ -197,9 +205,11 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 
 // subscribe registers a subscriber for filter once the hub follows
 // incarnation inc, and returns its position: the subscriber gets every
-// matching event of inc after it. It fails with errIncarnationEnded when
-// inc has ended.
-func (h *hub) subscribe(ctx context.Context, filter string, inc *eventlog.Incarnation) (*hubSub, uint64, error) {
+// matching event of inc after it. covered is the sequence up to which the
+// subscriber has every event already (0 for none): a jump of the hub
+// below it is no loss to the subscriber. It fails with
+// errIncarnationEnded when inc has ended.
+func (h *hub) subscribe(ctx context.Context, filter string, inc *eventlog.Incarnation, covered uint64) (*hubSub, uint64, error) {
 	for {
 		h.mu.Lock()
 		cur, changed := h.inc, h.changed
@@ -210,9 +220,9 @@ func (h *hub) subscribe(ctx context.Context, filter string, inc *eventlog.Incarn
 			return nil, 0, errIncarnationEnded
 		}
 		if cur == inc {
-			s := &hubSub{filter: filter, notify: make(chan struct{}, 1), gone: make(chan struct{})}
-			h.subs[s] = struct{}{}
 			pos := h.pos
+			s := &hubSub{filter: filter, after: max(pos, covered), notify: make(chan struct{}, 1), gone: make(chan struct{})}
+			h.subs[s] = struct{}{}
 			h.mu.Unlock()
 			return s, pos, nil
 		}
@@ -254,7 +264,7 @@ func (h *hub) dropAll(why error) {
 }
 
 // push queues f unless that would exceed limit bytes.
-func (s *hubSub) push(f hubFrame, limit int) bool {
+func (s *hubSub) push(f *hubFrame, limit int) bool {
 	s.mu.Lock()
 	if s.bytes+len(f.frame) > limit && len(s.queue) > 0 {
 		s.mu.Unlock()
@@ -270,24 +280,25 @@ func (s *hubSub) push(f hubFrame, limit int) bool {
 	return true
 }
 
-// take waits for queued frames and returns them all, appending to buf.
-func (s *hubSub) take(ctx context.Context, buf []hubFrame) ([]hubFrame, error) {
+// take waits for queued frames and returns them all. The queue itself is
+// handed over, and spare (an empty slice the caller is done with, such as
+// what take returned before) becomes the new queue: nothing is copied.
+func (s *hubSub) take(ctx context.Context, spare []*hubFrame) ([]*hubFrame, error) {
 	for {
 		s.mu.Lock()
 		if len(s.queue) > 0 {
-			buf = append(buf, s.queue...)
-			clear(s.queue)
-			s.queue, s.bytes = s.queue[:0], 0
+			out := s.queue
+			s.queue, s.bytes = spare[:0], 0
 			s.mu.Unlock()
-			return buf, nil
+			return out, nil
 		}
 		s.mu.Unlock()
 		select {
 		case <-s.notify:
 		case <-s.gone:
-			return buf, s.why
+			return nil, s.why
 		case <-ctx.Done():
-			return buf, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,31 @@ func TestTailNewEventsOnlyWithSubject(t *testing.T) {
 		"#4 2026-11-26T10:00:00Z cell.lifecycle.v1.failed cell=c-2 reason=oom\n"
 	if stdout.String() != want {
 		t.Errorf("tail printed\n%s\nwant\n%s", stdout, want)
+	}
+}
+
+// TestTailPrintsEveryEventOfABatch: history comes in batch frames (tail
+// asks for batch=1); tail still prints one line per event, in order.
+func TestTailPrintsEveryEventOfABatch(t *testing.T) {
+	a := apptest.Start(t, app.Config{})
+	const n = 700 // several batch frames of history
+	events := make([]testutil.Event, n)
+	for i := range events {
+		events[i] = testutil.Cell(fmt.Sprintf("c-%d", i%7), "started", nil)
+	}
+	a.Publish(events...)
+	stdout, stderr, code := startTail("--since", "0", "--count", strconv.Itoa(n+1), "--server", a.URL())
+	stdout.WaitFor(t, 20*time.Second, "the stored events", func(s string) bool { return len(lines(s)) == n })
+	a.Publish(testutil.Cell("c-live", "started", nil))
+	waitExit(t, code, stdout, stderr)
+	got := lines(stdout.String())
+	for i, l := range got {
+		if want := fmt.Sprintf("#%d ", i+1); !strings.HasPrefix(l, want) || !strings.Contains(l, " cell.lifecycle.v1.started cell=c-") {
+			t.Fatalf("line %d = %q, want %q… for a started cell", i+1, l, want)
+		}
+	}
+	if len(got) != n+1 {
+		t.Fatalf("%d lines, want %d", len(got), n+1)
 	}
 }
 

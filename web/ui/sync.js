@@ -4,9 +4,11 @@
 //      /v1/summary, one request, whatever the registry's size), which gives
 //      the cursor and the stream's epoch; the views read their rows
 //      themselves, a page at a time (query.js);
-//   2. open /ws/events?since=<cursor>&epoch=<epoch> and apply every event
-//      frame in sequence order; a frame at or below the cursor is a repeat
-//      and is dropped, so no event is applied or shown twice;
+//   2. open /ws/events?since=<cursor>&epoch=<epoch>&batch=1 and apply every
+//      event in sequence order, whether it came alone (an "event" frame) or
+//      with others in an "events" frame (batch=1), in the frame's order; an
+//      event at or below the cursor is a repeat and is dropped, so no event
+//      is applied or shown twice;
 //   3. when the socket drops, reconnect with exponential backoff and full
 //      jitter (capped at 30 s) from the last applied sequence;
 //   4. on close 4410 (the cursor fell below the retained log, or the stream
@@ -80,6 +82,7 @@ export class Sync {
     this.timer = 0;
     this.stopped = false;
     this.connects = 0;
+    this.batchFrames = 0; // frames of several events (batch=1) received
     this.lastResyncAt = 0;
   }
 
@@ -131,6 +134,9 @@ export class Sync {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const q = new URLSearchParams({ since: String(s.cursor) });
     if (s.epoch) q.set('epoch', s.epoch);
+    // Several events per frame when they are ready together: one message
+    // and one parse for a burst instead of one per event.
+    q.set('batch', '1');
     const ws = new WebSocket(`${proto}//${location.host}/ws/events?${q}`);
     this.ws = ws;
     this.connects++;
@@ -153,14 +159,28 @@ export class Sync {
       this.setPhase('live');
       return;
     }
-    if (f.type !== 'event' || typeof f.seq !== 'number') return;
+    let applied = false;
+    if (f.type === 'event') {
+      applied = this.applyEvent(f);
+    } else if (f.type === 'events' && Array.isArray(f.events)) {
+      // A batch frame: its events in order, one change for all of them.
+      this.batchFrames++;
+      for (const e of f.events) applied = this.applyEvent(e) || applied;
+    }
+    if (applied) this.onChange();
+  }
+
+  // applyEvent applies one event {seq, subject, event} of a frame and
+  // reports whether it was new.
+  applyEvent(e) {
+    if (!e || typeof e.seq !== 'number') return false;
     const s = this.store;
     // Repeats (at or below the cursor) are dropped: never applied twice.
-    if (f.seq <= s.cursor) return;
-    s.apply(f.seq, f.event, f.time);
-    if (this.hello && f.seq > this.hello.lastSeq) this.hello.lastSeq = f.seq;
-    this.onEvent(f.seq, f.subject, f.event, true);
-    this.onChange();
+    if (e.seq <= s.cursor) return false;
+    s.apply(e.seq, e.event, e.time);
+    if (this.hello && e.seq > this.hello.lastSeq) this.hello.lastSeq = e.seq;
+    this.onEvent(e.seq, e.subject, e.event, true);
+    return true;
   }
 
   closed(ws, e) {
