@@ -198,7 +198,7 @@ func rss(t *testing.T, pid int, which string) float64 {
 // the sockets with batch=1, 0 without; CELLOS_LOAD_MAX_P99 (milliseconds)
 // fails the test when the publish-to-receipt p99 is above it.
 //
-// The defaults are what .ci/run uses. The target of docs/benchmarks.md
+// The defaults are what .ci/run uses. The target of docs/fanout.md
 // ("Fan-out with batch=1"):
 //
 //	CELLOS_LONG=1 CELLOS_LOAD_RATE=1000 CELLOS_LOAD_SECONDS=60 CELLOS_LOAD_MAX_P99=250 \
@@ -208,7 +208,7 @@ func TestLoad(t *testing.T) {
 	clients := envInt(t, "CELLOS_LOAD_CLIENTS", 1000)
 	// With one frame per event (CELLOS_LOAD_BATCH=0) these 2 cores deliver
 	// about 100,000 frames/s sustained, clients included: 1,000 sockets at
-	// 100 events/s (docs/benchmarks.md). With batch=1 a frame carries the
+	// 100 events/s (docs/fanout.md). With batch=1 a frame carries the
 	// events that are ready together and the limit is bytes, not frames.
 	rate := envInt(t, "CELLOS_LOAD_RATE", 500)
 	seconds := envInt(t, "CELLOS_LOAD_SECONDS", 30)
