@@ -412,3 +412,29 @@ func TestQuarantineKeepsTheFile(t *testing.T) {
 		t.Fatal("after Quarantine the store still has a checkpoint")
 	}
 }
+
+// A commit in which many cells keep some index keys and change others (the
+// formation filled in by a later event, the state unchanged or moved on):
+// every kept key stays, every dropped key goes. With more than a dozen
+// operations on one index bucket the sort at flush is not stable, so a
+// delete and a put of one key would be applied in either order.
+func TestCommitKeepsIndexKeysAnEntityStillHas(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "cp.db"))
+	var first, second []testutil.Event
+	for i := range 40 {
+		id := fmt.Sprintf("c%02d", i)
+		first = append(first, testutil.Cell(id, "admitted", map[string]any{"tenantId": "t0"}))
+		phase := "admitted" // only the formation is filled in
+		if i%3 == 0 {
+			phase = "started"
+		}
+		second = append(second, testutil.Cell(id, phase, map[string]any{"formationId": "f0"}))
+	}
+	second = append(second, testutil.Formation("f0", "created", map[string]any{"tenantId": "t0"}))
+	events := append(slices.Clone(first), second...)
+	// Two commits: the first holds the cells without their formation.
+	write(t, s, "e", events, len(first))
+	want := fold(events)
+	sameAs(t, s, want)
+	sameQueries(t, s, want)
+}

@@ -80,19 +80,16 @@ func (w *writer) cell(sl *cellSlot) error {
 	if sl.inStore && sl.stored == now {
 		return nil
 	}
+	var oldKeys []indexEntry
 	if sl.inStore {
 		old := sl.stored
-		for _, k := range w.cellIndexKeys(id, old) {
-			w.index[k.b] = append(w.index[k.b], indexOp{k.key, true})
-		}
+		oldKeys = w.cellIndexKeys(id, old)
 		w.agg(old.tenant).countCell(old.class, -1)
 		if old.formation != "" {
 			w.count(old.formation).Add(cellStates[old.class/3], cellOutcomes[old.class%3], -1)
 		}
 	}
-	for _, k := range w.cellIndexKeys(id, now) {
-		w.index[k.b] = append(w.index[k.b], indexOp{k.key, false})
-	}
+	w.reindex(oldKeys, w.cellIndexKeys(id, now))
 	w.agg(now.tenant).countCell(now.class, 1)
 	if now.formation != "" {
 		w.count(now.formation).Add(cellStates[now.class/3], cellOutcomes[now.class%3], 1)
@@ -106,8 +103,8 @@ type indexEntry struct {
 }
 
 // indexOp is one index key to put or delete. A commit never does both to
-// one key: the key holds the entity's id, and an entity's old and new keys
-// differ or nothing is done.
+// one key: the key holds the entity's id, an entity is written once per
+// commit, and reindex queues only the keys its change adds or removes.
 type indexOp struct {
 	key []byte
 	del bool
@@ -133,20 +130,45 @@ func (w *writer) formation(sl *formSlot) error {
 	if sl.inStore && sl.stored == now {
 		return nil
 	}
+	var oldKeys, newKeys []indexEntry
 	if sl.inStore && sl.stored.live {
 		old := sl.stored
-		for _, k := range w.formIndexKeys(id, old) {
-			w.index[k.b] = append(w.index[k.b], indexOp{k.key, true})
-		}
+		oldKeys = w.formIndexKeys(id, old)
 		w.agg(old.tenant).formations[old.status]--
 	}
 	if now.live {
-		for _, k := range w.formIndexKeys(id, now) {
-			w.index[k.b] = append(w.index[k.b], indexOp{k.key, false})
-		}
+		newKeys = w.formIndexKeys(id, now)
 		w.agg(now.tenant).formations[now.status]++
 	}
+	w.reindex(oldKeys, newKeys)
 	return nil
+}
+
+// reindex queues the index changes of one entity: the keys it had and no
+// longer has are deleted, the keys it has and had not are put. A key in both
+// (a cell whose formation was filled in keeps its tenant key) is left alone:
+// queuing a delete and a put of one key would leave its fate to the order
+// of the sort at flush.
+func (w *writer) reindex(old, now []indexEntry) {
+	for _, k := range old {
+		if !containsEntry(now, k) {
+			w.index[k.b] = append(w.index[k.b], indexOp{k.key, true})
+		}
+	}
+	for _, k := range now {
+		if !containsEntry(old, k) {
+			w.index[k.b] = append(w.index[k.b], indexOp{k.key, false})
+		}
+	}
+}
+
+func containsEntry(list []indexEntry, e indexEntry) bool {
+	for _, x := range list {
+		if x.b == e.b && bytes.Equal(x.key, e.key) {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *writer) formIndexKeys(id string, k formKeys) []indexEntry {
