@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,17 +15,15 @@ import (
 // so that each counter is read and written once per commit. Every key and
 // value is a fresh slice: bbolt keeps them until the transaction commits.
 type writer struct {
+	tx                         *bolt.Tx
 	cells, forms, counts, aggs *bolt.Bucket
-	cellByTenant, cellByForm   *bolt.Bucket
-	cellByClass                *bolt.Bucket
-	formByTenant, formByStatus *bolt.Bucket
 
 	keys *keyTable
 
-	// Index changes are gathered per bucket and applied in key order at
-	// flush, as the records are (Batch.write): bbolt inserts in key order
-	// append to a node instead of shifting it.
-	index map[*bolt.Bucket][]indexOp
+	// Index changes are gathered per bucket (by name) and applied in key
+	// order at flush, as the records are (Batch.write): bbolt inserts in
+	// key order append to a node instead of shifting it.
+	index map[string][]indexOp
 
 	countDelta map[string]*projection.CellCounts
 	aggDelta   map[string]*aggregate
@@ -32,15 +31,14 @@ type writer struct {
 
 func newWriter(tx *bolt.Tx, keys *keyTable) *writer {
 	w := &writer{
+		tx:    tx,
 		cells: tx.Bucket(bucketCells), forms: tx.Bucket(bucketFormations),
 		counts: tx.Bucket(bucketCounts), aggs: tx.Bucket(bucketAggregates),
-		cellByTenant: tx.Bucket(bucketCellByTenant), cellByForm: tx.Bucket(bucketCellByFormation),
-		cellByClass: tx.Bucket(bucketCellByClass), formByTenant: tx.Bucket(bucketFormByTenant),
-		formByStatus: tx.Bucket(bucketFormByStatus), keys: keys,
+		keys:       keys,
 		countDelta: map[string]*projection.CellCounts{}, aggDelta: map[string]*aggregate{},
-		index: map[*bolt.Bucket][]indexOp{},
+		index: map[string][]indexOp{},
 	}
-	for _, b := range []*bolt.Bucket{w.cells, w.forms, w.counts, w.cellByTenant, w.cellByForm, w.cellByClass, w.formByTenant, w.formByStatus} {
+	for _, b := range []*bolt.Bucket{w.cells, w.forms, w.counts} {
 		b.FillPercent = fillPercent
 	}
 	return w
@@ -83,23 +81,18 @@ func (w *writer) cell(sl *cellSlot) error {
 	var oldKeys []indexEntry
 	if sl.inStore {
 		old := sl.stored
-		oldKeys = w.cellIndexKeys(id, old)
+		oldKeys = cellIndexes(id, old)
 		w.agg(old.tenant).countCell(old.class, -1)
 		if old.formation != "" {
 			w.count(old.formation).Add(cellStates[old.class/3], cellOutcomes[old.class%3], -1)
 		}
 	}
-	w.reindex(oldKeys, w.cellIndexKeys(id, now))
+	w.reindex(oldKeys, cellIndexes(id, now))
 	w.agg(now.tenant).countCell(now.class, 1)
 	if now.formation != "" {
 		w.count(now.formation).Add(cellStates[now.class/3], cellOutcomes[now.class%3], 1)
 	}
 	return nil
-}
-
-type indexEntry struct {
-	b   *bolt.Bucket
-	key []byte
 }
 
 // indexOp is one index key to put or delete. A commit never does both to
@@ -108,17 +101,6 @@ type indexEntry struct {
 type indexOp struct {
 	key []byte
 	del bool
-}
-
-func (w *writer) cellIndexKeys(id string, k cellKeys) []indexEntry {
-	out := []indexEntry{
-		{w.cellByTenant, indexKey(group(k.tenant, k.class), id)},
-		{w.cellByClass, indexKey([]byte{k.class}, id)},
-	}
-	if k.formation != "" {
-		out = append(out, indexEntry{w.cellByForm, indexKey(group(k.formation, k.class), id)})
-	}
-	return out
 }
 
 func (w *writer) formation(sl *formSlot) error {
@@ -130,17 +112,17 @@ func (w *writer) formation(sl *formSlot) error {
 	if sl.inStore && sl.stored == now {
 		return nil
 	}
-	var oldKeys, newKeys []indexEntry
 	if sl.inStore && sl.stored.live {
-		old := sl.stored
-		oldKeys = w.formIndexKeys(id, old)
-		w.agg(old.tenant).formations[old.status]--
+		w.agg(sl.stored.tenant).formations[sl.stored.status]--
 	}
 	if now.live {
-		newKeys = w.formIndexKeys(id, now)
 		w.agg(now.tenant).formations[now.status]++
 	}
-	w.reindex(oldKeys, newKeys)
+	var oldKeys []indexEntry
+	if sl.inStore {
+		oldKeys = formIndexes(id, sl.stored)
+	}
+	w.reindex(oldKeys, formIndexes(id, now))
 	return nil
 }
 
@@ -152,36 +134,31 @@ func (w *writer) formation(sl *formSlot) error {
 func (w *writer) reindex(old, now []indexEntry) {
 	for _, k := range old {
 		if !containsEntry(now, k) {
-			w.index[k.b] = append(w.index[k.b], indexOp{k.key, true})
+			w.index[k.bucket] = append(w.index[k.bucket], indexOp{k.key, true})
 		}
 	}
 	for _, k := range now {
 		if !containsEntry(old, k) {
-			w.index[k.b] = append(w.index[k.b], indexOp{k.key, false})
+			w.index[k.bucket] = append(w.index[k.bucket], indexOp{k.key, false})
 		}
 	}
 }
 
 func containsEntry(list []indexEntry, e indexEntry) bool {
 	for _, x := range list {
-		if x.b == e.b && bytes.Equal(x.key, e.key) {
+		if x.bucket == e.bucket && bytes.Equal(x.key, e.key) {
 			return true
 		}
 	}
 	return false
 }
 
-func (w *writer) formIndexKeys(id string, k formKeys) []indexEntry {
-	return []indexEntry{
-		{w.formByTenant, indexKey(group(k.tenant, k.status), id)},
-		{w.formByStatus, indexKey([]byte{k.status}, id)},
-	}
-}
-
 // flush adds the summed deltas to the stored counters; a counter that
 // reaches zero is deleted.
 func (w *writer) flush() error {
-	for b, ops := range w.index {
+	for name, ops := range w.index {
+		b := w.tx.Bucket([]byte(name))
+		b.FillPercent = fillPercent
 		slices.SortFunc(ops, func(x, y indexOp) int { return bytes.Compare(x.key, y.key) })
 		for _, op := range ops {
 			var err error
@@ -196,14 +173,16 @@ func (w *writer) flush() error {
 		}
 	}
 	for formation, d := range w.countDelta {
-		cur := decodeCounts(w.counts.Get([]byte(formation)))
+		cur, err := decodeCounts(w.counts.Get([]byte(formation)))
+		if err != nil {
+			return fmt.Errorf("formation %q: %w", formation, err)
+		}
 		cur.Total += d.Total
 		cur.Admitted += d.Admitted
 		cur.Running += d.Running
 		cur.Completed += d.Completed
 		cur.Failed += d.Failed
 		cur.Destroyed += d.Destroyed
-		var err error
 		if cur == (projection.CellCounts{}) {
 			err = w.counts.Delete([]byte(formation))
 		} else {
@@ -215,9 +194,11 @@ func (w *writer) flush() error {
 	}
 	for tenant, d := range w.aggDelta {
 		key := aggKey(tenant)
-		cur := decodeAggregate(w.aggs.Get(key))
+		cur, err := decodeAggregate(w.aggs.Get(key))
+		if err != nil {
+			return fmt.Errorf("tenant %q: %w", tenant, err)
+		}
 		cur.add(d)
-		var err error
 		if cur.zero() {
 			err = w.aggs.Delete(key)
 		} else {
