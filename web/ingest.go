@@ -61,6 +61,8 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), eventsTimeout)
 	defer cancel()
+	// Check names the attribute; in binary mode it came from a header.
+	refusal := ""
 	switch mode {
 	case modeBatch:
 		return s.postBatch(ctx, w, body)
@@ -68,8 +70,9 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 		if body, err = binaryToStructured(r.Header, body); err != nil {
 			return err
 		}
+		refusal = "binary mode: "
 	}
-	ev, err := checkEvent(body)
+	ev, err := checkEvent(body, refusal)
 	if err != nil {
 		return err
 	}
@@ -124,19 +127,20 @@ func (s *Server) publishItem(ctx context.Context, item []byte) (api.Published, e
 	if len(item) > MaxEventBytes {
 		return api.Published{}, Errorf(CodeBodyTooLarge, "the event is %d bytes; an event may have at most %d", len(item), MaxEventBytes)
 	}
-	ev, err := checkEvent(item)
+	ev, err := checkEvent(item, "")
 	if err != nil {
 		return api.Published{}, err
 	}
 	return s.publishEvent(ctx, ev)
 }
 
-// checkEvent is event.Check with its refusal as an API error.
-func checkEvent(payload []byte) (event.Checked, error) {
+// checkEvent is event.Check with its refusal, after prefix, as an API
+// error.
+func checkEvent(payload []byte, prefix string) (event.Checked, error) {
 	ev, err := event.Check(payload)
 	var inv *event.Invalid
 	if errors.As(err, &inv) {
-		return ev, Errorf(CodeInvalidEvent, "%s", inv.Reason)
+		return ev, Errorf(CodeInvalidEvent, "%s%s", prefix, inv.Reason)
 	}
 	return ev, err
 }
@@ -184,6 +188,9 @@ func contentModeOf(h http.Header) (contentMode, error) {
 		return modeBatch, checkCharset(ct)
 	case binding.EncodingStructured:
 		return modeStructured, checkCharset(ct)
+	}
+	if v := h.Get("Ce-Specversion"); v != "" {
+		return 0, Errorf(CodeInvalidEvent, "ce-specversion: %q is not a CloudEvents version; send 1.0", v)
 	}
 	for name := range h {
 		if strings.HasPrefix(name, "Ce-") {

@@ -229,6 +229,23 @@ func TestIngestSDKBadInputPerMode(t *testing.T) {
 	req.Header.Del("Ce-Specversion")
 	status, body := e.send(t, req)
 	wantRefused("binary without ce-specversion", status, string(body), "invalid_event", "ce-specversion")
+	for _, tt := range []struct{ header, value, field string }{
+		{"Ce-Specversion", "2.0", "ce-specversion"},
+		{"Ce-Specversion", "0.3", "binary mode: specversion"},
+		{"Ce-Id", "", "binary mode: id"},
+		{"Ce-Time", "yesterday", "time"},
+	} {
+		req, err := cehttp.NewHTTPRequestFromEvent(ctx, url, good("hdr"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Del(tt.header)
+		if tt.value != "" {
+			req.Header.Set(tt.header, tt.value)
+		}
+		status, body := e.send(t, req)
+		wantRefused("binary with "+tt.header+": "+tt.value, status, string(body), "invalid_event", tt.field)
+	}
 
 	status, res := sdkSend(ctx, t, c, badType)
 	wantRefused("binary, unknown type", status, res.Error(), "invalid_event", "type")
