@@ -91,6 +91,9 @@ func (s *Server) routes() {
 	// The event log: read and written directly, ready or not.
 	s.handle("GET /v1/events", s.needEvents(s.listEvents))
 	s.handle("POST /v1/events", s.needEvents(s.postEvent))
+	// Timelines: an entity's events, from the log (timeline.go).
+	s.handle("GET /v1/cells/{id}/events", s.needEvents(s.cellEvents))
+	s.handle("GET /v1/formations/{id}/events", s.needEvents(s.formationEvents))
 	s.handle("GET /ws/events", s.needEvents(s.serveEvents))
 	// Operations: always served.
 	s.handle("GET /v1/status", s.status)
