@@ -54,6 +54,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return Errorf(CodeUnavailable, "event log unavailable: %v", err)
 	}
+	s.metrics.ingested(nil, pub.Duplicate)
 	status := http.StatusCreated
 	if pub.Duplicate {
 		status = http.StatusOK
