@@ -111,20 +111,27 @@ func TestMetricsCountByRoutePattern(t *testing.T) {
 	// event frame each without batch=1.
 	c, _ := e.dial(t, "since=0", nil)
 	readEvents(t, c, 4)
-	fams, _ := e.scrape(t)
-	if v, _ := value(fams, "cellos_ws_sockets", nil); v != 1 {
-		t.Errorf("cellos_ws_sockets = %v with one socket open, want 1", v)
-	}
-	if v, _ := value(fams, "cellos_ws_frames_sent_total", nil); v != 5 {
-		t.Errorf("cellos_ws_frames_sent_total = %v, want 5 (hello + 4 events)", v)
-	}
-	if v, _ := value(fams, "cellos_ws_events_sent_total", nil); v != 4 {
-		t.Errorf("cellos_ws_events_sent_total = %v, want 4", v)
+	// A frame is counted once its write has returned, which can be after
+	// the client has read it.
+	var open, frames, sent float64
+	testutil.WaitFor(t, 10*time.Second, "the socket's frames in /metrics", func() bool {
+		fams, _ := e.scrape(t)
+		open, _ = value(fams, "cellos_ws_sockets", nil)
+		frames, _ = value(fams, "cellos_ws_frames_sent_total", nil)
+		sent, _ = value(fams, "cellos_ws_events_sent_total", nil)
+		return frames >= 5 && sent >= 4
+	})
+	if open != 1 || frames != 5 || sent != 4 {
+		t.Errorf("with one socket open after the hello and 4 events: cellos_ws_sockets %v, cellos_ws_frames_sent_total %v, cellos_ws_events_sent_total %v; want 1, 5, 4",
+			open, frames, sent)
 	}
 	c.Close(websocket.StatusNormalClosure, "")
 
 	// A WebSocket is counted (101) once its handler has returned.
-	var body []byte
+	var (
+		fams map[string]*dto.MetricFamily
+		body []byte
+	)
 	testutil.WaitFor(t, 10*time.Second, "the closed socket in /metrics", func() bool {
 		fams, body = e.scrape(t)
 		v, _ := value(fams, "cellos_http_requests_total", map[string]string{"route": "GET /ws/events", "code": "101"})
