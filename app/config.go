@@ -93,7 +93,8 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSMonitorAddr != "" {
 		if c.NATSURL != "" {
-			return fmt.Errorf("--nats-monitor-addr serves the embedded nats-server's monitoring; with --nats-url there is none: read the monitoring port of the server at %s", c.NATSURL)
+			// The URL is not repeated: it may hold credentials.
+			return fmt.Errorf("--nats-monitor-addr serves the embedded nats-server's monitoring; with --nats-url there is none: read the external server's own monitoring port")
 		}
 		if err := requireLoopback("--nats-monitor-addr", c.NATSMonitorAddr); err != nil {
 			return err
