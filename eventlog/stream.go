@@ -61,6 +61,10 @@ type State struct {
 	LastSeq  uint64
 	Messages uint64
 	Bytes    uint64
+	// MaxBytes is the stream's byte cap as configured on the server (not
+	// this process's flags: an existing stream is used as it is); 0 when
+	// it has none.
+	MaxBytes uint64
 }
 
 // Open gets the CELLOS_EVENTS stream, creating it with cfg if it is missing.
@@ -167,6 +171,7 @@ func (l *Stream) State(ctx context.Context) (State, error) {
 		LastSeq:  info.State.LastSeq,
 		Messages: info.State.Msgs,
 		Bytes:    info.State.Bytes,
+		MaxBytes: uint64(max(info.Config.MaxBytes, 0)), // -1: no cap
 	}, nil
 }
 

@@ -80,6 +80,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.ingested(nil, pub.Duplicate)
 	status := http.StatusCreated
 	if pub.Duplicate {
 		status = http.StatusOK
@@ -111,10 +112,12 @@ func (s *Server) postBatch(ctx context.Context, w http.ResponseWriter, body []by
 		var e *Error
 		switch {
 		case errors.As(err, &e):
+			s.metrics.ingested(err, false) // per event: the batch itself is answered 200
 			out.Results[i].Error = &api.ItemError{Code: e.Code, Message: e.Message}
 		case err != nil:
 			return err
 		default:
+			s.metrics.ingested(nil, pub.Duplicate)
 			out.Results[i].Published = &pub
 		}
 	}
