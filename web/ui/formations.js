@@ -45,6 +45,8 @@ function formationsTotal(p, store) {
 export class FormationsView {
   constructor(ctx, onChange) {
     this.cards = h('div', { class: 'cards', 'aria-label': 'Registry summary', role: 'group' });
+    // The live feed on a narrow screen (app.js places it).
+    this.feedSlot = h('div', { class: 'feedinline' });
     this.list = new ListView(ctx, {
       name: 'formations',
       caption: 'Formations',
@@ -78,7 +80,7 @@ export class FormationsView {
       h('div', { class: 'viewhead' },
         h('h1', { tabindex: '-1', text: 'Formations' }),
         h('p', { class: 'lede', text: 'Each formation groups execution cells. Rows change as lifecycle events arrive — newest state wins by the fold rules, never by arrival order.' })),
-      this.cards, this.list.el);
+      this.cards, this.feedSlot, this.list.el);
   }
 
   route(r) {
