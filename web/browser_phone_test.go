@@ -164,8 +164,9 @@ func TestBrowserPhoneLayout(t *testing.T) {
 		}
 		ev := pageEval[*rect](t, ctx, rectJS(`document.querySelector('.feed li.ev')`))
 		if ev == nil || ev.Bottom > H {
-			t.Errorf("%s: the feed's newest entry is not on the first screen (%+v, screen %d px tall)", what, ev, H)
+			t.Fatalf("%s: the feed's newest entry is not on the first screen (%+v, screen %d px tall)", what, ev, H)
 		}
+		t.Logf("%s: the cards end at %.0f px, the feed starts at %.0f px, its newest entry ends at %.0f px, the feed at %.0f px", what, last.Bottom, feed.Top, ev.Bottom, feed.Bottom)
 		keyField(what+", first row", `document.querySelector('table.grid tbody tr td:first-child a')`)
 		keyField(what+", first row", `document.querySelector('table.grid tbody tr .badge')`)
 		tabs := pageEval[[]rect](t, ctx, `[...document.querySelectorAll('.tabs a')].map(el => { const r = el.getBoundingClientRect(); return { Left: r.left, Right: r.right, Top: r.top, Bottom: r.bottom, Width: r.width, Height: r.height }; })`)
