@@ -97,9 +97,12 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	p.pubRaw(msgs)
 	pageWait(t, ctx, "feed entries", `document.querySelectorAll('.feed li.ev').length >= 5`, 5*time.Second)
 
-	show := func(hash string, dark bool) {
+	// show opens a view (view: the class of its element, which tells it
+	// from the view before) and waits until it is drawn and settled.
+	show := func(hash, view string, dark bool) {
 		t.Helper()
 		pageDo(t, ctx, darkMode(dark), chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = %q`, hash)))
+		pageWait(t, ctx, "view "+hash, fmt.Sprintf(`document.querySelector('main > .view.%s') !== null`, view), 5*time.Second)
 		waitSettled(t, ctx)
 		pageWait(t, ctx, "drawn", `document.querySelector('main table.grid tbody tr, main dl.meta dd') !== null`, 5*time.Second)
 		// The frame after the last change, scrolled to the top.
@@ -137,7 +140,7 @@ func TestBrowserPhoneLayout(t *testing.T) {
 		mode := map[bool]string{false: "light", true: "dark"}[dark]
 
 		// The home page: the summary and the feed on the first screen.
-		show("#/formations", dark)
+		show("#/formations", "formations", dark)
 		what := "formations (" + mode + ")"
 		noSideways(what)
 		cards := pageEval[[]rect](t, ctx, `[...document.querySelectorAll('.cards .card')].map(el => { const r = el.getBoundingClientRect(); return { Left: r.left, Right: r.right, Top: r.top, Bottom: r.bottom, Width: r.width, Height: r.height }; })`)
@@ -181,7 +184,7 @@ func TestBrowserPhoneLayout(t *testing.T) {
 			t.Errorf("%s: a card's background is %s, want %s", what, bg, want)
 		}
 
-		show("#/cells", dark)
+		show("#/cells", "cells", dark)
 		what = "cells (" + mode + ")"
 		noSideways(what)
 		keyField(what+", first row", `document.querySelector('table.grid tbody tr td:first-child a')`)
@@ -190,13 +193,13 @@ func TestBrowserPhoneLayout(t *testing.T) {
 			t.Errorf("%s: the live feed is not on the first screen: %+v", what, r)
 		}
 
-		show("#/formations/"+fid, dark)
+		show("#/formations/"+fid, "formation", dark)
 		what = "formation " + fid + " (" + mode + ")"
 		noSideways(what)
 		keyField(what+", first cell", `document.querySelector('table.grid tbody tr td:first-child a')`)
 		keyField(what+", first cell", `document.querySelector('table.grid tbody tr td.st .badge')`)
 
-		show("#/cells/"+cid, dark)
+		show("#/cells/"+cid, "cell", dark)
 		what = "cell " + cid + " (" + mode + ")"
 		noSideways(what)
 		keyField(what, `document.querySelector('main h1')`)
@@ -206,7 +209,7 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	// The desktop layout stays: at 1280 px the six cards stand in one row,
 	// the feed beside the list, the table with its header, tabs on top.
 	pageDo(t, ctx, chromedp.EmulateViewport(1280, 900), darkMode(false))
-	show("#/formations", false)
+	show("#/formations", "formations", false)
 	tops := pageEval[[]float64](t, ctx, `[...document.querySelectorAll('.cards .card')].map(el => Math.round(el.getBoundingClientRect().top))`)
 	if len(tops) != 6 || slices.Min(tops) != slices.Max(tops) {
 		t.Errorf("desktop: card tops %v, want six cards in one row", tops)
