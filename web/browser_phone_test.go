@@ -64,6 +64,20 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	ctx := newBrowser(t, 1280, 900)
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
+
+	const W, H = 390, 844
+	pageDo(t, ctx, chromedp.EmulateViewport(W, H, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
+		chromedp.Navigate(a.URL()+"/#/formations"))
+	pageWait(t, ctx, "first-run help", `__cellos.state().phase === 'live' && document.querySelector('main .empty') !== null`, 5*time.Second)
+	// An empty registry: what to do comes first, not a feed waiting.
+	if help := pageEval[*rect](t, ctx, rectJS(`document.querySelector('main .empty')`)); help == nil || help.Top > H/2 {
+		t.Errorf("empty registry: the first-run help is at %+v, want it in the top half of the first screen", help)
+	}
+	if shown := pageEval[bool](t, ctx, `document.querySelector('.feed').getClientRects().length > 0`); shown {
+		t.Errorf("empty registry: the feed (waiting for events) is shown before the first-run help")
+	}
+
+	// Demo traffic, which the page takes in live.
 	const n = 600
 	step := 200 * time.Millisecond
 	g := demo.New(demo.Options{Seed: 11, Start: time.Now().Add(-n * step), Step: step, Formations: 8})
@@ -72,6 +86,7 @@ func TestBrowserPhoneLayout(t *testing.T) {
 		msgs = append(msgs, demoEvent(t, g.Next()))
 	}
 	a.WaitCursor(p.pubRaw(msgs))
+	pageWait(t, ctx, "feed entries", `document.querySelectorAll('.feed li.ev').length >= 5`, 5*time.Second)
 	// A formation with cells and one of its cells, for the entity pages.
 	var fid, cid string
 	for _, f := range apiGet[struct{ Formations []projection.Formation }](t, a.URL(), "/v1/formations?limit=1000").Formations {
@@ -80,22 +95,10 @@ func TestBrowserPhoneLayout(t *testing.T) {
 			break
 		}
 	}
-	cid = apiGet[struct{ Cells []apiCell }](t, a.URL(), "/v1/cells?limit=1&formation="+fid).Cells[0].ID
-	if fid == "" || cid == "" {
+	if fid == "" {
 		t.Fatalf("the demo traffic made no formation with cells")
 	}
-
-	const W, H = 390, 844
-	pageDo(t, ctx, chromedp.EmulateViewport(W, H, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
-		chromedp.Navigate(a.URL()+"/#/formations"))
-	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
-	// Live events, so that the feed has entries to show.
-	msgs = msgs[:0]
-	for range 12 {
-		msgs = append(msgs, demoEvent(t, g.Next()))
-	}
-	p.pubRaw(msgs)
-	pageWait(t, ctx, "feed entries", `document.querySelectorAll('.feed li.ev').length >= 5`, 5*time.Second)
+	cid = apiGet[struct{ Cells []apiCell }](t, a.URL(), "/v1/cells?limit=1&formation="+fid).Cells[0].ID
 
 	// show opens a view (view: the class of its element, which tells it
 	// from the view before) and waits until it is drawn and settled.

@@ -101,6 +101,8 @@ export class CellsView {
   }
 
   render(store) {
+    // An empty registry shows what to do first, not a feed waiting.
+    this.feedSlot.hidden = registryEmpty(store);
     this.list.render(store);
   }
 

@@ -116,6 +116,8 @@ export class FormationsView {
         ` ${num(t.cells)} cells${t.failed ? `, ${num(t.failed)} failed` : ''}`)));
       const totals = s.totals();
       this.cards.hidden = totals.formations === 0 && totals.cells === 0;
+      // An empty registry shows what to do first, not a feed waiting.
+      this.feedSlot.hidden = this.cards.hidden;
       this.cards.setAttribute('aria-label', s.tenant ? `Summary of tenant ${s.tenant}` : 'Registry summary');
       this.cards.replaceChildren(
         card(`Formations${of}`, num(s.formations.total), h('div', { class: 'cardsub', text: statusLine })),
