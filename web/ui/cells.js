@@ -39,6 +39,8 @@ export function cellRowIn(c) {
 
 export class CellsView {
   constructor(ctx, onChange) {
+    // The live feed on a narrow screen (app.js places it).
+    this.feedSlot = h('div', { class: 'feedinline' });
     this.list = new ListView(ctx, {
       name: 'cells',
       caption: 'Cells',
@@ -71,7 +73,7 @@ export class CellsView {
       h('div', { class: 'viewhead' },
         h('h1', { tabindex: '-1', text: 'Cells' }),
         h('p', { class: 'lede', text: 'Every execution cell: admitted → running → completed or failed → destroyed. A state only ever moves forward; the outcome (completed or failed) stays after teardown.' })),
-      this.list.el);
+      this.feedSlot, this.list.el);
   }
 
   row(c) {
@@ -99,6 +101,8 @@ export class CellsView {
   }
 
   render(store) {
+    // An empty registry shows what to do first, not a feed waiting.
+    this.feedSlot.hidden = registryEmpty(store);
     this.list.render(store);
   }
 

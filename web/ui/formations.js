@@ -46,6 +46,8 @@ function formationsTotal(p, store) {
 export class FormationsView {
   constructor(ctx, onChange) {
     this.cards = h('div', { class: 'cards', 'aria-label': 'Registry summary', role: 'group' });
+    // The live feed on a narrow screen (app.js places it).
+    this.feedSlot = h('div', { class: 'feedinline' });
     this.list = new ListView(ctx, {
       name: 'formations',
       caption: 'Formations',
@@ -79,7 +81,7 @@ export class FormationsView {
       h('div', { class: 'viewhead' },
         h('h1', { tabindex: '-1', text: 'Formations' }),
         h('p', { class: 'lede', text: 'Each formation groups execution cells. Rows change as lifecycle events arrive — newest state wins by the fold rules, never by arrival order.' })),
-      this.cards, this.list.el);
+      this.cards, this.feedSlot, this.list.el);
   }
 
   route(r) {
@@ -115,6 +117,8 @@ export class FormationsView {
         ` ${num(t.cells)} cells${t.failed ? `, ${num(t.failed)} failed` : ''}`)));
       const totals = s.totals();
       this.cards.hidden = totals.formations === 0 && totals.cells === 0;
+      // An empty registry shows what to do first, not a feed waiting.
+      this.feedSlot.hidden = this.cards.hidden;
       this.cards.setAttribute('aria-label', s.tenant ? `Summary of tenant ${s.tenant}` : 'Registry summary');
       this.cards.replaceChildren(
         card(`Formations${of}`, num(s.formations.total), h('div', { class: 'cardsub', text: statusLine })),
