@@ -40,7 +40,7 @@ func TestTopLevelHelpListsTheCommandTable(t *testing.T) {
 	for _, c := range commands {
 		want = append(want, c.name)
 	}
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"-help"}, {"help"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"-help"}, {"help"}, {"-h", "--data-dir", "x"}} {
 		code, stdout, stderr := runCLI(args...)
 		if code != 0 || stderr != "" {
 			t.Errorf("%q = %d, stderr %q; want 0 and nothing on stderr", args, code, stderr)

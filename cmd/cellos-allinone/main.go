@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -64,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case len(args) == 0:
 	case isHelpFlag(args[0]) || args[0] == "help":
-		if len(args) == 1 {
+		if len(args) == 1 || strings.HasPrefix(args[1], "-") {
 			printUsage(stdout)
 			return 0
 		}
