@@ -59,7 +59,9 @@ func TestFullDiskWhileCheckpointing(t *testing.T) {
 		events = append(events, testutil.Cell(fmt.Sprintf("big-%03d", i), "summary", map[string]any{"blob": big}))
 	}
 	testutil.MustPublish(t, nc, events...)
-	r.waitCursor(240)
+	// Answers are read from the last commit, which the full disk holds
+	// back: wait for the events to be applied.
+	r.waitApplied(240)
 	err = r.p.Checkpoint()
 	if err == nil {
 		t.Fatal("checkpoint of ~800 KB on a 256 KB disk succeeded")
@@ -77,9 +79,13 @@ func TestFullDiskWhileCheckpointing(t *testing.T) {
 	if status.Checkpoint.Failures > 200/20+2 {
 		t.Fatalf("%d failed checkpoint writes for 200 events at one per 20, want about 10", status.Checkpoint.Failures)
 	}
-	// The projector keeps projecting.
+	// The projector keeps projecting (and serving its last commit).
 	testutil.MustPublish(t, nc, testutil.Workload(45)[40:]...)
-	r.waitCursor(245)
+	r.waitApplied(245)
+	var served uint64
+	if err := r.p.Read(func(v View) { served = v.Cursor() }); err != nil || served != good {
+		t.Fatalf("served cursor %d (%v) on a full disk, want the last good commit %d", served, err, good)
+	}
 
 	// The previous checkpoint is intact: a restart starts from it. (Run's
 	// final checkpoint fails too, and says so.)

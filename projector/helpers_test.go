@@ -150,6 +150,14 @@ func (r *rig) waitCursor(seq uint64) {
 	})
 }
 
+// waitApplied waits until the fold has applied seq, committed or not.
+func (r *rig) waitApplied(seq uint64) {
+	r.t.Helper()
+	testutil.WaitFor(r.t, 30*time.Second, fmt.Sprintf("the fold to apply %d", seq), func() bool {
+		return r.p.lastSeen.Load() >= seq
+	})
+}
+
 func (r *rig) dump() string {
 	var d string
 	r.p.Read(func(p View) { d = string(p.Dump()) })
