@@ -57,6 +57,14 @@
 // reaches the backing directory. The backing directory is not fsynced:
 // its own durability plays no part in a test.
 //
+// A program that maps files of the mount into memory (bbolt does) must run
+// in another process than the one that called Mount: a page fault on such a
+// mapping blocks its thread outside a system call until this process's
+// FUSE server answers, and the Go runtime's stop-the-world (for garbage
+// collection) waits for that thread while holding the server's goroutines
+// stopped: a deadlock. System calls (read, write, fsync, …) from the same
+// process are safe.
+//
 // Mounting needs root, /dev/fuse and fusermount3 (Debian package fuse3).
 // Mount skips the test when one is missing, or fails it if CI=true.
 package lazyfs
