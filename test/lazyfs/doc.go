@@ -38,13 +38,15 @@
 // ordinary directory: Mount it again for the next round, or use it
 // directly.
 //
-// Not modelled: metadata other than size (mode, owner, times, xattrs,
-// which are switched off) is kept as it is; writes through a shared
-// writable mmap count when the kernel writes them back (msync, fsync,
-// munmap, or its own writeback); sync(2) and syncfs(2) make nothing
-// durable; O_TMPFILE is refused. A directory renamed between two
-// directories of which only one was fsynced appears once (Report.Skipped
-// names the other); a file in the same case appears under both names.
+// Not modelled: metadata other than size (mode, owner, times; xattrs are
+// switched off) stays as it is; link counts include the names in the
+// holding area (an unlinked file still open shows 1); writes through a
+// shared writable mmap count when the kernel writes them back (msync,
+// fsync, munmap, or its own writeback); sync(2) and syncfs(2) make nothing
+// durable; O_TMPFILE is refused. A file renamed between two directories of
+// which only the target was fsynced comes back under both names (hard
+// links), and under neither if only the source was; a directory in the
+// first case appears once (Report.Skipped names the other entry).
 //
 // The mount is plain FUSE without direct I/O (the page cache serves reads
 // and mmap, as on a disk), without writeback cache (every write reaches
@@ -64,6 +66,18 @@
 // collection) waits for that thread while holding the server's goroutines
 // stopped: a deadlock. System calls (read, write, fsync, …) from the same
 // process are safe.
+//
+// A round of a power-cut test:
+//
+//	m := lazyfs.Mount(t, backing)      // unmounted again when the test ends
+//	cmd := exec.Command(bin, "--data", m.Dir())
+//	// ... start cmd, drive it, then kill it (SIGKILL) and wait ...
+//	rep, err := m.Cut(lazyfs.Torn, rand.New(rand.NewPCG(seed, 0)))
+//	t.Log(rep)                          // what was thrown away
+//	// ... start bin on backing (or on lazyfs.Mount(t, backing).Dir()) and check
+//
+// Close instead of Cut ends a mount as a clean shutdown would, keeping
+// everything.
 //
 // Mounting needs root, /dev/fuse and fusermount3 (Debian package fuse3).
 // Mount skips the test when one is missing, or fails it if CI=true.

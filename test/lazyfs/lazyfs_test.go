@@ -331,6 +331,27 @@ func TestRename(t *testing.T) {
 		mustEqual(t, "d1/x", readFile(t, filepath.Join(backing, "d1", "x")), []byte("X"))
 		mustNotExist(t, filepath.Join(backing, "d2", "y"))
 	})
+	t.Run("between directories, only the target synced", func(t *testing.T) {
+		backing, m := setup(t)
+		rename(t, m, "d1/x", "d2/y")
+		syncDir(t, filepath.Join(m.Dir(), "d2"))
+		cut(t, m, lazyfs.Whole, nil)
+		mustEqual(t, "d1/x", readFile(t, filepath.Join(backing, "d1", "x")), []byte("X"))
+		mustEqual(t, "d2/y", readFile(t, filepath.Join(backing, "d2", "y")), []byte("X"))
+		a, err1 := os.Stat(filepath.Join(backing, "d1", "x"))
+		b, err2 := os.Stat(filepath.Join(backing, "d2", "y"))
+		if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+			t.Fatalf("d1/x and d2/y are not one file: %v %v", err1, err2)
+		}
+	})
+	t.Run("between directories, only the source synced", func(t *testing.T) {
+		backing, m := setup(t)
+		rename(t, m, "d1/x", "d2/y")
+		syncDir(t, filepath.Join(m.Dir(), "d1"))
+		cut(t, m, lazyfs.Whole, nil)
+		mustNotExist(t, filepath.Join(backing, "d1", "x"))
+		mustNotExist(t, filepath.Join(backing, "d2", "y"))
+	})
 	t.Run("the write-then-rename pattern", func(t *testing.T) {
 		// What nats-server does for meta.inf: write a temporary file,
 		// fsync it, rename it over the old one, fsync the directory.

@@ -116,7 +116,10 @@ func backingFlags(flags uint32) (backing uint32, trunc, sync bool) {
 	return backing, trunc, sync
 }
 
-// Open opens the backing file; an O_TRUNC open is recorded like ftruncate(0).
+// Open opens the backing file. The kernel truncates for an O_TRUNC open
+// with a SETATTR before the OPEN (go-fuse does not ask for atomic O_TRUNC),
+// which Setattr records; an O_TRUNC that does reach Open is recorded the
+// same way.
 func (n *lazyNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
 	bflags, trunc, sync := backingFlags(flags)
 	if trunc {
