@@ -188,7 +188,7 @@ func (n *lazyNode) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *
 	return nil, nil, 0, syscall.EOPNOTSUPP
 }
 
-// entryOp runs op, which adds an entry to this directory, after recording
+// entryOp runs op, which changes an entry of this directory, after recording
 // the directory's durable entries.
 func (n *lazyNode) entryOp(name string, op func() syscall.Errno) syscall.Errno {
 	if n.reserved(name) {
