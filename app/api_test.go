@@ -1,14 +1,21 @@
-package app
+package app_test
 
 import (
-	"io"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"cellos-allinone/api"
+	"cellos-allinone/app"
+	"cellos-allinone/apptest"
+	"cellos-allinone/client"
 	"cellos-allinone/projection"
+	"cellos-allinone/projector"
 	"cellos-allinone/testutil"
 )
 
@@ -19,26 +26,17 @@ type apiError struct {
 	} `json:"error"`
 }
 
-type formationPage struct {
-	Cursor     uint64                 `json:"cursor"`
-	Epoch      string                 `json:"epoch"`
-	Formations []projection.Formation `json:"formations"`
-	Next       string                 `json:"next"`
-}
-
-type cellPage struct {
-	Cursor uint64            `json:"cursor"`
-	Epoch  string            `json:"epoch"`
-	Cells  []projection.Cell `json:"cells"`
-	Next   string            `json:"next"`
-}
+type (
+	formationPage = api.FormationList
+	cellPage      = api.CellList
+)
 
 func TestReadAPI(t *testing.T) {
-	a := mustStart(t, t.TempDir(), Config{})
+	a := apptest.Start(t, app.Config{})
 	events := testutil.Workload(2000)
-	seqs := testutil.MustPublish(t, producer(t, a), events...)
-	waitCursor(t, a, seqs[len(seqs)-1])
-	want := foldOf(t, a.Log)
+	seqs := a.Publish(events...)
+	a.WaitCursor(seqs[len(seqs)-1])
+	want := foldOf(t, a.Events)
 
 	t.Run("formations paged", func(t *testing.T) {
 		var ids []string
@@ -48,8 +46,8 @@ func TestReadAPI(t *testing.T) {
 			if code := getJSON(t, a, "/v1/formations?limit=7&after="+after, &pg); code != 200 {
 				t.Fatalf("status %d", code)
 			}
-			if pg.Epoch != a.Log.Epoch() || pg.Cursor != 2000 {
-				t.Fatalf("page epoch %q cursor %d, want %q 2000", pg.Epoch, pg.Cursor, a.Log.Epoch())
+			if pg.Epoch != a.Events.Epoch() || pg.Cursor != 2000 {
+				t.Fatalf("page epoch %q cursor %d, want %q 2000", pg.Epoch, pg.Cursor, a.Events.Epoch())
 			}
 			if len(pg.Formations) > 7 {
 				t.Fatalf("page of %d, want ≤ 7", len(pg.Formations))
@@ -148,6 +146,83 @@ func TestReadAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("id prefix", func(t *testing.T) {
+		var fp formationPage
+		getJSON(t, a, "/v1/formations?prefix=f-0001&limit=3", &fp)
+		if ids := formationIDsOf(fp.Formations); ids != "f-00010,f-00011,f-00012" || fp.Next != "f-00012" {
+			t.Fatalf("prefix=f-0001: %s next %q, want f-00010,f-00011,f-00012 next f-00012", ids, fp.Next)
+		}
+		getJSON(t, a, "/v1/formations?prefix=f-00003&limit=1", &fp)
+		if ids := formationIDsOf(fp.Formations); ids != "f-00003" || fp.Next != "" {
+			t.Fatalf("prefix=f-00003 (a whole id): %s next %q, want just it", ids, fp.Next)
+		}
+		var cp cellPage
+		getJSON(t, a, "/v1/cells?prefix=f-00002-c0&state=destroyed&outcome=failed", &cp)
+		var ids []string
+		for _, c := range cp.Cells {
+			ids = append(ids, c.ID)
+		}
+		if strings.Join(ids, ",") != "f-00002-c03,f-00002-c07" {
+			t.Fatalf("prefix=f-00002-c0 and failed: %v, want f-00002-c03,f-00002-c07", ids)
+		}
+		getJSON(t, a, "/v1/cells?prefix=zzz", &cp)
+		if len(cp.Cells) != 0 || cp.Next != "" {
+			t.Fatalf("prefix=zzz: %+v, want an empty last page", cp)
+		}
+		// Through the client as well.
+		got, err := a.Client().Cells(testutil.Ctx(t, 10*time.Second), client.CellQuery{Prefix: "f-00001-c1", Limit: 5})
+		if err != nil || len(got.Cells) != 0 {
+			t.Fatalf("client prefix f-00001-c1: %v, %v; want no cell (ten cells c00..c09)", got, err)
+		}
+	})
+
+	t.Run("summary", func(t *testing.T) {
+		for _, tenant := range []string{"", "tenant-1", "nobody"} {
+			var sum api.Summary
+			if code := getJSON(t, a, "/v1/summary?tenant="+tenant, &sum); code != 200 {
+				t.Fatalf("summary of %q: status %d", tenant, code)
+			}
+			if sum.Cursor != 2000 || sum.Epoch != a.Events.Epoch() {
+				t.Fatalf("summary cursor %d epoch %q, want 2000 %q", sum.Cursor, sum.Epoch, a.Events.Epoch())
+			}
+			if g, w := jsonOf(t, sum.Summary), jsonOf(t, want.Summary(tenant)); g != w {
+				t.Fatalf("summary of %q:\n %s\nwant\n %s", tenant, g, w)
+			}
+		}
+		// The shape on the wire: the counts beside cursor and epoch, every
+		// key present.
+		_, _, body := get(t, a, "/v1/summary")
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(body, &raw); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"cursor", "epoch", "formations", "cells", "tenants"} {
+			if _, ok := raw[k]; !ok {
+				t.Errorf("/v1/summary lacks %q: %s", k, body)
+			}
+		}
+		for _, k := range []string{`"byStatus":{"cancelled":`, `"byState":{"admitted":`, `"byOutcome":{"completed":`, `"none":`, `{"id":"tenant-0","formations":`} {
+			if !strings.Contains(string(body), k) {
+				t.Errorf("/v1/summary lacks %s: %s", k, body)
+			}
+		}
+		// Through the client.
+		cs, err := a.Client().Summary(testutil.Ctx(t, 10*time.Second), "tenant-2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, w := jsonOf(t, cs.Summary.Summary), jsonOf(t, want.Summary("tenant-2")); g != w || len(cs.Raw) == 0 {
+			t.Fatalf("client summary of tenant-2:\n %s\nwant\n %s", g, w)
+		}
+		total := 0
+		for _, ts := range cs.Tenants {
+			total += ts.Cells
+		}
+		if all := want.Summary(""); total != all.Cells.Total || len(cs.Tenants) != 3 {
+			t.Fatalf("tenants %+v: %d cells in all, want %d in 3 tenants", cs.Tenants, total, all.Cells.Total)
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		for _, tc := range []struct {
 			path, code string
@@ -166,6 +241,10 @@ func TestReadAPI(t *testing.T) {
 			{"/v1/cells?state=running2", "bad_parameter", 400},
 			{"/v1/cells?outcome=destroyed", "bad_parameter", 400},
 			{"/v1/cells?limit=1000000", "bad_parameter", 400},
+			{"/v1/cells?prefix=" + strings.Repeat("c", 129), "bad_parameter", 400},
+			{"/v1/formations?prefix=" + strings.Repeat("f", 129), "bad_parameter", 400},
+			{"/v1/summary?limit=1", "unknown_parameter", 400},
+			{"/v1/summary?tenant=a&tenant=b", "bad_parameter", 400},
 			{"/v1/formations/nope", "not_found", 404},
 			{"/v1/cells/nope", "not_found", 404},
 			{"/v1/cells/f-00001-c03?x=1", "unknown_parameter", 400},
@@ -176,7 +255,7 @@ func TestReadAPI(t *testing.T) {
 				t.Errorf("GET %s = %d %+v, want %d %s with a message", tc.path, got, e, tc.status, tc.code)
 			}
 		}
-		resp, err := http.Post("http://"+a.HTTP.Addr()+"/v1/formations", "application/json", nil)
+		resp, err := http.Post(a.URL()+"/v1/formations", "application/json", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,15 +267,14 @@ func TestReadAPI(t *testing.T) {
 }
 
 func TestDeletedFormationDisappears(t *testing.T) {
-	a := mustStart(t, t.TempDir(), Config{})
-	nc := producer(t, a)
-	seqs := testutil.MustPublish(t, nc,
+	a := apptest.Start(t, app.Config{})
+	seqs := a.Publish(
 		testutil.Formation("gone", "created", map[string]any{"name": "gone"}),
 		testutil.Cell("gone-c1", "admitted", map[string]any{"formationId": "gone"}),
 		testutil.Formation("gone", "deleted", nil),
 		testutil.Formation("gone", "running", nil),
 	)
-	waitCursor(t, a, seqs[3])
+	a.WaitCursor(seqs[3])
 	var e apiError
 	if code := getJSON(t, a, "/v1/formations/gone", &e); code != 404 {
 		t.Fatalf("deleted formation: %d, want 404", code)
@@ -214,10 +292,10 @@ func TestDeletedFormationDisappears(t *testing.T) {
 }
 
 func TestStatusAndMetrics(t *testing.T) {
-	a := mustStart(t, t.TempDir(), Config{})
+	a := apptest.Start(t, app.Config{})
 	events := append(testutil.Workload(40), testutil.Raw("not json"))
-	seqs := testutil.MustPublish(t, producer(t, a), events...)
-	waitCursor(t, a, seqs[len(seqs)-1])
+	seqs := a.Publish(events...)
+	a.WaitCursor(seqs[len(seqs)-1])
 	var st map[string]any
 	if code := getJSON(t, a, "/v1/status", &st); code != 200 {
 		t.Fatalf("status %d", code)
@@ -247,22 +325,11 @@ func TestStatusAndMetrics(t *testing.T) {
 		t.Errorf("stream %v lag %v, want lastSeq 41 lag 0", sub("stream"), st["lag"])
 	}
 
-	metrics := func() string {
-		resp, err := http.Get("http://" + a.HTTP.Addr() + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(body)
-	}
 	// The stream's end and the lag are measured every second.
 	var text string
 	testutil.WaitFor(t, 5*time.Second, "the lag measurement in /metrics", func() bool {
-		text = metrics()
+		_, _, body := get(t, a, "/metrics")
+		text = string(body)
 		return strings.Contains(text, "cellos_stream_last_sequence 41")
 	})
 	for _, line := range []string{
@@ -287,4 +354,80 @@ func TestStatusAndMetrics(t *testing.T) {
 			t.Errorf("GET %s = %d, want 200", path, code)
 		}
 	}
+}
+
+func formationIDsOf(fs []projection.Formation) string {
+	ids := make([]string, len(fs))
+	for i, f := range fs {
+		ids[i] = f.ID
+	}
+	return strings.Join(ids, ",")
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// One summary's cursor, epoch and counts belong together: read while
+// events are being published, each answer equals the fold of the stream up
+// to its own cursor.
+func TestSummaryIsOneView(t *testing.T) {
+	a := apptest.Start(t, app.Config{})
+	events := testutil.Workload(3000)
+	nc, err := nats.Connect(a.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < len(events); i += 100 {
+			if _, err := testutil.Publish(nc, events[i:min(i+100, len(events))]...); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var answers []api.Summary
+	for {
+		var sum api.Summary
+		if code := getJSON(t, a, "/v1/summary?tenant=tenant-0", &sum); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		if len(answers) == 0 || answers[len(answers)-1].Cursor != sum.Cursor {
+			answers = append(answers, sum)
+		}
+		select {
+		case <-done:
+		default:
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		break
+	}
+	if len(answers) < 3 {
+		t.Logf("only %d distinct answers while publishing", len(answers))
+	}
+	// The first, the last and a few between.
+	step := max(1, len(answers)/5)
+	for i := 0; i < len(answers); i += step {
+		sum := answers[i]
+		p, err := projector.FoldLog(testutil.Ctx(t, 60*time.Second), a.Events, sum.Cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Cursor() != sum.Cursor || sum.Epoch != a.Events.Epoch() {
+			t.Fatalf("fold up to %d reached %d (epoch %q, stream %q)", sum.Cursor, p.Cursor(), sum.Epoch, a.Events.Epoch())
+		}
+		if g, w := jsonOf(t, sum.Summary), jsonOf(t, p.Summary("tenant-0")); g != w {
+			t.Fatalf("summary at cursor %d:\n %s\nwant the fold up to it:\n %s", sum.Cursor, g, w)
+		}
+	}
+	t.Logf("%d answers while publishing, checked every %d", len(answers), step)
 }

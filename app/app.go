@@ -28,9 +28,10 @@ type App struct {
 	cfg   Config
 	store *store.Store
 	be    *backend
-	Log   *eventlog.Log
-	Proj  *projector.Projector
-	HTTP  *web.Server
+	// Events is the event log: the CELLOS_EVENTS stream.
+	Events *eventlog.Stream
+	Proj   *projector.Projector
+	HTTP   *web.Server
 
 	httpLn    net.Listener // bound first, handed to HTTP
 	cancel    context.CancelFunc
@@ -50,13 +51,13 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	lg := cfg.Logger
+	log := cfg.Logger
 	a = &App{cfg: cfg, watching: make(chan struct{}), stopped: make(chan struct{}), closed: make(chan struct{})}
 	// The App is passed in: by the time this runs, "return nil, err" has
 	// set the result a to nil.
 	defer func(a *App) {
 		if err != nil {
-			a.release()
+			_ = a.release() // the start's own error is the one to report
 		}
 	}(a)
 	if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -76,46 +77,46 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	a.store = st
 	if aside != "" {
-		lg.Warn("checkpoint file unreadable; moved aside", "path", aside)
+		log.Warn("checkpoint file unreadable; moved aside", "path", aside)
 	}
-	if a.be, err = openBackend(&cfg, lg); err != nil {
+	if a.be, err = openBackend(&cfg, log); err != nil {
 		return nil, err
 	}
 	ctxOpen, cancelOpen := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelOpen()
-	a.Log, err = eventlog.Open(ctxOpen, a.be.nc, eventlog.Config{
+	a.Events, err = eventlog.Open(ctxOpen, a.be.nc, eventlog.Config{
 		MaxAge: cfg.MaxAge, MaxBytes: cfg.MaxBytes, Duplicates: cfg.Duplicates,
-		Logger: lg.With("system", "eventlog"),
+		Logger: log.With("system", "eventlog"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	if a.Log.Created {
-		lg.Info("created stream", "stream", eventlog.StreamName, "epoch", a.Log.Epoch())
+	if a.Events.Created {
+		log.Info("created stream", "stream", eventlog.StreamName, "epoch", a.Events.Epoch())
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.Proj = projector.New(a.Log, st, projector.Config{
+	a.Proj = projector.New(a.Events, st, projector.Config{
 		CheckpointInterval: cfg.CheckpointInterval,
 		CheckpointEvents:   cfg.CheckpointEvents,
 		StoreAside:         aside,
-		Logger:             lg.With("system", "projector"),
+		Logger:             log.With("system", "projector"),
 		Registerer:         reg,
 	})
 	a.HTTP = web.New(web.Config{
-		Listener: a.httpLn, Version: cfg.Version, Logger: lg.With("system", "http"), Gatherer: reg,
-		Registerer: reg, Log: a.Log, WS: cfg.WS,
+		Listener: a.httpLn, Version: cfg.Version, Logger: log.With("system", "http"), Gatherer: reg,
+		Registerer: reg, Events: a.Events, WS: cfg.WS,
 	}, a.Proj)
 	if err := a.HTTP.Open(); err != nil {
 		return nil, err
 	}
 	a.httpLn = nil // the server owns it now
-	lg.Info("listening", "http", "http://"+a.HTTP.Addr(), "nats", a.be.URL(), "data_dir", cfg.DataDir)
+	log.Info("listening", "http", "http://"+a.HTTP.Addr(), "nats", a.be.URL(), "data_dir", cfg.DataDir)
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	go func() {
 		defer close(a.watching)
-		a.Log.Watch(runCtx)
+		a.Events.Watch(runCtx)
 	}()
 	go func() {
 		a.runErr = a.Proj.Run(runCtx)
@@ -149,16 +150,30 @@ func (a *App) Close(ctx context.Context) error {
 		if err := a.runErr; err != nil {
 			errs = append(errs, fmt.Errorf("projector: %w", err))
 		}
-		a.release()
+		if err := a.release(); err != nil {
+			errs = append(errs, err)
+		}
 		a.closeErr = errors.Join(errs...)
 		close(a.closed)
 	})
 	return a.closeErr
 }
 
+// Abort stops the process as a kill would leave its data dir, for tests of
+// crash recovery: it closes the checkpoint file first, so the projector's
+// final checkpoint fails and nothing after the last checkpoint is written,
+// then shuts down the rest as Close does and returns Close's result (an
+// error, naming the failed final checkpoint). A server stops with Close.
+func (a *App) Abort(ctx context.Context) error {
+	a.store.Close()
+	return a.Close(ctx)
+}
+
 // release frees the listener, the NATS connection and server, and the
 // checkpoint file.
-func (a *App) release() {
+// The checkpoint file's close error is returned: a failed close can mean
+// the final checkpoint did not reach the disk.
+func (a *App) release() error {
 	if a.httpLn != nil {
 		a.httpLn.Close()
 	}
@@ -166,6 +181,9 @@ func (a *App) release() {
 		a.be.close()
 	}
 	if a.store != nil {
-		a.store.Close()
+		if err := a.store.Close(); err != nil {
+			return fmt.Errorf("close checkpoint %s: %w", a.store.Path(), err)
+		}
 	}
+	return nil
 }

@@ -17,32 +17,32 @@ type backend struct {
 	srv *natsembed.Server // nil when external
 }
 
-func openBackend(cfg *Config, lg *slog.Logger) (*backend, error) {
+func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
 	opts := []nats.Option{
 		nats.Name("cellos-allinone"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				lg.Warn("NATS disconnected", "err", err)
+				log.Warn("NATS disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { lg.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
 	if cfg.NATSURL != "" {
 		nc, err := nats.Connect(cfg.NATSURL, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("connect to NATS at %s: %w", cfg.NATSURL, err)
 		}
-		lg.Info("using external NATS", "url", nc.ConnectedUrlRedacted())
+		log.Info("using external NATS", "url", nc.ConnectedUrlRedacted())
 		return &backend{nc: nc}, nil
 	}
 	srv, err := natsembed.Start(natsembed.Options{
 		DataDir:      cfg.DataDir,
 		Addr:         cfg.NATSAddr,
-		SyncAlways:   cfg.Sync == SyncAlways,
+		SyncAlways:   cfg.Sync == SyncPolicyAlways,
 		SyncInterval: cfg.SyncInterval,
-		Logger:       lg.With("system", "nats-server"),
+		Logger:       log.With("system", "nats-server"),
 	})
 	if err != nil {
 		return nil, err
@@ -52,7 +52,7 @@ func openBackend(cfg *Config, lg *slog.Logger) (*backend, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("connect in-process to embedded NATS: %w", err)
 	}
-	lg.Info("embedded NATS ready", "url", srv.ClientURL())
+	log.Info("embedded NATS ready", "url", srv.ClientURL())
 	return &backend{nc: nc, srv: srv}, nil
 }
 

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"cellos-allinone/projection"
+	cellevent "cellos-allinone/event"
 	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
@@ -36,6 +36,9 @@ var (
 		"abc", "-1", "0", "1.5", "+", "", " 5", "1e2", "0x10", "1001",
 		"99999999999999999999", "18446744073709551616", "\xff",
 	}
+	// badPrefixes are longer than an id can be (128 characters); 300
+	// bytes is refused as any parameter over 256 bytes is.
+	badPrefixes = []string{strings.Repeat("p", 129), strings.Repeat("é", 100) + strings.Repeat("x", 29), strings.Repeat("p", 256)}
 	// badSubjects are not NATS subject filters inside cellos.events.>.
 	badSubjects = []string{
 		"cellos.events.>.x", "cellos.events.*x", "cellos.events.x*", "cellos.events.>x",
@@ -87,6 +90,24 @@ func noQueryRefusals(path string) []refusal {
 	return append(out, refusal{method: "GET", target: path + "?a=%zz", status: 400, code: badParam, names: "query"})
 }
 
+// param is a query parameter of an endpoint: a good value, bad ones.
+type param struct {
+	name, good string
+	bad        []string
+}
+
+// endpointRefusals refuse the wrong queries of path that takes params:
+// those wrong whatever the parameters, and each wrong use and bad value of
+// each parameter.
+func endpointRefusals(path string, params ...param) []refusal {
+	out := queryRefusals(path)
+	for _, p := range params {
+		out = append(out, paramRefusals(path, p.name, p.good)...)
+		out = append(out, valueRefusals(path, p.name, p.bad)...)
+	}
+	return out
+}
+
 // valueRefusals refuse each of values as the parameter name of path.
 func valueRefusals(path, name string, values []string) []refusal {
 	var out []refusal
@@ -99,13 +120,8 @@ func valueRefusals(path, name string, values []string) []refusal {
 // wsQueries are the query strings /ws/events refuses with 400 before the
 // upgrade.
 func wsQueries() []refusal {
-	var out []refusal
-	out = append(out, queryRefusals("/ws/events")...)
-	out = append(out, paramRefusals("/ws/events", "since", "0")...)
-	out = append(out, paramRefusals("/ws/events", "subject", "cellos.events.>")...)
-	out = append(out, paramRefusals("/ws/events", "epoch", "2026-01-01T00:00:00Z")...)
-	out = append(out, valueRefusals("/ws/events", "since", badSeqs)...)
-	out = append(out, valueRefusals("/ws/events", "subject", badSubjects)...)
+	out := endpointRefusals("/ws/events",
+		param{"since", "0", badSeqs}, param{"subject", "cellos.events.>", badSubjects}, param{"epoch", "2026-01-01T00:00:00Z", nil})
 	for _, q := range []string{"limit=10", "after=x", "since=0&limit=10"} {
 		out = append(out, refusal{method: "GET", target: "/ws/events?" + q, status: 400, code: unknownParam})
 	}
@@ -163,7 +179,7 @@ func postRefusals() []refusal {
 		return post(name, body, ce, 400, badEvent, names)
 	}
 	good := event(nil)
-	longID := strings.Repeat("c", projection.MaxIDLen+1)
+	longID := strings.Repeat("c", cellevent.MaxIDLen+1)
 	out := []refusal{
 		// Content types (the body is a valid event).
 		post("without Content-Type", good, "", 415, web.CodeUnsupportedMedia, "Content-Type"),
@@ -258,11 +274,8 @@ func refusals() []refusal {
 	var out []refusal
 	// GET /v1/formations, /v1/cells: limit, after, filters.
 	for _, path := range []string{"/v1/formations", "/v1/cells"} {
-		out = append(out, queryRefusals(path)...)
-		out = append(out, paramRefusals(path, "limit", "10")...)
-		out = append(out, paramRefusals(path, "after", "f-00000")...)
-		out = append(out, paramRefusals(path, "tenant", "tenant-1")...)
-		out = append(out, valueRefusals(path, "limit", badLimits)...)
+		out = append(out, endpointRefusals(path, param{"limit", "10", badLimits}, param{"after", "f-00000", nil}, param{"tenant", "tenant-1", nil},
+			param{"prefix", "f-0", badPrefixes})...)
 		out = append(out,
 			get(path+"?since=1", 400, unknownParam, "since"),
 			get(path+"?subject=cellos.events.>", 400, unknownParam, "subject"),
@@ -278,6 +291,13 @@ func refusals() []refusal {
 
 	out = append(out, paramRefusals("/v1/cells", "outcome", "failed")...)
 
+	// GET /v1/summary: tenant only.
+	out = append(out, endpointRefusals("/v1/summary", param{"tenant", "tenant-1", nil})...)
+	for _, q := range []string{"limit=10", "after=f-00000", "prefix=f", "status=running", "since=1"} {
+		name := strings.SplitN(q, "=", 2)[0]
+		out = append(out, get("/v1/summary?"+q, 400, unknownParam, name))
+	}
+
 	// GET /v1/formations/{id}, /v1/cells/{id}: no parameters; ids that
 	// cannot exist are not found.
 	for _, path := range []string{"/v1/formations/f-00000", "/v1/cells/f-00000-c00", "/v1/status"} {
@@ -292,14 +312,8 @@ func refusals() []refusal {
 	}
 
 	// GET /v1/events.
-	out = append(out, queryRefusals("/v1/events")...)
-	out = append(out, paramRefusals("/v1/events", "since", "0")...)
-	out = append(out, paramRefusals("/v1/events", "limit", "10")...)
-	out = append(out, paramRefusals("/v1/events", "subject", "cellos.events.>")...)
-	out = append(out, valueRefusals("/v1/events", "since", badSeqs)...)
-	out = append(out, valueRefusals("/v1/events", "limit", badLimits)...)
-	out = append(out, valueRefusals("/v1/events", "subject", badSubjects)...)
-	out = append(out, paramRefusals("/v1/events", "epoch", "2026-01-01T00:00:00Z")...)
+	out = append(out, endpointRefusals("/v1/events", param{"since", "0", badSeqs}, param{"limit", "10", badLimits},
+		param{"subject", "cellos.events.>", badSubjects}, param{"epoch", "2026-01-01T00:00:00Z", nil})...)
 	out = append(out,
 		get("/v1/events?epoch=", 400, badParam, "epoch"),
 		// An epoch that is not the stream's: the cursor is of another incarnation.
@@ -346,6 +360,7 @@ func refusals() []refusal {
 	for _, m := range []struct{ method, path string }{
 		{"POST", "/v1/formations"}, {"PUT", "/v1/formations"}, {"DELETE", "/v1/formations/f-00000"},
 		{"PATCH", "/v1/cells"}, {"POST", "/v1/cells/f-00000-c00"}, {"DELETE", "/v1/cells/f-00000-c00"},
+		{"POST", "/v1/summary"}, {"PUT", "/v1/summary"},
 		{"PUT", "/v1/events"}, {"DELETE", "/v1/events"}, {"PATCH", "/v1/events"},
 		{"POST", "/ws/events"}, {"POST", "/v1/status"}, {"DELETE", "/v1/status"},
 	} {

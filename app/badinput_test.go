@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"cellos-allinone/app"
+	"cellos-allinone/apptest"
 	"cellos-allinone/projector"
 	"cellos-allinone/testutil"
 	"cellos-allinone/web"
@@ -56,9 +58,9 @@ type stored struct {
 	sockets           web.SocketStats
 }
 
-func storedOf(t *testing.T, a *App) stored {
+func storedOf(t *testing.T, a *apptest.App) stored {
 	t.Helper()
-	st, err := a.Log.State(testutil.Ctx(t, 10*time.Second))
+	st, err := a.Events.State(testutil.Ctx(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,9 +70,9 @@ func storedOf(t *testing.T, a *App) stored {
 }
 
 // consumersOf counts the stream's consumers on the server.
-func consumersOf(t *testing.T, a *App) int {
+func consumersOf(t *testing.T, a *apptest.App) int {
 	t.Helper()
-	info, err := a.Log.Stream().Info(testutil.Ctx(t, 10*time.Second))
+	info, err := a.Events.Handle().Info(testutil.Ctx(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,23 +89,20 @@ const liveConsumers = 2
 // projection has not moved, no JetStream consumer is left and no socket
 // was opened.
 func TestBadInputChangesNothing(t *testing.T) {
-	a := mustStart(t, t.TempDir(), Config{})
-	seqs := testutil.MustPublish(t, producer(t, a), testutil.Workload(60)...)
-	waitCursor(t, a, seqs[len(seqs)-1])
+	a := apptest.Start(t, app.Config{})
+	seqs := a.Publish(testutil.Workload(60)...)
+	a.WaitCursor(seqs[len(seqs)-1])
 	// The hub creates its consumer in the background after start.
-	deadline := time.Now().Add(10 * time.Second)
-	for n := consumersOf(t, a); n != liveConsumers; n = consumersOf(t, a) {
-		if time.Now().After(deadline) {
-			t.Fatalf("stream consumers = %d after 10s, want %d", n, liveConsumers)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a value
+	var n int
+	if !testutil.Poll(10*time.Second, 10*time.Millisecond, func() bool { n = consumersOf(t, a); return n == liveConsumers }) {
+		t.Fatalf("stream consumers = %d after 10s, want %d", n, liveConsumers)
 	}
 	before := storedOf(t, a)
 
 	tr := &http.Transport{DisableKeepAlives: true, ExpectContinueTimeout: 10 * time.Second}
 	t.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}
-	base := "http://" + a.HTTP.Addr()
+	base := a.URL()
 
 	t.Run("http", func(t *testing.T) {
 		for _, rc := range refusals() {

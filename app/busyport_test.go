@@ -1,10 +1,15 @@
-package app
+package app_test
 
 import (
 	"context"
 	"net"
 	"strings"
 	"testing"
+	"time"
+
+	"cellos-allinone/app"
+	"cellos-allinone/apptest"
+	"cellos-allinone/testutil"
 )
 
 // A busy port is an error at start, not a panic, and what was opened
@@ -16,13 +21,13 @@ func TestStartOnBusyPortFailsCleanly(t *testing.T) {
 	}
 	defer l.Close()
 	dir := t.TempDir()
-	a, err := Start(context.Background(), Config{DataDir: dir, HTTPAddr: l.Addr().String(), NATSAddr: "127.0.0.1:0"})
+	a, err := app.Start(context.Background(), app.Config{DataDir: dir, HTTPAddr: l.Addr().String(), NATSAddr: "127.0.0.1:0"})
 	if err == nil {
-		a.closeForTest(t)
+		a.Close(testutil.Ctx(t, 20*time.Second))
 		t.Fatalf("Start on the busy HTTP port %s = nil error, want one", l.Addr())
 	}
 	if !strings.Contains(err.Error(), "address already in use") {
 		t.Errorf("Start on a busy port: error %q, want it to say the address is in use", err)
 	}
-	mustStart(t, dir, Config{})
+	apptest.Start(t, app.Config{DataDir: dir})
 }

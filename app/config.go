@@ -18,9 +18,9 @@ type Config struct {
 	// starting the embedded one.
 	NATSURL string
 
-	// Sync is the JetStream fsync policy of the embedded server: SyncAlways
-	// (the default) fsyncs every write before it is acknowledged;
-	// SyncInterval fsyncs every SyncInterval.
+	// Sync is the JetStream fsync policy of the embedded server:
+	// SyncPolicyAlways (the default) fsyncs every write before it is
+	// acknowledged; SyncPolicyInterval fsyncs every SyncInterval.
 	Sync         string
 	SyncInterval time.Duration
 
@@ -41,8 +41,8 @@ type Config struct {
 
 // Sync policies of the embedded JetStream (see docs/durability.md).
 const (
-	SyncAlways   = "always"
-	SyncInterval = "interval"
+	SyncPolicyAlways   = "always"
+	SyncPolicyInterval = "interval"
 )
 
 // Defaults of Config.
@@ -64,7 +64,7 @@ func (c *Config) fill() {
 		c.NATSAddr = DefaultNATSAddr
 	}
 	if c.Sync == "" {
-		c.Sync = SyncAlways
+		c.Sync = SyncPolicyAlways
 	}
 	if c.SyncInterval == 0 {
 		c.SyncInterval = DefaultSyncInterval
@@ -94,8 +94,8 @@ func (c *Config) Validate() error {
 	if c.WS.MaxSockets < 0 {
 		return fmt.Errorf("--ws-max-sockets must not be negative")
 	}
-	if c.Sync != SyncAlways && c.Sync != SyncInterval {
-		return fmt.Errorf("--sync %q: want %s or %s", c.Sync, SyncAlways, SyncInterval)
+	if c.Sync != SyncPolicyAlways && c.Sync != SyncPolicyInterval {
+		return fmt.Errorf("--sync %q: want %s or %s", c.Sync, SyncPolicyAlways, SyncPolicyInterval)
 	}
 	if c.SyncInterval < 0 {
 		return fmt.Errorf("--sync-interval must be positive")
@@ -107,7 +107,7 @@ func (c *Config) Validate() error {
 }
 
 // requireLoopback refuses listeners beyond this machine: binding elsewhere
-// needs credentials (DESIGN.md §7), which this release does not have yet.
+// needs credentials (docs/design.md §6), which this release does not have yet.
 func requireLoopback(flag, addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {

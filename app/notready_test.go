@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"cellos-allinone/app"
 	"cellos-allinone/eventlog"
 	"cellos-allinone/projector"
 	"cellos-allinone/store"
@@ -24,7 +25,7 @@ func TestReadAPIWaitsForReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.MustPublish(t, nc, testutil.Workload(10)...)
-	st, _, err := store.Open(filepath.Join(dir, CheckpointFile))
+	st, _, err := store.Open(filepath.Join(dir, app.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestReadAPIWaitsForReplay(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, resp.Header.Get("Retry-After")
 	}
-	for _, path := range []string{"/v1/formations", "/v1/formations/f-00000", "/v1/cells", "/v1/cells/x", "/readyz"} {
+	for _, path := range []string{"/v1/formations", "/v1/formations/f-00000", "/v1/cells", "/v1/cells/x", "/v1/summary", "/readyz"} {
 		if code, _ := get(path); code != 503 {
 			t.Errorf("GET %s before replay = %d, want 503", path, code)
 		}
@@ -75,7 +76,7 @@ func TestReadAPIWaitsForReplay(t *testing.T) {
 }
 
 func TestRefusesNonLoopbackListeners(t *testing.T) {
-	for _, cfg := range []Config{
+	for _, cfg := range []app.Config{
 		{HTTPAddr: "0.0.0.0:8080"},
 		{HTTPAddr: ":8080"},
 		{HTTPAddr: "192.0.2.1:8080"},
@@ -86,7 +87,7 @@ func TestRefusesNonLoopbackListeners(t *testing.T) {
 			t.Errorf("Validate(%+v) = nil, want a refusal", cfg)
 		}
 	}
-	for _, cfg := range []Config{{}, {HTTPAddr: "localhost:1"}, {HTTPAddr: "[::1]:8080"}, {NATSURL: "nats://10.0.0.1:4222", NATSAddr: "0.0.0.0:1"}} {
+	for _, cfg := range []app.Config{{}, {HTTPAddr: "localhost:1"}, {HTTPAddr: "[::1]:8080"}, {NATSURL: "nats://10.0.0.1:4222", NATSAddr: "0.0.0.0:1"}} {
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("Validate(%+v) = %v, want ok", cfg, err)
 		}

@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"context"
@@ -8,6 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"cellos-allinone/app"
+	"cellos-allinone/apptest"
+	"cellos-allinone/testutil"
 )
 
 // A checkpoint file the process may not open (created under sudo, a
@@ -15,18 +20,17 @@ import (
 // naming the file and the cause, and nothing is moved or deleted.
 func TestUnreadableCheckpointStopsTheServer(t *testing.T) {
 	dir := t.TempDir()
-	a := mustStart(t, dir, Config{})
-	a.closeForTest(t)
-	cp := filepath.Join(dir, CheckpointFile)
+	apptest.Start(t, app.Config{DataDir: dir}).Stop()
+	cp := filepath.Join(dir, app.CheckpointFile)
 	before, err := os.ReadFile(cp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cause := denyAccess(t, dir, cp)
 
-	a, err = Start(context.Background(), Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0"})
+	a, err := app.Start(context.Background(), app.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0"})
 	if err == nil {
-		a.closeForTest(t)
+		a.Close(testutil.Ctx(t, 20*time.Second))
 		t.Fatalf("Start with %s = nil error, want it to stop", cause)
 	}
 	if msg := err.Error(); !strings.Contains(msg, cp) || !strings.Contains(msg, cause) {
@@ -36,7 +40,7 @@ func TestUnreadableCheckpointStopsTheServer(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if strings.Contains(e.Name(), ".bad-") {
-			t.Errorf("%s was moved aside as %s", CheckpointFile, e.Name())
+			t.Errorf("%s was moved aside as %s", app.CheckpointFile, e.Name())
 		}
 	}
 	after, err := os.ReadFile(cp)
@@ -89,15 +93,15 @@ func TestBusyPortCreatesNothing(t *testing.T) {
 			}
 			defer l.Close()
 			dir := filepath.Join(t.TempDir(), "data")
-			cfg := Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0"}
+			cfg := app.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0"}
 			if which == "http" {
 				cfg.HTTPAddr = l.Addr().String()
 			} else {
 				cfg.NATSAddr = l.Addr().String()
 			}
-			a, err := Start(context.Background(), cfg)
+			a, err := app.Start(context.Background(), cfg)
 			if err == nil {
-				a.closeForTest(t)
+				a.Close(testutil.Ctx(t, 20*time.Second))
 				t.Fatalf("Start on the busy %s port = nil error", which)
 			}
 			if !strings.Contains(err.Error(), l.Addr().String()) {

@@ -1,5 +1,5 @@
 // Package client is a small Go client of the cellos-allinone HTTP API and
-// WebSocket event stream (DESIGN.md §6). The command-line tools and the
+// WebSocket event stream (docs/design.md §5). The command-line tools and the
 // tests use it; it knows nothing of NATS or bbolt.
 //
 // Every call takes a context and is bounded by it. API errors come back as

@@ -7,23 +7,19 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"cellos-allinone/api"
 )
 
 // Event is one event of the log as the API frames it: its stream sequence,
 // its NATS subject and the CloudEvent as stored (a JSON string when the
 // stored payload is not a JSON object).
-type Event struct {
-	Seq     uint64          `json:"seq"`
-	Subject string          `json:"subject"`
-	Event   json.RawMessage `json:"event"`
-}
+type Event = api.Event
 
-// Published is the answer to POST /v1/events.
+// Published is the answer to POST /v1/events, with the body as sent.
 type Published struct {
-	Seq       uint64          `json:"seq"`
-	Subject   string          `json:"subject"`
-	Duplicate bool            `json:"duplicate"`
-	Raw       json.RawMessage `json:"-"`
+	api.Published
+	Raw json.RawMessage `json:"-"`
 }
 
 // Publish posts one CloudEvent (a JSON object). A repeat of an event id
@@ -50,14 +46,10 @@ type EventsQuery struct {
 	Subject string
 }
 
-// EventPage is one page of the log.
+// EventPage is one page of the log, with the body as sent.
 type EventPage struct {
-	FirstSeq uint64  `json:"firstSeq"`
-	LastSeq  uint64  `json:"lastSeq"`
-	Events   []Event `json:"events"`
-	// Next is the Since of the following page.
-	Next uint64          `json:"next"`
-	Raw  json.RawMessage `json:"-"`
+	api.EventPage
+	Raw json.RawMessage `json:"-"`
 }
 
 // Events reads one page of the log. A Since below the retained floor is an

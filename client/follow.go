@@ -5,7 +5,10 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
+
+	"cellos-allinone/internal/sleep"
 )
 
 // Backoff bounds of Follow's reconnection (exponential, with jitter).
@@ -64,7 +67,9 @@ func (l Lost) EpochChanged() bool { return l.OldEpoch != "" && l.OldEpoch != l.N
 // retried with exponential backoff and jitter; each new connection resumes
 // after the last sequence handed to fn and sends the epoch it saw, so fn
 // sees no event twice and none is skipped unless OnLost said so. Sequences
-// handed to fn strictly increase within an epoch.
+// handed to fn strictly increase within an epoch. It asks for batch frames
+// (batch=1; a server that does not know the parameter is asked again
+// without it) and hands their events to fn one by one.
 func (c *Client) Follow(ctx context.Context, fo FollowOptions, fn func(Event) error) error {
 	if fo.MinBackoff <= 0 {
 		fo.MinBackoff = DefaultMinBackoff
@@ -80,6 +85,11 @@ func (c *Client) Follow(ctx context.Context, fo FollowOptions, fn func(Event) er
 	expiredBefore := false // the previous attempt ended in a 4410 too
 	for {
 		connected, err := f.once(ctx)
+		if !f.noBatch && batchRefused(err) {
+			// A server older than batch=1: ask it for single frames.
+			f.noBatch = true
+			continue
+		}
 		var (
 			exp *ExpiredError
 			cb  callbackError
@@ -114,12 +124,8 @@ func (c *Client) Follow(ctx context.Context, fo FollowOptions, fn func(Event) er
 		if fo.OnRetry != nil {
 			fo.OnRetry(err, wait)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep.For(ctx, wait); err != nil {
+			return err
 		}
 	}
 }
@@ -133,6 +139,7 @@ type follower struct {
 	cursor     uint64 // last sequence handed to fn (or known to be before the start)
 	haveCursor bool
 	epoch      string // of the last hello; "" before the first
+	noBatch    bool   // the server does not know batch=1
 }
 
 // callbackError carries fn's error out of Follow unchanged.
@@ -144,7 +151,7 @@ func (e callbackError) Unwrap() error { return e.err }
 // once runs one connection until it fails; connected reports whether it
 // got as far as the hello frame.
 func (f *follower) once(ctx context.Context) (connected bool, err error) {
-	so := StreamOptions{Subject: f.fo.Subject, Epoch: f.epoch}
+	so := StreamOptions{Subject: f.fo.Subject, Epoch: f.epoch, Batch: !f.noBatch}
 	if f.haveCursor {
 		so.Since = &f.cursor
 	}
@@ -213,6 +220,14 @@ func (f *follower) expired(exp *ExpiredError) {
 		return
 	}
 	f.cursor, f.haveCursor = lost.To, true
+}
+
+// batchRefused reports whether err is a server's refusal of batch=1 as an
+// unknown parameter.
+func batchRefused(err error) bool {
+	var he *HandshakeError
+	return errors.As(err, &he) && he.Status == http.StatusBadRequest && he.Code == "unknown_parameter" &&
+		strings.Contains(he.Message, `"batch"`)
 }
 
 // permanent reports whether retrying cannot help: the server understood

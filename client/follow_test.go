@@ -13,11 +13,14 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"cellos-allinone/testutil"
 )
 
 // fakeStream is a scripted /ws/events: a log of sequences 1..last of one
 // epoch, with a first retained sequence, that drops each connection after
-// dropAfter events (0 = never).
+// dropAfter events (0 = never). With batch=1 it sends up to three events a
+// frame in batch frames.
 type fakeStream struct {
 	mu        sync.Mutex
 	epoch     string
@@ -26,13 +29,15 @@ type fakeStream struct {
 	dropAfter int
 	resend    bool // also send the event at since, which a client must skip
 	refuseAll bool // close every connection with 4410
+	noBatch   bool // refuse batch=1 as an unknown parameter, as servers before it did
 	queries   []string
+	batches   int // batch frames sent
 }
 
 func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.queries = append(f.queries, r.URL.RawQuery)
-	epoch, first, last, dropAfter, resend, refuseAll := f.epoch, f.first, f.last, f.dropAfter, f.resend, f.refuseAll
+	epoch, first, last, dropAfter, resend, refuseAll, noBatch := f.epoch, f.first, f.last, f.dropAfter, f.resend, f.refuseAll, f.noBatch
 	f.mu.Unlock()
 	q := r.URL.Query()
 	if q.Get("subject") == "bad" {
@@ -41,6 +46,13 @@ func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"error":{"code":"bad_parameter","message":"subject is not valid"}}`)
 		return
 	}
+	if noBatch && q.Has("batch") {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":{"code":"unknown_parameter","message":"unknown parameter \"batch\" (allowed: [since subject epoch])"}}`)
+		return
+	}
+	batch := q.Get("batch") == "1"
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return
@@ -68,17 +80,39 @@ func (f *fakeStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		start = since
 	}
 	sent := 0
-	for seq := start; seq <= last; seq++ {
+	item := func(seq uint64) map[string]any {
+		return map[string]any{"seq": seq, "subject": "cellos.events.cell.c-1.started",
+			"event": map[string]any{"specversion": "1.0", "id": epoch + strconv.FormatUint(seq, 10)}}
+	}
+	for seq := start; seq <= last; {
 		if dropAfter > 0 && sent == dropAfter {
 			c.Close(websocket.StatusGoingAway, "shutdown")
 			return
 		}
-		ev := map[string]any{"type": "event", "seq": seq, "subject": "cellos.events.cell.c-1.started",
-			"event": map[string]any{"specversion": "1.0", "id": epoch + strconv.FormatUint(seq, 10)}}
-		if write(ev) != nil {
+		n := uint64(1)
+		if batch {
+			n = min(3, last-seq+1)
+			if dropAfter > 0 {
+				n = min(n, uint64(dropAfter-sent))
+			}
+		}
+		var frame map[string]any
+		if n == 1 {
+			frame = item(seq)
+			frame["type"] = "event"
+		} else {
+			var items []any
+			for i := range n {
+				items = append(items, item(seq+i))
+			}
+			frame = map[string]any{"type": "events", "events": items}
+			f.set(func(f *fakeStream) { f.batches++ })
+		}
+		if write(frame) != nil {
 			return
 		}
-		sent++
+		seq += n
+		sent += int(n)
 	}
 	c.Close(websocket.StatusGoingAway, "shutdown")
 }
@@ -111,8 +145,7 @@ func ptr(n uint64) *uint64 { return &n }
 // collect follows until n events arrived and returns their sequences.
 func collect(t *testing.T, c *Client, fo FollowOptions, n int) []uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	fo.MinBackoff, fo.MaxBackoff = time.Millisecond, 5*time.Millisecond
 	var got []uint64
 	err := c.Follow(ctx, fo, func(ev Event) error {
@@ -128,32 +161,45 @@ func collect(t *testing.T, c *Client, fo FollowOptions, n int) []uint64 {
 	return got
 }
 
-func seqs(from, to uint64) []uint64 {
-	var s []uint64
-	for i := from; i <= to; i++ {
-		s = append(s, i)
-	}
-	return s
-}
-
 func TestFollowResumesWithoutGapOrDuplicate(t *testing.T) {
 	f := &fakeStream{epoch: "E1", first: 1, last: 10, dropAfter: 3, resend: true}
 	c := startFake(t, f)
 	got := collect(t, c, FollowOptions{Since: ptr(0)}, 10)
-	if fmt.Sprint(got) != fmt.Sprint(seqs(1, 10)) {
+	if fmt.Sprint(got) != fmt.Sprint(testutil.SeqRange(1, 10)) {
 		t.Errorf("sequences = %v, want 1..10 once each", got)
 	}
 	q := f.queryLog()
-	if len(q) < 4 || q[1] != "epoch=E1&since=3" {
-		t.Errorf("queries = %q, want the 2nd to be epoch=E1&since=3", q)
+	if len(q) < 4 || q[1] != "batch=1&epoch=E1&since=3" {
+		t.Errorf("queries = %q, want the 2nd to be batch=1&epoch=E1&since=3", q)
+	}
+	f.set(func(f *fakeStream) {
+		if f.batches == 0 {
+			t.Error("no batch frame sent")
+		}
+	})
+}
+
+// A server that does not know batch=1 is asked again without it at once.
+func TestFollowFallsBackToSingleFrames(t *testing.T) {
+	f := &fakeStream{epoch: "E1", first: 1, last: 5, noBatch: true}
+	c := startFake(t, f)
+	var retries int
+	got := collect(t, c, FollowOptions{Since: ptr(0), OnRetry: func(error, time.Duration) { retries++ }}, 5)
+	if fmt.Sprint(got) != fmt.Sprint(testutil.SeqRange(1, 5)) {
+		t.Errorf("sequences = %v, want 1..5", got)
+	}
+	if q := f.queryLog(); len(q) != 2 || q[0] != "batch=1&since=0" || q[1] != "since=0" {
+		t.Errorf("queries = %q, want batch=1&since=0, then since=0", q)
+	}
+	if retries != 0 {
+		t.Errorf("%d retries with a backoff, want none", retries)
 	}
 }
 
 func TestFollowWithoutSinceStartsAtHello(t *testing.T) {
 	f := &fakeStream{epoch: "E1", first: 1, last: 5}
 	c := startFake(t, f)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	var got []uint64
 	hellos := 0
 	err := c.Follow(ctx, FollowOptions{
@@ -173,11 +219,11 @@ func TestFollowWithoutSinceStartsAtHello(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(got) != fmt.Sprint(seqs(6, 9)) {
+	if fmt.Sprint(got) != fmt.Sprint(testutil.SeqRange(6, 9)) {
 		t.Errorf("sequences = %v, want 6..9 (only events after the first hello)", got)
 	}
-	if q := f.queryLog(); q[0] != "" {
-		t.Errorf("first query = %q, want none (only new events)", q[0])
+	if q := f.queryLog(); q[0] != "batch=1" {
+		t.Errorf("first query = %q, want only batch=1 (only new events)", q[0])
 	}
 }
 
@@ -186,7 +232,7 @@ func TestFollowExpiredReportsLossAndContinues(t *testing.T) {
 	c := startFake(t, f)
 	var lost []Lost
 	got := collect(t, c, FollowOptions{Since: ptr(1), OnLost: func(l Lost) { lost = append(lost, l) }}, 3)
-	if fmt.Sprint(got) != fmt.Sprint(seqs(5, 7)) {
+	if fmt.Sprint(got) != fmt.Sprint(testutil.SeqRange(5, 7)) {
 		t.Errorf("sequences = %v, want 5..7", got)
 	}
 	want := []Lost{{From: 2, To: 4, OldEpoch: "", NewEpoch: "E1"}}
@@ -203,8 +249,7 @@ func TestFollowEpochChangeStartsOver(t *testing.T) {
 	c := startFake(t, f)
 	var lost []Lost
 	var got []uint64
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	err := c.Follow(ctx, FollowOptions{
 		Since:      ptr(0),
 		MinBackoff: time.Millisecond,
@@ -233,8 +278,7 @@ func TestFollowEpochChangeStartsOver(t *testing.T) {
 
 func TestFollowBadParameterIsPermanent(t *testing.T) {
 	c := startFake(t, &fakeStream{epoch: "E1", first: 1})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	err := c.Follow(ctx, FollowOptions{Subject: "bad"}, func(Event) error { return nil })
 	var he *HandshakeError
 	if !errors.As(err, &he) || he.Status != 400 || he.Code != "bad_parameter" {
@@ -245,8 +289,7 @@ func TestFollowBadParameterIsPermanent(t *testing.T) {
 func TestFollowCallbackErrorEndsFollow(t *testing.T) {
 	c := startFake(t, &fakeStream{epoch: "E1", first: 1, last: 3})
 	boom := errors.New("stdout closed")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	err := c.Follow(ctx, FollowOptions{Since: ptr(0)}, func(Event) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("Follow = %v, want %v", err, boom)
@@ -270,8 +313,7 @@ func TestFollowCursorBeyondEndGoesOnWithNewEvents(t *testing.T) {
 	f := &fakeStream{epoch: "E1", first: 1, last: 3}
 	c := startFake(t, f)
 	var lost []Lost
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	var got []uint64
 	err := c.Follow(ctx, FollowOptions{
 		Since:      ptr(5),
@@ -291,7 +333,7 @@ func TestFollowCursorBeyondEndGoesOnWithNewEvents(t *testing.T) {
 	if fmt.Sprint(got) != "[4]" {
 		t.Errorf("sequences = %v, want [4] (the first new event)", got)
 	}
-	if q := f.queryLog(); len(q) < 2 || q[1] != "epoch=E1" {
+	if q := f.queryLog(); len(q) < 2 || q[1] != "batch=1&epoch=E1" {
 		t.Errorf("queries = %q, want the 2nd without since", q)
 	}
 }
@@ -299,8 +341,7 @@ func TestFollowCursorBeyondEndGoesOnWithNewEvents(t *testing.T) {
 func TestFollowRepeated4410BacksOff(t *testing.T) {
 	f := &fakeStream{epoch: "E1", first: 5, last: 9, refuseAll: true}
 	c := startFake(t, f)
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
+	ctx := testutil.Ctx(t, 500*time.Millisecond)
 	err := c.Follow(ctx, FollowOptions{Since: ptr(0), MinBackoff: 40 * time.Millisecond, MaxBackoff: 40 * time.Millisecond},
 		func(Event) error { return nil })
 	if !errors.Is(err, context.DeadlineExceeded) {

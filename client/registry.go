@@ -6,34 +6,28 @@ import (
 	"net/url"
 	"strconv"
 
-	"cellos-allinone/projection"
+	"cellos-allinone/api"
 )
 
 // FormationQuery filters GET /v1/formations; zero fields are left out.
 type FormationQuery struct {
 	Tenant string
 	Status string
+	Prefix string // id prefix
 	Limit  int
 	After  string
 }
 
-// FormationList is one page of formations.
+// FormationList is one page of formations, with the body as sent.
 type FormationList struct {
-	Cursor     uint64                 `json:"cursor"`
-	Epoch      string                 `json:"epoch"`
-	Formations []projection.Formation `json:"formations"`
-	Next       string                 `json:"next"`
-	// Raw is the answer's body as the server sent it.
+	api.FormationList
 	Raw json.RawMessage `json:"-"`
 }
 
-// FormationDetail is one formation with its cells.
+// FormationDetail is one formation with its cells, with the body as sent.
 type FormationDetail struct {
-	Cursor    uint64               `json:"cursor"`
-	Epoch     string               `json:"epoch"`
-	Formation projection.Formation `json:"formation"`
-	Cells     []projection.Cell    `json:"cells"`
-	Raw       json.RawMessage      `json:"-"`
+	api.FormationDetail
+	Raw json.RawMessage `json:"-"`
 }
 
 // CellQuery filters GET /v1/cells; zero fields are left out.
@@ -43,25 +37,21 @@ type CellQuery struct {
 	State     string
 	// Outcome: completed, failed, or none (cells without one).
 	Outcome string
+	Prefix  string // id prefix
 	Limit   int
 	After   string
 }
 
-// CellList is one page of cells.
+// CellList is one page of cells, with the body as sent.
 type CellList struct {
-	Cursor uint64            `json:"cursor"`
-	Epoch  string            `json:"epoch"`
-	Cells  []projection.Cell `json:"cells"`
-	Next   string            `json:"next"`
-	Raw    json.RawMessage   `json:"-"`
+	api.CellList
+	Raw json.RawMessage `json:"-"`
 }
 
-// CellDetail is one cell.
+// CellDetail is one cell, with the body as sent.
 type CellDetail struct {
-	Cursor uint64          `json:"cursor"`
-	Epoch  string          `json:"epoch"`
-	Cell   projection.Cell `json:"cell"`
-	Raw    json.RawMessage `json:"-"`
+	api.CellDetail
+	Raw json.RawMessage `json:"-"`
 }
 
 // values builds a query string from name/value pairs, leaving out empty
@@ -85,48 +75,59 @@ func itoa(n int) string {
 
 // Formations lists one page of formations ordered by id.
 func (c *Client) Formations(ctx context.Context, fq FormationQuery) (*FormationList, error) {
-	var out FormationList
-	q := values("tenant", fq.Tenant, "status", fq.Status, "limit", itoa(fq.Limit), "after", fq.After)
-	raw, err := c.getJSON(ctx, "/v1/formations", q, &out)
-	if err != nil {
-		return nil, err
-	}
-	out.Raw = raw
-	return &out, nil
+	q := values("tenant", fq.Tenant, "status", fq.Status, "prefix", fq.Prefix, "limit", itoa(fq.Limit), "after", fq.After)
+	return getRaw[FormationList](ctx, c, "/v1/formations", q)
 }
 
 // Formation gets one formation and its cells; a missing one is an
 // *APIError with status 404 (see IsNotFound).
 func (c *Client) Formation(ctx context.Context, id string) (*FormationDetail, error) {
-	var out FormationDetail
-	raw, err := c.getJSON(ctx, "/v1/formations/"+url.PathEscape(id), nil, &out)
-	if err != nil {
-		return nil, err
-	}
-	out.Raw = raw
-	return &out, nil
+	return getRaw[FormationDetail](ctx, c, "/v1/formations/"+url.PathEscape(id), nil)
 }
 
 // Cells lists one page of cells ordered by id.
 func (c *Client) Cells(ctx context.Context, cq CellQuery) (*CellList, error) {
-	var out CellList
 	q := values("tenant", cq.Tenant, "formation", cq.Formation, "state", cq.State, "outcome", cq.Outcome,
-		"limit", itoa(cq.Limit), "after", cq.After)
-	raw, err := c.getJSON(ctx, "/v1/cells", q, &out)
-	if err != nil {
-		return nil, err
-	}
-	out.Raw = raw
-	return &out, nil
+		"prefix", cq.Prefix, "limit", itoa(cq.Limit), "after", cq.After)
+	return getRaw[CellList](ctx, c, "/v1/cells", q)
 }
 
 // Cell gets one cell; a missing one is an *APIError with status 404.
 func (c *Client) Cell(ctx context.Context, id string) (*CellDetail, error) {
-	var out CellDetail
-	raw, err := c.getJSON(ctx, "/v1/cells/"+url.PathEscape(id), nil, &out)
+	return getRaw[CellDetail](ctx, c, "/v1/cells/"+url.PathEscape(id), nil)
+}
+
+// Summary is the registry in numbers, with the body as sent.
+type Summary struct {
+	api.Summary
+	Raw json.RawMessage `json:"-"`
+}
+
+// Summary gets the registry's counts: with tenant != "" the formation and
+// cell counts are that tenant's; the tenant list is always whole.
+func (c *Client) Summary(ctx context.Context, tenant string) (*Summary, error) {
+	return getRaw[Summary](ctx, c, "/v1/summary", values("tenant", tenant))
+}
+
+// withRaw is an answer type that keeps the body it was decoded from.
+type withRaw[T any] interface {
+	*T
+	setRaw(json.RawMessage)
+}
+
+func (l *FormationList) setRaw(raw json.RawMessage)   { l.Raw = raw }
+func (d *FormationDetail) setRaw(raw json.RawMessage) { d.Raw = raw }
+func (l *CellList) setRaw(raw json.RawMessage)        { l.Raw = raw }
+func (d *CellDetail) setRaw(raw json.RawMessage)      { d.Raw = raw }
+func (s *Summary) setRaw(raw json.RawMessage)         { s.Raw = raw }
+
+// getRaw GETs path?q, decodes the answer into a T and keeps the body.
+func getRaw[T any, PT withRaw[T]](ctx context.Context, c *Client, path string, q url.Values) (*T, error) {
+	var out T
+	raw, err := c.getJSON(ctx, path, q, &out)
 	if err != nil {
 		return nil, err
 	}
-	out.Raw = raw
+	PT(&out).setRaw(raw)
 	return &out, nil
 }

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"cellos-allinone/api"
 )
 
-// Close codes of /ws/events (DESIGN.md §6).
+// Close codes of /ws/events (docs/design.md §5, docs/websocket.md).
 const (
 	// CloseCursorExpired: since+1 is below the stream's first sequence,
 	// or the epoch asked for is not the current one.
@@ -43,14 +45,13 @@ type StreamOptions struct {
 	// Epoch, when set, makes the server refuse with 4410 if the stream is
 	// not that incarnation any more.
 	Epoch string
+	// Batch asks for batch=1: the server sends the events that are ready
+	// at once in one frame. Next hands them out one by one all the same.
+	Batch bool
 }
 
 // Hello is the first frame of a stream.
-type Hello struct {
-	FirstSeq uint64 `json:"firstSeq"`
-	LastSeq  uint64 `json:"lastSeq"`
-	Epoch    string `json:"epoch"`
-}
+type Hello = api.Hello
 
 // ExpiredError is the server's 4410 close: the cursor cannot be resumed.
 // The client continues from FirstSeq-1 of Epoch.
@@ -71,10 +72,11 @@ type HandshakeError struct {
 
 // Stream is one open /ws/events connection.
 type Stream struct {
-	conn   *websocket.Conn
-	Hello  Hello
-	cancel context.CancelFunc
-	done   chan struct{}
+	conn    *websocket.Conn
+	Hello   Hello
+	cancel  context.CancelFunc
+	done    chan struct{}
+	pending []Event // the rest of the last batch frame, for Next
 }
 
 // Stream opens /ws/events and reads its hello frame. ctx bounds the whole
@@ -97,6 +99,9 @@ func (c *Client) Stream(ctx context.Context, so StreamOptions) (*Stream, error) 
 	}
 	if so.Epoch != "" {
 		q.Set("epoch", so.Epoch)
+	}
+	if so.Batch {
+		q.Set("batch", "1")
 	}
 	u.RawQuery = q.Encode()
 
@@ -165,19 +170,30 @@ func (s *Stream) keepalive(ctx context.Context) {
 	}
 }
 
-// Next returns the next event. A 4410 close comes back as *ExpiredError;
-// other closes and failures as errors to reconnect on.
+// Next returns the next event, also when it came in a batch frame. A 4410
+// close comes back as *ExpiredError; other closes and failures as errors
+// to reconnect on.
 func (s *Stream) Next(ctx context.Context) (Event, error) {
-	var f struct {
-		Type string `json:"type"`
-		Event
-	}
 	for {
+		if len(s.pending) > 0 {
+			ev := s.pending[0]
+			s.pending[0] = Event{}
+			s.pending = s.pending[1:]
+			return ev, nil
+		}
+		var f struct {
+			Type string `json:"type"`
+			Event
+			Events []Event `json:"events"` // of a batch frame
+		}
 		if err := s.readFrame(ctx, &f); err != nil {
 			return Event{}, err
 		}
-		if f.Type == "event" {
+		switch f.Type {
+		case "event":
 			return f.Event, nil
+		case "events":
+			s.pending = f.Events
 		}
 		// Frame types this version does not know are skipped, so the
 		// server can add some without breaking older clients.

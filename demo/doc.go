@@ -1,6 +1,6 @@
 // Package demo generates realistic CellOS traffic for demos and tests: a
 // pure, seeded state machine that emits CloudEvents 1.0 of the v1 event
-// contract (DESIGN.md §3) for several tenants.
+// contract (docs/design.md §2, §3) for several tenants.
 //
 // Formations go created → launching → running (→ degraded → running) →
 // completed, failed or cancelled, and some are deleted afterwards. Their

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"cellos-allinone/event"
 	"cellos-allinone/projection"
 )
 
@@ -71,9 +72,12 @@ func TestTrafficIsValidAndComplete(t *testing.T) {
 			t.Fatalf("event id %q repeated", ev.ID)
 		}
 		ids[ev.ID] = true
-		env, err := projection.DecodeEnvelope(raw)
+		env, err := event.Decode(raw)
 		if err != nil {
 			t.Fatalf("event %d is not a valid CloudEvent: %v\n%s", i, err, raw)
+		}
+		if _, _, err := event.Route(raw); err != nil {
+			t.Fatalf("event %d cannot be routed to a subject: %v\n%s", i, err, raw)
 		}
 		var keys map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &keys); err != nil || keys["datacontenttype"] == nil || keys["time"] == nil {
@@ -81,7 +85,10 @@ func TestTrafficIsValidAndComplete(t *testing.T) {
 		}
 		seen[strings.TrimPrefix(env.Type, "dev.cellos.events.")]++
 		out := p.Apply(projection.Message{Seq: uint64(i + 1), Time: base, Payload: raw})
-		_, _, known := projection.ClassifyType(env.Type)
+		_, _, known := event.Classify(env.Type)
+		if _, err := event.Check(raw); known && err != nil {
+			t.Fatalf("event %d of a known type fails the API's check: %v\n%s", i, err, raw)
+		}
 		switch {
 		case out == projection.Malformed:
 			t.Fatalf("event %d folded as malformed: %s", i, raw)

@@ -16,25 +16,19 @@ const (
 	bigEvents = 64
 )
 
-func publishBig(t *testing.T, l *eventlog.Log) {
+func publishBig(t *testing.T, l *eventlog.Stream) {
 	t.Helper()
-	payload := bytes.Repeat([]byte("x"), bigEvent)
-	ctx := ctxFor(t, 60*time.Second)
-	for range bigEvents {
-		if _, err := l.JetStream().Publish(ctx, "cellos.events.cell.big.started", payload); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishCopies(t, l, "cellos.events.cell.big.started", bytes.Repeat([]byte("x"), bigEvent), bigEvents)
 }
 
 // deliveredWhenSettled waits until the server has handed the consumer all
 // it asked for — every message, or a pull request fulfilled with none
 // left waiting — and returns how many messages it delivered.
-func deliveredWhenSettled(t *testing.T, l *eventlog.Log, description string) uint64 {
+func deliveredWhenSettled(t *testing.T, l *eventlog.Stream, description string) uint64 {
 	t.Helper()
 	var delivered uint64
 	testutil.WaitFor(t, 20*time.Second, "the consumer's pull requests to settle", func() bool {
-		lister := l.Stream().ListConsumers(ctxFor(t, 5*time.Second))
+		lister := l.Handle().ListConsumers(testutil.Ctx(t, 5*time.Second))
 		for ci := range lister.Info() {
 			if description != "" && ci.Config.Description != description {
 				continue
@@ -50,7 +44,7 @@ func deliveredWhenSettled(t *testing.T, l *eventlog.Log, description string) uin
 // Follow's read-ahead is bounded by bytes: a handler that stops on the
 // first of many large events holds at most FollowBufferBytes of them.
 func TestFollowReadAheadIsBoundedByBytes(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	publishBig(t, l)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -58,7 +52,7 @@ func TestFollowReadAheadIsBoundedByBytes(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = l.Follow(ctx, 1, func(eventlog.Delivery) error {
+		_ = l.Follow(ctx, l.Current(), 1, func(eventlog.Delivery) error {
 			close(first)
 			<-ctx.Done()
 			return ctx.Err()
@@ -75,14 +69,10 @@ func TestFollowReadAheadIsBoundedByBytes(t *testing.T) {
 
 // A Reader's read-ahead is bounded by bytes too.
 func TestReaderReadAheadIsBoundedByBytes(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	publishBig(t, l)
-	ctx := ctxFor(t, 20*time.Second)
-	r, err := l.OpenReader(ctx, l.Current(), 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	ctx := testutil.Ctx(t, 20*time.Second)
+	r := mustOpenReader(t, ctx, l, l.Current(), 1, "")
 	ds, err := r.Batch(ctx, eventlog.ReaderBatch)
 	if err != nil {
 		t.Fatal(err)

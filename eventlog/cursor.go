@@ -48,7 +48,7 @@ func StartSeq(since uint64, hasSince bool, lastSeq uint64) uint64 {
 //   - the epoch is given and is not st's: the stream was recreated;
 //   - since+1 is below the first retained sequence: the events in between
 //     expired or were purged (JetStream would silently start at the
-//     floor, DESIGN.md §10, so this is decided here by comparing
+//     floor, docs/design.md §9, so this is decided here by comparing
 //     sequences);
 //   - since is beyond the last sequence: the cursor belongs to another
 //     incarnation or to a tail lost in a power cut, and waiting for "new"

@@ -5,7 +5,7 @@
 // It works on any *nats.Conn, so the same code serves the embedded server
 // (in-process connection) and an external cluster.
 //
-// Incarnations: the Log is the one place that decides the stream changed.
+// Incarnations: the Stream is the one place that decides the stream changed.
 // Every stream info it reads is compared with the current Incarnation; a
 // different creation time ends it (Watch also notices a deleted stream
 // and creates it again). Readers bind their work to the incarnation they
@@ -23,5 +23,5 @@
 // ended, Batch says so with a *CursorError.
 //
 // Memory: every read-ahead is bounded by bytes (FollowBufferBytes,
-// ReaderBufferBytes) as well as by count.
+// ReaderBufferBytes); a Reader's batches by count (ReaderBatch) too.
 package eventlog

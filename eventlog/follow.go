@@ -11,9 +11,10 @@ import (
 )
 
 // FollowBufferBytes bounds the messages Follow's consumer holds ahead of
-// its handler, in bytes (by count, events of 1 MiB would make it hold
-// GiBs). It stays well above the largest message the default NATS
-// max_payload allows, which a byte-bounded pull must fit.
+// its handler, in bytes (by count alone, events of 1 MiB would make it hold
+// GiBs); the count is left to nats.go. It stays well above the largest
+// message the default NATS max_payload allows, which a byte-bounded pull
+// must fit.
 const FollowBufferBytes = 8 << 20
 
 // Delivery is one message handed over by Follow.
@@ -45,10 +46,15 @@ const FollowerDescription = "cellos-allinone follower (deleted when it stops)"
 // the last sequence it applied. Unlike nats.go's ordered consumer it never
 // re-creates itself behind the caller's back — which, with the stream
 // deleted and created again, would carry on at the old position in the new
-// incarnation. Bind ctx to an incarnation (Incarnation.Bind) so that
-// nothing of a newer one reaches fn. The consumer is deleted when Follow
-// returns.
-func (l *Log) Follow(ctx context.Context, start uint64, fn func(Delivery) error) error {
+// incarnation.
+//
+// Follow reads incarnation inc only: it ends with the *CursorError of
+// EndedError when inc has ended, also when the stream was recreated
+// between the caller's decision and the consumer's creation (a stream
+// info read after the consumer exists must still show inc). Bind ctx to
+// inc (Incarnation.Bind) so that it stops as soon as inc ends. The
+// consumer is deleted when Follow returns.
+func (l *Stream) Follow(ctx context.Context, inc *Incarnation, start uint64, fn func(Delivery) error) error {
 	if start == 0 {
 		start = 1
 	}
@@ -59,6 +65,13 @@ func (l *Log) Follow(ctx context.Context, start uint64, fn func(Delivery) error)
 	}
 	name := cons.CachedInfo().Name
 	defer l.deleteConsumer(name)
+	// The consumer was created on whatever stream has the name now; one
+	// state read after it that still shows inc proves it is inc's.
+	if st, err := l.State(ctx); err != nil {
+		return err
+	} else if st.Epoch != inc.Epoch || inc.Ended() {
+		return l.EndedError(ctx, inc)
+	}
 	it, err := cons.Messages(jetstream.PullMaxBytes(bufferBytes(FollowBufferBytes, l.js.Conn())),
 		jetstream.WithMessagesErrOnMissingHeartbeat(true))
 	if err != nil {
@@ -100,7 +113,7 @@ func (l *Log) Follow(ctx context.Context, start uint64, fn func(Delivery) error)
 // context (it runs when the caller's context has ended). One that is gone
 // already is fine: the server also removes it after its inactivity
 // threshold.
-func (l *Log) deleteConsumer(name string) error {
+func (l *Stream) deleteConsumer(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), consumerDeleteTimeout)
 	defer cancel()
 	err := l.stream.DeleteConsumer(ctx, name)

@@ -14,7 +14,7 @@ import (
 // deletion: sequences and cursors mean something only inside one. It is
 // named by its epoch (the stream's creation time).
 //
-// The Log is the one place that decides the stream changed: every stream
+// The Stream is the one place that decides the stream changed: every stream
 // info it reads (State, Ensure, the watcher) is compared with the current
 // incarnation, and a different creation time ends it. Readers bind their
 // work to the incarnation they started in and stop when it ends.
@@ -62,19 +62,19 @@ func (i *Incarnation) Bind(ctx context.Context) (bound context.Context, stop fun
 }
 
 // Current is the incarnation of the stream as last seen.
-func (l *Log) Current() *Incarnation {
+func (l *Stream) Current() *Incarnation {
 	l.incMu.Lock()
 	defer l.incMu.Unlock()
 	return l.inc
 }
 
 // Epoch identifies the current incarnation.
-func (l *Log) Epoch() string { return l.Current().Epoch }
+func (l *Stream) Epoch() string { return l.Current().Epoch }
 
 // observe records that a stream info requested while gen was current
 // showed epoch. A different epoch ends the current incarnation, unless a
 // newer observation already moved on (then this answer is the stale one).
-func (l *Log) observe(gen uint64, epoch string) {
+func (l *Stream) observe(gen uint64, epoch string) {
 	l.incMu.Lock()
 	defer l.incMu.Unlock()
 	cur := l.inc
@@ -95,7 +95,7 @@ func (l *Log) observe(gen uint64, epoch string) {
 
 // generation is the current incarnation's number, read before a stream
 // info request so that observe can tell a stale answer.
-func (l *Log) generation() uint64 {
+func (l *Stream) generation() uint64 {
 	if inc := l.Current(); inc != nil {
 		return inc.gen
 	}
@@ -120,7 +120,7 @@ const RecreateDelay = time.Second
 // epoch. A stream missing for RecreateDelay is created again with the
 // configuration given to Open. Readers that fail on a missing stream or
 // consumer call Check to make it look at once.
-func (l *Log) Watch(ctx context.Context) {
+func (l *Stream) Watch(ctx context.Context) {
 	sub, err := l.js.Conn().Subscribe("$JS.EVENT.ADVISORY.STREAM.*."+StreamName, func(*nats.Msg) { l.Check() })
 	if err != nil {
 		// Polling alone still notices, within WatchInterval.
@@ -165,7 +165,7 @@ func (l *Log) Watch(ctx context.Context) {
 }
 
 // Check asks Watch to look at the stream now. It never blocks.
-func (l *Log) Check() {
+func (l *Stream) Check() {
 	select {
 	case l.kick <- struct{}{}:
 	default:
@@ -180,7 +180,7 @@ const SettleTimeout = RecreateDelay + 4*time.Second
 // watcher to look and waits, at most SettleTimeout, for inc to end; it
 // reports whether it ended (the reader then ends with the new epoch, not
 // with a plain failure).
-func (l *Log) Settle(ctx context.Context, inc *Incarnation) bool {
+func (l *Stream) Settle(ctx context.Context, inc *Incarnation) bool {
 	if inc.Ended() {
 		return true
 	}
@@ -199,7 +199,7 @@ func (l *Log) Settle(ctx context.Context, inc *Incarnation) bool {
 // EndedError is the *CursorError of a reader whose incarnation inc ended:
 // it carries the stream's state now, so the reader's client can resume in
 // the new incarnation (firstSeq and epoch of the 4410 / 410).
-func (l *Log) EndedError(ctx context.Context, inc *Incarnation) error {
+func (l *Stream) EndedError(ctx context.Context, inc *Incarnation) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	st, err := l.State(ctx)

@@ -7,31 +7,19 @@ import (
 
 	"go.uber.org/goleak"
 
-	natsembed "cellos-allinone/embed"
 	"cellos-allinone/eventlog"
+	"cellos-allinone/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// mustOpenLog starts an embedded JetStream server on a free loopback port
+// mustOpenStream starts an embedded JetStream server on a free loopback port
 // with its store in a temporary directory and opens the event log on an
 // in-process connection. Everything is shut down when the test ends.
-func mustOpenLog(tb testing.TB) *eventlog.Log {
+func mustOpenStream(tb testing.TB) *eventlog.Stream {
 	tb.Helper()
-	srv, err := natsembed.Start(natsembed.Options{DataDir: tb.TempDir(), Addr: "127.0.0.1:0"})
-	if err != nil {
-		tb.Fatalf("start embedded NATS: %v", err)
-	}
-	nc, err := srv.Connect()
-	if err != nil {
-		srv.Shutdown()
-		tb.Fatalf("connect: %v", err)
-	}
-	tb.Cleanup(func() {
-		nc.Close()
-		srv.Shutdown()
-	})
-	l, err := eventlog.Open(ctxFor(tb, 10*time.Second), nc, eventlog.Config{})
+	_, nc := testutil.MustStartNATS(tb, tb.TempDir())
+	l, err := eventlog.Open(testutil.Ctx(tb, 10*time.Second), nc, eventlog.Config{})
 	if err != nil {
 		tb.Fatalf("open log: %v", err)
 	}
@@ -39,7 +27,7 @@ func mustOpenLog(tb testing.TB) *eventlog.Log {
 }
 
 // watch runs the log's watcher until the test ends.
-func watch(tb testing.TB, l *eventlog.Log) {
+func watch(tb testing.TB, l *eventlog.Stream) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -52,31 +40,39 @@ func watch(tb testing.TB, l *eventlog.Log) {
 	})
 }
 
-func ctxFor(tb testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	tb.Cleanup(cancel)
-	return ctx
+// mustPublish stores n events on subject and returns their sequences.
+func mustPublish(tb testing.TB, l *eventlog.Stream, subject string, n int) []uint64 {
+	tb.Helper()
+	return publishCopies(tb, l, subject, []byte(`{"k":1}`), n)
 }
 
-// mustPublish stores n events on subject and returns their sequences.
-func mustPublish(tb testing.TB, l *eventlog.Log, subject string, n int) []uint64 {
+// publishCopies stores n copies of payload on subject and returns their
+// sequences.
+func publishCopies(tb testing.TB, l *eventlog.Stream, subject string, payload []byte, n int) []uint64 {
 	tb.Helper()
-	ctx := ctxFor(tb, 10*time.Second)
-	seqs := make([]uint64, 0, n)
-	for range n {
-		ack, err := l.JetStream().Publish(ctx, subject, []byte(`{"k":1}`))
-		if err != nil {
-			tb.Fatalf("publish %s: %v", subject, err)
-		}
-		seqs = append(seqs, ack.Sequence)
+	events := make([]testutil.Event, n)
+	for i := range events {
+		events[i] = testutil.Event{Subject: subject, Payload: payload}
 	}
-	return seqs
+	return testutil.MustPublish(tb, l.JetStream().Conn(), events...)
+}
+
+// mustOpenReader opens a reader of inc from start on filter ("": every
+// subject); it is closed when the test ends.
+func mustOpenReader(tb testing.TB, ctx context.Context, l *eventlog.Stream, inc *eventlog.Incarnation, start uint64, filter string) *eventlog.Reader {
+	tb.Helper()
+	r, err := l.OpenReader(ctx, inc, start, filter)
+	if err != nil {
+		tb.Fatalf("open a reader from %d: %v", start, err)
+	}
+	tb.Cleanup(func() { r.Close() })
+	return r
 }
 
 // consumerCount is how many consumers the stream has now.
-func consumerCount(tb testing.TB, l *eventlog.Log) int {
+func consumerCount(tb testing.TB, l *eventlog.Stream) int {
 	tb.Helper()
-	info, err := l.Stream().Info(ctxFor(tb, 5*time.Second))
+	info, err := l.Handle().Info(testutil.Ctx(tb, 5*time.Second))
 	if err != nil {
 		tb.Fatalf("stream info: %v", err)
 	}

@@ -27,7 +27,7 @@ var ErrTooLarge = errors.New("message larger than the NATS server's max_payload"
 // (Nats-Msg-Id), so that a retried publish of the same id inside the
 // duplicate window is stored once. It waits for the stream's
 // acknowledgement.
-func (l *Log) Publish(ctx context.Context, subject string, payload []byte, msgID string) (Published, error) {
+func (l *Stream) Publish(ctx context.Context, subject string, payload []byte, msgID string) (Published, error) {
 	ack, err := l.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: payload},
 		jetstream.WithMsgID(msgID), jetstream.WithExpectStream(StreamName))
 	if errors.Is(err, nats.ErrMaxPayload) {

@@ -3,11 +3,13 @@ package eventlog_test
 import (
 	"testing"
 	"time"
+
+	"cellos-allinone/testutil"
 )
 
 func TestPublishStoresAMessageIDOnce(t *testing.T) {
-	l := mustOpenLog(t)
-	ctx := ctxFor(t, 10*time.Second)
+	l := mustOpenStream(t)
+	ctx := testutil.Ctx(t, 10*time.Second)
 	mustPublish(t, l, "cellos.events.cell.c0.started", 1)
 	first, err := l.Publish(ctx, "cellos.events.cell.c1.started", []byte(`{"id":"a"}`), "ev-a")
 	if err != nil {

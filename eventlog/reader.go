@@ -12,9 +12,10 @@ import (
 
 // Settings of the consumers behind a Reader.
 const (
-	// ReaderInactiveThreshold is only the safety net for a process that
-	// died with readers (or followers) open: they delete their consumers
-	// at once when they stop.
+	// ReaderInactiveThreshold is the safety net for a process that died
+	// with readers (or followers) open: they delete their consumers at
+	// once when they stop. A reader whose client takes longer than this
+	// over one batch loses its consumer too, and its next batch fails.
 	ReaderInactiveThreshold = 5 * time.Minute
 	// ReaderBatch is the most messages one Batch asks for.
 	ReaderBatch = 256
@@ -25,8 +26,9 @@ const (
 	ReaderBufferBytes = 2 << 20
 	// ReaderDescription marks the consumers of Readers on the server.
 	ReaderDescription = "cellos-allinone reader (deleted when its client goes)"
-	// readerFetchWait bounds a fetch that finds fewer messages than the
-	// consumer counted (some were deleted meanwhile).
+	// readerFetchWait bounds one fetch: one that brings fewer messages
+	// than the consumer counted (some were deleted meanwhile, or the
+	// server is slow) ends after it.
 	readerFetchWait = 2 * time.Second
 	// consumerDeleteTimeout bounds a consumer's deletion.
 	consumerDeleteTimeout = 5 * time.Second
@@ -50,10 +52,11 @@ const (
 // A Reader is used by one goroutine at a time; Close may be called from
 // any goroutine and deletes the consumer.
 type Reader struct {
-	log      *Log
+	log      *Stream
 	inc      *Incarnation
 	cons     jetstream.Consumer
 	name     string
+	filter   string
 	prev     uint64 // last sequence handed over, or start-1
 	pending  uint64 // matching messages stored after prev, as last seen
 	maxBytes int
@@ -93,7 +96,7 @@ func consumerConfig(start uint64, filter, description string) jetstream.Consumer
 // OpenReader creates the consumer of a new Reader of incarnation inc.
 // Decide start with Resume first: this only catches the floor moving
 // after that decision.
-func (l *Log) OpenReader(ctx context.Context, inc *Incarnation, start uint64, filter string) (*Reader, error) {
+func (l *Stream) OpenReader(ctx context.Context, inc *Incarnation, start uint64, filter string) (*Reader, error) {
 	if start == 0 {
 		start = 1
 	}
@@ -106,7 +109,7 @@ func (l *Log) OpenReader(ctx context.Context, inc *Incarnation, start uint64, fi
 	}
 	info := cons.CachedInfo()
 	return &Reader{
-		log: l, inc: inc, cons: cons, name: info.Name,
+		log: l, inc: inc, cons: cons, name: info.Name, filter: filter,
 		prev: start - 1, pending: info.NumPending,
 		maxBytes: bufferBytes(ReaderBufferBytes, l.js.Conn()),
 	}, nil
@@ -155,7 +158,14 @@ func (r *Reader) Batch(ctx context.Context, n int) ([]Delivery, error) {
 		return nil, ctx.Err()
 	}
 	if len(out) == 0 {
-		// The messages counted were deleted meanwhile.
+		// Nothing came although the consumer counted matching messages:
+		// they were deleted meanwhile — or the server did not hand them
+		// over within the wait. Only the first may pass as "nothing left".
+		if next, found, err := r.log.nextMatching(ctx, r.prev, r.filter); err != nil {
+			return nil, r.readError(ctx, err)
+		} else if found {
+			return nil, r.readError(ctx, fmt.Errorf("consumer %s handed over nothing within %s although message %d is stored", r.name, readerFetchWait, next))
+		}
 		r.pending = 0
 		return nil, r.verify(ctx, nil)
 	}
@@ -228,7 +238,7 @@ func (r *Reader) readError(ctx context.Context, err error) error {
 
 // readError turns a failed read into the *CursorError of the ended
 // incarnation when the stream was deleted under it, else returns err.
-func (l *Log) readError(ctx context.Context, inc *Incarnation, err error) error {
+func (l *Stream) readError(ctx context.Context, inc *Incarnation, err error) error {
 	if l.Settle(ctx, inc) {
 		return l.EndedError(ctx, inc)
 	}

@@ -10,17 +10,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"cellos-allinone/eventlog"
+	"cellos-allinone/testutil"
 )
 
 func TestReaderConsumerIsEphemeralAckNoneAndDeletedOnClose(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 3)
-	ctx := ctxFor(t, 10*time.Second)
-	r, err := l.OpenReader(ctx, l.Current(), 2, "cellos.events.cell.>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := l.Stream().Consumer(ctx, r.Name())
+	ctx := testutil.Ctx(t, 10*time.Second)
+	r := mustOpenReader(t, ctx, l, l.Current(), 2, "cellos.events.cell.>")
+	info, err := l.Handle().Consumer(ctx, r.Name())
 	if err != nil {
 		t.Fatalf("consumer %s: %v", r.Name(), err)
 	}
@@ -51,15 +49,11 @@ func TestReaderConsumerIsEphemeralAckNoneAndDeletedOnClose(t *testing.T) {
 }
 
 func TestReaderBatchStopsAtTheEnd(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 2)
 	mustPublish(t, l, "cellos.events.formation.f1.created", 3)
-	ctx := ctxFor(t, 10*time.Second)
-	r, err := l.OpenReader(ctx, l.Current(), 1, "cellos.events.formation.>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	ctx := testutil.Ctx(t, 10*time.Second)
+	r := mustOpenReader(t, ctx, l, l.Current(), 1, "cellos.events.formation.>")
 	if r.Pending() != 3 {
 		t.Fatalf("Pending() = %d, want 3", r.Pending())
 	}
@@ -107,19 +101,15 @@ func batches(ctx context.Context, r *eventlog.Reader, n int) ([]uint64, error) {
 func TestReaderOvertakenByTheFloorEndsWithCursorError(t *testing.T) {
 	for _, filter := range []string{"", "cellos.events.cell.c1.>"} {
 		t.Run("filter="+filter, func(t *testing.T) {
-			l := mustOpenLog(t)
+			l := mustOpenStream(t)
 			mustPublish(t, l, "cellos.events.cell.c1.started", 20)
-			ctx := ctxFor(t, 10*time.Second)
-			r, err := l.OpenReader(ctx, l.Current(), 3, filter)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
+			ctx := testutil.Ctx(t, 10*time.Second)
+			r := mustOpenReader(t, ctx, l, l.Current(), 3, filter)
 			ds, err := r.Batch(ctx, 4)
 			if err != nil || len(ds) != 4 || ds[3].Seq != 6 {
 				t.Fatalf("first Batch = %+v, %v, want 3..6", ds, err)
 			}
-			if err := l.Stream().Purge(ctx, jetstream.WithPurgeSequence(12)); err != nil {
+			if err := l.Handle().Purge(ctx, jetstream.WithPurgeSequence(12)); err != nil {
 				t.Fatal(err)
 			}
 			seqs, err := batches(ctx, r, 4)
@@ -139,19 +129,15 @@ func TestReaderOvertakenByTheFloorEndsWithCursorError(t *testing.T) {
 // Messages deleted one by one (nats stream rmm) leave a jump that loses
 // nothing the reader could still get: it goes on.
 func TestReaderJumpsOverDeletedMessages(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 10)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testutil.Ctx(t, 10*time.Second)
 	for _, s := range []uint64{4, 5, 8} {
-		if err := l.Stream().DeleteMsg(ctx, s); err != nil {
+		if err := l.Handle().DeleteMsg(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r, err := l.OpenReader(ctx, l.Current(), 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := mustOpenReader(t, ctx, l, l.Current(), 1, "")
 	seqs, err := batches(ctx, r, 3)
 	if err != nil || fmt.Sprint(seqs) != "[1 2 3 6 7 9 10]" {
 		t.Fatalf("read %v, %v; want [1 2 3 6 7 9 10] and no error", seqs, err)
@@ -161,23 +147,17 @@ func TestReaderJumpsOverDeletedMessages(t *testing.T) {
 // A reader whose stream is deleted and created again ends with a
 // *CursorError that names the new epoch.
 func TestReaderOfADeletedStreamNamesTheNewEpoch(t *testing.T) {
-	l := mustOpenLog(t)
+	l := mustOpenStream(t)
 	watch(t, l)
 	mustPublish(t, l, "cellos.events.cell.c1.started", 10)
-	ctx := ctxFor(t, 20*time.Second)
+	ctx := testutil.Ctx(t, 20*time.Second)
 	old := l.Current()
-	r, err := l.OpenReader(ctx, old, 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := mustOpenReader(t, ctx, l, old, 1, "")
 	if _, err := r.Batch(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.JetStream().DeleteStream(ctx, eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
-	_, err = batches(ctx, r, 2)
+	testutil.RemoveStream(t, l)
+	_, err := batches(ctx, r, 2)
 	var ce *eventlog.CursorError
 	if !errors.As(err, &ce) || ce.State.Epoch == "" || ce.State.Epoch == old.Epoch {
 		t.Fatalf("read after the stream was deleted: %v, want a *CursorError with the new epoch (old %s)", err, old.Epoch)

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Stream name and subjects of the event log (DESIGN.md §3).
+// Stream name and subjects of the event log (docs/design.md §2).
 const (
 	StreamName    = "CELLOS_EVENTS"
 	SubjectPrefix = "cellos.events."
@@ -40,8 +40,8 @@ const DefaultMaxAge = 90 * 24 * time.Hour
 // DefaultDuplicates is the duplicate-detection window of a new stream.
 const DefaultDuplicates = 2 * time.Minute
 
-// Log is the opened event log.
-type Log struct {
+// Stream is the opened event log: the CELLOS_EVENTS stream with its incarnations.
+type Stream struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream // a handle by name: it reaches a recreated stream too
 	cfg    Config
@@ -64,12 +64,12 @@ type State struct {
 }
 
 // Open gets the CELLOS_EVENTS stream, creating it with cfg if it is missing.
-func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Stream, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
-	l := newLog(js, cfg)
+	l := newStream(js, cfg)
 	if err := l.Ensure(ctx); err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 // if it is missing (for example deleted while running), and refreshes the
 // epoch. The stream handle is by name, so the one Open made keeps working
 // for a recreated stream: Ensure never replaces it.
-func (l *Log) Ensure(ctx context.Context) error {
+func (l *Stream) Ensure(ctx context.Context) error {
 	gen := l.generation()
 	s, err := l.js.Stream(ctx, StreamName)
 	created := false
@@ -102,12 +102,12 @@ func (l *Log) Ensure(ctx context.Context) error {
 	return nil
 }
 
-func newLog(js jetstream.JetStream, cfg Config) *Log {
-	lg := cfg.Logger
-	if lg == nil {
-		lg = slog.New(slog.DiscardHandler)
+func newStream(js jetstream.JetStream, cfg Config) *Stream {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	return &Log{js: js, cfg: cfg, log: lg, kick: make(chan struct{}, 1)}
+	return &Stream{js: js, cfg: cfg, log: log, kick: make(chan struct{}, 1)}
 }
 
 func (c Config) streamConfig() jetstream.StreamConfig {
@@ -145,13 +145,13 @@ func epochOf(info *jetstream.StreamInfo) string {
 }
 
 // JetStream is the JetStream context the log was opened with.
-func (l *Log) JetStream() jetstream.JetStream { return l.js }
+func (l *Stream) JetStream() jetstream.JetStream { return l.js }
 
-// Stream is the CELLOS_EVENTS stream handle.
-func (l *Log) Stream() jetstream.Stream { return l.stream }
+// Handle is the CELLOS_EVENTS stream handle of nats.go: for tools and tests that need the JetStream API itself.
+func (l *Stream) Handle() jetstream.Stream { return l.stream }
 
 // State asks the server for the stream's current state.
-func (l *Log) State(ctx context.Context) (State, error) {
+func (l *Stream) State(ctx context.Context) (State, error) {
 	gen := l.generation()
 	info, err := l.stream.Info(ctx)
 	if err != nil {
@@ -172,7 +172,7 @@ func (l *Log) State(ctx context.Context) (State, error) {
 
 // Get returns the stored message at seq; found is false when the stream
 // does not hold it (never written, expired or deleted).
-func (l *Log) Get(ctx context.Context, seq uint64) (msg *jetstream.RawStreamMsg, found bool, err error) {
+func (l *Stream) Get(ctx context.Context, seq uint64) (msg *jetstream.RawStreamMsg, found bool, err error) {
 	msg, err = l.stream.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, false, nil
@@ -186,7 +186,7 @@ func (l *Log) Get(ctx context.Context, seq uint64) (msg *jetstream.RawStreamMsg,
 // NextAfter returns the first message the stream holds after seq, of any
 // subject; found is false when there is none: nothing is left to read
 // after seq (also when the sequences above seq were deleted).
-func (l *Log) NextAfter(ctx context.Context, seq uint64) (msg *jetstream.RawStreamMsg, found bool, err error) {
+func (l *Stream) NextAfter(ctx context.Context, seq uint64) (msg *jetstream.RawStreamMsg, found bool, err error) {
 	if seq == math.MaxUint64 {
 		return nil, false, nil
 	}
@@ -200,9 +200,25 @@ func (l *Log) NextAfter(ctx context.Context, seq uint64) (msg *jetstream.RawStre
 	return msg, true, nil
 }
 
+// nextMatching returns the sequence of the first message after seq whose
+// subject matches filter ("" = any).
+func (l *Stream) nextMatching(ctx context.Context, seq uint64, filter string) (next uint64, found bool, err error) {
+	if filter == "" {
+		filter = SubjectAll
+	}
+	msg, err := l.stream.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(filter))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("get the message after %d on %s: %w", seq, filter, err)
+	}
+	return msg.Sequence, true, nil
+}
+
 // Attach gets the existing CELLOS_EVENTS stream without ever creating it:
 // for tools that inspect a log someone else owns.
-func Attach(ctx context.Context, nc *nats.Conn) (*Log, error) {
+func Attach(ctx context.Context, nc *nats.Conn) (*Stream, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -211,7 +227,7 @@ func Attach(ctx context.Context, nc *nats.Conn) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", StreamName, err)
 	}
-	l := newLog(js, Config{})
+	l := newStream(js, Config{})
 	l.stream = s
 	l.observe(0, epochOf(s.CachedInfo()))
 	return l, nil
@@ -219,7 +235,7 @@ func Attach(ctx context.Context, nc *nats.Conn) (*Log, error) {
 
 // FoldUpTo reads the stream from its first sequence through seq (or its
 // last, if smaller) and calls fn for each message in order.
-func (l *Log) FoldUpTo(ctx context.Context, seq uint64, fn func(Delivery)) error {
+func (l *Stream) FoldUpTo(ctx context.Context, seq uint64, fn func(Delivery)) error {
 	st, err := l.State(ctx)
 	if err != nil {
 		return err
@@ -229,7 +245,7 @@ func (l *Log) FoldUpTo(ctx context.Context, seq uint64, fn func(Delivery)) error
 		return nil
 	}
 	errEnd := errors.New("end")
-	err = l.Follow(ctx, st.FirstSeq, func(d Delivery) error {
+	err = l.Follow(ctx, l.Current(), st.FirstSeq, func(d Delivery) error {
 		if d.Seq > end {
 			return errEnd
 		}

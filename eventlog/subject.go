@@ -7,12 +7,6 @@ import (
 	"unicode/utf8"
 )
 
-// EventSubject is the subject an event is stored under:
-// cellos.events.<entity>.<id>.<phase>.
-func EventSubject(entity, id, phase string) string {
-	return SubjectPrefix + entity + "." + id + "." + phase
-}
-
 // CheckFilter reports why s is not a subject filter inside
 // cellos.events.>: it must be a valid NATS subject (non-empty tokens
 // without whitespace; '*' and '>' only as whole tokens, '>' only last)

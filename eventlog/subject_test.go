@@ -39,9 +39,3 @@ func TestCheckFilter(t *testing.T) {
 		}
 	}
 }
-
-func TestEventSubject(t *testing.T) {
-	if got, want := eventlog.EventSubject("cell", "c-1", "started"), "cellos.events.cell.c-1.started"; got != want {
-		t.Errorf("EventSubject = %q, want %q", got, want)
-	}
-}

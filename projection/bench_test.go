@@ -84,54 +84,20 @@ func BenchmarkApply(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
-// BenchmarkTakeChanges encodes change sets: "full" is the whole state of
-// 1,000 formations and 10,000 cells (a checkpoint after a rebuild);
-// "incremental" is what ~500 live events (9 new formations) leave dirty.
-func BenchmarkTakeChanges(b *testing.B) {
+// BenchmarkDecode reads the same events without folding them: the part
+// of the fold that can run on another core.
+func BenchmarkDecode(b *testing.B) {
 	log := benchLog(0, 1000)
-	p := New()
-	for i, pl := range log {
-		p.Apply(Message{Seq: uint64(i + 1), Time: base, Payload: pl})
+	var size int
+	for _, pl := range log {
+		size += len(pl)
 	}
-	p.TakeChanges()
-
-	b.Run("full", func(b *testing.B) {
-		b.ReportAllocs()
-		var records int
-		b.ResetTimer()
-		for range b.N {
-			p.MarkReset()
-			ch := p.TakeChanges()
-			records += len(ch.Formations) + len(ch.Cells)
-		}
-		b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
-	})
-
-	b.Run("incremental", func(b *testing.B) {
-		b.ReportAllocs()
-		q := New()
-		var seq uint64
-		for _, pl := range log {
-			seq++
-			q.Apply(Message{Seq: seq, Time: base, Payload: pl})
-		}
-		q.TakeChanges()
-		var records int
-		next := 1000
-		b.ResetTimer()
-		for range b.N {
-			b.StopTimer()
-			for range 9 {
-				for _, pl := range benchFormation(next) {
-					seq++
-					q.Apply(Message{Seq: seq, Time: base, Payload: pl})
-				}
-				next++
-			}
-			b.StartTimer()
-			ch := q.TakeChanges()
-			records += len(ch.Formations) + len(ch.Cells)
-		}
-		b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
-	})
+	b.SetBytes(int64(size / len(log)))
+	b.ReportAllocs()
+	var dec Decoder
+	b.ResetTimer()
+	for i := range b.N {
+		dec.Decode(Message{Seq: uint64(i + 1), Time: base, Payload: log[i%len(log)]})
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

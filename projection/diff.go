@@ -2,7 +2,9 @@ package projection
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -44,9 +46,9 @@ func NewEntities() Entities {
 	return Entities{Formations: map[string][]byte{}, Cells: map[string][]byte{}}
 }
 
-// DiffEntities lists up to max differences between want and got, in id
+// DiffEntities lists up to most differences between want and got, in id
 // order: entities missing from one side, and entities whose records differ.
-func DiffEntities(want, got Entities, max int) []string {
+func DiffEntities(want, got Entities, most int) []string {
 	var out []string
 	add := func(kind string, w, g map[string][]byte) {
 		ids := make([]string, 0, len(w)+len(g))
@@ -60,7 +62,7 @@ func DiffEntities(want, got Entities, max int) []string {
 		}
 		slices.Sort(ids)
 		for _, id := range ids {
-			if len(out) >= max {
+			if len(out) >= most {
 				return
 			}
 			wr, inW := w[id]
@@ -78,4 +80,31 @@ func DiffEntities(want, got Entities, max int) []string {
 	add("formation", want.Formations, got.Formations)
 	add("cell", want.Cells, got.Cells)
 	return out
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only plain structs, strings and compacted JSON are encoded here.
+		panic(fmt.Sprintf("projection: encode: %v", err))
+	}
+	return b
+}
+
+// Dump is a canonical encoding of the entity state (formations including
+// tombstones, and cells, ordered by id). Two projections with equal dumps
+// serve the same registry.
+func (p *Projection) Dump() []byte {
+	type entry struct {
+		Formations []Formation `json:"formations"`
+		Cells      []Cell      `json:"cells"`
+	}
+	var d entry
+	for _, id := range slices.Sorted(maps.Keys(p.formations)) {
+		d.Formations = append(d.Formations, p.formationView(p.formations[id]))
+	}
+	for _, id := range slices.Sorted(maps.Keys(p.cells)) {
+		d.Cells = append(d.Cells, *p.cells[id])
+	}
+	return mustJSON(d)
 }

@@ -1,5 +1,5 @@
 // Package projection folds the CellOS event log into a registry of
-// formations and cells, exactly as the fold rules of DESIGN.md §3 say.
+// formations and cells, exactly as the fold rules of docs/design.md §3 say.
 //
 // It is pure: no I/O, no clocks, no goroutines. The state after applying
 // events 1..N is a function of those events alone, so a projection restored
@@ -8,7 +8,7 @@
 // A Projection is not safe for concurrent use; its owner (the projector)
 // serialises access.
 //
-// Choices where DESIGN.md is silent:
+// Choices where the design is silent:
 //   - fixed fields (a cell's formationId, specId, runId, tenantId,
 //     correlation; a formation's name, tenantId, labels) are filled by the
 //     first event that carries them, whether or not that event also moves

@@ -2,8 +2,10 @@ package projection
 
 import (
 	"encoding/json"
-	"strings"
+	"fmt"
 	"testing"
+
+	"cellos-allinone/testutil"
 )
 
 // step is one event of a case: a cell phase ("summary" for a compliance
@@ -13,13 +15,15 @@ type step struct {
 	data  obj
 }
 
-func foldCellSteps(t *testing.T, id string, steps []step) *Projection {
+// foldCell folds the steps of cell c1 and returns the projection and c1.
+func foldCell(t *testing.T, steps []step) (*Projection, Cell) {
 	t.Helper()
 	pls := make([][]byte, len(steps))
 	for i, s := range steps {
-		pls[i] = cellEv(s.phase, id, s.data)
+		pls[i] = cellEv(s.phase, "c1", s.data)
 	}
-	return fold(t, pls...)
+	p := fold(t, pls...)
+	return p, mustCell(t, p, "c1")
 }
 
 // Fold rules 3 and 4: state rank, out-of-order events, creation by any
@@ -63,8 +67,7 @@ func TestCellStateRank(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := foldCellSteps(t, "c1", tc.steps)
-			c := mustCell(t, p, "c1")
+			p, c := foldCell(t, tc.steps)
 			if c.State != tc.state {
 				t.Errorf("Cell(%q).State = %v, want %v", "c1", c.State, tc.state)
 			}
@@ -132,8 +135,7 @@ func TestCellFixedFields(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := foldCellSteps(t, "c1", tc.steps)
-			c := mustCell(t, p, "c1")
+			_, c := foldCell(t, tc.steps)
 			got := Cell{FormationID: c.FormationID, SpecID: c.SpecID, RunID: c.RunID, TenantID: c.TenantID, Correlation: c.Correlation}
 			if g, w := jsonStr(got), jsonStr(tc.want); g != w {
 				t.Errorf("Cell(%q) fixed fields = %v, want %v", "c1", g, w)
@@ -170,8 +172,7 @@ func TestCellCompliance(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := foldCellSteps(t, "c1", tc.steps)
-			c := mustCell(t, p, "c1")
+			_, c := foldCell(t, tc.steps)
 			if c.State != tc.state {
 				t.Errorf("Cell(%q).State = %v, want %v", "c1", c.State, tc.state)
 			}
@@ -240,17 +241,7 @@ func TestCellJSONShape(t *testing.T) {
 		{"c2", []string{`"exitCode":0`, `"state":"completed"`, `"outcome":"completed"`}, nil},
 	}
 	for _, tc := range cases {
-		got := jsonStr(mustCell(t, p, tc.id))
-		for _, w := range tc.want {
-			if !strings.Contains(got, w) {
-				t.Errorf("json(Cell(%q)) = %s, want it to contain %s", tc.id, got, w)
-			}
-		}
-		for _, w := range tc.not {
-			if strings.Contains(got, w) {
-				t.Errorf("json(Cell(%q)) = %s, want no %s", tc.id, got, w)
-			}
-		}
+		testutil.CheckContains(t, fmt.Sprintf("json(Cell(%q))", tc.id), jsonStr(mustCell(t, p, tc.id)), tc.want, tc.not)
 	}
 }
 
@@ -277,14 +268,14 @@ func TestCellOutcome(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := mustCell(t, foldCellSteps(t, "c1", tc.steps), "c1")
+			_, c := foldCell(t, tc.steps)
 			if c.Outcome != tc.outcome {
 				t.Errorf("Cell(%q).Outcome = %q, want %q", "c1", c.Outcome, tc.outcome)
 			}
 		})
 	}
 	t.Run("destroyed keeps reason and exit code", func(t *testing.T) {
-		c := mustCell(t, foldCellSteps(t, "c1", []step{{"failed", obj{"reason": "oom-killed"}}, {"destroyed", nil}}), "c1")
+		_, c := foldCell(t, []step{{"failed", obj{"reason": "oom-killed"}}, {"destroyed", nil}})
 		if c.State != CellDestroyed || c.Outcome != OutcomeFailed || c.Reason != "oom-killed" {
 			t.Errorf("Cell = state %q outcome %q reason %q, want destroyed, failed, oom-killed", c.State, c.Outcome, c.Reason)
 		}

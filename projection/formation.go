@@ -44,7 +44,8 @@ type CellCounts struct {
 	Destroyed int `json:"destroyed"`
 }
 
-func (c *CellCounts) add(state, outcome string, n int) {
+// Add counts n cells (negative to uncount) of a state and an outcome.
+func (c *CellCounts) Add(state, outcome string, n int) {
 	c.Total += n
 	switch state {
 	case CellAdmitted:
@@ -62,7 +63,7 @@ func (c *CellCounts) add(state, outcome string, n int) {
 	}
 }
 
-// Formation is a group of cells (DESIGN.md §3 resource shape).
+// Formation is a group of cells (docs/design.md §3, resources).
 type Formation struct {
 	ID        string            `json:"id"`
 	Name      string            `json:"name"`
@@ -76,44 +77,4 @@ type Formation struct {
 	// Deleted marks a tombstone: hidden from every read, and later events
 	// for the id are no-ops.
 	Deleted bool `json:"deleted,omitempty"`
-}
-
-func (p *Projection) applyFormation(id string, ev change) {
-	f := p.formations[id]
-	if f != nil && f.Deleted {
-		return
-	}
-	changed := false
-	switch {
-	case ev.phase == "deleted":
-		if f == nil {
-			f = &Formation{ID: id, Status: FormationCreated, CreatedAt: ev.at}
-			p.formations[id] = f
-		}
-		f.Deleted = true
-		changed = true
-	case f == nil:
-		f = &Formation{ID: id, Status: ev.phase, CreatedAt: ev.at}
-		p.formations[id] = f
-		changed = true
-	default:
-		from, to := formationRank[f.Status], formationRank[ev.phase]
-		if to > from || (to == 2 && from == 2 && f.Status != ev.phase) {
-			f.Status = ev.phase
-			changed = true
-		}
-	}
-	changed = fill(&f.Name, ev.data.str("name")) || changed
-	changed = fill(&f.TenantID, ev.data.tenant()) || changed
-	if f.Labels == nil {
-		if l := ev.data.labels(); l != nil {
-			f.Labels = l
-			changed = true
-		}
-	}
-	if changed {
-		f.LastSeq = ev.seq
-		f.UpdatedAt = ev.at
-		p.dirtyFormations[id] = struct{}{}
-	}
 }

@@ -117,74 +117,18 @@ func jsonStr(v any) string {
 	return string(b)
 }
 
-// store is a fake checkpoint: what a projector would have written from
-// successive change sets.
-type store struct {
-	meta       Meta
-	formations map[string][]byte
-	cells      map[string][]byte
+// recorder is a State over a Projection that counts what the fold saves:
+// an event that changes nothing must save nothing.
+type recorder struct {
+	*Projection
+	saves int
 }
 
-func newStore() *store {
-	return &store{formations: map[string][]byte{}, cells: map[string][]byte{}}
-}
+func (r *recorder) SaveCell(c Cell)           { r.saves++; r.Projection.SaveCell(c) }
+func (r *recorder) SaveFormation(f Formation) { r.saves++; r.Projection.SaveFormation(f) }
 
-// write applies one change set the way the bbolt checkpoint does.
-func (s *store) write(ch Changes) {
-	if ch.Reset {
-		clear(s.formations)
-		clear(s.cells)
-	}
-	maps.Copy(s.formations, ch.Formations)
-	maps.Copy(s.cells, ch.Cells)
-	s.meta = ch.Meta
-}
-
-func iterRecords(m map[string][]byte) func(yield func(id string, rec []byte) error) error {
-	return func(yield func(id string, rec []byte) error) error {
-		for id, rec := range m {
-			if err := yield(id, rec); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
-func (s *store) restore(t testing.TB) *Projection {
-	t.Helper()
-	p, err := Restore(s.meta, iterRecords(s.formations), iterRecords(s.cells))
-	if err != nil {
-		t.Fatalf("Restore() error = %v", err)
-	}
-	return p
-}
-
-// sameState fails unless a and b serve the same registry and position.
-func sameState(t testing.TB, what string, got, want *Projection) {
-	t.Helper()
-	if g, w := string(got.Dump()), string(want.Dump()); g != w {
-		t.Fatalf("%s: Dump() = %s\nwant %s", what, g, w)
-	}
-	if g, w := got.Counters(), want.Counters(); g != w {
-		t.Fatalf("%s: Counters() = %+v, want %+v", what, g, w)
-	}
-	if g, w := got.Cursor(), want.Cursor(); g != w {
-		t.Fatalf("%s: Cursor() = %d, want %d", what, g, w)
-	}
-	if g, w := got.CursorID(), want.CursorID(); g != w {
-		t.Fatalf("%s: CursorID() = %q, want %q", what, g, w)
-	}
-	if g, w := jsonStr(got.Gaps()), jsonStr(want.Gaps()); g != w {
-		t.Fatalf("%s: Gaps() = %s, want %s", what, g, w)
-	}
-	// Derived membership is not in Dump: compare every formation's cells.
-	wantF, _ := want.Formations(FormationFilter{}, Page{Limit: MaxLimit})
-	for _, f := range wantF {
-		_, gc, _ := got.Formation(f.ID)
-		_, wc, _ := want.Formation(f.ID)
-		if g, w := jsonStr(gc), jsonStr(wc); g != w {
-			t.Fatalf("%s: Formation(%q) cells = %s, want %s", what, f.ID, g, w)
-		}
-	}
+// apply folds m through the recorder.
+func (r *recorder) apply(m Message) Outcome {
+	var dec Decoder
+	return Apply(r, dec.Decode(m))
 }

@@ -1,8 +1,6 @@
 package projection
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"time"
 )
 
@@ -21,8 +19,8 @@ func (o Outcome) String() string {
 	return [...]string{"applied", "ignored", "malformed", "stale"}[o]
 }
 
-// Counters count events by outcome. They are part of the projection and
-// are checkpointed with it.
+// Counters count events by outcome. They are part of the projection's
+// state and survive restarts.
 type Counters struct {
 	Applied   uint64 `json:"applied"`
 	Ignored   uint64 `json:"ignored"`
@@ -46,124 +44,115 @@ type Message struct {
 	Payload []byte
 }
 
-// Projection is the folded state of the event log.
+// Projection is a fold of the event log held in memory: the reference the
+// projector's store is compared with (snapshot verify, tests), and a State
+// for tools. It implements State and Reader.
 type Projection struct {
-	cursor     uint64
-	cursorID   string
-	counters   Counters
-	gaps       []Gap
+	meta       Meta
 	formations map[string]*Formation
 	cells      map[string]*Cell
 
-	// Derived, never stored: cell counts and members per formation id.
+	// Derived: cell counts and members per formation id.
 	counts  map[string]*CellCounts
 	members map[string]map[string]struct{}
 
-	// Changed since the last TakeChanges.
-	dirtyFormations map[string]struct{}
-	dirtyCells      map[string]struct{}
-	reset           bool
+	dec Decoder
 }
 
 // New returns an empty projection at cursor 0.
 func New() *Projection {
 	return &Projection{
-		formations:      map[string]*Formation{},
-		cells:           map[string]*Cell{},
-		counts:          map[string]*CellCounts{},
-		members:         map[string]map[string]struct{}{},
-		dirtyFormations: map[string]struct{}{},
-		dirtyCells:      map[string]struct{}{},
+		formations: map[string]*Formation{},
+		cells:      map[string]*Cell{},
+		counts:     map[string]*CellCounts{},
+		members:    map[string]map[string]struct{}{},
 	}
 }
+
+// Apply decodes m and folds it.
+func (p *Projection) Apply(m Message) Outcome { return Apply(p, p.dec.Decode(m)) }
+
+// Skip moves the cursor to seq without applying anything (see Skip).
+func (p *Projection) Skip(seq uint64) { Skip(p, seq) }
 
 // Cursor is the last sequence applied.
-func (p *Projection) Cursor() uint64 { return p.cursor }
+func (p *Projection) Cursor() uint64 { return p.meta.Cursor }
 
 // CursorID identifies the message at the cursor: its CloudEvent id, or a
-// digest of its bytes when it was malformed. Boot compares it with what the
-// stream now holds at that sequence.
-func (p *Projection) CursorID() string { return p.cursorID }
+// digest of its bytes when it was malformed.
+func (p *Projection) CursorID() string { return p.meta.CursorID }
 
 // Counters returns the outcome counters.
-func (p *Projection) Counters() Counters { return p.counters }
+func (p *Projection) Counters() Counters { return p.meta.Counters }
 
 // Gaps returns the sequence ranges the projection skipped, oldest first.
-func (p *Projection) Gaps() []Gap { return append([]Gap(nil), p.gaps...) }
+func (p *Projection) Gaps() []Gap { return append([]Gap(nil), p.meta.Gaps...) }
 
-// MessageID is the identity Apply records for the message at the cursor.
-func MessageID(payload []byte) string {
-	if e, err := DecodeEnvelope(payload); err == nil {
-		return e.ID
+// Meta implements State.
+func (p *Projection) Meta() *Meta { return &p.meta }
+
+// LoadFormation implements State: the formation as folded, tombstones
+// included, without its derived counts.
+func (p *Projection) LoadFormation(id string) (Formation, bool) {
+	f := p.formations[id]
+	if f == nil {
+		return Formation{}, false
 	}
-	sum := sha256.Sum256(payload)
-	return "sha256:" + hex.EncodeToString(sum[:16])
+	return *f, true
 }
 
-// Apply folds one message into the projection. Messages at or below the
-// cursor are no-ops (Stale). It never panics on any payload.
-func (p *Projection) Apply(m Message) Outcome {
-	if m.Seq <= p.cursor {
-		return Stale
-	}
-	p.Skip(m.Seq - 1)
-	p.cursor = m.Seq
-	out, id := p.fold(m)
-	p.cursorID = id
-	switch out {
-	case Applied:
-		p.counters.Applied++
-	case Ignored:
-		p.counters.Ignored++
-	case Malformed:
-		p.counters.Malformed++
-	}
-	return out
+// SaveFormation implements State.
+func (p *Projection) SaveFormation(f Formation) {
+	f.Cells = CellCounts{} // derived, never held
+	p.formations[f.ID] = &f
 }
 
-func (p *Projection) fold(m Message) (Outcome, string) {
-	env, err := DecodeEnvelope(m.Payload)
-	if err != nil {
-		return Malformed, MessageID(m.Payload)
+// LoadCell implements State.
+func (p *Projection) LoadCell(id string) (Cell, bool) {
+	c := p.cells[id]
+	if c == nil {
+		return Cell{}, false
 	}
-	kind, phase, ok := ClassifyType(env.Type)
-	if !ok {
-		return Ignored, env.ID
-	}
-	data := decodeData(env.Data)
-	id := data.str(EntityIDField(kind))
-	if !ValidID(id) {
-		return Malformed, env.ID
-	}
-	ev := change{seq: m.Seq, at: eventTime(env.Time, m.Time), phase: phase, data: data}
-	if kind == KindFormation {
-		p.applyFormation(id, ev)
-	} else {
-		p.applyCell(id, ev)
-	}
-	return Applied, env.ID
+	return *c, true
 }
 
-// change is a decoded, known event about to be folded.
-type change struct {
-	seq   uint64
-	at    time.Time
-	phase string
-	data  eventData
+// SaveCell implements State and keeps the per-formation counts (rule 7).
+func (p *Projection) SaveCell(c Cell) {
+	var old countKey
+	if prev := p.cells[c.ID]; prev != nil {
+		old = keyOf(*prev)
+	}
+	p.cells[c.ID] = &c
+	if now := keyOf(c); now != old {
+		p.recount(c.ID, old, now)
+	}
 }
 
-// Skip moves the cursor to seq without applying anything: the stream no
-// longer holds cursor+1..seq (they expired before this projection saw
-// them). The skipped range is recorded as a gap.
-func (p *Projection) Skip(seq uint64) {
-	if seq <= p.cursor {
-		return
-	}
-	if p.cursor > 0 {
-		p.gaps = append(p.gaps, Gap{From: p.cursor + 1, To: seq})
-		if len(p.gaps) > maxGaps {
-			p.gaps = append(p.gaps[:0:0], p.gaps[len(p.gaps)-maxGaps:]...)
+// recount moves a cell between the derived per-formation counts; the zero
+// key is "not counted".
+func (p *Projection) recount(cellID string, old, now countKey) {
+	if old.formation != "" && old.state != "" {
+		p.countsFor(old.formation).Add(old.state, old.outcome, -1)
+		if old.formation != now.formation {
+			delete(p.members[old.formation], cellID)
 		}
 	}
-	p.cursor, p.cursorID = seq, ""
+	if now.formation != "" {
+		p.countsFor(now.formation).Add(now.state, now.outcome, 1)
+		m := p.members[now.formation]
+		if m == nil {
+			m = map[string]struct{}{}
+			p.members[now.formation] = m
+		}
+		m[cellID] = struct{}{}
+	}
+}
+
+func (p *Projection) countsFor(formationID string) *CellCounts {
+	c := p.counts[formationID]
+	if c == nil {
+		c = &CellCounts{}
+		p.counts[formationID] = c
+	}
+	return c
 }

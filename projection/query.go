@@ -1,6 +1,9 @@
 package projection
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // MaxLimit is the largest page a list query returns.
 const MaxLimit = 1000
@@ -9,6 +12,7 @@ const MaxLimit = 1000
 type FormationFilter struct {
 	Tenant string
 	Status string
+	Prefix string // id prefix; "" matches every id
 }
 
 // CellFilter selects cells; empty fields match everything.
@@ -19,6 +23,7 @@ type CellFilter struct {
 	// Outcome: OutcomeCompleted, OutcomeFailed, or OutcomeUnset for cells
 	// without one; "" matches every cell.
 	Outcome string
+	Prefix  string // id prefix; "" matches every id
 }
 
 // OutcomeUnset is the Outcome filter value for cells without an outcome
@@ -36,7 +41,7 @@ type Page struct {
 func (p *Projection) Formations(f FormationFilter, pg Page) (out []Formation, next string) {
 	ids := make([]string, 0, 64)
 	for id, fm := range p.formations {
-		if fm.Deleted || id <= pg.After ||
+		if fm.Deleted || id <= pg.After || !strings.HasPrefix(id, f.Prefix) ||
 			(f.Tenant != "" && fm.TenantID != f.Tenant) ||
 			(f.Status != "" && fm.Status != f.Status) {
 			continue
@@ -73,7 +78,7 @@ func (p *Projection) Formation(id string) (Formation, []Cell, bool) {
 func (p *Projection) Cells(f CellFilter, pg Page) (out []Cell, next string) {
 	ids := make([]string, 0, 64)
 	for id, c := range p.cells {
-		if id <= pg.After ||
+		if id <= pg.After || !strings.HasPrefix(id, f.Prefix) ||
 			(f.Tenant != "" && c.TenantID != f.Tenant) ||
 			(f.Formation != "" && c.FormationID != f.Formation) ||
 			(f.State != "" && c.State != f.State) ||

@@ -66,6 +66,12 @@ func TestFormationsQuery(t *testing.T) {
 		{"tenant and status paged", FormationFilter{Tenant: "t0", Status: FormationRunning}, Page{After: "f00", Limit: 1}, "f10", "f10", 0},
 		{"unknown tenant", FormationFilter{Tenant: "nobody"}, Page{}, "", "", 0},
 		{"unknown status", FormationFilter{Status: "bogus"}, Page{}, "", "", 0},
+		{"prefix", FormationFilter{Prefix: "f1"}, Page{Limit: 3}, "f10,f11,f12", "f12", 0},
+		{"prefix paged", FormationFilter{Prefix: "f1"}, Page{After: "f17", Limit: 3}, "f18,f19", "", 0},
+		{"prefix is a whole id", FormationFilter{Prefix: "f24"}, Page{}, "f24", "", 0},
+		{"prefix skips the tombstone", FormationFilter{Prefix: "f03"}, Page{}, "", "", 0},
+		{"prefix and tenant", FormationFilter{Prefix: "f2", Tenant: "t1"}, Page{}, "f21,f23", "", 0},
+		{"prefix matching nothing", FormationFilter{Prefix: "g"}, Page{}, "", "", 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +133,10 @@ func TestCellsQuery(t *testing.T) {
 		{"formation and state", CellFilter{Formation: "f10", State: CellAdmitted}, Page{}, "c10-0", ""},
 		{"formation of other tenant", CellFilter{Formation: "f10", Tenant: "t1"}, Page{}, "", ""},
 		{"unknown state", CellFilter{State: "bogus"}, Page{}, "", ""},
+		{"prefix", CellFilter{Prefix: "c07"}, Page{}, "c07-0,c07-1,c07-2", ""},
+		{"prefix paged", CellFilter{Prefix: "c1"}, Page{After: "c12-2", Limit: 2}, "c13-0,c13-1", "c13-1"},
+		{"prefix and state", CellFilter{Prefix: "c2", State: CellRunning}, Page{}, "c20-1,c21-1,c22-1,c23-1,c24-1", ""},
+		{"prefix of another formation", CellFilter{Prefix: "c07", Formation: "f08"}, Page{}, "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

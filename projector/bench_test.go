@@ -29,7 +29,7 @@ func benchEvents(b *testing.B) int {
 // bootOnce runs a projector over the checkpoint at path until it is ready,
 // then stops it outside the timed part (the final checkpoint of a rebuild
 // is not boot time).
-func bootOnce(b *testing.B, l *eventlog.Log, path string) Boot {
+func bootOnce(b *testing.B, l *eventlog.Stream, path string) Boot {
 	st, _, err := store.Open(path)
 	if err != nil {
 		b.Fatal(err)

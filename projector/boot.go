@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"cellos-allinone/event"
 	"cellos-allinone/eventlog"
 	"cellos-allinone/projection"
 	"cellos-allinone/store"
@@ -34,14 +35,15 @@ const (
 	RebuildMsgMismatch = "cursor_message_changed"
 )
 
-// start restores the checkpoint and decides the replay range.
+// start judges the state file against the stream, starts it over when it
+// cannot be used, and decides the replay range.
 func (p *Projector) start(ctx context.Context) error {
 	p.bootStart = time.Now()
-	state, err := p.log.State(ctx)
+	state, err := p.events.State(ctx)
 	if err != nil {
 		return err
 	}
-	proj, reason, cpAt, err := restore(ctx, p.store, p.log, state)
+	reason, cpAt, err := restore(ctx, p.served, p.events, state)
 	if err != nil {
 		return err
 	}
@@ -49,9 +51,12 @@ func (p *Projector) start(ctx context.Context) error {
 		reason = fmt.Sprintf("%s: bbolt could not open it (moved aside to %s)", RebuildUnreadable, p.cfg.StoreAside)
 	}
 	if reason != "" {
-		p.lg.Warn("checkpoint discarded; rebuilding from the stream", "reason", reason)
+		p.log.Warn("checkpoint discarded; rebuilding from the stream", "reason", reason)
 	}
-	cpCursor := proj.Cursor()
+	if p.batch, err = p.served.Batch(); err != nil {
+		return err
+	}
+	cpCursor := p.batch.Meta().Cursor
 	if state.FirstSeq > cpCursor+1 && state.Messages > 0 || state.Messages == 0 && state.LastSeq > cpCursor {
 		// Events after the cursor expired before we saw them.
 		skipTo := state.FirstSeq - 1
@@ -59,78 +64,82 @@ func (p *Projector) start(ctx context.Context) error {
 			skipTo = state.LastSeq
 		}
 		if cpCursor > 0 {
-			p.lg.Warn("events expired before they were projected", "from", cpCursor+1, "to", skipTo)
+			p.log.Warn("events expired before they were projected", "from", cpCursor+1, "to", skipTo)
 		}
-		proj.Skip(skipTo)
+		projection.Skip(p.batch, skipTo)
 	}
-	p.mu.Lock()
-	p.served = View{Projection: proj, Epoch: state.Epoch}
-	p.mu.Unlock()
+	epoch := state.Epoch
+	p.followed.Store(&epoch)
+	cursor := p.batch.Meta().Cursor
 	p.cpCursor.Store(cpCursor)
 	p.cpAt.Store(cpAt)
-	p.lastSeen.Store(proj.Cursor())
+	p.lastSeen.Store(cursor)
 	p.bootMu.Lock()
-	p.boot = Boot{CheckpointCursor: cpCursor, ReplayFrom: proj.Cursor() + 1, ReplayTo: state.LastSeq, Rebuild: reason}
+	p.boot = Boot{CheckpointCursor: cpCursor, ReplayFrom: cursor + 1, ReplayTo: state.LastSeq, Rebuild: reason}
 	p.bootMu.Unlock()
-	p.lg.Info("boot", "checkpoint_cursor", cpCursor, "replay_from", proj.Cursor()+1, "replay_to", state.LastSeq,
+	p.log.Info("boot", "checkpoint_cursor", cpCursor, "replay_from", cursor+1, "replay_to", state.LastSeq,
 		"epoch", state.Epoch, "rebuild", reason)
-	if proj.Cursor() >= state.LastSeq || !p.leftToRead(ctx) {
+	if cursor >= state.LastSeq || !p.leftToRead(ctx) {
 		// Nothing to replay (also when the events after the cursor were
 		// deleted: the last sequence stays above it).
+		if err := p.commit(); err != nil {
+			return err
+		}
 		p.markReady()
 	}
 	return nil
 }
 
-// restore loads the checkpoint and decides whether it can be used against
-// the stream as it is now. It returns the projection to continue from, the
-// rebuild reason ("" when the checkpoint is used or there was none) and the
-// time of the checkpoint used.
-func restore(ctx context.Context, st *store.Store, log *eventlog.Log, state eventlog.State) (*projection.Projection, string, *time.Time, error) {
+// restore judges the state file against the stream as it is now and, when
+// it cannot be used, starts it over for the stream's epoch (moving an
+// unreadable or newer file aside first). It returns why it started over
+// ("" when the file is used, or there was none) and the time of the
+// commit continued from.
+func restore(ctx context.Context, st *store.Store, events *eventlog.Stream, state eventlog.State) (string, *time.Time, error) {
+	startOver := func(reason string, renew bool) (string, *time.Time, error) {
+		var err error
+		if renew {
+			err = st.Renew(state.Epoch, false)
+		} else {
+			err = st.Reset(state.Epoch)
+		}
+		return reason, nil, err
+	}
+	quarantine := func(reason string, cause error) (string, *time.Time, error) {
+		aside, err := st.Quarantine()
+		if err != nil {
+			return "", nil, fmt.Errorf("%s (%v); moving it aside failed: %w", reason, cause, err)
+		}
+		return startOver(fmt.Sprintf("%s: %v (moved aside to %s)", reason, cause, aside), false)
+	}
 	cp, found, err := st.Info()
 	if err != nil {
-		aside, qerr := st.Quarantine()
-		if qerr != nil {
-			return nil, "", nil, fmt.Errorf("checkpoint unreadable (%v); moving it aside failed: %w", err, qerr)
-		}
-		return fresh(), fmt.Sprintf("%s: %v (moved aside to %s)", RebuildUnreadable, err, aside), nil, nil
+		return quarantine(RebuildUnreadable, err)
 	}
 	if !found {
-		return fresh(), "", nil, nil
+		return startOver("", false)
 	}
 	switch {
 	case cp.Schema < store.SchemaVersion:
-		return fresh(), fmt.Sprintf("%s: checkpoint schema %d, this binary writes %d", RebuildOldSchema, cp.Schema, store.SchemaVersion), nil, nil
+		return startOver(fmt.Sprintf("%s: checkpoint schema %d, this binary writes %d", RebuildOldSchema, cp.Schema, store.SchemaVersion), true)
 	case cp.Schema > store.SchemaVersion:
-		aside, qerr := st.Quarantine()
-		if qerr != nil {
-			return nil, "", nil, fmt.Errorf("checkpoint of newer schema %d; moving it aside failed: %w", cp.Schema, qerr)
-		}
-		return fresh(), fmt.Sprintf("%s: checkpoint schema %d is newer than %d (kept as %s)", RebuildNewSchema, cp.Schema, store.SchemaVersion, aside), nil, nil
+		return quarantine(RebuildNewSchema, fmt.Errorf("checkpoint schema %d is newer than %d", cp.Schema, store.SchemaVersion))
 	}
 	var idAtCursor string
 	var held bool
 	if cp.Meta.Cursor > 0 && cp.Meta.Cursor >= state.FirstSeq && cp.Meta.Cursor <= state.LastSeq {
-		msg, ok, err := log.Get(ctx, cp.Meta.Cursor)
+		msg, ok, err := events.Get(ctx, cp.Meta.Cursor)
 		if err != nil {
-			return nil, "", nil, err
+			return "", nil, err
 		}
 		if ok {
-			idAtCursor, held = projection.MessageID(msg.Data), true
+			idAtCursor, held = event.MessageID(msg.Data), true
 		}
 	}
 	if reason := judge(cp, state, idAtCursor, held); reason != "" {
-		return fresh(), reason, nil, nil
+		return startOver(reason, true)
 	}
-	p, err := st.Load(cp)
-	if err != nil {
-		aside, qerr := st.Quarantine()
-		if qerr != nil {
-			return nil, "", nil, fmt.Errorf("checkpoint records unreadable (%v); moving it aside failed: %w", err, qerr)
-		}
-		return fresh(), fmt.Sprintf("%s: %v (moved aside to %s)", RebuildUnreadable, err, aside), nil, nil
-	}
-	return p, "", &cp.At, nil
+	return "", &cp.At, nil
 }
 
 // judge compares a readable checkpoint of the current schema with the
@@ -146,10 +155,4 @@ func judge(cp store.Checkpoint, state eventlog.State, idAtCursor string, held bo
 		return fmt.Sprintf("%s: sequence %d held %q at checkpoint, now %q", RebuildMsgMismatch, cp.Meta.Cursor, cp.Meta.CursorID, idAtCursor)
 	}
 	return ""
-}
-
-func fresh() *projection.Projection {
-	p := projection.New()
-	p.MarkReset()
-	return p
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
 
@@ -16,246 +17,242 @@ import (
 	"cellos-allinone/testutil"
 )
 
-// Each boot case of DESIGN.md §4: the projector must start, report what it
+// Each boot case of docs/design.md §4: the projector must start, report what it
 // did in Boot, and end up equal to a fold of the stream.
 
-func TestBootNoCheckpoint(t *testing.T) {
-	dir, nc, _ := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(300)...)
-	r := startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	b := r.p.BootInfo()
-	if b.Rebuild != "" || b.CheckpointCursor != 0 || b.ReplayFrom != 1 || b.ReplayTo != 300 || b.Replayed != 300 {
-		t.Fatalf("BootInfo() = %+v, want no rebuild, replay 1..300, 300 replayed", b)
-	}
-	r.assertEqualsFold()
+// bootCase is one way the checkpoint and the stream meet at boot.
+type bootCase struct {
+	name string
+	// prepare makes the checkpoint and the stream the projector boots on,
+	// and returns what it must serve then: nil for a fold of the whole
+	// retained stream.
+	prepare func(t *testing.T, e *bootEnv) *projection.Projection
+	// boot is the Boot the projector must report; its Rebuild is a
+	// prefix ("": no rebuild), its DurationMs is not compared.
+	boot  Boot
+	aside int // checkpoint files moved aside
+	// status checks more of Status after the boot (nil: nothing more).
+	status func(t *testing.T, st Status)
 }
 
-func TestBootFromCheckpointReplaysOnlyTheRest(t *testing.T) {
-	dir, nc, _ := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(200)...)
-	r := startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	r.stop()
-	testutil.MustPublish(t, nc, testutil.Workload(250)[200:]...)
-	r = startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	b := r.p.BootInfo()
-	if b.Rebuild != "" || b.CheckpointCursor != 200 || b.ReplayFrom != 201 || b.Replayed != 50 {
-		t.Fatalf("BootInfo() = %+v, want checkpoint 200, replay from 201, 50 replayed", b)
+func TestBoot(t *testing.T) {
+	for _, tc := range []bootCase{{
+		name:    "no checkpoint",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection { e.publish(t, 300); return nil },
+		boot:    Boot{ReplayFrom: 1, ReplayTo: 300, Replayed: 300},
+	}, {
+		name: "from a checkpoint only the rest is replayed",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.publish(t, 200)
+			e.checkpoint(t)
+			e.publish(t, 250)
+			return nil
+		},
+		boot: Boot{CheckpointCursor: 200, ReplayFrom: 201, ReplayTo: 250, Replayed: 50},
+	}, {
+		name: "other epoch rebuilds",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.publish(t, 100)
+			e.checkpoint(t)
+			// The stream is deleted and created again: a new incarnation.
+			testutil.RemoveStream(t, e.log)
+			e.log = openLog(t, e.nc)
+			e.publish(t, 130)
+			return nil
+		},
+		boot: Boot{Rebuild: RebuildEpoch, ReplayFrom: 1, ReplayTo: 30, Replayed: 30},
+	}, {
+		name: "cursor beyond the stream rebuilds",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.publish(t, 80)
+			// The checkpoint saw 120 events; the stream lost its unflushed tail.
+			e.writeCheckpoint(t, 120)
+			return nil
+		},
+		boot: Boot{Rebuild: RebuildBeyond, ReplayFrom: 1, ReplayTo: 80, Replayed: 80},
+	}, {
+		name: "different message at the cursor rebuilds",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.publish(t, 60)
+			// Same sequences, other events (new ids): after a power cut
+			// JetStream handed the lost sequence numbers to new events.
+			e.writeCheckpoint(t, 40)
+			return nil
+		},
+		boot: Boot{Rebuild: RebuildMsgMismatch, ReplayFrom: 1, ReplayTo: 60, Replayed: 60},
+	}, {
+		name: "expired gap continues from the first sequence",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.publish(t, 50)
+			e.checkpoint(t)
+			want := foldStream(t, e.log)
+			e.publish(t, 100)
+			// 51..80 expire before the projector sees them.
+			e.purge(t, jetstream.WithPurgeSequence(81))
+			// The projection is the checkpointed state (1..50) plus 81..100.
+			err := e.log.Follow(testutil.Ctx(t, 10*time.Second), e.log.Current(), 81, func(d eventlog.Delivery) error {
+				want.Apply(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload})
+				if d.Seq == 100 {
+					return errStop
+				}
+				return nil
+			})
+			if err != errStop {
+				t.Fatal(err)
+			}
+			return want
+		},
+		boot: Boot{CheckpointCursor: 50, ReplayFrom: 81, ReplayTo: 100, Replayed: 20},
+		status: func(t *testing.T, st Status) {
+			if len(st.Gaps) != 1 || st.Gaps[0] != (projection.Gap{From: 51, To: 80}) {
+				t.Fatalf("Status().Gaps = %+v, want [{51 80}]", st.Gaps)
+			}
+			if st.Cursor != 100 || st.Events.Applied+st.Events.Ignored+st.Events.Malformed != 70 {
+				t.Fatalf("Status() cursor %d events %+v, want cursor 100 and 70 events counted", st.Cursor, st.Events)
+			}
+		},
+	}, {
+		name: "all expired after the cursor",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.publish(t, 30)
+			e.checkpoint(t)
+			want := foldStream(t, e.log)
+			e.publish(t, 40)
+			e.purge(t)
+			// The checkpointed state (1..30), with 31..40 skipped.
+			want.Skip(40)
+			return want
+		},
+		boot: Boot{CheckpointCursor: 30, ReplayFrom: 41, ReplayTo: 40, Replayed: 0},
+		status: func(t *testing.T, st Status) {
+			if st.Cursor != 40 || st.Lag != 0 || len(st.Gaps) != 1 || st.Gaps[0] != (projection.Gap{From: 31, To: 40}) {
+				t.Fatalf("Status() = cursor %d lag %d gaps %+v, want cursor 40, lag 0, gap 31..40", st.Cursor, st.Lag, st.Gaps)
+			}
+		},
+	}, {
+		name: "corrupt file rebuilds",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.publish(t, 40)
+			if err := os.WriteFile(e.checkpointPath(), []byte("garbage, not bbolt\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		},
+		boot:  Boot{Rebuild: RebuildUnreadable, ReplayFrom: 1, ReplayTo: 40, Replayed: 40},
+		aside: 1,
+	}, {
+		name: "older schema rebuilds", // fold v1: cells without an outcome
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.checkpointOfSchema(t, store.SchemaVersion-1)
+			return nil
+		},
+		boot: Boot{Rebuild: RebuildOldSchema, ReplayFrom: 1, ReplayTo: 25, Replayed: 25},
+	}, {
+		name: "newer schema rebuilds and keeps the file",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.checkpointOfSchema(t, store.SchemaVersion+1)
+			return nil
+		},
+		boot:  Boot{Rebuild: RebuildNewSchema, ReplayFrom: 1, ReplayTo: 25, Replayed: 25},
+		aside: 1,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &bootEnv{}
+			e.dir, e.nc, e.log = startNATS(t, 0)
+			want := tc.prepare(t, e)
+			r := startProjector(t, e.dir, e.nc, Config{})
+			b := r.p.BootInfo()
+			rebuildOK := b.Rebuild == tc.boot.Rebuild || tc.boot.Rebuild != "" && strings.HasPrefix(b.Rebuild, tc.boot.Rebuild)
+			if !rebuildOK || b.CheckpointCursor != tc.boot.CheckpointCursor || b.ReplayFrom != tc.boot.ReplayFrom ||
+				b.ReplayTo != tc.boot.ReplayTo || b.Replayed != tc.boot.Replayed {
+				t.Fatalf("BootInfo() = %+v, want %+v (Rebuild by its prefix)", b, tc.boot)
+			}
+			if tc.status != nil {
+				st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.status(t, st)
+			}
+			if want == nil {
+				r.assertEqualsFold()
+			} else {
+				r.assertEquals(want, "the checkpointed state plus the retained events")
+			}
+			if m, _ := filepath.Glob(e.checkpointPath() + ".bad-*"); len(m) != tc.aside {
+				t.Fatalf("files kept aside: %v, want %d", m, tc.aside)
+			}
+		})
 	}
-	r.assertEqualsFold()
 }
 
-func TestBootOtherEpochRebuilds(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(100)...)
-	r := startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	r.stop()
-	// The stream is deleted and created again: a new incarnation.
-	if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
+// bootEnv is a stream and the data dir of its checkpoint.
+type bootEnv struct {
+	dir       string
+	nc        *nats.Conn
+	log       *eventlog.Stream
+	published int // events of testutil.Workload stored so far
+}
+
+// publish stores the next events of a workload, up to n in all.
+func (e *bootEnv) publish(t *testing.T, n int) {
+	t.Helper()
+	testutil.MustPublish(t, e.nc, testutil.Workload(n)[e.published:]...)
+	e.published = n
+}
+
+// checkpoint leaves a checkpoint at the stream's last sequence.
+func (e *bootEnv) checkpoint(t *testing.T) {
+	t.Helper()
+	checkpointAtEnd(t, e.dir, e.nc)
+}
+
+// checkpointOfSchema leaves a checkpoint of 25 events that says it has
+// the given schema.
+func (e *bootEnv) checkpointOfSchema(t *testing.T, schema uint64) {
+	t.Helper()
+	e.publish(t, 25)
+	e.checkpoint(t)
+	mutateBolt(t, e.checkpointPath(), func(tx *bolt.Tx) error {
+		b := make([]byte, 8)
+		b[7] = byte(schema)
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), b)
+	})
+}
+
+func (e *bootEnv) purge(t *testing.T, opts ...jetstream.StreamPurgeOpt) {
+	t.Helper()
+	if err := e.log.Handle().Purge(testutil.Ctx(t, 5*time.Second), opts...); err != nil {
 		t.Fatal(err)
 	}
-	openLog(t, nc)
-	testutil.MustPublish(t, nc, testutil.Workload(130)[100:]...)
-	r = startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	b := r.p.BootInfo()
-	if !strings.HasPrefix(b.Rebuild, RebuildEpoch) || b.CheckpointCursor != 0 || b.Replayed != 30 {
-		t.Fatalf("BootInfo() = %+v, want rebuild %s with 30 replayed", b, RebuildEpoch)
-	}
-	r.assertEqualsFold()
 }
 
-// writeCheckpoint stores p as the checkpoint in dir for the stream's epoch.
-func writeCheckpoint(t *testing.T, dir, epoch string, p *projection.Projection) {
+func (e *bootEnv) checkpointPath() string { return filepath.Join(e.dir, "checkpoint.db") }
+
+// writeCheckpoint stores, for the stream's epoch, the checkpoint of a
+// fold of n workload events of its own: the same sequences and phases as
+// the stream's, other event ids.
+func (e *bootEnv) writeCheckpoint(t *testing.T, n int) {
 	t.Helper()
-	st, _, err := store.Open(filepath.Join(dir, "checkpoint.db"))
+	st, _, err := store.Open(e.checkpointPath())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.Save(epoch, p.TakeChanges(), time.Now()); err != nil {
+	if err := st.Reset(e.log.Epoch()); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func foldEvents(events []testutil.Event) *projection.Projection {
-	p := projection.New()
-	for i, ev := range events {
-		p.Apply(projection.Message{Seq: uint64(i + 1), Time: time.Now(), Payload: ev.Payload})
-	}
-	return p
-}
-
-func TestBootCursorBeyondStreamRebuilds(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	events := testutil.Workload(80)
-	testutil.MustPublish(t, nc, events...)
-	// The checkpoint saw 120 events; the stream lost its unflushed tail.
-	p := foldEvents(testutil.Workload(120))
-	writeCheckpoint(t, dir, l.Epoch(), p)
-	r := startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	if b := r.p.BootInfo(); !strings.HasPrefix(b.Rebuild, RebuildBeyond) || b.Replayed != 80 {
-		t.Fatalf("BootInfo() = %+v, want rebuild %s, 80 replayed", b, RebuildBeyond)
-	}
-	r.assertEqualsFold()
-}
-
-func TestBootDifferentMessageAtCursorRebuilds(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(60)...)
-	// Same sequences, other events (new ids): after a power cut JetStream
-	// handed the lost sequence numbers to new events.
-	other := foldEvents(testutil.Workload(40))
-	writeCheckpoint(t, dir, l.Epoch(), other)
-	r := startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	if b := r.p.BootInfo(); !strings.HasPrefix(b.Rebuild, RebuildMsgMismatch) || b.Replayed != 60 {
-		t.Fatalf("BootInfo() = %+v, want rebuild %s, 60 replayed", b, RebuildMsgMismatch)
-	}
-	r.assertEqualsFold()
-}
-
-func TestBootExpiredGapContinuesFromFirstSequence(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(50)...)
-	r := startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	r.stop()
-	before := foldStream(t, l)
-	testutil.MustPublish(t, nc, testutil.Workload(100)[50:]...)
-	// 51..80 expire before the projector sees them.
-	if err := l.Stream().Purge(testutil.Ctx(t, 5*time.Second), jetstream.WithPurgeSequence(81)); err != nil {
-		t.Fatal(err)
-	}
-	r = startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	b := r.p.BootInfo()
-	if b.Rebuild != "" || b.CheckpointCursor != 50 || b.Replayed != 20 {
-		t.Fatalf("BootInfo() = %+v, want checkpoint 50 kept and 20 replayed", b)
-	}
-	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	b, err := st.Batch()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Gaps) != 1 || st.Gaps[0] != (projection.Gap{From: 51, To: 80}) {
-		t.Fatalf("Status().Gaps = %+v, want [{51 80}]", st.Gaps)
+	defer b.Close()
+	var dec projection.Decoder
+	for i, ev := range testutil.Workload(n) {
+		projection.Apply(b, dec.Decode(projection.Message{Seq: uint64(i + 1), Time: time.Now(), Payload: ev.Payload}))
 	}
-	if st.Cursor != 100 || st.Events.Applied+st.Events.Ignored+st.Events.Malformed != 70 {
-		t.Fatalf("Status() cursor %d events %+v, want cursor 100 and 70 events counted", st.Cursor, st.Events)
-	}
-	// The projection is the checkpointed state (1..50) plus 81..100.
-	want := before
-	ctx := testutil.Ctx(t, 10*time.Second)
-	err = l.Follow(ctx, 81, func(d eventlog.Delivery) error {
-		want.Apply(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload})
-		if d.Seq == 100 {
-			return errStop
-		}
-		return nil
-	})
-	if err != errStop {
+	if err := b.Commit(time.Now()); err != nil {
 		t.Fatal(err)
-	}
-	r.waitCursor(100)
-	if r.dump() != string(want.Dump()) {
-		t.Fatal("projection differs from the checkpointed state plus the retained events")
-	}
-}
-
-func TestBootAllExpiredAfterCursor(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(30)...)
-	r := startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	r.stop()
-	testutil.MustPublish(t, nc, testutil.Workload(40)[30:]...)
-	if err := l.Stream().Purge(testutil.Ctx(t, 5*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	r = startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Cursor != 40 || st.Lag != 0 || len(st.Gaps) != 1 || st.Gaps[0] != (projection.Gap{From: 31, To: 40}) {
-		t.Fatalf("Status() = cursor %d lag %d gaps %+v, want cursor 40, lag 0, gap 31..40", st.Cursor, st.Lag, st.Gaps)
-	}
-}
-
-func TestBootCorruptFileRebuilds(t *testing.T) {
-	dir, nc, _ := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(40)...)
-	path := filepath.Join(dir, "checkpoint.db")
-	if err := os.WriteFile(path, []byte("garbage, not bbolt\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	b := r.p.BootInfo()
-	if !strings.HasPrefix(b.Rebuild, RebuildUnreadable) || b.Replayed != 40 {
-		t.Fatalf("BootInfo() = %+v, want rebuild %s", b, RebuildUnreadable)
-	}
-	r.assertEqualsFold()
-	if m, _ := filepath.Glob(path + ".bad-*"); len(m) != 1 {
-		t.Fatalf("corrupt file kept aside: %v, want one", m)
-	}
-}
-
-func TestBootUndecodableRecordRebuilds(t *testing.T) {
-	dir, nc, _ := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(40)...)
-	r := startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	r.stop()
-	mutateBolt(t, filepath.Join(dir, "checkpoint.db"), func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("cells")).Put([]byte("f-00000-c00"), []byte("{not json"))
-	})
-	r = startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	if b := r.p.BootInfo(); !strings.HasPrefix(b.Rebuild, RebuildUnreadable) || b.Replayed != 40 {
-		t.Fatalf("BootInfo() = %+v, want rebuild %s", b, RebuildUnreadable)
-	}
-	r.assertEqualsFold()
-}
-
-func TestBootOtherSchema(t *testing.T) {
-	for _, tc := range []struct {
-		schema uint64
-		reason string
-		aside  int
-	}{
-		{store.SchemaVersion - 1, RebuildOldSchema, 0}, // fold v1: cells without an outcome
-		{store.SchemaVersion + 1, RebuildNewSchema, 1},
-	} {
-		t.Run(tc.reason, func(t *testing.T) {
-			dir := t.TempDir()
-			_, nc := testutil.MustStartNATS(t, dir)
-			openLog(t, nc)
-			testutil.MustPublish(t, nc, testutil.Workload(25)...)
-			r := startProjector(t, dir, nc, Config{})
-			r.waitReady()
-			r.stop()
-			path := filepath.Join(dir, "checkpoint.db")
-			mutateBolt(t, path, func(tx *bolt.Tx) error {
-				b := make([]byte, 8)
-				b[7] = byte(tc.schema)
-				return tx.Bucket([]byte("meta")).Put([]byte("schema"), b)
-			})
-			r = startProjector(t, dir, nc, Config{})
-			r.waitReady()
-			if b := r.p.BootInfo(); !strings.HasPrefix(b.Rebuild, tc.reason) || b.Replayed != 25 {
-				t.Fatalf("BootInfo() = %+v, want rebuild %s", b, tc.reason)
-			}
-			r.assertEqualsFold()
-			if m, _ := filepath.Glob(path + ".bad-*"); len(m) != tc.aside {
-				t.Fatalf("files kept aside: %v, want %d", m, tc.aside)
-			}
-		})
 	}
 }
 

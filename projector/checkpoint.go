@@ -2,58 +2,87 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
 
-// Checkpoint writes what changed in the served projection since the last
-// checkpoint, with the cursor and epoch it belongs to, in one transaction.
-// Nothing to write is not an error.
-func (p *Projector) Checkpoint() error {
-	p.cpMu.Lock()
-	defer p.cpMu.Unlock()
-	p.mu.Lock()
-	ch := p.served.TakeChanges()
-	epoch := p.served.Epoch
-	p.mu.Unlock()
-	if ch.Empty() && ch.Meta.Cursor == p.cpCursor.Load() && p.cpAt.Load() != nil {
-		return nil
+// commit writes what the batch changed, with its position, in one
+// transaction: a checkpoint. The commits of a rebuild write its own file
+// and leave the served checkpoint's figures alone.
+func (p *Projector) commit() error {
+	if p.broken {
+		return errors.New("the state has a damaged record; no commit until it is rebuilt")
 	}
 	start := time.Now()
-	err := p.store.Save(epoch, ch, start)
+	err := p.batch.Commit(start)
 	p.m.checkpointSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		p.m.checkpointFailures.Inc()
 		p.cpFails.Add(1)
 		msg := err.Error()
 		p.cpErr.Store(&msg)
-		// Retry after the next batch of events or tick, not on every event.
-		p.sinceCP.Store(0)
-		p.mu.Lock()
-		p.served.Requeue(ch)
-		p.mu.Unlock()
-		return fmt.Errorf("write checkpoint at cursor %d: %w", ch.Meta.Cursor, err)
+		return fmt.Errorf("write checkpoint at cursor %d: %w", p.batch.Meta().Cursor, err)
 	}
-	p.sinceCP.Store(0)
 	p.cpErr.Store(nil)
-	p.cpCursor.Store(ch.Meta.Cursor)
-	p.cpAt.Store(&start)
+	p.uncommitted = 0
+	if p.building != nil {
+		p.building.committed = p.batch.Meta().Cursor
+	} else {
+		p.cpCursor.Store(p.batch.Meta().Cursor)
+		p.cpAt.Store(&start)
+	}
 	return nil
 }
 
-func (p *Projector) checkpointLoop(ctx context.Context) {
-	t := time.NewTicker(p.cfg.CheckpointInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := p.Checkpoint(); err != nil {
-				p.lg.Error("checkpoint failed; keeping the previous one", "err", err)
-			}
-		}
+// commitLogged commits; a failure is logged and retried with the next
+// commit (the changes stay pending, the file keeps its last commit).
+func (p *Projector) commitLogged() {
+	if err := p.commit(); err != nil {
+		p.log.Error("checkpoint failed; keeping the previous one", "err", err)
 	}
+}
+
+// commitIfDue commits on the interval when anything changed or the cursor
+// moved.
+func (p *Projector) commitIfDue() {
+	if p.broken || p.batch.Pending() == 0 && p.batch.Meta().Cursor == p.committedCursor() {
+		return
+	}
+	p.commitLogged()
+}
+
+// committedCursor is the cursor the batch's file holds.
+func (p *Projector) committedCursor() uint64 {
+	if p.building != nil {
+		return p.building.committed
+	}
+	return p.cpCursor.Load()
+}
+
+// Checkpoint commits what was applied now (on the apply goroutine while
+// the projector runs). Nothing to write is not an error.
+func (p *Projector) Checkpoint() error {
+	var err error
+	if !p.runOnApply(func() { err = p.commit() }) {
+		return errors.New("the projector is not running")
+	}
+	return err
+}
+
+// damaged handles the apply goroutine's end on a state file found damaged
+// where it could not be repaired online (repair.go): the file is moved
+// aside, so that the next start rebuilds it instead of failing on it
+// again.
+func (p *Projector) damaged(err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	aside, qerr := p.served.Quarantine()
+	if qerr != nil {
+		return fmt.Errorf("%w; moving it aside failed: %v", err, qerr)
+	}
+	p.log.Error("state file damaged; moved aside, the next start rebuilds it", "err", err, "aside", aside)
+	return fmt.Errorf("%w (moved aside to %s)", err, aside)
 }
 
 // progressLoop logs replay progress until the replay is done.
@@ -76,7 +105,7 @@ func (p *Projector) progressLoop(ctx context.Context) {
 			if rate > 0 && total >= done {
 				eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
 			}
-			p.lg.Info("replaying", "done", done, "total", total, "rate_per_s", int(rate), "eta", eta)
+			p.log.Info("replaying", "done", done, "total", total, "rate_per_s", int(rate), "eta", eta)
 		}
 	}
 }

@@ -1,11 +1,10 @@
 package projector
 
 import (
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"cellos-allinone/eventlog"
 	"cellos-allinone/testutil"
 )
 
@@ -14,18 +13,15 @@ import (
 // nothing left to read, so the projector must become ready without
 // waiting for a new event.
 func TestBootReadyWhenTheTailAfterTheCheckpointWasDeleted(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(50)...)
-	r := startProjector(t, dir, nc, Config{})
-	r.waitReady()
-	r.stop()
+	dir, nc, l := startNATS(t, 50)
+	checkpointAtEnd(t, dir, nc)
 	seqs := testutil.MustPublish(t, nc, testutil.Workload(60)[50:]...)
 	for _, s := range seqs {
-		if err := l.Stream().DeleteMsg(testutil.Ctx(t, 5*time.Second), s); err != nil {
+		if err := l.Handle().DeleteMsg(testutil.Ctx(t, 5*time.Second), s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r = startProjector(t, dir, nc, Config{})
+	r := launchProjector(t, dir, nc, Config{})
 	if err := r.p.WaitReady(testutil.Ctx(t, 10*time.Second)); err != nil {
 		t.Fatalf("not ready 10s after boot with nothing left to read (checkpoint 50, last sequence 60, 51..60 deleted): %v", err)
 	}
@@ -37,11 +33,15 @@ func TestBootReadyWhenTheTailAfterTheCheckpointWasDeleted(t *testing.T) {
 // its epoch, or the new incarnation caught up with the new epoch — never
 // a half-rebuilt projection, never one epoch with the other's cursor.
 func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(3000)...)
-	var gate sync.RWMutex // held by the test: the projector applies nothing
-	r := startProjector(t, dir, nc, Config{beforeApply: func() { gate.RLock(); gate.RUnlock() }})
-	r.waitReady()
+	dir, nc, l := startNATS(t, 3000)
+	// While the gate is shut the projector applies nothing.
+	var gate atomic.Pointer[chan struct{}]
+	open := make(chan struct{})
+	close(open)
+	gate.Store(&open)
+	shut := func() { ch := make(chan struct{}); gate.Store(&ch) }
+	reopen := func() { close(*gate.Load()) }
+	r := startProjector(t, dir, nc, Config{beforeApply: func() { <-*gate.Load() }})
 	r.waitCursor(3000)
 	oldEpoch := r.p.Epoch()
 	oldDump := r.dump()
@@ -51,10 +51,8 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 	// rightly serves it at once (nothing to rebuild): try again.
 	const newLast = 20000
 	for attempt := 1; ; attempt++ {
-		gate.Lock()
-		if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
-			t.Fatal(err)
-		}
+		shut()
+		testutil.RemoveStream(t, l)
 		openLog(t, nc)
 		testutil.MustPublish(t, nc, testutil.Workload(newLast)...)
 		testutil.WaitFor(t, 10*time.Second, "the projector to notice the new incarnation", func() bool {
@@ -63,7 +61,7 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 		if r.p.rebuilding.Load() {
 			break
 		}
-		gate.Unlock()
+		reopen()
 		if attempt == 3 {
 			t.Fatal("the projector took the new incarnation while it was empty, three times")
 		}
@@ -75,10 +73,11 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 		t.Fatalf("status during the rebuild: stale %v, epoch %s, rebuild %+v (err %v); want stale, the old epoch %s, a rebuild under way",
 			st.Stale, st.Epoch, st.Rebuild, err, oldEpoch)
 	}
-	gate.Unlock()
+	reopen()
 
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	// Every answer while the rebuild runs is the old view or the whole new
+	// one, never a half-rebuilt one.
+	if !testutil.Poll(60*time.Second, time.Millisecond, func() bool { // sampling answers during the rebuild
 		var v view
 		r.p.Read(func(pv View) { v = view{Epoch: pv.Epoch, Cursor: pv.Cursor(), Dump: string(pv.Dump())} })
 		switch {
@@ -86,21 +85,19 @@ func TestRebuildWhileRunningNeverServesAHalfView(t *testing.T) {
 			if v.Dump != oldDump {
 				t.Fatalf("answer with the old epoch %s has cursor %d and another state than the old view", oldEpoch, v.Cursor)
 			}
+			return false
 		case v.Cursor != newLast:
 			t.Fatalf("answer with the new epoch %s has cursor %d: a half-rebuilt view (the new incarnation holds %d)", v.Epoch, v.Cursor, newLast)
-		default:
-			st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
-			if err != nil || st.Stale || st.Rebuild == nil || st.Rebuild.FinishedAt == nil {
-				t.Fatalf("status after the rebuild: stale %v, rebuild %+v (err %v); want not stale and the rebuild finished", st.Stale, st.Rebuild, err)
-			}
-			r.assertEqualsFold()
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the projector did not move to the new incarnation within 60s")
-		}
-		time.Sleep(time.Millisecond) // sampling answers during the rebuild
+		return true
+	}) {
+		t.Fatal("the projector did not move to the new incarnation within 60s")
 	}
+	st, err = r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	if err != nil || st.Stale || st.Rebuild == nil || st.Rebuild.FinishedAt == nil {
+		t.Fatalf("status after the rebuild: stale %v, rebuild %+v (err %v); want not stale and the rebuild finished", st.Stale, st.Rebuild, err)
+	}
+	r.assertEqualsFold()
 }
 
 // view is one answer's worth of the projector's state, taken at once.

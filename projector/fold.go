@@ -10,7 +10,7 @@ import (
 // FoldLog folds the stream from its first retained sequence through seq
 // (math.MaxUint64: all of it) into a fresh projection: the reference a
 // checkpoint or a running projector must equal.
-func FoldLog(ctx context.Context, l *eventlog.Log, seq uint64) (*projection.Projection, error) {
+func FoldLog(ctx context.Context, l *eventlog.Stream, seq uint64) (*projection.Projection, error) {
 	p := projection.New()
 	err := l.FoldUpTo(ctx, seq, func(d eventlog.Delivery) {
 		p.Apply(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload})

@@ -14,8 +14,8 @@ import (
 // not yet applied has waited LagWarnAfter, lagSeconds in its status and
 // metrics while behind, and one line when it has caught up.
 func TestFallingBehindIsLoggedAndReported(t *testing.T) {
-	dir, nc, _ := startNATS(t)
-	var logs syncBuffer
+	dir, nc, _ := startNATS(t, 0)
+	var logs testutil.Buffer
 	release := make(chan struct{})
 	var once sync.Once
 	stalled := make(chan struct{})
@@ -30,7 +30,6 @@ func TestFallingBehindIsLoggedAndReported(t *testing.T) {
 		},
 	}
 	r := startProjector(t, dir, nc, cfg)
-	r.waitReady()
 	testutil.MustPublish(t, nc, testutil.Workload(500)...)
 	<-stalled
 	testutil.WaitFor(t, 15*time.Second, "a warning that the projector falls behind", func() bool {

@@ -12,16 +12,14 @@ import (
 )
 
 func TestCrashWithoutFinalCheckpointRecovers(t *testing.T) {
-	dir, nc, _ := startNATS(t)
+	dir, nc, _ := startNATS(t, 0)
 	events := testutil.Workload(1000)
 	r := startProjector(t, dir, nc, Config{CheckpointEvents: 64, CheckpointInterval: 10 * time.Second})
-	r.waitReady()
 	testutil.MustPublish(t, nc, events[:700]...)
 	r.waitCursor(700)
 	r.crash()
 	testutil.MustPublish(t, nc, events[700:]...)
 	r = startProjector(t, dir, nc, Config{})
-	r.waitReady()
 	b := r.p.BootInfo()
 	if b.Rebuild != "" || b.CheckpointCursor == 0 || b.CheckpointCursor > 700 {
 		t.Fatalf("BootInfo() = %+v, want a checkpoint from before the crash (cursor ≤ 700)", b)
@@ -33,9 +31,8 @@ func TestCrashWithoutFinalCheckpointRecovers(t *testing.T) {
 }
 
 func TestCheckpointAfterEventCount(t *testing.T) {
-	dir, nc, _ := startNATS(t)
+	dir, nc, _ := startNATS(t, 0)
 	r := startProjector(t, dir, nc, Config{CheckpointEvents: 100, CheckpointInterval: 10 * time.Second})
-	r.waitReady()
 	testutil.MustPublish(t, nc, testutil.Workload(250)...)
 	r.waitCursor(250)
 	// The count trigger fires in the projector's goroutine as event 200 is
@@ -50,17 +47,12 @@ func TestCheckpointAfterEventCount(t *testing.T) {
 }
 
 func TestCheckpointOnInterval(t *testing.T) {
-	dir, nc, _ := startNATS(t)
+	dir, nc, _ := startNATS(t, 0)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 100 * time.Millisecond})
-	r.waitReady()
 	testutil.MustPublish(t, nc, testutil.Workload(7)...)
 	r.waitCursor(7)
-	deadline := time.Now().Add(10 * time.Second)
-	for r.p.cpCursor.Load() != 7 {
-		if time.Now().After(deadline) {
-			t.Fatalf("checkpoint cursor %d, want 7 within 10s of the interval trigger", r.p.cpCursor.Load())
-		}
-		time.Sleep(10 * time.Millisecond) // polling a value
+	if !testutil.Poll(10*time.Second, 10*time.Millisecond, func() bool { return r.p.cpCursor.Load() == 7 }) {
+		t.Fatalf("checkpoint cursor %d, want 7 within 10s of the interval trigger", r.p.cpCursor.Load())
 	}
 	cp, found, err := r.st.Info()
 	if err != nil || !found || cp.Meta.Cursor != 7 {
@@ -69,14 +61,12 @@ func TestCheckpointOnInterval(t *testing.T) {
 }
 
 func TestFinalCheckpointOnStop(t *testing.T) {
-	dir, nc, _ := startNATS(t)
+	dir, nc, _ := startNATS(t, 0)
 	r := startProjector(t, dir, nc, Config{CheckpointInterval: 10 * time.Second})
-	r.waitReady()
 	testutil.MustPublish(t, nc, testutil.Workload(33)...)
 	r.waitCursor(33)
 	r.stop()
 	r = startProjector(t, dir, nc, Config{})
-	r.waitReady()
 	if b := r.p.BootInfo(); b.CheckpointCursor != 33 || b.Replayed != 0 {
 		t.Fatalf("BootInfo() = %+v, want checkpoint 33 and nothing replayed", b)
 	}
@@ -86,10 +76,8 @@ func TestFinalCheckpointOnStop(t *testing.T) {
 // the last sequence read at boot), and nothing may fall between replay and
 // live.
 func TestBusyBootLosesNothing(t *testing.T) {
-	dir, nc, _ := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(3000)...)
+	dir, nc, _ := startNATS(t, 3000)
 	r := startProjector(t, dir, nc, Config{CheckpointEvents: 500})
-	r.waitReady()
 	r.stop()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -121,7 +109,6 @@ func TestBusyBootLosesNothing(t *testing.T) {
 	})
 	<-started
 	r = startProjector(t, dir, nc, Config{CheckpointEvents: 500})
-	r.waitReady()
 	// Let the publisher run on after boot, then stop it.
 	b := r.p.BootInfo()
 	r.waitCursor(b.ReplayTo + 200)

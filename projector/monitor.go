@@ -54,32 +54,42 @@ func (p *Projector) monitor(ctx context.Context) {
 	}
 }
 
-// promoteOrReadyIfDone marks the boot replay done, or promotes a rebuilt
-// projection, when the stream holds nothing after what was applied.
+// promoteOrReadyIfDone asks the apply goroutine to mark the boot replay
+// done, or to swap a rebuilt state in, when the stream holds nothing after
+// what was applied (one request at a time).
 func (p *Projector) promoteOrReadyIfDone(ctx context.Context) {
-	p.mu.RLock()
-	b := p.building
-	p.mu.RUnlock()
-	if b == nil && p.Ready() {
+	if !p.rebuilding.Load() && p.Ready() {
 		return
 	}
-	if p.leftToRead(ctx) {
+	if p.leftToRead(ctx) || !p.caughtUpQueued.CompareAndSwap(false, true) {
 		return
 	}
-	if b != nil {
-		p.promote(b)
-	} else {
-		p.markReady()
-	}
+	go func() {
+		defer p.caughtUpQueued.Store(false)
+		p.runOnApply(func() { p.caughtUp(ctx) })
+	}()
 }
 
-// leftToRead reports whether the stream holds a message after the last one
-// applied; on an error it says yes (nothing is decided on a failure).
+// leftToRead reports whether the incarnation being followed holds a
+// message after the last one applied. It answers for that incarnation
+// only: when the stream was recreated meanwhile (the state read before
+// the look shows another epoch, or the incarnation ended by the time the
+// answer came) it says yes, and so does any error — nothing is decided on
+// another stream's answer or a failure.
 func (p *Projector) leftToRead(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, found, err := p.log.NextAfter(ctx, p.lastSeen.Load())
-	return found || err != nil
+	epoch := p.followedEpoch()
+	inc := p.events.Current()
+	if inc.Epoch != epoch {
+		return true
+	}
+	st, err := p.events.State(ctx)
+	if err != nil || st.Epoch != epoch {
+		return true
+	}
+	_, found, err := p.events.NextAfter(ctx, p.lastSeen.Load())
+	return found || err != nil || inc.Ended()
 }
 
 // measureLag updates the lag figures and logs when the projector falls
@@ -88,16 +98,18 @@ func (p *Projector) leftToRead(ctx context.Context) bool {
 func (p *Projector) measureLag(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	st, err := p.log.State(ctx)
+	st, err := p.events.State(ctx)
 	if err != nil {
 		return
 	}
 	cursor := p.lastSeen.Load()
 	var events uint64
 	var age time.Duration
-	if st.LastSeq > cursor {
-		events = st.LastSeq - cursor
-		if msg, found, err := p.log.NextAfter(ctx, cursor); err == nil && found {
+	if st.LastSeq > cursor && st.Epoch == p.followedEpoch() {
+		// Sequences deleted one by one are not waiting to be applied:
+		// nothing stored after the cursor is no lag.
+		if msg, found, err := p.events.NextAfter(ctx, cursor); err == nil && found {
+			events = st.LastSeq - cursor
 			age = max(0, time.Since(msg.Time))
 		}
 	}
@@ -108,11 +120,11 @@ func (p *Projector) measureLag(ctx context.Context) {
 	switch {
 	case !warned && serving && age >= p.cfg.LagWarnAfter:
 		p.lag.warned = true
-		p.lg.Warn("projector falling behind the stream", "lag", events, "lag_seconds", age.Round(time.Millisecond).Seconds(),
+		p.log.Warn("projector falling behind the stream", "lag", events, "lag_seconds", age.Round(time.Millisecond).Seconds(),
 			"cursor", cursor, "stream_last_seq", st.LastSeq)
 	case warned && age < caughtUpAge:
 		p.lag.warned = false
-		p.lg.Info("projector caught up with the stream", "lag", events, "cursor", cursor, "stream_last_seq", st.LastSeq)
+		p.log.Info("projector caught up with the stream", "lag", events, "cursor", cursor, "stream_last_seq", st.LastSeq)
 	}
 	p.lag.mu.Unlock()
 }

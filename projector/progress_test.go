@@ -1,43 +1,21 @@
 package projector
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"cellos-allinone/testutil"
 )
 
-// syncBuffer is a log sink safe for the projector's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A long replay logs progress lines with done, total, rate and ETA, and
 // the end of the replay.
 func TestReplayLogsProgress(t *testing.T) {
-	dir, nc, _ := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(10000)...)
-	var logs syncBuffer
-	lg := slog.New(slog.NewTextHandler(&logs, nil))
-	r := startProjector(t, dir, nc, Config{ProgressInterval: time.Millisecond, Logger: lg})
-	r.waitReady()
+	dir, nc, _ := startNATS(t, 10000)
+	var logs testutil.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	r := startProjector(t, dir, nc, Config{ProgressInterval: time.Millisecond, Logger: log})
 	r.stop()
 	out := logs.String()
 	var progress []string

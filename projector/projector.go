@@ -17,11 +17,14 @@ import (
 
 // Config tunes the projector; zero values mean the documented defaults.
 type Config struct {
-	// CheckpointInterval: a checkpoint is written this often when something
-	// changed (default 5 s; at most 10 s is allowed).
+	// CheckpointInterval: what was applied is committed to the state file
+	// this often (default 200 ms; at most 10 s). Answers are read from the
+	// last commit, so this is also how far they may trail the applied
+	// events.
 	CheckpointInterval time.Duration
-	// CheckpointEvents: a checkpoint is also written after this many
-	// applied events (default 10,000).
+	// CheckpointEvents: a commit is also made once this many events were
+	// applied since the last one (default 10,000): a bound on the
+	// uncommitted changes held in memory during a replay.
 	CheckpointEvents int
 	// ProgressInterval: during replay a progress line is logged this often
 	// (default 2 s).
@@ -42,7 +45,7 @@ type Config struct {
 
 // Defaults and bounds of Config.
 const (
-	DefaultCheckpointInterval = 5 * time.Second
+	DefaultCheckpointInterval = 200 * time.Millisecond
 	MaxCheckpointInterval     = 10 * time.Second
 	DefaultCheckpointEvents   = 10_000
 	DefaultProgressInterval   = 2 * time.Second
@@ -68,35 +71,42 @@ func (c *Config) fill() {
 	}
 }
 
-// View is what one answer reads: the projection and the epoch of the
-// stream incarnation it is a fold of, taken together.
+// View is what one answer reads: one commit of the state, with the epoch
+// of the stream incarnation it is a fold of — taken together.
 type View struct {
-	*projection.Projection
+	projection.Reader
 	Epoch string
 }
 
-// rebuild is a projection of a new stream incarnation being built while
-// the old one is still served.
-type rebuild struct {
-	View
-	Reason  string
-	Started time.Time
-}
-
-// Projector owns the projection of one event log.
+// Projector owns the state of one event log.
 type Projector struct {
-	cfg   Config
-	log   *eventlog.Log
-	store *store.Store
-	lg    *slog.Logger
-	m     *metrics
+	cfg    Config
+	events *eventlog.Stream
+	log    *slog.Logger
+	m      *metrics
 
-	mu         sync.RWMutex // guards served, building and lastRebuild
-	served     View
-	building   *rebuild    // nil unless a new incarnation is being rebuilt
-	rebuilding atomic.Bool // building != nil, readable without mu
-	// lastRebuild describes the latest rebuild while running.
+	// mu guards which store is served: readers hold it for one view; a
+	// rebuilt state takes the served one's place under it.
+	mu     sync.RWMutex
+	served *store.Store
+
+	// The write side belongs to the apply goroutine (pipeline.go): the
+	// batch being folded into (the served store's, or a rebuild's) and
+	// the rebuild under way.
+	batch       *store.Batch
+	building    *rebuild
+	rebuilding  atomic.Bool
+	followed    atomic.Pointer[string] // the epoch of the batch being folded
+	rebuildMu   sync.Mutex             // guards lastRebuild
 	lastRebuild *RebuildStatus
+
+	work           chan work     // decoded events and control, in stream order
+	applyDone      chan struct{} // closed when the apply goroutine has stopped
+	applyErr       chan error    // why it stopped early
+	caughtUpQueued atomic.Bool
+	repair         repairSignal // a rebuild asked for by damage met (repair.go)
+	broken         bool         // the batch met damage; owned by the apply goroutine
+	uncommitted    int          // events applied since the last commit; apply goroutine
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -105,27 +115,27 @@ type Projector struct {
 	replayed  atomic.Uint64
 	bootStart time.Time
 
-	cpMu     sync.Mutex // one checkpoint at a time
-	cpCursor atomic.Uint64
+	cpCursor atomic.Uint64 // the cursor of the last commit
 	cpAt     atomic.Pointer[time.Time]
 	cpErr    atomic.Pointer[string] // last failure, nil after a success
 	cpFails  atomic.Uint64
-	sinceCP  atomic.Int64  // events since the last checkpoint
-	lastSeen atomic.Uint64 // last sequence applied to the projection being followed
+	lastSeen atomic.Uint64 // last sequence applied to the batch being followed
 	lag      lagState
 }
 
-// New returns a projector over an opened log and checkpoint store. Run
-// boots it.
-func New(log *eventlog.Log, st *store.Store, cfg Config) *Projector {
+// New returns a projector over an opened log and state file. Run boots
+// it.
+func New(events *eventlog.Stream, st *store.Store, cfg Config) *Projector {
 	cfg.fill()
 	p := &Projector{
-		cfg:    cfg,
-		log:    log,
-		store:  st,
-		lg:     cfg.Logger,
-		served: View{Projection: projection.New(), Epoch: log.Epoch()},
-		ready:  make(chan struct{}),
+		cfg:       cfg,
+		events:    events,
+		log:       cfg.Logger,
+		served:    st,
+		ready:     make(chan struct{}),
+		work:      make(chan work, 64),
+		applyDone: make(chan struct{}),
+		applyErr:  make(chan error, 1),
 	}
 	p.m = newMetrics(p, cfg.Registerer)
 	return p
@@ -151,37 +161,77 @@ func (p *Projector) WaitReady(ctx context.Context) error {
 	}
 }
 
-// Epoch is the identity of the stream incarnation the served projection
-// is a fold of. Take it from the View inside Read when it must match a
-// cursor.
+// Epoch is the identity of the stream incarnation the served state is a
+// fold of. Take it from the View inside Read when it must match a cursor.
 func (p *Projector) Epoch() string {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.served.Epoch
+	var e string
+	_ = p.Read(func(v View) { e = v.Epoch })
+	return e
 }
 
-// Read calls fn with the served view under the read lock: the projection
-// and its epoch belong together. fn must not keep references into it
-// after returning.
-func (p *Projector) Read(fn func(View)) {
+// Read calls fn with one committed state of the served store and its
+// epoch. fn must not keep the view after returning. A damaged record read
+// on the way is the error.
+func (p *Projector) Read(fn func(View)) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	fn(p.served)
+	err := p.served.View(func(v *store.View) error {
+		fn(View{Reader: v, Epoch: v.Epoch()})
+		return nil
+	})
+	if errors.Is(err, store.ErrDamaged) {
+		// Asked under the lock: a repair that replaced the file meanwhile
+		// would otherwise be asked for again.
+		return p.readDamaged(err)
+	}
+	return err
 }
 
-// Run boots the projection and keeps it live until ctx ends; then it writes
-// a final checkpoint. It returns nil after a clean stop.
+// Run boots the state and keeps it live until ctx ends; then it commits
+// what was applied. It returns nil after a clean stop.
 func (p *Projector) Run(ctx context.Context) error {
 	if err := p.start(ctx); err != nil {
 		return err
 	}
+	applyCtx, stopApply := context.WithCancel(context.Background())
+	go p.applyLoop(applyCtx)
 	var wg sync.WaitGroup
-	wg.Go(func() { p.checkpointLoop(ctx) })
 	wg.Go(func() { p.progressLoop(ctx) })
 	wg.Go(func() { p.monitor(ctx) })
-	p.follow(ctx)
+	followCtx, stopFollow := context.WithCancel(ctx)
+	wg.Go(func() {
+		// The apply goroutine failing (a state it cannot write or read)
+		// ends the follow too.
+		select {
+		case <-p.applyDone:
+			stopFollow()
+		case <-followCtx.Done():
+		}
+	})
+	p.follow(followCtx)
+	stopFollow()
+	// Everything followed is in the queue: let the apply goroutine take
+	// it, then stop it and commit on this goroutine.
+	p.enqueue(work{stop: true})
+	<-p.applyDone
+	stopApply()
 	wg.Wait()
-	return p.Checkpoint()
+	select {
+	case err := <-p.applyErr:
+		p.closeBatch()
+		if errors.Is(err, store.ErrDamaged) {
+			return p.damaged(err)
+		}
+		// Not known to be damaged (closed, an I/O error): kept as it is.
+		return err
+	default:
+	}
+	var err error
+	if !p.broken {
+		err = p.commit()
+	}
+	p.closeBatch()
+	return err
 }
 
 func (p *Projector) markReady() {
@@ -193,7 +243,7 @@ func (p *Projector) markReady() {
 		b := p.boot
 		p.bootMu.Unlock()
 		p.m.replayDuration.Set(d.Seconds())
-		p.lg.Info("replay complete; serving", "replayed", b.Replayed, "cursor", p.lastSeen.Load(),
+		p.log.Info("replay complete; serving", "replayed", b.Replayed, "cursor", p.lastSeen.Load(),
 			"duration", d.Round(time.Millisecond), "rebuild", b.Rebuild)
 		close(p.ready)
 	})

@@ -5,30 +5,17 @@ import (
 	"testing"
 	"time"
 
-	"cellos-allinone/eventlog"
 	"cellos-allinone/testutil"
 )
 
 // The stream is deleted and created again while the projector runs: it must
 // notice the new incarnation, rebuild from it, and say so.
 func TestStreamRecreatedWhileRunning(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(300)...)
-	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
-	r.waitReady()
-	oldEpoch := r.p.Epoch()
-	if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
+	r, oldEpoch := removeStreamUnder(t, 300)
+	nc := r.nc
 	openLog(t, nc)
 	testutil.MustPublish(t, nc, testutil.Workload(40)...)
-	deadline := time.Now().Add(30 * time.Second)
-	for r.p.Epoch() == oldEpoch {
-		if time.Now().After(deadline) {
-			t.Fatal("projector did not notice the new stream incarnation within 30s")
-		}
-		time.Sleep(20 * time.Millisecond) // polling a value
-	}
+	testutil.WaitFor(t, 30*time.Second, "the projector to notice the new stream incarnation", func() bool { return r.p.Epoch() != oldEpoch })
 	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
 	if err != nil {
 		t.Fatal(err)
@@ -43,21 +30,9 @@ func TestStreamRecreatedWhileRunning(t *testing.T) {
 // The stream is deleted and nobody creates it: the projector creates it
 // again (with the configuration it was opened with) and goes on.
 func TestStreamDeletedWhileRunningIsRecreated(t *testing.T) {
-	dir, nc, l := startNATS(t)
-	testutil.MustPublish(t, nc, testutil.Workload(100)...)
-	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
-	r.waitReady()
-	oldEpoch := r.p.Epoch()
-	if err := l.JetStream().DeleteStream(testutil.Ctx(t, 5*time.Second), eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for r.p.Epoch() == oldEpoch {
-		if time.Now().After(deadline) {
-			t.Fatal("projector did not recreate the stream within 30s")
-		}
-		time.Sleep(20 * time.Millisecond) // polling a value
-	}
+	r, oldEpoch := removeStreamUnder(t, 100)
+	nc := r.nc
+	testutil.WaitFor(t, 30*time.Second, "the projector to recreate the stream", func() bool { return r.p.Epoch() != oldEpoch })
 	testutil.MustPublish(t, nc, testutil.Workload(25)...)
 	r.assertEqualsFold()
 	var formations int
@@ -65,4 +40,15 @@ func TestStreamDeletedWhileRunningIsRecreated(t *testing.T) {
 	if formations != 1 {
 		t.Fatalf("%d formations after the rebuild, want only the 1 of the new stream", formations)
 	}
+}
+
+// removeStreamUnder runs a projector over n events and deletes the stream
+// under it; it returns the projector and the epoch it had.
+func removeStreamUnder(t *testing.T, n int) (*rig, string) {
+	t.Helper()
+	dir, nc, l := startNATS(t, n)
+	r := startProjector(t, dir, nc, Config{CheckpointInterval: 200 * time.Millisecond})
+	epoch := r.p.Epoch()
+	testutil.RemoveStream(t, l)
+	return r, epoch
 }

@@ -8,7 +8,7 @@ import (
 	"cellos-allinone/projection"
 )
 
-// Status is the body of GET /v1/status (DESIGN.md §6).
+// Status is the body of GET /v1/status (docs/design.md §5).
 type Status struct {
 	Version string `json:"version"`
 	Ready   bool   `json:"ready"`
@@ -19,11 +19,13 @@ type Status struct {
 	// none is waiting.
 	LagSeconds float64      `json:"lagSeconds"`
 	Stream     StreamStatus `json:"stream"`
-	// Stale is true while a new stream incarnation is being rebuilt: the
-	// answers are still those of the old one (its epoch and cursor).
+	// Stale is true while the state is being rebuilt from the stream (a
+	// new stream incarnation, or a damaged record met): the answers are
+	// still those of the old state (its epoch and cursor).
 	Stale bool `json:"stale"`
 	// Rebuild describes the latest rebuild while running (the stream was
-	// deleted and created again); null when there was none.
+	// deleted and created again, or the state file met damage); null when
+	// there was none.
 	Rebuild    *RebuildStatus      `json:"rebuild"`
 	Boot       Boot                `json:"boot"`
 	Checkpoint CheckpointStatus    `json:"checkpoint"`
@@ -52,7 +54,7 @@ type CheckpointStatus struct {
 	LastError string `json:"lastError"`
 }
 
-// RebuildStatus is a rebuild of a new stream incarnation while running.
+// RebuildStatus is a rebuild from the stream while running.
 type RebuildStatus struct {
 	Reason string `json:"reason"`
 	Epoch  string `json:"epoch"`
@@ -70,7 +72,7 @@ type RegistryStatus struct {
 
 // Status reads the stream's state and reports the projector's.
 func (p *Projector) Status(ctx context.Context, version string) (Status, error) {
-	st, err := p.log.State(ctx)
+	st, err := p.events.State(ctx)
 	if err != nil {
 		return Status{}, err
 	}
@@ -87,33 +89,42 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 	if e := p.cpErr.Load(); e != nil {
 		s.Checkpoint.LastError = *e
 	}
-	p.mu.RLock()
-	v := p.served
-	s.Epoch, s.Cursor = v.Epoch, v.Cursor()
-	s.Events, s.Gaps = v.Counters(), v.Gaps()
-	s.Registry.Formations, s.Registry.Cells = v.Size()
-	s.Stale = p.building != nil
-	if r := p.lastRebuild; r != nil {
-		rs := *r
-		rs.Cursor = p.lastSeen.Load()
-		if p.building == nil && rs.FinishedAt != nil {
-			rs.Cursor = v.Cursor()
+	err = p.Read(func(v View) {
+		s.Epoch, s.Cursor = v.Epoch, v.Cursor()
+		s.Events, s.Gaps = v.Counters(), v.Gaps()
+		s.Registry.Formations, s.Registry.Cells = v.Size()
+		// Read with the state: a rebuilt state takes the served one's
+		// place and stops being stale in one step (promote).
+		s.Stale = p.rebuilding.Load()
+		p.rebuildMu.Lock()
+		if r := p.lastRebuild; r != nil {
+			rs := *r
+			rs.Cursor = p.lastSeen.Load()
+			if !s.Stale && rs.FinishedAt != nil {
+				rs.Cursor = s.Cursor
+			}
+			s.Rebuild = &rs
 		}
-		s.Rebuild = &rs
+		p.rebuildMu.Unlock()
+	})
+	if err != nil {
+		return Status{}, err
 	}
-	p.mu.RUnlock()
 	if s.Gaps == nil {
 		s.Gaps = []projection.Gap{}
 	}
-	// Lag is measured against what the consumer feeds: the rebuilt
-	// projection while rebuilding, else the served one.
-	applied := s.Cursor
+	// Lag is measured against what the consumer feeds (the rebuilt
+	// projection while rebuilding, else the served one), and only when
+	// the stream read is that incarnation: another one's last sequence
+	// means nothing next to this cursor. Sequences deleted after the
+	// cursor are not waiting: nothing stored after it is no lag.
+	applied, epoch := s.Cursor, s.Epoch
 	if s.Stale {
-		applied = p.lastSeen.Load()
+		applied, epoch = p.lastSeen.Load(), p.followedEpoch()
 	}
-	if st.LastSeq > applied {
-		s.Lag = st.LastSeq - applied
-		if msg, found, err := p.log.NextAfter(ctx, applied); err == nil && found {
+	if st.LastSeq > applied && st.Epoch == epoch {
+		if msg, found, err := p.events.NextAfter(ctx, applied); err == nil && found {
+			s.Lag = st.LastSeq - applied
 			s.LagSeconds = max(0, time.Since(msg.Time).Seconds())
 		}
 	}

@@ -1,28 +1,46 @@
-// Package store keeps the projection's checkpoint in a bbolt file.
+// Package store keeps the projection's state in a bbolt file: the file is
+// the state, not a snapshot of one held in memory.
 //
-// A checkpoint is the projection's changed entities plus its position,
-// written in ONE bbolt transaction, so the cursor on disk always describes
-// exactly the entities beside it. bbolt fsyncs every commit.
+// The write side is a Batch (a projection.State): the fold changes
+// entities in it, and Commit writes every change, the derived counts,
+// indexes and aggregates, and the position in ONE bbolt transaction, so
+// the cursor on disk always describes exactly the state beside it. bbolt
+// fsyncs every commit. The read side is a View (a projection.Reader) over
+// one read transaction: one answer is one committed state.
 //
-// Bucket tree:
+// Bucket tree (schema 3):
 //
 //	meta/
 //	  schema     big-endian uint64, SchemaVersion
-//	  epoch      the stream incarnation the checkpoint belongs to
+//	  epoch      the stream incarnation the state is a fold of
 //	  cursor     big-endian uint64, last applied stream sequence
 //	  position   JSON projection.Meta (cursor id, counters, gaps)
 //	  at         RFC 3339 time of the commit
-//	formations/  id -> JSON projection.Formation (tombstones included)
-//	cells/       id -> JSON projection.Cell
+//	formations/           id -> formation record (record.go; tombstones included)
+//	cells/                id -> cell record
+//	fcounts/              formation id -> its cells counted by state
+//	aggregates/           't' + tenant -> the tenant's counts (aggregate.go)
+//	keys/                 big-endian uint32 n -> the object key numbered n (keys.go)
+//	ix-cell-tenant/       len, tenant, class, id -> ""
+//	ix-cell-formation/    len, formation, class, id -> ""
+//	ix-cell-class/        class, id -> ""
+//	ix-formation-tenant/  len, tenant, status, id -> ""
+//	ix-formation-status/  status, id -> ""
 //
-// Schema versions: 1 was fold v1; 2 adds a cell's outcome (fold v2). A
-// checkpoint of an older schema is rebuilt from the stream.
+// A class is a cell's state and outcome in one byte. Every index range is
+// ordered by id, as the lists are, so a filtered page is a merge of a few
+// ranges and never a scan of every entity.
 //
-// A file that bbolt opened but could not read, whose records do not
+// Schema versions: 1 was fold v1; 2 adds a cell's outcome (fold v2), both
+// as JSON records read whole into memory; 3 is this layout. A file of an
+// older schema is rebuilt from the stream.
+//
+// A file that bbolt opened but could not read, whose key table does not
 // decode, or whose schema is newer than this binary's is moved aside
-// (never deleted) and a fresh file takes its place, so a bad checkpoint
-// costs a rebuild, never a crash loop. A file the operating system does
-// not let the process open (permissions, a read-only mount, a full disk)
-// is an error naming the file: nothing is moved, since a rebuild would not
-// fix it.
+// (never deleted) and a fresh file takes its place, so a bad file costs a
+// rebuild, never a crash loop. A record that does not decode is found
+// when it is read and reported as ErrDamaged. A file the operating system
+// does not let the process open (permissions, a read-only mount, a full
+// disk) is an error naming the file: nothing is moved, since a rebuild
+// would not fix it.
 package store

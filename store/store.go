@@ -6,24 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"cellos-allinone/projection"
 )
 
-// SchemaVersion is the layout this binary writes. An older checkpoint is
+// SchemaVersion is the layout this binary writes. An older one is
 // discarded and rebuilt; a newer one is moved aside.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var (
-	bucketMeta       = []byte("meta")
-	bucketFormations = []byte("formations")
-	bucketCells      = []byte("cells")
-
 	keySchema   = []byte("schema")
 	keyEpoch    = []byte("epoch")
 	keyCursor   = []byte("cursor")
@@ -38,6 +38,7 @@ var ErrLocked = errors.New("checkpoint file is locked by another process (is ano
 type Store struct {
 	path string
 	db   *bolt.DB
+	keys atomic.Pointer[keyTable] // of the open file
 }
 
 // Checkpoint describes the stored checkpoint.
@@ -64,17 +65,44 @@ func Open(path string) (s *Store, aside string, err error) {
 	if errors.As(err, &errno) {
 		return nil, "", fmt.Errorf("open checkpoint %s: %w (%s); nothing was moved or deleted", path, err, accessHint(errno))
 	}
-	if err != nil {
-		aside, mvErr := moveAside(path)
-		if mvErr != nil {
-			return nil, "", fmt.Errorf("checkpoint %s unreadable (%v) and could not be moved aside: %w", path, err, mvErr)
+	if err == nil {
+		s = &Store{path: path}
+		if err = s.use(db); err == nil {
+			return s, "", nil
 		}
-		if db, err = openBolt(path); err != nil {
-			return nil, aside, fmt.Errorf("open checkpoint %s: %w", path, err)
-		}
-		return &Store{path: path, db: db}, aside, nil
+		// The key table does not read: the file is damaged.
 	}
-	return &Store{path: path, db: db}, "", nil
+	aside, mvErr := moveAside(path)
+	if mvErr != nil {
+		return nil, "", fmt.Errorf("checkpoint %s unreadable (%v) and could not be moved aside: %w", path, err, mvErr)
+	}
+	if db, err = openBolt(path); err != nil {
+		return nil, aside, fmt.Errorf("open checkpoint %s: %w", path, err)
+	}
+	s = &Store{path: path}
+	if err := s.use(db); err != nil {
+		return nil, aside, fmt.Errorf("open checkpoint %s: %w", path, err)
+	}
+	return s, aside, nil
+}
+
+// use makes db the store's file, with its key table. On an error db is
+// closed.
+func (s *Store) use(db *bolt.DB) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	var keys *keyTable
+	err = db.View(func(tx *bolt.Tx) error {
+		keys, err = loadKeys(tx)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("key table: %w", err)
+	}
+	s.db = db
+	s.keys.Store(keys)
+	return nil
 }
 
 // accessHint says what to check for an operating-system error on the
@@ -96,7 +124,7 @@ func accessHint(errno syscall.Errno) string {
 // otherwise kill the process), into an error.
 func guard(err *error) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("damaged file: %v", r)
+		*err = fmt.Errorf("%w: %v", ErrDamaged, r)
 	}
 }
 
@@ -107,18 +135,40 @@ func openBolt(path string) (db *bolt.DB, err error) {
 			if db != nil {
 				db.Close()
 			}
-			db, err = nil, fmt.Errorf("damaged file: %v", r)
+			db, err = nil, fmt.Errorf("%w: %v", ErrDamaged, r)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      time.Second,
+		FreelistType: bolt.FreelistMapType,
+		// Mapped once large enough that a growing file rarely makes
+		// readers wait for a remap; address space only, not memory.
+		InitialMmapSize: initialMmapSize,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, ErrLocked
 	}
 	if err != nil {
 		return nil, err
 	}
+	// The file grows by this much at a time (bbolt's default is 16 MiB):
+	// less slack at its end, for a truncate and fsync every 4 MiB of
+	// growth.
+	db.AllocSize = 4 << 20
+	// A file cut short (a torn copy, a full disk) can have intact meta
+	// pages pointing past its end; reading there would fault. Its
+	// high-water mark says how long it must be: a cheap check, whatever the
+	// file's size.
+	if fi, err := os.Stat(path); err == nil {
+		var want int64
+		_ = db.View(func(tx *bolt.Tx) error { want = tx.Size(); return nil })
+		if fi.Size() < want {
+			db.Close()
+			return nil, fmt.Errorf("truncated: %d bytes of %d", fi.Size(), want)
+		}
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketFormations, bucketCells} {
+		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -132,8 +182,13 @@ func openBolt(path string) (db *bolt.DB, err error) {
 	return db, nil
 }
 
+// asideName is where a file that cannot serve is kept for a post-mortem.
+func asideName(path string) string {
+	return fmt.Sprintf("%s.bad-%s", path, time.Now().UTC().Format("20060102T150405.000000000"))
+}
+
 func moveAside(path string) (string, error) {
-	aside := fmt.Sprintf("%s.bad-%s", path, time.Now().UTC().Format("20060102T150405.000000000"))
+	aside := asideName(path)
 	if err := os.Rename(path, aside); err != nil {
 		return "", err
 	}
@@ -155,8 +210,80 @@ func (s *Store) Quarantine() (aside string, err error) {
 	if aside, err = moveAside(s.path); err != nil {
 		return "", err
 	}
-	s.db, err = openBolt(s.path)
-	return aside, err
+	db, err := openBolt(s.path)
+	if err != nil {
+		return aside, err
+	}
+	return aside, s.use(db)
+}
+
+// Renew replaces the file with an empty one whose state is the start of a
+// fold of epoch: a rebuild from scratch writes into a file without the old
+// state's pages. keepAside moves the old file aside instead of removing
+// it.
+func (s *Store) Renew(epoch string, keepAside bool) error {
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	if keepAside {
+		if _, err := moveAside(s.path); err != nil {
+			return err
+		}
+	} else if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", s.path, err)
+	}
+	db, err := openBolt(s.path)
+	if err != nil {
+		return err
+	}
+	if err := s.use(db); err != nil {
+		return err
+	}
+	return s.Reset(epoch)
+}
+
+// Replace makes the file of src the file of dst: src is closed and its file
+// renamed over dst's, which dst then opens. Used when a state built beside
+// the served one takes its place; the caller keeps readers away from dst
+// meanwhile. keepAside keeps dst's old file as a .bad-<time> link
+// (returned); where links are not possible it is dropped.
+func Replace(dst, src *Store, keepAside bool) (aside string, err error) {
+	if err := src.db.Close(); err != nil {
+		return "", err
+	}
+	if keepAside {
+		aside = asideName(dst.path)
+		if err := os.Link(dst.path, aside); err != nil {
+			aside = ""
+		}
+	}
+	if err := os.Rename(src.path, dst.path); err != nil {
+		return aside, fmt.Errorf("rename %s to %s: %w", src.path, dst.path, err)
+	}
+	if err := syncDir(filepath.Dir(dst.path)); err != nil {
+		return aside, err
+	}
+	if err := dst.db.Close(); err != nil {
+		return aside, err
+	}
+	db, err := openBolt(dst.path)
+	if err != nil {
+		return aside, err
+	}
+	return aside, dst.use(db)
+}
+
+// syncDir makes a rename or a new file in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }
 
 // Size is the file's size in bytes.
@@ -166,113 +293,104 @@ func (s *Store) Size() int64 {
 	return n
 }
 
-// Info reads the checkpoint's header. found is false when nothing was ever
-// committed.
+// Info reads the position the file holds. found is false when nothing
+// was ever committed.
 func (s *Store) Info() (cp Checkpoint, found bool, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
 	err = s.db.View(func(tx *bolt.Tx) error {
-		m := tx.Bucket(bucketMeta)
-		raw := m.Get(keySchema)
-		if raw == nil {
-			return nil
-		}
-		found = true
-		if len(raw) != 8 {
-			return fmt.Errorf("schema key has %d bytes", len(raw))
-		}
-		cp.Schema = binary.BigEndian.Uint64(raw)
-		if cp.Schema != SchemaVersion {
-			return nil
-		}
-		cp.Epoch = string(m.Get(keyEpoch))
-		if err := json.Unmarshal(m.Get(keyPosition), &cp.Meta); err != nil {
-			return fmt.Errorf("position: %w", err)
-		}
-		if c := m.Get(keyCursor); len(c) != 8 || binary.BigEndian.Uint64(c) != cp.Meta.Cursor {
-			return errors.New("cursor key disagrees with position")
-		}
-		if at := m.Get(keyAt); at != nil {
-			if cp.At, err = time.Parse(time.RFC3339Nano, string(at)); err != nil {
-				return fmt.Errorf("at: %w", err)
-			}
-		}
-		return nil
+		cp, found, err = readInfo(tx)
+		return err
 	})
 	return cp, found, err
 }
 
-// Load restores the projection stored with cp (from Info).
-func (s *Store) Load(cp Checkpoint) (p *projection.Projection, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	err = s.db.View(func(tx *bolt.Tx) error {
-		p, err = projection.Restore(cp.Meta, each(tx, bucketFormations), each(tx, bucketCells))
-		return err
-	})
-	return p, err
-}
-
-func each(tx *bolt.Tx, bucket []byte) func(func(string, []byte) error) error {
-	return func(yield func(string, []byte) error) error {
-		return tx.Bucket(bucket).ForEach(func(k, v []byte) error { return yield(string(k), v) })
+// readInfo reads the meta bucket. A schema other than this binary's comes
+// back with only Schema set.
+func readInfo(tx *bolt.Tx) (cp Checkpoint, found bool, err error) {
+	m := tx.Bucket(bucketMeta)
+	raw := m.Get(keySchema)
+	if raw == nil {
+		return cp, false, nil
 	}
-}
-
-// Save commits a change set and the position it belongs to in one
-// transaction. On error nothing of it is stored and the previous
-// checkpoint stays intact.
-func (s *Store) Save(epoch string, ch projection.Changes, at time.Time) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
-	return s.db.Update(func(tx *bolt.Tx) error {
-		if ch.Reset {
-			for _, b := range [][]byte{bucketFormations, bucketCells} {
-				if err := tx.DeleteBucket(b); err != nil {
-					return err
-				}
-				if _, err := tx.CreateBucket(b); err != nil {
-					return err
-				}
-			}
-		}
-		if err := putAll(tx.Bucket(bucketFormations), ch.Formations); err != nil {
-			return err
-		}
-		if err := putAll(tx.Bucket(bucketCells), ch.Cells); err != nil {
-			return err
-		}
-		pos, err := json.Marshal(ch.Meta)
-		if err != nil {
-			return err
-		}
-		m := tx.Bucket(bucketMeta)
-		for _, kv := range []struct{ k, v []byte }{
-			{keySchema, be64(SchemaVersion)},
-			{keyEpoch, []byte(epoch)},
-			{keyCursor, be64(ch.Meta.Cursor)},
-			{keyPosition, pos},
-			{keyAt, []byte(at.UTC().Format(time.RFC3339Nano))},
-		} {
-			if err := m.Put(kv.k, kv.v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func putAll(b *bolt.Bucket, recs map[string][]byte) error {
-	for id, rec := range recs {
-		if err := b.Put([]byte(id), rec); err != nil {
-			return err
+	if len(raw) != 8 {
+		return cp, true, fmt.Errorf("schema key has %d bytes", len(raw))
+	}
+	cp.Schema = binary.BigEndian.Uint64(raw)
+	if cp.Schema != SchemaVersion {
+		return cp, true, nil
+	}
+	cp.Epoch = string(m.Get(keyEpoch))
+	if err := json.Unmarshal(m.Get(keyPosition), &cp.Meta); err != nil {
+		return cp, true, fmt.Errorf("position: %w", err)
+	}
+	if c := m.Get(keyCursor); len(c) != 8 || binary.BigEndian.Uint64(c) != cp.Meta.Cursor {
+		return cp, true, errors.New("cursor key disagrees with position")
+	}
+	if at := m.Get(keyAt); at != nil {
+		if cp.At, err = time.Parse(time.RFC3339Nano, string(at)); err != nil {
+			return cp, true, fmt.Errorf("at: %w", err)
 		}
 	}
-	return nil
+	return cp, true, nil
 }
 
+// be64 encodes the cursor as the meta bucket holds it.
 func be64(v uint64) []byte {
 	b := make([]byte, 8)
 	binary.BigEndian.PutUint64(b, v)
 	return b
+}
+
+// initialMmapSize is 1 GiB where the address space allows it.
+var initialMmapSize = func() int {
+	if strconv.IntSize == 32 {
+		return 64 << 20
+	}
+	return 1 << 30
+}()
+
+// Reset empties the state and records epoch with a zero position: a
+// rebuild starts from it. Done in one transaction.
+func (s *Store) Reset(epoch string) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+				return err
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		return putMeta(tx, epoch, projection.Meta{}, time.Now())
+	})
+	if err == nil {
+		fresh := &keyTable{ids: map[string]uint64{}}
+		fresh.names.Store(new([]string))
+		s.keys.Store(fresh)
+	}
+	return err
+}
+
+// putMeta writes the position beside the state it describes.
+func putMeta(tx *bolt.Tx, epoch string, m projection.Meta, at time.Time) error {
+	pos, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	mb := tx.Bucket(bucketMeta)
+	for _, kv := range []struct{ k, v []byte }{
+		{keySchema, be64(SchemaVersion)},
+		{keyEpoch, []byte(epoch)},
+		{keyCursor, be64(m.Cursor)},
+		{keyPosition, pos},
+		{keyAt, []byte(at.UTC().Format(time.RFC3339Nano))},
+	} {
+		if err := mb.Put(kv.k, kv.v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -6,13 +6,15 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"cellos-allinone/event"
 )
 
 // Type prefixes of the v1 contract.
 const (
-	FormationType  = "dev.cellos.events.formation.lifecycle.v1."
-	CellType       = "dev.cellos.events.cell.lifecycle.v1."
-	ComplianceType = "dev.cellos.events.cell.compliance.v1.summary"
+	FormationType  = event.FormationPrefix
+	CellType       = event.CellPrefix
+	ComplianceType = event.ComplianceType
 )
 
 var idSeq atomic.Uint64
@@ -51,7 +53,7 @@ func Formation(id, phase string, extra map[string]any) Event {
 		data[k] = v
 	}
 	return Event{
-		Subject: "cellos.events.formation." + id + "." + phase,
+		Subject: event.Subject(event.KindFormation, id, phase),
 		Payload: CE(FormationType+phase, data, time.Time{}),
 	}
 }
@@ -67,7 +69,7 @@ func Cell(id, phase string, extra map[string]any) Event {
 		typ = ComplianceType
 	}
 	return Event{
-		Subject: "cellos.events.cell." + id + "." + phase,
+		Subject: event.Subject(event.KindCell, id, phase),
 		Payload: CE(typ, data, time.Time{}),
 	}
 }

@@ -15,17 +15,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"cellos-allinone/app"
-	"cellos-allinone/projector"
+	"cellos-allinone/apptest"
+	"cellos-allinone/testutil"
 )
 
 const chromiumHint = "install Chromium to run them: apt-get install -y chromium (or bash .ci/install-chromium)"
@@ -153,96 +151,28 @@ func pageWait(t *testing.T, ctx context.Context, what, js string, timeout time.D
 	}
 }
 
-// program is the whole program, run in-process.
-type program struct {
-	*app.App
-	closed atomic.Bool
-}
-
 // startProgram runs the program on dir; httpAddr "" picks a free port.
-func startProgram(t *testing.T, dir, httpAddr string) *program {
+// These tests are about the page, not durability: fsync on an interval
+// keeps bulk publishing fast on a busy machine.
+func startProgram(t *testing.T, dir, httpAddr string) *apptest.App {
 	t.Helper()
-	if httpAddr == "" {
-		httpAddr = "127.0.0.1:0"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// These tests are about the page, not durability: fsync on an interval
-	// keeps bulk publishing fast on a busy machine.
-	a, err := app.Start(ctx, app.Config{DataDir: dir, HTTPAddr: httpAddr, NATSAddr: "127.0.0.1:0", Sync: app.SyncInterval})
-	if err != nil {
-		t.Fatalf("app.Start: %v", err)
-	}
-	ta := &program{App: a}
-	t.Cleanup(func() { ta.stop(t) })
-	if err := a.Proj.WaitReady(ctx); err != nil {
-		t.Fatalf("projection not ready: %v", err)
-	}
-	return ta
+	return apptest.Start(t, app.Config{DataDir: dir, HTTPAddr: httpAddr, Sync: app.SyncPolicyInterval})
 }
 
-// stop closes the program (once).
-func (a *program) stop(t *testing.T) {
-	if a.closed.Swap(true) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Close(ctx); err != nil {
-		t.Errorf("close app: %v", err)
-	}
-}
-
-func (a *program) url() string { return "http://" + a.HTTP.Addr() }
-
-// cursor is the server projection's cursor.
-func (a *program) cursor() uint64 {
-	var cur uint64
-	a.Proj.Read(func(p projector.View) { cur = p.Cursor() })
-	return cur
-}
-
-// waitCursor waits until the server's projection has applied seq.
-func (a *program) waitCursor(t *testing.T, seq uint64) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for range tick.C {
-		cur := a.cursor()
-		if cur >= seq {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("projection cursor %d, want %d within 30s", cur, seq)
-		}
-	}
-}
-
-// producer publishes CloudEvents into the stream as a supervisor does.
+// producer makes CloudEvents of the v1 contract and publishes them into
+// the stream as a supervisor does.
 type producer struct {
-	t  *testing.T
-	nc *nats.Conn
-	js jetstream.JetStream
-	n  int
+	t *testing.T
+	a *apptest.App
+	n int
 }
 
-func newProducer(t *testing.T, a *program) *producer {
-	t.Helper()
-	nc, err := nats.Connect(a.NATSURL())
-	if err != nil {
-		t.Fatalf("connect to NATS: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &producer{t: t, nc: nc, js: js}
+func newProducer(t *testing.T, a *apptest.App) *producer {
+	return &producer{t: t, a: a}
 }
 
-// event builds one CloudEvent of the v1 contract and its subject.
-func (p *producer) event(entity, id, phase string, data map[string]any) (subject string, payload []byte) {
+// event builds one CloudEvent of the v1 contract with its subject.
+func (p *producer) event(entity, id, phase string, data map[string]any) testutil.Event {
 	p.n++
 	if data == nil {
 		data = map[string]any{}
@@ -260,58 +190,24 @@ func (p *producer) event(entity, id, phase string, data map[string]any) (subject
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	return fmt.Sprintf("cellos.events.%s.%s.%s", entity, id, phase), b
+	return testutil.Event{Subject: fmt.Sprintf("cellos.events.%s.%s.%s", entity, id, phase), Payload: b}
 }
 
 // pub publishes one event and returns its stream sequence.
 func (p *producer) pub(entity, id, phase string, data map[string]any) uint64 {
 	p.t.Helper()
-	subj, b := p.event(entity, id, phase, data)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ack, err := p.js.Publish(ctx, subj, b)
-	if err != nil {
-		p.t.Fatalf("publish %s: %v", subj, err)
-	}
-	return ack.Sequence
+	return p.a.Publish(p.event(entity, id, phase, data))[0]
 }
 
-// pubRaw publishes ready-made payloads asynchronously, a window at a time
-// (the client stalls with too many acknowledgements outstanding), and waits
-// for every acknowledgement; it returns the last sequence.
-func (p *producer) pubRaw(msgs []rawMsg) uint64 {
+// pubRaw publishes ready-made events and returns the last sequence (0 for
+// none).
+func (p *producer) pubRaw(events []testutil.Event) uint64 {
 	p.t.Helper()
-	const window = 3500
-	var last uint64
-	timeout := time.After(30 * time.Second)
-	for len(msgs) > 0 {
-		n := min(window, len(msgs))
-		futures := make([]jetstream.PubAckFuture, 0, n)
-		for _, m := range msgs[:n] {
-			f, err := p.js.PublishAsync(m.subject, m.payload)
-			if err != nil {
-				p.t.Fatalf("publish %s: %v", m.subject, err)
-			}
-			futures = append(futures, f)
-		}
-		msgs = msgs[n:]
-		for _, f := range futures {
-			select {
-			case ack := <-f.Ok():
-				last = max(last, ack.Sequence)
-			case err := <-f.Err():
-				p.t.Fatalf("publish: %v", err)
-			case <-timeout:
-				p.t.Fatal("publish: no acknowledgement within 30s")
-			}
-		}
+	seqs := p.a.Publish(events...)
+	if len(seqs) == 0 {
+		return 0
 	}
-	return last
-}
-
-type rawMsg struct {
-	subject string
-	payload []byte
+	return seqs[len(seqs)-1]
 }
 
 // apiGet reads an API resource of the running program.
@@ -359,9 +255,15 @@ func serverCells(t *testing.T, base string) map[string]string {
 	}
 }
 
-// pageCells is the page's view of every cell, read from its store: id →
-// state, plus how many times an id appears (must be once).
-const pageCellsJS = `(() => { const o = {}; for (const c of __cellos.sync.store.cells.values()) o[c.id] = c.state; return o; })()`
+// pageCellsJS is what the cells table shows: id → state.
+const pageCellsJS = `Object.fromEntries([...document.querySelectorAll('table.cells tbody tr')].map(tr => [tr.querySelector('td').textContent, tr.querySelector('.badge').textContent]))`
+
+// waitSettled waits until every read of the page has landed and its
+// summary is exact at its cursor (__cellos.settled).
+func waitSettled(t *testing.T, ctx context.Context) {
+	t.Helper()
+	pageWait(t, ctx, "page settled", `__cellos.settled()`, 10*time.Second)
+}
 
 // feedSeqs lists the sequences the page has shown in its feed, oldest first.
 const feedSeqsJS = `__cellos.log.ring.filter(e => !e.mark).map(e => e.seq)`

@@ -3,16 +3,18 @@ package web_test
 // Browser tests of the web view (issue #4): the whole program serves the
 // page, headless Chromium loads it, events go into NATS as a supervisor
 // publishes them, and the page must show them — live, after a restart,
-// after the log was purged below it, and with 10,000 cells.
+// after the log was purged below it, and with 221,000 cells.
 //
-// Without Chromium these tests skip (and fail when CI=true). Set
-// CELLOS_SCREENSHOTS=<dir> to keep the screenshots (docs/ holds the
-// committed ones).
+// Without Chromium these tests skip (and fail when CI=true). The
+// screenshots are taken only with CELLOS_SCREENSHOTS=<dir> set (`task
+// screenshots` writes them into docs/, which holds the committed ones).
 
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +23,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"cellos-allinone/demo"
-	"cellos-allinone/eventlog"
+	"cellos-allinone/event"
+	"cellos-allinone/projection"
+	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
 
@@ -32,7 +36,7 @@ func TestBrowserLiveUpdates(t *testing.T) {
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
 
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
 	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	pageWait(t, ctx, "empty state", `document.querySelector('.empty')?.textContent.includes('cellos-allinone demo')`, 2*time.Second)
 
@@ -118,7 +122,7 @@ func TestBrowserOutcomeSurvivesTeardown(t *testing.T) {
 	// Cells of a formation whose lifecycle events never came.
 	p.pub("cell", "orphan-1", "admitted", map[string]any{"formationId": "ghost"})
 	p.pub("cell", "orphan-2", "started", nil)
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
 	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	pageWait(t, ctx, "a true empty state", `(() => { const e = document.querySelector('.empty')?.textContent || '';
 		return e.includes('2 cells but no formation') && !e.includes('Nothing has been published'); })()`, 2*time.Second)
@@ -154,14 +158,13 @@ func TestBrowserResyncsAfterStreamRecreated(t *testing.T) {
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
 	p.pub("formation", "before", "created", map[string]any{"name": "Before the removal"})
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
-	pageWait(t, ctx, "live with the first formation", `__cellos.state().phase === 'live' && __cellos.sync.store.formations.has('before')`, 5*time.Second)
+	const shows = `[...document.querySelectorAll('table.formations tbody tr')].some(tr => tr.textContent.includes('Before the removal'))`
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
+	pageWait(t, ctx, "live with the first formation", `__cellos.state().phase === 'live' && `+shows, 5*time.Second)
 	oldEpoch := pageEval[string](t, ctx, `__cellos.sync.store.epoch`)
 
-	if err := a.Log.JetStream().DeleteStream(wsCtx(t, 5*time.Second), eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
-	pageWait(t, ctx, "resynced to a new epoch", fmt.Sprintf(`__cellos.state().phase === 'live' && __cellos.sync.store.epoch !== %q && !__cellos.sync.store.formations.has('before')`, oldEpoch), 15*time.Second)
+	testutil.RemoveStream(t, a.Events)
+	pageWait(t, ctx, "resynced to a new epoch", fmt.Sprintf(`__cellos.state().phase === 'live' && __cellos.sync.store.epoch !== %q && !%s`, oldEpoch, shows), 15*time.Second)
 	p.pub("formation", "after", "created", map[string]any{"name": "After the removal"})
 	pageWait(t, ctx, "the new incarnation's formation", `[...document.querySelectorAll('table.formations tbody tr')].some(tr => tr.textContent.includes('After the removal'))`, 3*time.Second)
 }
@@ -180,13 +183,13 @@ func TestBrowserResumesAfterRestart(t *testing.T) {
 	}
 	p.pub("formation", "restart", "running", map[string]any{"name": "Restart drill"})
 
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/#/cells"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/#/cells"))
 	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`))
 	last := p.pub("cell", "r-0", "started", nil)
 	pageWait(t, ctx, "live event applied", fmt.Sprintf(`__cellos.state().cursor === %d`, last), 2*time.Second)
 
-	a.stop(t)
+	a.Stop()
 	pageWait(t, ctx, "header shows reconnecting", `document.getElementById('conn').dataset.state === 'reconnecting' && /Reconnecting/.test(document.getElementById('conn').textContent)`, 5*time.Second)
 
 	a2 := startProgram(t, dir, addr)
@@ -203,7 +206,8 @@ func TestBrowserResumesAfterRestart(t *testing.T) {
 	if !pageEval[bool](t, ctx, `window.__notReloaded === true`) {
 		t.Fatal("the page was reloaded")
 	}
-	sameStates(t, "after restart", pageEval[map[string]string](t, ctx, pageCellsJS), serverCells(t, a2.url()))
+	waitSettled(t, ctx)
+	sameStates(t, "after restart", pageEval[map[string]string](t, ctx, pageCellsJS), serverCells(t, a2.URL()))
 	checkFeedGapless(t, pageEval[[]uint64](t, ctx, feedSeqsJS))
 	// The table shows each cell once.
 	pageWait(t, ctx, "10 rows", `document.querySelectorAll('table.cells tbody tr').length === 10`, 2*time.Second)
@@ -239,12 +243,8 @@ func TestBrowserResyncsAfterPurge(t *testing.T) {
 	}
 	p.pub("cell", "p-0", "completed", map[string]any{"exitCode": 3})
 	last := p.pub("cell", "p-9", "admitted", map[string]any{"formationId": "purge"})
-	a.waitCursor(t, last)
-	stream, err := p.js.Stream(t.Context(), "CELLOS_EVENTS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.Purge(t.Context(), jetstream.WithPurgeKeep(1)); err != nil {
+	a.WaitCursor(last)
+	if err := a.Events.Handle().Purge(t.Context(), jetstream.WithPurgeKeep(1)); err != nil {
 		t.Fatal(err)
 	}
 	proxy.restore()
@@ -254,104 +254,188 @@ func TestBrowserResyncsAfterPurge(t *testing.T) {
 	if !pageEval[bool](t, ctx, `window.__notReloaded === true`) {
 		t.Fatal("the page was reloaded")
 	}
-	sameStates(t, "after resync", pageEval[map[string]string](t, ctx, pageCellsJS), serverCells(t, a.url()))
+	waitSettled(t, ctx)
+	sameStates(t, "after resync", pageEval[map[string]string](t, ctx, pageCellsJS), serverCells(t, a.URL()))
 	pageWait(t, ctx, "p-0 completed in the table",
 		`[...document.querySelectorAll('table.cells tbody tr')].some(tr => tr.textContent.startsWith('p-0') && tr.querySelector('.badge').textContent === 'completed')`, 2*time.Second)
 	pageWait(t, ctx, "resync marked in the feed", `!!document.querySelector('aside li.mark')?.textContent.includes('Resynced')`, 2*time.Second)
 }
 
-// TestBrowserFoldMatchesServer: the page folds events itself (DESIGN.md §3)
-// on top of a snapshot loaded while demo traffic flows, so that its pages
-// are read at different cursors. Once both are at the same cursor, every
-// formation and cell on the page equals the server's, field by field.
-func TestBrowserFoldMatchesServer(t *testing.T) {
+// TestBrowserShowsWhatTheServerHas: the page folds live events into the
+// rows it shows and into its summary (docs/design.md §3), and reads a page
+// or the summary again when an event may change them in a way it cannot
+// fold. After live demo traffic — published while the page is open, so
+// that its reads land at other cursors than its socket's — what each view
+// shows, row by row and field by field, and its summary numbers equal the
+// server's answers to the same queries at the same cursor.
+func TestBrowserShowsWhatTheServerHas(t *testing.T) {
 	ctx := newBrowser(t, 1280, 900)
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
 	g := demo.New(demo.Options{Seed: 11, Step: time.Second, Formations: 40, Tenants: 6})
-	next := func(n int) []rawMsg {
-		out := make([]rawMsg, 0, n)
+	next := func(n int) []testutil.Event {
+		out := make([]testutil.Event, 0, n)
 		for range n {
-			ev := g.Next()
-			out = append(out, rawMsg{demoSubject(t, ev), ev.JSON()})
+			out = append(out, demoEvent(t, g.Next()))
 		}
 		return out
 	}
-	// A formation deleted before the page opens: its tombstone is in no
-	// snapshot, and a later event for it must not bring it back.
+	// A formation deleted before the page opens: a later event for it must
+	// not bring it back.
 	p.pub("formation", "zombie", "created", map[string]any{"name": "Deleted long ago"})
 	p.pub("formation", "zombie", "deleted", nil)
-	// Enough traffic that the cells snapshot takes two pages.
-	a.waitCursor(t, p.pubRaw(next(6500)))
-	if n := len(serverCells(t, a.url())); n <= 1000 {
-		t.Fatalf("the demo made %d cells, want more than one page (1000)", n)
-	}
+	a.WaitCursor(p.pubRaw(next(6500)))
 
-	// Keep publishing while the page loads its snapshot; some payloads are
-	// not CloudEvents at all, which must advance the cursor all the same.
-	// (The page loads in a goroutine: only the test's may fail the test.)
-	navigated := make(chan error, 1)
-	go func() { navigated <- chromedp.Do(ctx, chromedp.Navigate(a.url()+"/")) }()
-	for i := range 40 {
-		batch := next(50)
-		if i%10 == 0 {
-			batch = append(batch, rawMsg{"cellos.events.cell.junk.x", []byte("not json")})
+	// Traffic while the page is open: some payloads are not CloudEvents at
+	// all, which must advance the cursor all the same.
+	traffic := func(batches int) uint64 {
+		for i := range batches {
+			batch := next(50)
+			if i%10 == 0 {
+				batch = append(batch, testutil.Event{Subject: "cellos.events.cell.junk.x", Payload: []byte("not json")})
+			}
+			p.pubRaw(batch)
+			time.Sleep(20 * time.Millisecond)
 		}
-		p.pubRaw(batch)
+		return p.pub("formation", "zombie", "running", nil)
 	}
-	last := p.pub("formation", "zombie", "running", nil)
-	if err := <-navigated; err != nil {
-		t.Fatalf("load the page: %v", err)
-	}
-	pageWait(t, ctx, "page at the last event", fmt.Sprintf(`__cellos.state().phase === 'live' && __cellos.state().cursor === %d`, last), 10*time.Second)
-	a.waitCursor(t, last)
-	pageWait(t, ctx, "tombstone found", `__cellos.sync.store.born.length === 0 && __cellos.sync.store.formations.get('zombie')?.deleted === true`, 8*time.Second)
-	t.Logf("snapshot page cursors (formations, cells): %s", pageEval[string](t, ctx, `JSON.stringify(__cellos.sync.store.pageCursors)`))
 
 	type entity = map[string]any
-	page := pageEval[map[string][]entity](t, ctx, `(() => {
-		const s = __cellos.sync.store;
-		return {
-			formations: s.liveFormations().map(f => ({ ...f, cells: s.countsOf(f.id) })),
-			cells: [...s.cells.values()],
-		};
-	})()`)
-	server := map[string][]entity{}
-	for _, kind := range []string{"formations", "cells"} {
-		after := ""
-		for {
-			body := apiGet[map[string]any](t, a.url(), "/v1/"+kind+"?limit=1000&after="+after)
-			for _, e := range body[kind].([]any) {
-				server[kind] = append(server[kind], e.(entity))
-			}
-			if after = body["next"].(string); after == "" {
-				break
-			}
-		}
+	type shown struct {
+		Cursor  uint64
+		Tenant  string
+		Summary entity
+		Rows    []entity
+		Entity  entity
 	}
-	for _, kind := range []string{"formations", "cells"} {
-		byID := map[string]entity{}
-		for _, e := range page[kind] {
-			byID[e["id"].(string)] = e
-		}
-		if len(page[kind]) != len(server[kind]) {
-			t.Errorf("%s: page has %d, server %d", kind, len(page[kind]), len(server[kind]))
-		}
-		for _, want := range server[kind] {
-			id := want["id"].(string)
-			got, ok := byID[id]
-			if !ok {
-				t.Errorf("%s %s: on the server, not on the page", kind, id)
-				continue
-			}
-			for k, w := range want {
-				if diff := fieldDiff(k, got[k], w); diff != "" {
-					t.Errorf("%s %s field %s: %s", kind, id, k, diff)
+	compareRows := func(what string, got []entity, want []any) {
+		t.Helper()
+		if len(got) != len(want) {
+			ids := func(es []entity) (out []any) {
+				for _, e := range es {
+					out = append(out, e["id"])
 				}
+				return out
 			}
+			var wids []any
+			for _, w := range want {
+				wids = append(wids, w.(entity)["id"])
+			}
+			t.Fatalf("%s: the page shows %d rows %v, the server answers %d %v", what, len(got), ids(got), len(want), wids)
+		}
+		for i, w := range want {
+			compareEntity(t, fmt.Sprintf("%s row %d", what, i), got[i], w.(entity))
 		}
 	}
-	t.Logf("compared %d formations and %d cells at cursor %d", len(server["formations"]), len(server["cells"]), last)
+	check := func(hash, list, summary string) {
+		t.Helper()
+		pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = %q`, hash)))
+		pageWait(t, ctx, "view read", `__cellos.state().phase === 'live' && __cellos.settled()`, 10*time.Second)
+		last := traffic(30)
+		a.WaitCursor(last)
+		pageWait(t, ctx, "page at the last event", fmt.Sprintf(`__cellos.state().cursor === %d`, last), 10*time.Second)
+		waitSettled(t, ctx)
+		got := pageEval[shown](t, ctx, `__cellos.shown()`)
+		if a.Cursor() != got.Cursor {
+			t.Fatalf("%s: page at %d, server at %d", hash, got.Cursor, a.Cursor())
+		}
+		body := apiGet[entity](t, a.URL(), list)
+		if c := uint64(body["cursor"].(float64)); c != got.Cursor {
+			t.Fatalf("%s: server answered at %d, page at %d", list, c, got.Cursor)
+		}
+		switch {
+		case body["formations"] != nil:
+			compareRows(hash, got.Rows, body["formations"].([]any))
+		case body["cells"] != nil:
+			compareRows(hash, got.Rows, body["cells"].([]any))
+		}
+		sum := apiGet[entity](t, a.URL(), summary)
+		delete(sum, "cursor")
+		delete(sum, "epoch")
+		if g, w := jsonText(t, got.Summary), jsonText(t, sum); g != w {
+			t.Fatalf("%s: summary on the page\n %s\nserver's %s\n %s", hash, g, summary, w)
+		}
+		// The cards and the tab counts say the same numbers.
+		cards := pageEval[[]string](t, ctx, `[...document.querySelectorAll('.cards .cardvalue')].map(e => e.textContent)`)
+		if len(cards) > 0 {
+			f := sum["formations"].(entity)["total"].(float64)
+			c := sum["cells"].(entity)["total"].(float64)
+			if cards[0] != commas(int(f)) || cards[2] != commas(int(c)) {
+				t.Errorf("%s: cards %v, want %v formations and %v cells", hash, cards, f, c)
+			}
+		}
+		t.Logf("%s: %d rows and the summary equal the server's at cursor %d", hash, len(got.Rows), got.Cursor)
+	}
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
+	check("#/formations", "/v1/formations?limit=50", "/v1/summary")
+	check("#/formations?tenant=acme", "/v1/formations?tenant=acme&limit=50", "/v1/summary?tenant=acme")
+	check("#/cells?state=running", "/v1/cells?state=running&limit=100", "/v1/summary")
+	check("#/cells?tenant=globex&outcome=none", "/v1/cells?tenant=globex&outcome=none&limit=100", "/v1/summary?tenant=globex")
+	// The page of a formation still at work (the newest running one: the
+	// demo finishes and deletes the older ones first), and its cells.
+	busiest := ""
+	for _, f := range apiGet[struct{ Formations []projection.Formation }](t, a.URL(), "/v1/formations?status=running&limit=1000").Formations {
+		if f.Cells.Admitted+f.Cells.Running > 0 {
+			busiest = f.ID
+		}
+	}
+	check("#/formations/"+busiest, "/v1/cells?formation="+busiest+"&limit=100", "/v1/summary")
+	got := pageEval[shown](t, ctx, `__cellos.shown()`)
+	if res, err := http.Get(a.URL() + "/v1/formations/" + busiest); err != nil {
+		t.Fatal(err)
+	} else if res.Body.Close(); res.StatusCode == http.StatusNotFound {
+		// Finished and deleted meanwhile (the demo deletes some).
+		if got.Entity != nil {
+			t.Errorf("formation %s: deleted on the server, shown on the page: %v", busiest, got.Entity)
+		}
+		t.Logf("formation %s was deleted during the traffic; the page says so", busiest)
+	} else {
+		want := apiGet[entity](t, a.URL(), "/v1/formations/"+busiest)["formation"].(entity)
+		compareEntity(t, "formation "+busiest, got.Entity, want)
+	}
+	if pageEval[bool](t, ctx, `[...document.querySelectorAll('table.formations tbody tr')].some(tr => tr.textContent.includes('Deleted long ago'))`) {
+		t.Error("the deleted formation came back")
+	}
+	t.Logf("requests: %s", pageEval[string](t, ctx, `(() => {
+		const n = {};
+		for (const e of performance.getEntriesByType('resource')) {
+			const m = /\/v1\/(\w+)/.exec(e.name);
+			if (m) n[m[1]] = (n[m[1]] || 0) + 1;
+		}
+		return JSON.stringify(n);
+	})()`))
+}
+
+// compareEntity compares an entity the page shows with the server's, field
+// by field (the server's fields).
+func compareEntity(t *testing.T, what string, got, want map[string]any) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: not on the page; the server has %v", what, want)
+	}
+	for k, w := range want {
+		if diff := fieldDiff(k, got[k], w); diff != "" {
+			t.Errorf("%s (%v) field %s: %s", what, want["id"], k, diff)
+		}
+	}
+}
+
+func jsonText(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// commas formats n as the page does (en-US grouping).
+func commas(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // fieldDiff compares one field of the page's entity with the server's:
@@ -377,70 +461,192 @@ func fieldDiff(key string, got, want any) string {
 	return ""
 }
 
-// TestBrowserTenThousandCells: the first render of 10,000 cells stays
-// under 2 s, and a burst of events is drawn in a few frames, not one
-// render per event.
-func TestBrowserTenThousandCells(t *testing.T) {
+// scaleCells is the size of TestBrowserAtScale: the registry of the issue
+// "Scale" (221,000 cells in 20,700 formations), or CELLOS_UI_SCALE_CELLS
+// cells in proportionally many formations. Under the race detector the
+// default is 30,000: there the server folds 221,000 cells in about 2.5
+// minutes on the 2-core machine and answers its first page close to the
+// 2 s bound, which measures the detector; CI runs the test again without
+// it at the full size (.ci/run).
+func scaleCells(t *testing.T) (cells, formations int) {
+	cells = 221_000
+	if raceDetector {
+		cells = 30_000
+	}
+	if v := os.Getenv("CELLOS_UI_SCALE_CELLS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1000 {
+			t.Fatalf("CELLOS_UI_SCALE_CELLS=%q: want a number of cells, at least 1000", v)
+		}
+		cells = n
+	}
+	return cells, max(1, cells*207/2210)
+}
+
+// publishRegistry publishes one event per entity — formations created in
+// a status, cells in every state — generated and published in a bounded
+// pipeline: chunks are built while the previous ones are being published.
+// It returns the last sequence.
+func publishRegistry(t *testing.T, a interface {
+	Publish(...testutil.Event) []uint64
+}, cells, formations int) uint64 {
+	t.Helper()
+	const chunk = 5000
+	phases := []string{"admitted", "started", "completed", "failed", "destroyed", "started", "completed", "completed"}
+	statuses := []string{"running", "launching", "completed", "degraded", "running", "failed"}
+	ev := func(entity, id, phase string, data map[string]any) testutil.Event {
+		data[entity+"Id"] = id
+		b, err := json.Marshal(map[string]any{
+			"specversion": "1.0", "id": "scale-" + entity + "-" + id, "source": "/browser-test/scale",
+			"type": "dev.cellos.events." + entity + ".lifecycle.v1." + phase, "time": "2026-01-01T00:00:00Z", "data": data,
+		})
+		if err != nil {
+			panic(err)
+		}
+		return testutil.Event{Subject: "cellos.events." + entity + "." + id + "." + phase, Payload: b}
+	}
+	chunks := make(chan []testutil.Event, 2) // at most two chunks wait
+	go func() {
+		defer close(chunks)
+		out := make([]testutil.Event, 0, chunk)
+		emit := func(e testutil.Event) {
+			if out = append(out, e); len(out) == chunk {
+				chunks <- out
+				out = make([]testutil.Event, 0, chunk)
+			}
+		}
+		for f := range formations {
+			emit(ev("formation", fmt.Sprintf("scale-%06d", f), statuses[f%len(statuses)], map[string]any{
+				"name": fmt.Sprintf("Scale %d", f), "tenantId": demo.TenantNames[f%len(demo.TenantNames)],
+			}))
+		}
+		for i := range cells {
+			f := i % formations
+			data := map[string]any{"formationId": fmt.Sprintf("scale-%06d", f), "tenantId": demo.TenantNames[f%len(demo.TenantNames)], "specId": "spec-scale"}
+			switch phase := phases[i%len(phases)]; phase {
+			case "completed":
+				data["exitCode"] = 0
+			case "failed":
+				data["reason"] = "oom-killed"
+			}
+			emit(ev("cell", fmt.Sprintf("cell-%06d", i), phases[i%len(phases)], data))
+		}
+		if len(out) > 0 {
+			chunks <- out
+		}
+	}()
+	var last uint64
+	for c := range chunks {
+		seqs := a.Publish(c...)
+		last = seqs[len(seqs)-1]
+	}
+	return last
+}
+
+// procStatus reads one field of /proc/self/status ("" where there is none).
+func procStatus(field string) string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// TestBrowserAtScale: with the registry of the issue "Scale" (221,000
+// cells; CELLOS_UI_SCALE_CELLS for another size) the first useful render —
+// the summary and the first page of the list — is on screen within 2 s,
+// from a bounded number of requests, whatever the registry's size; the page
+// holds one page of rows; and a burst of events is drawn in a few frames,
+// not one render per event.
+func TestBrowserAtScale(t *testing.T) {
+	cells, formations := scaleCells(t)
 	ctx := newBrowser(t, 1280, 900)
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
-	const cells, formations = 10000, 20
-	var msgs []rawMsg
-	for f := range formations {
-		s, b := p.event("formation", fmt.Sprintf("bulk-%02d", f), "created", map[string]any{"name": fmt.Sprintf("Bulk %02d", f), "tenantId": demo.TenantNames[f%4]})
-		msgs = append(msgs, rawMsg{s, b})
-	}
-	for i := range cells {
-		s, b := p.event("cell", fmt.Sprintf("cell-%05d", i), "admitted", map[string]any{
-			"formationId": fmt.Sprintf("bulk-%02d", i%formations), "tenantId": demo.TenantNames[i%formations%4], "specId": "spec-bulk",
-		})
-		msgs = append(msgs, rawMsg{s, b})
-	}
-	last := p.pubRaw(msgs)
-	a.waitCursor(t, last)
+	start := time.Now()
+	last := publishRegistry(t, a, cells, formations)
+	a.WaitCursor(last)
+	t.Logf("%d cells in %d formations published and folded in %v", cells, formations, time.Since(start).Round(time.Millisecond))
 
-	// Two figures: the first rows on screen (the snapshot's first page is
-	// drawn as soon as it arrives) and the whole registry loaded and drawn.
-	// Each is the best of up to three loads: this machine may be busy with
-	// other tests, and one slow load says more about them than about us.
+	// The first useful render: the summary and the first page drawn, taken
+	// in the page in the frame after the one that built them. Best of up
+	// to three loads: this machine may be busy with other tests, and one
+	// slow load says more about them than about us.
 	type figures struct{ FirstRows, FirstRender, FirstPaint float64 }
+	type requests struct {
+		Summary, Lists, Other int
+		Bytes                 float64
+	}
+	countRequests := `(() => {
+		const r = { Summary: 0, Lists: 0, Other: 0, Bytes: 0 };
+		for (const e of performance.getEntriesByType('resource')) {
+			if (!/\/v1\//.test(e.name)) continue;
+			if (/\/v1\/summary/.test(e.name)) r.Summary++;
+			else if (/\/v1\/(cells|formations)/.test(e.name)) r.Lists++;
+			else r.Other++;
+			r.Bytes += e.encodedBodySize;
+		}
+		return r;
+	})()`
+	// The server runs in this process: its peak RSS while the page loads
+	// (Linux: writing 5 to clear_refs resets the peak).
+	resetPeak := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 	var best figures
-	for attempt := 1; attempt <= 3 && (attempt == 1 || best.FirstRows > 2000 || best.FirstPaint > 5000); attempt++ {
-		pageDo(t, ctx, chromedp.Navigate(fmt.Sprintf("%s/?load=%d#/cells", a.url(), attempt)))
-		pageWait(t, ctx, "whole snapshot drawn", `__cellos.perf.firstPaint > 0`, 15*time.Second)
+	for attempt := 1; attempt <= 3 && (attempt == 1 || best.FirstPaint > 2000); attempt++ {
+		pageDo(t, ctx, chromedp.Navigate(fmt.Sprintf("%s/?load=%d#/cells", a.URL(), attempt)))
+		pageWait(t, ctx, "first useful render", `__cellos.perf.firstPaint > 0`, 15*time.Second)
 		f := pageEval[figures](t, ctx, `__cellos.perf`)
-		t.Logf("load %d of 10,000 cells: first rows drawn %.0f ms, whole registry drawn %.0f ms (painted %.0f ms) after navigation start; %s",
-			attempt, f.FirstRows, f.FirstRender, f.FirstPaint, pageEval[string](t, ctx, `(() => {
-				const r = performance.getEntriesByType('resource').filter(e => /\/v1\/(cells|formations)/.test(e.name));
-				const first = Math.min(...r.map(e => e.startTime)), last = Math.max(...r.map(e => e.responseEnd));
-				const dup = r.length - new Set(r.map(e => e.name)).size;
-				return 'snapshot: ' + r.length + ' requests from ' + first.toFixed(0) + ' to ' + last.toFixed(0) + ' ms (server time ' + r.reduce((s, e) => s + (e.responseStart - e.requestStart), 0).toFixed(0) + ' ms)' + (dup ? ', ' + dup + ' fetched twice' : '');
-			})()`))
-		if attempt == 1 || f.FirstRows < best.FirstRows {
-			best.FirstRows = f.FirstRows
+		r := pageEval[requests](t, ctx, countRequests)
+		t.Logf("load %d of %d cells: first rows drawn %.0f ms, summary and first page drawn %.0f ms (painted %.0f ms) after navigation start; %d summary and %d list requests (%.0f kB)",
+			attempt, cells, f.FirstRows, f.FirstRender, f.FirstPaint, r.Summary, r.Lists, r.Bytes/1000)
+		// One summary and one page; a second read of either when the
+		// server's fold and the page's socket were at other cursors.
+		if r.Summary > 2 || r.Lists > 2 {
+			t.Errorf("load %d: %d summary and %d list requests for the first render, want at most 2 each", attempt, r.Summary, r.Lists)
 		}
 		if attempt == 1 || f.FirstPaint < best.FirstPaint {
-			best.FirstRender, best.FirstPaint = f.FirstRender, f.FirstPaint
+			best = f
 		}
 	}
-	if best.FirstRows > 2000 {
-		t.Errorf("first render of the 10,000-cell view took %.0f ms at best, want under 2000 ms", best.FirstRows)
+	if best.FirstPaint > 2000 {
+		t.Errorf("first useful render of the %d-cell registry took %.0f ms at best, want at most 2000 ms", cells, best.FirstPaint)
 	}
-	if best.FirstPaint > 5000 {
-		t.Errorf("the whole 10,000-cell registry took %.0f ms at best to load and draw, want under 5000 ms", best.FirstPaint)
+	if resetPeak {
+		t.Logf("test process (the server, NATS and the test) while the page loaded: peak RSS %s, RSS now %s", procStatus("VmHWM"), procStatus("VmRSS"))
 	}
 	if n := pageEval[int](t, ctx, `document.querySelectorAll('table.cells tbody tr').length`); n != 100 {
 		t.Errorf("rows in the DOM = %d, want one page of 100", n)
 	}
-	pageWait(t, ctx, "count line", `document.querySelector('.resultcount').textContent === '10,000 cells'`, 2*time.Second)
+	pageWait(t, ctx, "count line", fmt.Sprintf(`document.querySelector('.resultcount').textContent === '%s cells'`, commas(cells)), 2*time.Second)
+	pageWait(t, ctx, "tab counts", fmt.Sprintf(`document.getElementById('n-cells').textContent === '%s' && document.getElementById('n-formations').textContent === '%s'`, commas(cells), commas(formations)), 2*time.Second)
+
+	// The next page is one request of 100 rows.
+	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector('.pager button:last-child').click()`))
+	pageWait(t, ctx, "second page", `document.querySelector('table.cells tbody tr td')?.textContent === 'cell-000100' && document.querySelectorAll('table.cells tbody tr').length === 100`, 5*time.Second)
+
+	// The formations with their summary cards.
+	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](`location.hash = '#/formations'`))
+	pageWait(t, ctx, "formations and cards", fmt.Sprintf(`document.querySelectorAll('table.formations tbody tr').length === 50 && document.querySelector('.cards .cardvalue')?.textContent === '%s'`, commas(formations)), 5*time.Second)
+	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](`location.hash = '#/cells'`))
+	pageWait(t, ctx, "connected with the first page", `__cellos.state().phase === 'live' && document.querySelectorAll('table.cells tbody tr').length === 100`, 5*time.Second)
+
+	// What the page holds is bounded by what it shows, not by the registry.
+	held := pageEval[map[string]int](t, ctx, `({ formations: __cellos.sync.store.formations.size, cells: __cellos.sync.store.cells.size, ring: __cellos.sync.store.ring.length, feed: __cellos.log.ring.length })`)
+	t.Logf("held by the page: %v; all requests: %+v", held, pageEval[requests](t, ctx, countRequests))
+	if held["cells"] > 100 || held["formations"] > 50 {
+		t.Errorf("the page holds %v, want at most one page of rows", held)
+	}
 
 	// A burst of 2,000 events: applied in order, drawn once per frame.
-	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	before := pageEval[int](t, ctx, `__cellos.perf.renders`)
-	msgs = msgs[:0]
+	msgs := make([]testutil.Event, 0, 2000)
 	for i := range 2000 {
-		s, b := p.event("cell", fmt.Sprintf("cell-%05d", i), "started", nil)
-		msgs = append(msgs, rawMsg{s, b})
+		msgs = append(msgs, p.event("cell", fmt.Sprintf("cell-%06d", i), "started", nil))
 	}
 	last = p.pubRaw(msgs)
 	pageWait(t, ctx, "burst applied", fmt.Sprintf(`__cellos.state().cursor === %d`, last), 10*time.Second)
@@ -450,6 +656,14 @@ func TestBrowserTenThousandCells(t *testing.T) {
 		t.Errorf("2,000 events caused %d renders, want them batched per animation frame", renders)
 	}
 	pageWait(t, ctx, "first row running", `document.querySelector('table.cells tbody tr .badge').textContent === 'running'`, 2*time.Second)
+	// The summary follows: the burst moved cells the page does not hold,
+	// so it reads the counts again (at most once a second).
+	waitSettled(t, ctx)
+	want := apiGet[map[string]any](t, a.URL(), "/v1/summary")
+	got := pageEval[map[string]any](t, ctx, `__cellos.shown().summary`)
+	if g, w := jsonText(t, got["cells"]), jsonText(t, want["cells"]); g != w {
+		t.Errorf("cells summary after the burst: page %s, server %s", g, w)
+	}
 }
 
 // TestBrowserCleanClose: the page closes its socket with a clean
@@ -457,7 +671,7 @@ func TestBrowserTenThousandCells(t *testing.T) {
 func TestBrowserCleanClose(t *testing.T) {
 	ctx := newBrowser(t, 1280, 900)
 	a := startProgram(t, t.TempDir(), "")
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
 	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	got := pageEval[struct {
 		Code  int
@@ -470,22 +684,28 @@ func TestBrowserCleanClose(t *testing.T) {
 
 	// Navigating away closes the socket too (pagehide), and the server
 	// sees the client end it at once, not a ping timeout later.
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/?again#/cells"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/?again#/cells"))
 	pageWait(t, ctx, "connected again", `__cellos.state().phase === 'live'`, 5*time.Second)
 	before := a.HTTP.SocketStats()
 	pageDo(t, ctx, chromedp.Navigate("about:blank"))
-	deadline := time.Now().Add(3 * time.Second)
-	for st := a.HTTP.SocketStats(); st.Open != 0 || st.Closed[web.EndClient] != before.Closed[web.EndClient]+1; st = a.HTTP.SocketStats() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after navigating away the server has %d sockets open, closed %v (before: %v); want the page's socket closed by the client", st.Open, st.Closed, before.Closed)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the server's counters
+	var st web.SocketStats
+	if !testutil.Poll(3*time.Second, 10*time.Millisecond, func() bool {
+		st = a.HTTP.SocketStats()
+		return st.Open == 0 && st.Closed[web.EndClient] == before.Closed[web.EndClient]+1
+	}) {
+		t.Fatalf("after navigating away the server has %d sockets open, closed %v (before: %v); want the page's socket closed by the client", st.Open, st.Closed, before.Closed)
 	}
 }
 
 // TestBrowserScreenshots takes the README's screenshots from demo traffic:
-// desktop (light and dark) and phone width.
+// desktop (light and dark) and phone width, into the directory
+// CELLOS_SCREENSHOTS names. It is a tool more than a test, so it runs only
+// then: `task screenshots` writes them into docs/.
 func TestBrowserScreenshots(t *testing.T) {
+	dir := os.Getenv("CELLOS_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("writes the README's screenshots: run with CELLOS_SCREENSHOTS=<dir> (task screenshots writes them into docs/)")
+	}
 	ctx := newBrowser(t, 1440, 900)
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
@@ -493,18 +713,13 @@ func TestBrowserScreenshots(t *testing.T) {
 	const n = 900
 	step := 200 * time.Millisecond
 	g := demo.New(demo.Options{Seed: 7, Start: time.Now().Add(-n * step), Step: step, Formations: 8})
-	var msgs []rawMsg
+	var msgs []testutil.Event
 	for range n {
-		ev := g.Next()
-		msgs = append(msgs, rawMsg{demoSubject(t, ev), ev.JSON()})
+		msgs = append(msgs, demoEvent(t, g.Next()))
 	}
 	last := p.pubRaw(msgs)
-	a.waitCursor(t, last)
+	a.WaitCursor(last)
 
-	dir := os.Getenv("CELLOS_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
 	shots := []struct {
 		name, hash string
 		w, h       int64
@@ -515,9 +730,9 @@ func TestBrowserScreenshots(t *testing.T) {
 		{"screenshot-formation.png", "", 1440, 900, false},
 		{"screenshot-events.png", "#/events", 1440, 900, true},
 		{"screenshot-phone.png", "#/formations", 390, 844, false},
-		{"screenshot-phone-dark.png", "#/cells?sort=updated", 390, 844, true},
+		{"screenshot-phone-dark.png", "#/cells?state=running", 390, 844, true},
 	}
-	pageDo(t, ctx, chromedp.Navigate(a.url()+"/"))
+	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
 	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	// Live traffic at a steady pace for a few seconds, so that the feed
 	// and the events-per-second sparkline show what a user would see.
@@ -527,17 +742,18 @@ func TestBrowserScreenshots(t *testing.T) {
 		batch := 1 + i%3 // an uneven rate reads better than a flat one
 		msgs = msgs[:0]
 		for range batch {
-			ev := g.Next()
-			msgs = append(msgs, rawMsg{demoSubject(t, ev), ev.JSON()})
+			msgs = append(msgs, demoEvent(t, g.Next()))
 		}
 		p.pubRaw(msgs)
 	}
 	tick.Stop()
 	// The formation page shows the one with the most cells still at work.
-	busiest := pageEval[string](t, ctx, `(() => {
-		const s = __cellos.sync.store, live = (f) => { const c = s.countsOf(f.id); return c.total - c.destroyed + c.total / 1000; };
-		return s.liveFormations().sort((a, b) => live(b) - live(a))[0].id;
-	})()`)
+	busiest, most := "", -1.0
+	for _, f := range apiGet[struct{ Formations []projection.Formation }](t, a.URL(), "/v1/formations?limit=1000").Formations {
+		if live := float64(f.Cells.Total-f.Cells.Destroyed) + float64(f.Cells.Total)/1000; live > most {
+			busiest, most = f.ID, live
+		}
+	}
 	for _, s := range shots {
 		hash := s.hash
 		if hash == "" {
@@ -560,20 +776,12 @@ func TestBrowserScreenshots(t *testing.T) {
 	t.Logf("screenshots in %s", dir)
 }
 
-// demoSubject routes a demo event as a supervisor would:
-// cellos.events.<entity>.<id>.<phase>.
-func demoSubject(t *testing.T, ev demo.Event) string {
+// demoEvent is a demo event on the subject a supervisor routes it to.
+func demoEvent(t *testing.T, ev demo.Event) testutil.Event {
 	t.Helper()
-	typ := strings.TrimPrefix(ev.Type, "dev.cellos.events.")
-	entity, _, _ := strings.Cut(typ, ".")
-	phase := typ[strings.LastIndex(typ, ".")+1:]
-	var data map[string]any
-	if err := json.Unmarshal(ev.Data, &data); err != nil {
+	subject, _, err := event.Route(ev.JSON())
+	if err != nil {
 		t.Fatal(err)
 	}
-	id, _ := data[entity+"Id"].(string)
-	if id == "" {
-		id, _ = data["cellId"].(string)
-	}
-	return fmt.Sprintf("cellos.events.%s.%s.%s", entity, id, phase)
+	return testutil.Event{Subject: subject, Payload: ev.JSON()}
 }

@@ -1,4 +1,4 @@
-// Package web serves everything HTTP of one process (DESIGN.md §6): the
+// Package web serves everything HTTP of one process (docs/design.md §5): the
 // read API over the projection, event paging and ingest (/v1/events), the
 // WebSocket event bridge (/ws/events), status, health, metrics, and the
 // embedded web view (/).

@@ -6,9 +6,11 @@ import (
 	"net/http"
 
 	"github.com/coder/websocket"
+
+	"cellos-allinone/projector"
 )
 
-// Error codes of the API. Each maps to one HTTP status in statusOf.
+// Error codes of the API; codes holds what each one means.
 const (
 	CodeBadParameter     = "bad_parameter"
 	CodeUnknownParameter = "unknown_parameter"
@@ -19,6 +21,7 @@ const (
 	CodeUnsupportedMedia = "unsupported_media_type"
 	CodeInvalidEvent     = "invalid_event"
 	CodeNotReady         = "not_ready"
+	CodeStateDamaged     = "state_damaged"
 	CodeUnavailable      = "unavailable"
 	CodeForbidden        = "forbidden"
 	CodeUpgradeRequired  = "upgrade_required"
@@ -27,25 +30,6 @@ const (
 	CodeSlowClient       = "slow_client"
 	CodeInternal         = "internal"
 )
-
-// statusOf is the one table from error code to HTTP status.
-var statusOf = map[string]int{
-	CodeBadParameter:     http.StatusBadRequest,
-	CodeUnknownParameter: http.StatusBadRequest,
-	CodeInvalidEvent:     http.StatusBadRequest,
-	CodeForbidden:        http.StatusForbidden,
-	CodeNotFound:         http.StatusNotFound,
-	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
-	CodeCursorExpired:    http.StatusGone,
-	CodeBodyTooLarge:     http.StatusRequestEntityTooLarge,
-	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
-	CodeNotReady:         http.StatusServiceUnavailable,
-	CodeUnavailable:      http.StatusServiceUnavailable,
-	CodeUpgradeRequired:  http.StatusUpgradeRequired,
-	CodeBadHandshake:     http.StatusBadRequest,
-	CodeShuttingDown:     http.StatusServiceUnavailable,
-	CodeInternal:         http.StatusInternalServerError,
-}
 
 // WebSocket close codes of /ws/events beyond RFC 6455's (docs/websocket.md).
 const (
@@ -57,17 +41,47 @@ const (
 	CloseCursorExpired websocket.StatusCode = 4410
 )
 
-// closeCodeOf is the one table from the error code a socket ends with to
-// its close code. A client that sends a data message is closed with 1008
-// by the WebSocket library; a client that closes first gets its own code
-// echoed; a peer that stops answering pings is dropped without a close
-// frame.
-var closeCodeOf = map[string]websocket.StatusCode{
-	CodeShuttingDown:  websocket.StatusGoingAway,     // 1001
-	CodeSlowClient:    CloseSlowClient,               // 4408
-	CodeCursorExpired: CloseCursorExpired,            // 4410
-	CodeUnavailable:   websocket.StatusInternalError, // 1011: the event log failed
-	CodeInternal:      websocket.StatusInternalError, // 1011
+// codeInfo is what one error code means to each side of the API.
+type codeInfo struct {
+	status int // HTTP status of an answer with this code
+	// close and end: a socket that ends with this code closes with close
+	// and is counted as ended for end (cellos_ws_closed_total); 0 / ""
+	// for codes that only ever answer an HTTP request.
+	close websocket.StatusCode
+	end   string
+	warn  bool // logged as a warning (else at debug level)
+}
+
+// codes is the one table of error codes, one row per code. A client that
+// sends a data message is closed with 1008 by the WebSocket library; a
+// client that closes first gets its own code echoed; a peer that stops
+// answering pings is dropped without a close frame.
+var codes = map[string]codeInfo{
+	CodeBadParameter:     {status: http.StatusBadRequest},
+	CodeUnknownParameter: {status: http.StatusBadRequest},
+	CodeInvalidEvent:     {status: http.StatusBadRequest},
+	CodeBadHandshake:     {status: http.StatusBadRequest},
+	CodeForbidden:        {status: http.StatusForbidden},
+	CodeNotFound:         {status: http.StatusNotFound},
+	CodeMethodNotAllowed: {status: http.StatusMethodNotAllowed},
+	CodeCursorExpired:    {status: http.StatusGone, close: CloseCursorExpired, end: EndCursorExpired},
+	CodeBodyTooLarge:     {status: http.StatusRequestEntityTooLarge},
+	CodeUnsupportedMedia: {status: http.StatusUnsupportedMediaType},
+	CodeUpgradeRequired:  {status: http.StatusUpgradeRequired},
+	CodeNotReady:         {status: http.StatusServiceUnavailable},
+	CodeStateDamaged:     {status: http.StatusServiceUnavailable, close: websocket.StatusInternalError, end: EndError, warn: true},
+	CodeShuttingDown:     {status: http.StatusServiceUnavailable, close: websocket.StatusGoingAway, end: EndShutdown},
+	CodeUnavailable:      {status: http.StatusServiceUnavailable, close: websocket.StatusInternalError, end: EndError, warn: true},
+	CodeSlowClient:       {status: http.StatusServiceUnavailable, close: CloseSlowClient, end: EndSlow, warn: true},
+	CodeInternal:         {status: http.StatusInternalServerError, close: websocket.StatusInternalError, end: EndError, warn: true},
+}
+
+// infoOf is the row of code; an unknown code is internal.
+func infoOf(code string) codeInfo {
+	if ci, ok := codes[code]; ok {
+		return ci
+	}
+	return codes[CodeInternal]
 }
 
 // Error is an API error: a machine code and a message for people.
@@ -89,19 +103,19 @@ func Errorf(code, format string, args ...any) *Error {
 // is the only kind logged as an error.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	if errors.Is(err, projector.ErrStateDamaged) {
+		e = Errorf(CodeStateDamaged, "%v; retry shortly", err)
+	} else if !errors.As(err, &e) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = Errorf(CodeInternal, "internal error")
 	}
-	status, ok := statusOf[e.Code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	ci := infoOf(e.Code)
+	status := ci.status
 	body := map[string]any{"code": e.Code, "message": e.Message}
 	for k, v := range e.Extra {
 		body[k] = v
 	}
-	if status >= 500 && e.Code != CodeNotReady {
+	if ci.warn {
 		s.log.Warn("request refused", "path", r.URL.Path, "code", e.Code, "msg", e.Message)
 	} else {
 		s.log.Debug("request refused", "path", r.URL.Path, "code", e.Code, "msg", e.Message)

@@ -8,34 +8,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"cellos-allinone/api"
 	"cellos-allinone/eventlog"
 )
-
-// helloFrame is the first frame of every /ws/events socket.
-type helloFrame struct {
-	Type     string `json:"type"`
-	FirstSeq uint64 `json:"firstSeq"`
-	LastSeq  uint64 `json:"lastSeq"`
-	Epoch    string `json:"epoch"`
-}
-
-// eventItem is one event of a /v1/events page, framed like a WebSocket
-// event frame.
-type eventItem struct {
-	Seq     uint64          `json:"seq"`
-	Subject string          `json:"subject"`
-	Event   json.RawMessage `json:"event"`
-}
-
-type eventPage struct {
-	FirstSeq uint64      `json:"firstSeq"`
-	LastSeq  uint64      `json:"lastSeq"`
-	Epoch    string      `json:"epoch"`
-	Events   []eventItem `json:"events"`
-	Next     uint64      `json:"next"`
-}
 
 // appendEventValue appends a stored payload as the "event" value of a
 // frame: the payload itself when it is a JSON object, otherwise a JSON
@@ -48,16 +24,40 @@ func appendEventValue(dst, payload []byte) []byte {
 	return appendJSONString(dst, string(payload))
 }
 
+// eventFrameHead starts every event frame; what follows it, after a '{',
+// is the frame's item: {"seq":…,"subject":…,"event":…}.
+const eventFrameHead = `{"type":"event",`
+
 // appendEventFrame appends {"type":"event","seq":…,"subject":…,"event":…}:
 // built by hand because it is written once per event and socket.
 func appendEventFrame(dst []byte, d eventlog.Delivery) []byte {
-	dst = append(dst, `{"type":"event","seq":`...)
+	dst = append(dst, eventFrameHead+`"seq":`...)
 	dst = strconv.AppendUint(dst, d.Seq, 10)
 	dst = append(dst, `,"subject":`...)
 	dst = appendJSONString(dst, d.Subject)
 	dst = append(dst, `,"event":`...)
 	dst = appendEventValue(dst, d.Payload)
 	return append(dst, '}')
+}
+
+// A batch frame (docs/websocket.md) is batchHead, the items of its events
+// separated by commas, and batchTail:
+// {"type":"events","events":[{"seq":…,"subject":…,"event":…},…]}.
+const (
+	batchHead = `{"type":"events","events":[`
+	batchTail = `]}`
+)
+
+// itemLen is the length of the item of an event frame made by
+// appendEventFrame.
+func itemLen(frame []byte) int { return len(frame) - len(eventFrameHead) + 1 }
+
+// appendItem appends the item of an event frame made by appendEventFrame:
+// the same bytes without the frame's type, so that an event encoded once
+// serves as a single frame and inside any batch frame.
+func appendItem(dst, frame []byte) []byte {
+	dst = append(dst, '{')
+	return append(dst, frame[len(eventFrameHead):]...)
 }
 
 func appendJSONString(dst []byte, s string) []byte {
@@ -124,18 +124,23 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.Log == nil {
-		return Errorf(CodeUnavailable, "the event log is not available")
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), eventsTimeout)
 	defer cancel()
-	inc := s.cfg.Log.Current()
-	st, err := s.cfg.Log.State(ctx)
-	if err != nil {
-		return Errorf(CodeUnavailable, "event log unavailable: %v", err)
-	}
-	if st.Epoch != inc.Epoch {
-		inc = s.cfg.Log.Current() // the state read has just moved it on
+	// The page's state and the incarnation it reads must be the same
+	// one: a recreation between the two reads is looked at again.
+	var inc *eventlog.Incarnation
+	var st eventlog.State
+	for attempt := 1; ; attempt++ {
+		inc = s.cfg.Events.Current()
+		if st, err = s.cfg.Events.State(ctx); err != nil {
+			return Errorf(CodeUnavailable, "event log unavailable: %v", err)
+		}
+		if st.Epoch == inc.Epoch {
+			break
+		}
+		if attempt == 3 {
+			return Errorf(CodeUnavailable, "the event stream keeps changing; retry")
+		}
 	}
 	if !q.has("since") && st.FirstSeq > 1 {
 		// No cursor: the client claims nothing, so the page starts at the
@@ -147,7 +152,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return cursorError(err)
 	}
-	page := eventPage{FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch, Events: []eventItem{}, Next: c.Since}
+	page := api.EventPage{FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch, Events: []api.Event{}, Next: c.Since}
 	if start <= st.LastSeq {
 		if err := s.readPage(ctx, inc, &page, start, filter, limit); err != nil {
 			return err
@@ -160,8 +165,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 // readPage fills page with up to limit events from start on and sets next.
 // Events read before a loss are still a valid page (their next page gets
 // the 410); a loss before the first event is the 410 now.
-func (s *Server) readPage(ctx context.Context, inc *eventlog.Incarnation, page *eventPage, start uint64, filter string, limit int) error {
-	rd, err := s.cfg.Log.OpenReader(ctx, inc, start, filter)
+func (s *Server) readPage(ctx context.Context, inc *eventlog.Incarnation, page *api.EventPage, start uint64, filter string, limit int) error {
+	rd, err := s.cfg.Events.OpenReader(ctx, inc, start, filter)
 	if err != nil {
 		return s.pageError(err)
 	}
@@ -174,7 +179,7 @@ func (s *Server) readPage(ctx context.Context, inc *eventlog.Incarnation, page *
 	for len(page.Events) < limit {
 		ds, err := rd.Batch(ctx, limit-len(page.Events))
 		for i, d := range ds {
-			page.Events = append(page.Events, eventItem{Seq: d.Seq, Subject: d.Subject, Event: appendEventValue(nil, d.Payload)})
+			page.Events = append(page.Events, api.Event{Seq: d.Seq, Subject: d.Subject, Event: appendEventValue(nil, d.Payload)})
 			last = &ds[i]
 		}
 		if err != nil {

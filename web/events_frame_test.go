@@ -48,10 +48,27 @@ func TestCloseReason(t *testing.T) {
 }
 
 func TestCloseCodesTable(t *testing.T) {
-	want := map[string]int{CodeShuttingDown: 1001, CodeSlowClient: 4408, CodeCursorExpired: 4410, CodeUnavailable: 1011, CodeInternal: 1011}
-	for code, status := range want {
-		if got := int(closeCodeOf[code]); got != status {
-			t.Errorf("closeCodeOf[%s] = %d, want %d", code, got, status)
+	want := map[string]struct {
+		close int
+		end   string
+	}{
+		CodeShuttingDown:  {1001, EndShutdown},
+		CodeSlowClient:    {4408, EndSlow},
+		CodeCursorExpired: {4410, EndCursorExpired},
+		CodeUnavailable:   {1011, EndError},
+		CodeInternal:      {1011, EndError},
+	}
+	for code, w := range want {
+		if ci := infoOf(code); int(ci.close) != w.close || ci.end != w.end {
+			t.Errorf("codes[%s] closes with %d as %q, want %d as %q", code, ci.close, ci.end, w.close, w.end)
+		}
+	}
+	for code, ci := range codes {
+		if ci.status < 400 || ci.status > 599 {
+			t.Errorf("codes[%s].status = %d, want an error status", code, ci.status)
+		}
+		if (ci.close == 0) != (ci.end == "") {
+			t.Errorf("codes[%s]: close %d with end %q: a socket's end needs both", code, ci.close, ci.end)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
 
@@ -64,7 +65,7 @@ func TestEventsPaging(t *testing.T) {
 		got = append(got, seqsOf(p.Events)...)
 		since = p.Next
 	}
-	if !slices.Equal(got, seqRange(1, 250)) || pages != 3 {
+	if !slices.Equal(got, testutil.SeqRange(1, 250)) || pages != 3 {
 		t.Errorf("paged %d events in %d pages, want 1..250 in 3", len(got), pages)
 	}
 	if p := e.getEvents(t, "since=10&limit=1000"); len(p.Events) != 240 || p.Next != 250 {
@@ -99,7 +100,7 @@ func TestEventsSubjectFilterMovesNextToTheEnd(t *testing.T) {
 func TestEventsBelowTheFloorIs410(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c1.started", 10)
-	if err := e.a.Log.Stream().Purge(wsCtx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
+	if err := e.a.Events.Handle().Purge(testutil.Ctx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{"since=0", "since=4", "since=11"} {
@@ -113,7 +114,7 @@ func TestEventsBelowTheFloorIs410(t *testing.T) {
 		}
 	}
 	for _, q := range []string{"since=5", ""} {
-		if p := e.getEvents(t, q); !slices.Equal(seqsOf(p.Events), seqRange(6, 10)) || p.FirstSeq != 6 {
+		if p := e.getEvents(t, q); !slices.Equal(seqsOf(p.Events), testutil.SeqRange(6, 10)) || p.FirstSeq != 6 {
 			t.Errorf("?%s (the floor): %v firstSeq %d, want 6..10, firstSeq 6", q, seqsOf(p.Events), p.FirstSeq)
 		}
 	}
@@ -124,7 +125,7 @@ func TestEventsBelowTheFloorIs410(t *testing.T) {
 func TestEventsEpoch(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c-1.started", 3)
-	epoch := e.a.Log.Epoch()
+	epoch := e.a.Events.Epoch()
 	status, body := e.do(t, "GET", "/v1/events?since=0&epoch=2026-01-01T00:00:00Z", "", nil)
 	if status != http.StatusGone || !strings.Contains(string(body), epoch) {
 		t.Fatalf("?epoch=<another> = %d %s, want 410 naming the epoch %s", status, body, epoch)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
 
@@ -53,7 +54,7 @@ func TestIngestStoresOnceAndReportsDuplicates(t *testing.T) {
 	if first != (publishedBody{Seq: 2, Subject: "cellos.events.cell.c-1.started"}) {
 		t.Errorf("POST = %+v, want seq 2 on cellos.events.cell.c-1.started, not duplicate", first)
 	}
-	msg, found, err := e.a.Log.Get(wsCtx(t, 5*time.Second), 2)
+	msg, found, err := e.a.Events.Get(testutil.Ctx(t, 5*time.Second), 2)
 	if err != nil || !found || msg.Header.Get("Nats-Msg-Id") != "ev-1" {
 		t.Fatalf("stored message: %+v %v %v, want Nats-Msg-Id ev-1", msg, found, err)
 	}
@@ -87,7 +88,7 @@ func TestIngestStoresOnceAndReportsDuplicates(t *testing.T) {
 		t.Errorf("stored event = %s, want the posted CloudEvent", got[0].Event)
 	}
 	// The projection applies what was posted.
-	waitUntil(t, 10*time.Second, "projection applies the posted events", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "projection applies the posted events", func() bool {
 		status, body := e.do(t, "GET", "/v1/cells/c-1", "", nil)
 		return status == http.StatusOK && strings.Contains(string(body), `"state":"running"`)
 	})

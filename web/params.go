@@ -11,6 +11,10 @@ import (
 // maxParamLen bounds every query parameter value.
 const maxParamLen = 256
 
+// maxPrefixLen bounds prefix=: an id is at most 128 characters, so a longer
+// prefix could match nothing.
+const maxPrefixLen = 128
+
 // query is a request's query parameters checked against the set an
 // endpoint accepts: unknown, repeated, oversized or non-UTF-8 parameters
 // are errors.
@@ -42,6 +46,15 @@ func parseQuery(u *url.URL, allowed ...string) (query, error) {
 func (q query) str(name string) string { return q.v.Get(name) }
 
 func (q query) has(name string) bool { return q.v.Has(name) }
+
+// prefix is the id prefix of a list query ("" when absent).
+func (q query) prefix() (string, error) {
+	p := q.str("prefix")
+	if n := utf8.RuneCountInString(p); n > maxPrefixLen {
+		return "", Errorf(CodeBadParameter, "parameter \"prefix\": %d characters, at most %d (an id is at most %d)", n, maxPrefixLen, maxPrefixLen)
+	}
+	return p, nil
+}
 
 // ParseLimit parses a page size: 1..projection.MaxLimit, def when absent.
 func ParseLimit(s string, present bool, def int) (int, error) {

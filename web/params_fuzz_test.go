@@ -22,16 +22,16 @@ import (
 // documented values (docs/websocket.md), checked here against oracles
 // written independently of them.
 
-// wantRefusal fails unless err is an *Error with one of codes (each a 400
-// in statusOf) and a message naming name.
-func wantRefusal(t *testing.T, call string, err error, name string, codes ...string) {
+// wantRefusal fails unless err is an *Error with one of want (each a 400
+// in the codes table) and a message naming name.
+func wantRefusal(t *testing.T, call string, err error, name string, want ...string) {
 	t.Helper()
 	var e *Error
 	if !errors.As(err, &e) {
 		t.Fatalf("%s = %T %v, want an *Error", call, err, err)
 	}
-	if !slices.Contains(codes, e.Code) || statusOf[e.Code] != 400 {
-		t.Fatalf("%s = %s (HTTP %d), want one of %v (HTTP 400)", call, e.Code, statusOf[e.Code], codes)
+	if !slices.Contains(want, e.Code) || infoOf(e.Code).status != 400 {
+		t.Fatalf("%s = %s (HTTP %d), want one of %v (HTTP 400)", call, e.Code, infoOf(e.Code).status, want)
 	}
 	if e.Message == "" || !strings.Contains(e.Message, name) {
 		t.Fatalf("%s: message %q does not name %q", call, e.Message, name)
@@ -202,7 +202,7 @@ var endpointParams = [][]string{
 	{"tenant", "status", "limit", "after"},
 	{"tenant", "formation", "state", "limit", "after"},
 	{"since", "limit", "subject"},
-	{"since", "subject", "epoch"},
+	{"since", "subject", "epoch", "batch"},
 	nil,
 }
 
@@ -211,7 +211,7 @@ var endpointParams = [][]string{
 // bytes of UTF-8; it refuses the rest with bad_parameter or
 // unknown_parameter. parseWSParams, the whole check of /ws/events before
 // the upgrade, refuses with the same codes and accepts only a canonical
-// since and a filter inside cellos.events.>.
+// since, a filter inside cellos.events.> and a batch of 1 or 0.
 func FuzzQuery(f *testing.F) {
 	for _, s := range []string{
 		"", "limit=10", "limit=10&after=f-1", "tenant=t&status=running", "since=0&subject=cellos.events.%3E",
@@ -220,6 +220,7 @@ func FuzzQuery(f *testing.F) {
 		"since=%ff", "%ff=1", "since=-1", "since=18446744073709551616", "subject=cellos.events.%3E.x",
 		"subject=cellos.events..x", "subject=foo.bar", "epoch=", "since=1&since=1", "Since=1",
 		"limit=+5", "since=+1", "since=%2B1", "after=" + strings.Repeat("x", 300),
+		"batch=1", "since=0&batch=0", "batch=", "batch=2", "batch=01",
 	} {
 		f.Add(s)
 	}
@@ -263,6 +264,9 @@ func FuzzQuery(f *testing.F) {
 		}
 		if p.cursor.Epoch != parsed.Get("epoch") || parsed.Has("epoch") && p.cursor.Epoch == "" {
 			t.Fatalf("%s: epoch %q from %q", call, p.cursor.Epoch, parsed.Get("epoch"))
+		}
+		if b := parsed.Get("batch"); p.batch != (b == "1") || parsed.Has("batch") && b != "1" && b != "0" {
+			t.Fatalf("%s: batch %v from %q", call, p.batch, b)
 		}
 		if !parsed.Has("subject") {
 			if p.filter != eventlog.SubjectAll {

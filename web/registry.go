@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"cellos-allinone/api"
 	"cellos-allinone/projection"
 	"cellos-allinone/projector"
 )
@@ -10,35 +11,8 @@ import (
 // defaultLimit is the page size when limit is absent.
 const defaultLimit = 100
 
-type formationList struct {
-	Cursor     uint64                 `json:"cursor"`
-	Epoch      string                 `json:"epoch"`
-	Formations []projection.Formation `json:"formations"`
-	Next       string                 `json:"next"`
-}
-
-type formationOne struct {
-	Cursor    uint64               `json:"cursor"`
-	Epoch     string               `json:"epoch"`
-	Formation projection.Formation `json:"formation"`
-	Cells     []projection.Cell    `json:"cells"`
-}
-
-type cellList struct {
-	Cursor uint64            `json:"cursor"`
-	Epoch  string            `json:"epoch"`
-	Cells  []projection.Cell `json:"cells"`
-	Next   string            `json:"next"`
-}
-
-type cellOne struct {
-	Cursor uint64          `json:"cursor"`
-	Epoch  string          `json:"epoch"`
-	Cell   projection.Cell `json:"cell"`
-}
-
 func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "tenant", "status", "limit", "after")
+	q, err := parseQuery(r.URL, "tenant", "status", "prefix", "limit", "after")
 	if err != nil {
 		return err
 	}
@@ -46,15 +20,22 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := projection.FormationFilter{Tenant: q.str("tenant"), Status: q.str("status")}
+	prefix, err := q.prefix()
+	if err != nil {
+		return err
+	}
+	f := projection.FormationFilter{Tenant: q.str("tenant"), Status: q.str("status"), Prefix: prefix}
 	if f.Status != "" && !projection.ValidFormationStatus(f.Status) {
 		return Errorf(CodeBadParameter, "status %q is not a formation status (created, launching, running, degraded, completed, failed, cancelled)", f.Status)
 	}
-	var resp formationList
-	s.proj.Read(func(p projector.View) {
+	var resp api.FormationList
+	err = s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Formations, resp.Next = p.Formations(f, pg)
 	})
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
@@ -64,12 +45,15 @@ func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	var resp formationOne
+	var resp api.FormationDetail
 	found := false
-	s.proj.Read(func(p projector.View) {
+	err := s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Formation, resp.Cells, found = p.Formation(id)
 	})
+	if err != nil {
+		return err
+	}
 	if !found {
 		return Errorf(CodeNotFound, "no formation %q", id)
 	}
@@ -78,7 +62,7 @@ func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "tenant", "formation", "state", "outcome", "limit", "after")
+	q, err := parseQuery(r.URL, "tenant", "formation", "state", "outcome", "prefix", "limit", "after")
 	if err != nil {
 		return err
 	}
@@ -86,18 +70,25 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := projection.CellFilter{Tenant: q.str("tenant"), Formation: q.str("formation"), State: q.str("state"), Outcome: q.str("outcome")}
+	prefix, err := q.prefix()
+	if err != nil {
+		return err
+	}
+	f := projection.CellFilter{Tenant: q.str("tenant"), Formation: q.str("formation"), State: q.str("state"), Outcome: q.str("outcome"), Prefix: prefix}
 	if f.State != "" && !projection.ValidCellState(f.State) {
 		return Errorf(CodeBadParameter, "state %q is not a cell state (admitted, running, completed, failed, destroyed)", f.State)
 	}
 	if q.has("outcome") && f.Outcome != projection.OutcomeCompleted && f.Outcome != projection.OutcomeFailed && f.Outcome != projection.OutcomeUnset {
 		return Errorf(CodeBadParameter, "outcome %q is not a cell outcome (completed, failed, or none for cells without one)", f.Outcome)
 	}
-	var resp cellList
-	s.proj.Read(func(p projector.View) {
+	var resp api.CellList
+	err = s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Cells, resp.Next = p.Cells(f, pg)
 	})
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
@@ -107,14 +98,36 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	var resp cellOne
+	var resp api.CellDetail
 	found := false
-	s.proj.Read(func(p projector.View) {
+	err := s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Cell, found = p.Cell(id)
 	})
+	if err != nil {
+		return err
+	}
 	if !found {
 		return Errorf(CodeNotFound, "no cell %q", id)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// getSummary answers the registry in numbers: cursor, epoch and counts are
+// read in one view, so they belong together.
+func (s *Server) getSummary(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL, "tenant")
+	if err != nil {
+		return err
+	}
+	var resp api.Summary
+	err = s.proj.Read(func(p projector.View) {
+		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
+		resp.Summary = p.Summary(q.str("tenant"))
+	})
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil

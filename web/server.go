@@ -20,9 +20,9 @@ import (
 // Projector is what the API reads: the projection and its status.
 type Projector interface {
 	Ready() bool
-	Epoch() string
-	// Read gives one consistent view: a projection with its epoch.
-	Read(func(projector.View))
+	// Read gives one consistent view: a state with its epoch; a damaged
+	// state is the error.
+	Read(func(projector.View)) error
 	Status(ctx context.Context, version string) (projector.Status, error)
 }
 
@@ -38,9 +38,9 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	// Registerer receives the server's own metrics; nil registers none.
 	Registerer prometheus.Registerer
-	// Log is the event stream behind /v1/events and /ws/events; without
-	// it they answer 503.
-	Log *eventlog.Log
+	// Events is the event stream behind /v1/events and /ws/events;
+	// without it they answer 503.
+	Events *eventlog.Stream
 	// WS tunes the WebSocket bridge (ws.go).
 	WS WSConfig
 }
@@ -52,7 +52,7 @@ type Server struct {
 	proj Projector
 	mux  *http.ServeMux
 	ws   *sockets
-	hub  *hub // nil without a Log
+	hub  *hub // nil without Events
 
 	ln      net.Listener
 	srv     *http.Server
@@ -67,8 +67,8 @@ func New(cfg Config, proj Projector) *Server {
 	cfg.WS.fill()
 	s := &Server{cfg: cfg, log: cfg.Logger, proj: proj, mux: http.NewServeMux()}
 	s.ws = newSockets(cfg.WS.MaxSockets, cfg.Registerer)
-	if cfg.Log != nil {
-		s.hub = newHub(cfg.Log, cfg.Logger.With("part", "ws-hub"), cfg.WS.QueueBytes)
+	if cfg.Events != nil {
+		s.hub = newHub(cfg.Events, cfg.Logger, cfg.WS.QueueBytes)
 	}
 	s.routes()
 	return s
@@ -87,10 +87,11 @@ func (s *Server) routes() {
 	s.handle("GET /v1/formations/{id}", s.whenReady(s.getFormation))
 	s.handle("GET /v1/cells", s.whenReady(s.listCells))
 	s.handle("GET /v1/cells/{id}", s.whenReady(s.getCell))
+	s.handle("GET /v1/summary", s.whenReady(s.getSummary))
 	// The event log: read and written directly, ready or not.
-	s.handle("GET /v1/events", s.listEvents)
-	s.handle("POST /v1/events", s.postEvent)
-	s.handle("GET /ws/events", s.serveEvents)
+	s.handle("GET /v1/events", s.needEvents(s.listEvents))
+	s.handle("POST /v1/events", s.needEvents(s.postEvent))
+	s.handle("GET /ws/events", s.needEvents(s.serveEvents))
 	// Operations: always served.
 	s.handle("GET /v1/status", s.status)
 	s.handle("GET /healthz", s.healthz)
@@ -113,6 +114,19 @@ func (s *Server) whenReady(h handlerFunc) handlerFunc {
 		if !s.proj.Ready() {
 			w.Header().Set("Retry-After", "1")
 			return Errorf(CodeNotReady, "the projection is replaying the event log; retry shortly (see /v1/status)")
+		}
+		return h(w, r)
+	}
+}
+
+// eventsTimeout bounds a request's reads and writes of the event log.
+const eventsTimeout = 10 * time.Second
+
+// needEvents answers 503 when the server has no event log.
+func (s *Server) needEvents(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if s.cfg.Events == nil {
+			return Errorf(CodeUnavailable, "the event log is not available")
 		}
 		return h(w, r)
 	}

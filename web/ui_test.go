@@ -19,10 +19,10 @@ import (
 // idleProjector is an empty, ready projection: enough to serve the page.
 type idleProjector struct{}
 
-func (idleProjector) Ready() bool   { return true }
-func (idleProjector) Epoch() string { return "e1" }
-func (idleProjector) Read(fn func(projector.View)) {
-	fn(projector.View{Projection: projection.New(), Epoch: "e1"})
+func (idleProjector) Ready() bool { return true }
+func (idleProjector) Read(fn func(projector.View)) error {
+	fn(projector.View{Reader: projection.New(), Epoch: "e1"})
+	return nil
 }
 func (idleProjector) Status(context.Context, string) (projector.Status, error) {
 	return projector.Status{}, nil

@@ -1,21 +1,25 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"cellos-allinone/api"
 	"cellos-allinone/eventlog"
 )
 
@@ -40,6 +44,16 @@ type WSConfig struct {
 	// QueueBytes bounds the live events waiting for one socket; a socket
 	// whose queue would grow past it is closed as slow (4408).
 	QueueBytes int
+	// BatchBytes and BatchEvents bound one batch frame of a socket opened
+	// with batch=1: at most this many bytes and events. An event too large
+	// to share a frame within BatchBytes goes alone, as an event frame.
+	BatchBytes  int
+	BatchEvents int
+	// BatchWait: a live socket with batch=1 starts a round of frames at
+	// most once per BatchWait, so that a busy stream leaves in fewer and
+	// larger frames; the events arriving meanwhile wait at most that long.
+	// A socket that was quiet longer sends at once.
+	BatchWait time.Duration
 }
 
 // Defaults of WSConfig.
@@ -49,6 +63,9 @@ const (
 	DefaultWSWriteTimeout = 10 * time.Second
 	DefaultWSMaxLag       = 30 * time.Second
 	DefaultWSQueueBytes   = 4 << 20
+	DefaultWSBatchBytes   = 1 << 20
+	DefaultWSBatchEvents  = 1000
+	DefaultWSBatchWait    = 50 * time.Millisecond
 )
 
 func (c *WSConfig) fill() {
@@ -66,6 +83,15 @@ func (c *WSConfig) fill() {
 	}
 	if c.QueueBytes <= 0 {
 		c.QueueBytes = DefaultWSQueueBytes
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = DefaultWSBatchBytes
+	}
+	if c.BatchEvents <= 0 {
+		c.BatchEvents = DefaultWSBatchEvents
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = DefaultWSBatchWait
 	}
 }
 
@@ -89,14 +115,22 @@ func CheckOriginPatterns(patterns []string) error {
 type wsParams struct {
 	cursor eventlog.Cursor
 	filter string
+	batch  bool // batch=1: several events per frame
 }
 
 func parseWSParams(u *url.URL) (wsParams, error) {
-	q, err := parseQuery(u, "since", "subject", "epoch")
+	q, err := parseQuery(u, "since", "subject", "epoch", "batch")
 	if err != nil {
 		return wsParams{}, err
 	}
 	var p wsParams
+	switch b := q.str("batch"); {
+	case !q.has("batch"), b == "0":
+	case b == "1":
+		p.batch = true
+	default:
+		return wsParams{}, Errorf(CodeBadParameter, "batch must be 1 (several events per frame) or 0, got %q", b)
+	}
 	if q.has("since") {
 		if p.cursor.Since, err = ParseSeq("since", q.str("since")); err != nil {
 			return wsParams{}, err
@@ -196,15 +230,13 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkOrigin(r); err != nil {
 		return err
 	}
-	if s.cfg.Log == nil {
-		return Errorf(CodeUnavailable, "the event log is not available")
-	}
 	if err := s.ws.acquire(); err != nil {
 		w.Header().Set("Retry-After", "5")
 		return err
 	}
 	defer s.ws.release()
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hr := &hijackRecorder{ResponseWriter: w}
+	c, err := websocket.Accept(hr, r, &websocket.AcceptOptions{
 		OriginPatterns:  s.cfg.WS.Origins,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -215,23 +247,39 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.ws.track(c)
 	sk := &socket{
-		srv: s, c: c, p: p, cfg: s.cfg.WS,
+		srv: s, c: c, p: p, cfg: s.cfg.WS, cork: newCorker(hr.conn),
+
 		log: s.log.With("remote", r.RemoteAddr, "since", r.URL.Query().Get("since"), "subject", p.filter),
 	}
 	s.ws.untrack(c, sk.serve())
 	return nil
 }
 
+// hijackRecorder remembers the connection websocket.Accept takes over.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	h.conn = c
+	return c, brw, err
+}
+
+func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
 // errPeerGone: the peer stopped answering pings.
 var errPeerGone = errors.New("peer stopped answering pings")
 
 // socket is one open /ws/events connection.
 type socket struct {
-	srv *Server
-	c   *websocket.Conn
-	p   wsParams
-	cfg WSConfig
-	log *slog.Logger
+	srv  *Server
+	c    *websocket.Conn
+	cork *corker // nil: no TCP_CORK
+	p    wsParams
+	cfg  WSConfig
+	log  *slog.Logger
 }
 
 // serve streams events until the socket ends and closes it; it returns
@@ -252,21 +300,17 @@ func (sk *socket) serve() string {
 	var e *Error
 	switch {
 	case errors.As(err, &e):
-		code, ok := closeCodeOf[e.Code]
-		if !ok {
-			code = websocket.StatusInternalError
+		ci := infoOf(e.Code)
+		if ci.close == 0 {
+			ci = codes[CodeInternal] // a code no socket is meant to end with
 		}
-		reason := closeReason(e)
-		if e.Code == CodeSlowClient || e.Code == CodeUnavailable || e.Code == CodeInternal {
-			sk.log.Warn("closing WebSocket", "code", int(code), "reason", e.Message)
+		if ci.warn {
+			sk.log.Warn("closing WebSocket", "code", int(ci.close), "reason", e.Message)
 		} else {
-			sk.log.Debug("closing WebSocket", "code", int(code), "reason", e.Message)
+			sk.log.Debug("closing WebSocket", "code", int(ci.close), "reason", e.Message)
 		}
-		sk.c.Close(code, reason)
-		if end, ok := endOf[e.Code]; ok {
-			return end
-		}
-		return EndError
+		sk.c.Close(ci.close, closeReason(e))
+		return ci.end
 	case errors.Is(err, errPeerGone):
 		sk.log.Info("dropping WebSocket: no pong", "timeout", sk.cfg.WriteTimeout)
 		sk.c.CloseNow()
@@ -287,9 +331,9 @@ func closeReason(e *Error) string {
 		}{e.Extra["firstSeq"], e.Extra["epoch"]})
 		return string(b)
 	}
-	const max = 123 // RFC 6455: 125 bytes minus the status code
-	if len(e.Message) > max {
-		return e.Message[:max]
+	const most = 123 // RFC 6455: 125 bytes minus the status code
+	if len(e.Message) > most {
+		return e.Message[:most]
 	}
 	return e.Message
 }
@@ -315,9 +359,14 @@ func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) erro
 	// (the stream recreated in that instant) is looked at again: nothing
 	// has been sent yet.
 	for attempt := 1; ; attempt++ {
-		err := sk.streamFrom(ctx, drop, sk.srv.cfg.Log.Current())
-		if !errors.Is(err, errBeforeHello) || attempt == 3 {
+		inc := sk.srv.cfg.Events.Current()
+		err := sk.streamFrom(ctx, drop, inc)
+		if !errors.Is(err, errBeforeHello) {
 			return err
+		}
+		if attempt == 3 {
+			// The stream keeps changing: refuse as for an ended one.
+			return cursorError(sk.srv.cfg.Events.EndedError(ctx, inc))
 		}
 	}
 }
@@ -326,12 +375,12 @@ func (sk *socket) stream(ctx context.Context, drop context.CancelCauseFunc) erro
 var errBeforeHello = errors.New("the stream changed before the hello frame")
 
 func (sk *socket) streamFrom(ctx context.Context, drop context.CancelCauseFunc, inc *eventlog.Incarnation) error {
-	lg, hub := sk.srv.cfg.Log, sk.srv.hub
+	events, hub := sk.srv.cfg.Events, sk.srv.hub
 	var sub *hubSub
-	var pos uint64
+	var pos, covered uint64 // covered: everything up to here is sent or skipped
 	subscribe := func() error {
 		var err error
-		if sub, pos, err = hub.subscribe(ctx, sk.p.filter, inc); err != nil {
+		if sub, pos, err = hub.subscribe(ctx, sk.p.filter, inc, covered); err != nil {
 			return sk.readFailed(ctx, inc, err)
 		}
 		return nil
@@ -346,7 +395,7 @@ func (sk *socket) streamFrom(ctx context.Context, drop context.CancelCauseFunc, 
 			return err
 		}
 	}
-	st, err := lg.State(ctx)
+	st, err := events.State(ctx)
 	if err != nil {
 		return sk.readFailed(ctx, inc, err)
 	}
@@ -357,18 +406,14 @@ func (sk *socket) streamFrom(ctx context.Context, drop context.CancelCauseFunc, 
 	if err != nil {
 		return cursorError(err)
 	}
-	hello, _ := json.Marshal(helloFrame{Type: "hello", FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch})
+	hello, _ := json.Marshal(api.Hello{Type: "hello", FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch})
 	if err := sk.write(hello); err != nil {
 		return sk.cause(ctx, err)
 	}
 
-	pingCtx, stopPing := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { sk.ping(pingCtx, drop) })
-	defer wg.Wait()
-	defer stopPing()
+	defer sk.startPing(ctx, drop)()
 
-	covered := st.LastSeq // everything up to here is sent or skipped
+	covered = st.LastSeq
 	if start <= st.LastSeq {
 		if err := sk.history(ctx, inc, start, st.LastSeq); err != nil {
 			return err
@@ -395,12 +440,17 @@ func (sk *socket) readFailed(ctx context.Context, inc *eventlog.Incarnation, err
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	if errors.Is(err, errIncarnationEnded) {
-		err = sk.srv.cfg.Log.EndedError(ctx, inc)
-	}
 	var ce *eventlog.CursorError
+	if !errors.As(err, &ce) && (errors.Is(err, errIncarnationEnded) || sk.srv.cfg.Events.Settle(ctx, inc)) {
+		// The stream was deleted under the socket: a plain read failure
+		// becomes the 4410 of the new epoch once the watcher confirms it.
+		err = sk.srv.cfg.Events.EndedError(ctx, inc)
+	}
 	if errors.As(err, &ce) {
 		return cursorError(err)
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
 	sk.log.Error("reading the event log for a WebSocket", "err", err)
 	return Errorf(CodeUnavailable, "event log unavailable")
@@ -411,7 +461,7 @@ func (sk *socket) readFailed(ctx context.Context, inc *eventlog.Incarnation, err
 // Reader checks what it reads: when the floor overtakes it, the socket
 // ends with 4410 after the last event before the loss.
 func (sk *socket) history(ctx context.Context, inc *eventlog.Incarnation, from, to uint64) error {
-	rd, err := sk.srv.cfg.Log.OpenReader(ctx, inc, from, sk.p.filter)
+	rd, err := sk.srv.cfg.Events.OpenReader(ctx, inc, from, sk.p.filter)
 	if err != nil {
 		return sk.readFailed(ctx, inc, err)
 	}
@@ -420,6 +470,9 @@ func (sk *socket) history(ctx context.Context, inc *eventlog.Incarnation, from, 
 			sk.log.Warn("reader consumer not deleted; the server removes it after its inactivity threshold", "err", err)
 		}
 	}()
+	if sk.p.batch {
+		return sk.historyBatched(ctx, inc, rd, to)
+	}
 	frame := make([]byte, 0, 1024)
 	for {
 		ds, err := rd.Batch(ctx, eventlog.ReaderBatch)
@@ -444,12 +497,82 @@ func (sk *socket) history(ctx context.Context, inc *eventlog.Incarnation, from, 
 	}
 }
 
-// live sends the hub's frames after covered until the socket ends.
-func (sk *socket) live(ctx context.Context, inc *eventlog.Incarnation, sub *hubSub, covered uint64) error {
-	var batch []hubFrame
+// historyBatched is history for a socket with batch=1: each batch the
+// Reader returns is encoded once and sent in as few frames as the batch
+// bounds allow.
+func (sk *socket) historyBatched(ctx context.Context, inc *eventlog.Incarnation, rd *eventlog.Reader, to uint64) error {
+	var (
+		arena []byte      // the event frames of one Reader batch, back to back
+		ends  []int       // where each of them ends in arena
+		hf    []hubFrame  // the same frames, sliced from arena
+		fs    []*hubFrame // pointing into hf
+	)
 	for {
+		ds, err := rd.Batch(ctx, eventlog.ReaderBatch)
+		arena, ends, hf, fs = arena[:0], ends[:0], hf[:0], fs[:0]
+		done := false
+		for _, d := range ds {
+			if d.Seq > to {
+				done = true // the next phase's
+				break
+			}
+			arena = appendEventFrame(arena, d)
+			ends = append(ends, len(arena))
+			hf = append(hf, hubFrame{seq: d.Seq})
+			if d.Seq == to {
+				done = true
+				break
+			}
+		}
+		start := 0
+		for i, end := range ends {
+			hf[i].frame = arena[start:end:end]
+			fs = append(fs, &hf[i])
+			start = end
+		}
+		if err := sk.send(fs, false); err != nil {
+			return sk.cause(ctx, err)
+		}
+		switch {
+		case done:
+			return nil
+		case err != nil:
+			return sk.readFailed(ctx, inc, err)
+		case len(ds) == 0, ds[len(ds)-1].Pending == 0:
+			return nil // nothing further matches up to the end of the stream
+		}
+	}
+}
+
+// live sends the hub's frames after covered until the socket ends. With
+// batch=1 a round starts at most once per BatchWait.
+func (sk *socket) live(ctx context.Context, inc *eventlog.Incarnation, sub *hubSub, covered uint64) error {
+	var (
+		batch []*hubFrame
+		round time.Time   // when the last round started
+		pause *time.Timer // for BatchWait
+	)
+	defer func() {
+		if pause != nil {
+			pause.Stop()
+		}
+	}()
+	for {
+		if d := sk.cfg.BatchWait - time.Since(round); sk.p.batch && d > 0 {
+			if pause == nil {
+				pause = time.NewTimer(d)
+			} else {
+				pause.Reset(d)
+			}
+			select {
+			case <-pause.C:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
 		var err error
 		batch, err = sub.take(ctx, batch[:0])
+		round = time.Now()
 		switch {
 		case errors.Is(err, errQueueFull):
 			return Errorf(CodeSlowClient, "slow client: more than %d bytes of events waiting", sk.cfg.QueueBytes)
@@ -458,19 +581,121 @@ func (sk *socket) live(ctx context.Context, inc *eventlog.Incarnation, sub *hubS
 		case err != nil:
 			return sk.readFailed(ctx, inc, err)
 		}
-		for _, f := range batch {
-			if f.seq <= covered {
-				continue
-			}
-			if lag := time.Since(f.time); lag > sk.cfg.MaxLag {
-				return Errorf(CodeSlowClient, "slow client: %s behind the live stream (max %s)", lag.Round(time.Second), sk.cfg.MaxLag)
-			}
-			if err := sk.write(f.frame); err != nil {
-				return sk.cause(ctx, err)
-			}
+		// Drop what the hand-over covered already.
+		i := 0
+		for i < len(batch) && batch[i].seq <= covered {
+			i++
+		}
+		if err := sk.send(batch[i:], true); err != nil {
+			return sk.cause(ctx, err)
 		}
 		clear(batch) // let sent frames go
 	}
+}
+
+// send writes event frames in order: one frame each, or with batch=1 as
+// few batch frames as the bounds allow (a group of one stays an event
+// frame). Live frames are checked for lag just before the frame that
+// carries them is written. A round that takes more than one write is
+// corked meanwhile: it leaves in full TCP segments.
+func (sk *socket) send(fs []*hubFrame, live bool) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	if sk.cork != nil && (len(fs) > 1 && !sk.p.batch || bytesAbove(fs, oneWrite)) {
+		sk.cork.set(true)
+		defer sk.cork.set(false)
+	}
+	if !sk.p.batch {
+		for _, f := range fs {
+			if live {
+				if err := sk.checkLag(time.Now(), f); err != nil {
+					return err
+				}
+			}
+			if err := sk.write(f.frame); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for len(fs) > 0 {
+		n, size := 1, len(batchHead)+itemLen(fs[0].frame)+len(batchTail)
+		for n < len(fs) && n < sk.cfg.BatchEvents {
+			next := size + 1 + itemLen(fs[n].frame)
+			if next > sk.cfg.BatchBytes {
+				break
+			}
+			n, size = n+1, next
+		}
+		if live {
+			now := time.Now()
+			for _, f := range fs[:n] {
+				if err := sk.checkLag(now, f); err != nil {
+					return err
+				}
+			}
+		}
+		var err error
+		if n == 1 {
+			err = sk.write(fs[0].frame)
+		} else {
+			err = sk.writeBatch(fs[:n], size)
+		}
+		if err != nil {
+			return err
+		}
+		fs = fs[n:]
+	}
+	return nil
+}
+
+// oneWrite: coder/websocket writes a frame with a payload up to about its
+// 4 KiB buffer in one write, a larger one in two.
+const oneWrite = 4096 - 14
+
+// bytesAbove reports whether the frames of fs hold more than n bytes.
+func bytesAbove(fs []*hubFrame, n int) bool {
+	for _, f := range fs {
+		if n -= len(f.frame); n < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLag ends a socket that a live event reaches more than MaxLag after
+// it was stored.
+func (sk *socket) checkLag(now time.Time, f *hubFrame) error {
+	if lag := now.Sub(f.time); lag > sk.cfg.MaxLag {
+		return Errorf(CodeSlowClient, "slow client: %s behind the live stream (max %s)", lag.Round(time.Second), sk.cfg.MaxLag)
+	}
+	return nil
+}
+
+// batchBufs holds the buffers batch frames are built in, shared by all
+// sockets: an idle socket holds none.
+var batchBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// writeBatch writes fs as one batch frame of size bytes, made of the
+// items of their shared event frames.
+func (sk *socket) writeBatch(fs []*hubFrame, size int) error {
+	bp := batchBufs.Get().(*[]byte)
+	b := slices.Grow((*bp)[:0], size)
+	b = append(b, batchHead...)
+	for i, f := range fs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendItem(b, f.frame)
+	}
+	b = append(b, batchTail...)
+	err := sk.write(b)
+	if cap(b) <= 2*DefaultWSBatchBytes {
+		*bp = b[:0]
+		batchBufs.Put(bp)
+	}
+	return err
 }
 
 // cause prefers the reason the socket's context was ended with (shutdown,
@@ -501,25 +726,41 @@ func (sk *socket) write(frame []byte) error {
 	return err
 }
 
-// ping pings every PingInterval until ctx ends; a ping without a pong
-// within WriteTimeout ends the socket through drop with errPeerGone.
-func (sk *socket) ping(ctx context.Context, drop context.CancelCauseFunc) {
-	t := time.NewTicker(sk.cfg.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+// startPing pings every PingInterval until the returned stop is called
+// or ctx ends; a ping without a pong within WriteTimeout ends the socket
+// through drop with errPeerGone. It runs on a timer, not a goroutine of
+// its own: between pings an idle socket costs no goroutine for it. stop
+// returns once no ping is running any more.
+func (sk *socket) startPing(ctx context.Context, drop context.CancelCauseFunc) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var (
+		mu      sync.Mutex // held while a ping runs
+		stopped bool
+		t       *time.Timer
+	)
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(sk.cfg.PingInterval, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, sk.cfg.WriteTimeout)
+		pctx, pcancel := context.WithTimeout(ctx, sk.cfg.WriteTimeout)
 		err := sk.c.Ping(pctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				drop(errPeerGone)
-			}
-			return
+		pcancel()
+		switch {
+		case err == nil:
+			t.Reset(sk.cfg.PingInterval)
+		case ctx.Err() == nil:
+			drop(errPeerGone)
 		}
+	})
+	return func() {
+		cancel() // ends a ping in flight
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
 	}
 }

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -12,10 +11,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"cellos-allinone/app"
+	"cellos-allinone/apptest"
+	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
 
@@ -48,21 +47,12 @@ func benchFanout(b *testing.B, sockets, rate int) {
 	// CELLOS_FANOUT_SYNC=interval measures without an fsync per publish
 	// (the default policy is always).
 	e := wsStartConfig(b, app.Config{WS: web.WSConfig{MaxSockets: sockets}, Sync: os.Getenv("CELLOS_FANOUT_SYNC")})
-	nc, err := nats.Connect(e.a.NATSURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
 	conns := make([]*websocket.Conn, sockets)
 	for i := range conns {
 		conns[i], _ = e.dial(b, "", nil)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	e.a.Publish() // connects the publisher before the clock starts
+	ctx := testutil.Ctx(b, 10*time.Minute)
 	lat := make([][]time.Duration, sockets)
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -80,7 +70,7 @@ func benchFanout(b *testing.B, sockets, rate int) {
 			}
 		})
 	}
-	publish(b, ctx, js, b.N, rate)
+	publish(e.a, b.N, rate)
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
@@ -99,8 +89,9 @@ func benchFanout(b *testing.B, sockets, rate int) {
 }
 
 // publish sends n events of ~450 bytes, each with its publish time, at
-// rate events/s (0: as fast as acknowledgements allow).
-func publish(b *testing.B, ctx context.Context, js jetstream.JetStream, n, rate int) {
+// rate events/s (0: as fast as acknowledgements allow), over the
+// program's NATS port as a supervisor does.
+func publish(a *apptest.App, n, rate int) {
 	var tick *time.Ticker
 	perTick := n
 	if rate > 0 {
@@ -110,29 +101,21 @@ func publish(b *testing.B, ctx context.Context, js jetstream.JetStream, n, rate 
 	}
 	pad := bytes.Repeat([]byte("x"), 220)
 	const window = 256
+	batch := make([]testutil.Event, 0, max(perTick, window))
 	for sent := 0; sent < n; {
 		if rate == 0 {
 			perTick = min(window, n-sent)
 		}
+		batch = batch[:0]
 		for range min(perTick, n-sent) {
 			payload := fmt.Appendf(nil, `{"specversion":"1.0","id":"bench-%d","source":"/bench","type":"dev.cellos.events.cell.lifecycle.v1.started","time":"2026-01-01T00:00:00Z","datacontenttype":"application/json","data":{"cellId":"c-%d","formationId":"f-1","sentAt":%d,"pad":"%s"}}`,
 				sent, sent%1000, time.Now().UnixNano(), pad)
-			if _, err := js.PublishAsync("cellos.events.cell.c.started", payload); err != nil {
-				b.Fatalf("publish: %v", err)
-			}
+			batch = append(batch, testutil.Event{Subject: "cellos.events.cell.c.started", Payload: payload})
 			sent++
 		}
-		select {
-		case <-js.PublishAsyncComplete():
-		case <-ctx.Done():
-			b.Fatal("publish acknowledgements did not come")
-		}
+		a.Publish(batch...)
 		if tick != nil {
-			select {
-			case <-tick.C:
-			case <-ctx.Done():
-				b.Fatal(ctx.Err())
-			}
+			<-tick.C
 		}
 	}
 }

@@ -31,7 +31,7 @@ type closeReason4410 struct {
 // returns the decoded reason.
 func expect4410(t *testing.T, c *websocket.Conn, what string) closeReason4410 {
 	t.Helper()
-	code, reason := readClose(t, c, 15*time.Second)
+	code, reason := testutil.ReadClose(t, c, 15*time.Second)
 	if code != web.CloseCursorExpired {
 		t.Fatalf("%s: closed with %d %q, want 4410", what, code, reason)
 	}
@@ -42,21 +42,27 @@ func expect4410(t *testing.T, c *websocket.Conn, what string) closeReason4410 {
 	return r
 }
 
+// openedBefore publishes n events and opens two sockets on them: one live
+// only, and one from since that has read every event after it. It returns
+// them with the epoch of the stream they read.
+func (e *wsEnv) openedBefore(t *testing.T, n int, since uint64) (live, resumed *websocket.Conn, epoch string) {
+	t.Helper()
+	e.publish(t, "cellos.events.cell.c-1.admitted", n)
+	live, _ = e.dial(t, "", nil)
+	resumed, _ = e.dial(t, fmt.Sprintf("since=%d", since), nil)
+	readEvents(t, resumed, n-int(since))
+	return live, resumed, e.a.Events.Epoch()
+}
+
 // Deleting the stream (nats stream rm) under open sockets: the server
 // creates it again, every socket of the old incarnation ends with 4410
 // naming the new epoch, and new sockets get every event of the new one.
 func TestStreamDeletedUnderOpenSockets(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
-	e.publish(t, "cellos.events.cell.c-1.admitted", 3)
-	oldEpoch := e.a.Log.Epoch()
-	live, _ := e.dial(t, "", nil)
-	resumed, _ := e.dial(t, "since=0", nil)
-	readEvents(t, resumed, 3)
+	live, resumed, oldEpoch := e.openedBefore(t, 3, 0)
 	filtered, _ := e.dial(t, "since=0&subject=cellos.events.cell.*.started", nil)
 
-	if err := e.a.Log.JetStream().DeleteStream(wsCtx(t, 5*time.Second), eventlog.StreamName); err != nil {
-		t.Fatal(err)
-	}
+	testutil.RemoveStream(t, e.a.Events)
 	var newEpoch string
 	for name, c := range map[string]*websocket.Conn{"live-only": live, "since=0": resumed, "filtered": filtered} {
 		r := expect4410(t, c, name)
@@ -77,14 +83,10 @@ func TestStreamDeletedUnderOpenSockets(t *testing.T) {
 // from sequence 1 — none skipped, none carried over.
 func TestStreamRecreatedByAnotherClient(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
-	e.publish(t, "cellos.events.cell.c-1.admitted", 50)
-	oldEpoch := e.a.Log.Epoch()
-	live, _ := e.dial(t, "", nil)
-	resumed, _ := e.dial(t, "since=40", nil)
-	readEvents(t, resumed, 10)
+	live, resumed, oldEpoch := e.openedBefore(t, 50, 40)
 
-	js := e.a.Log.JetStream()
-	ctx := wsCtx(t, 10*time.Second)
+	js := e.a.Events.JetStream()
+	ctx := testutil.Ctx(t, 10*time.Second)
 	if err := js.DeleteStream(ctx, eventlog.StreamName); err != nil {
 		t.Fatal(err)
 	}
@@ -123,11 +125,11 @@ func assertNewIncarnationServed(t *testing.T, e *wsEnv, epoch string) {
 	seqs := e.publish(t, "cellos.events.cell.c-3.started", 5)
 	last := seqs[len(seqs)-1]
 	got := seqsOf(readEvents(t, fromStart, int(last)))
-	if want := seqRange(1, last); fmt.Sprint(got) != fmt.Sprint(want) {
+	if want := testutil.SeqRange(1, last); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("since=0&epoch=new got %v, want %v", got, want)
 	}
 	got = seqsOf(readEvents(t, liveOnly, int(last-liveHello.LastSeq)))
-	if want := seqRange(liveHello.LastSeq+1, last); fmt.Sprint(got) != fmt.Sprint(want) {
+	if want := testutil.SeqRange(liveHello.LastSeq+1, last); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("live-only socket after the recreation got %v, want %v", got, want)
 	}
 }
@@ -141,15 +143,15 @@ func TestSlowHistoryOvertakenByTheFloor(t *testing.T) {
 	e.publishRaw(t, "cellos.events.cell.c-1.started", n, func() []byte { return e.event("c-1", "started", pad) })
 	slow, _ := e.dial(t, "since=0", &websocket.DialOptions{HTTPClient: testutil.SmallBufferClient(t)})
 	first := readEvents(t, slow, 10)
-	if want := seqRange(1, 10); fmt.Sprint(seqsOf(first)) != fmt.Sprint(want) {
+	if want := testutil.SeqRange(1, 10); fmt.Sprint(seqsOf(first)) != fmt.Sprint(want) {
 		t.Fatalf("first events %v, want %v", seqsOf(first), want)
 	}
 	// The socket's buffers hold a few MB at most: the server's history
 	// reader is far below 8,000 when the floor moves there.
-	if err := e.a.Log.Stream().Purge(wsCtx(t, 5*time.Second), jetstream.WithPurgeSequence(8000)); err != nil {
+	if err := e.a.Events.Handle().Purge(testutil.Ctx(t, 5*time.Second), jetstream.WithPurgeSequence(8000)); err != nil {
 		t.Fatal(err)
 	}
-	ctx := wsCtx(t, 30*time.Second)
+	ctx := testutil.Ctx(t, 30*time.Second)
 	prev := uint64(10)
 	for {
 		f, err := readFrame(ctx, slow)

@@ -8,12 +8,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,21 +18,18 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/goleak"
 
 	"cellos-allinone/app"
+	"cellos-allinone/apptest"
 	"cellos-allinone/eventlog"
 	"cellos-allinone/testutil"
 	"cellos-allinone/web"
 )
 
-// wsEnv is one running program.
+// wsEnv is one running program with an HTTP client of its own.
 type wsEnv struct {
-	a      *app.App
-	base   string       // http://127.0.0.1:port
-	ws     string       // ws://127.0.0.1:port/ws/events
-	client *http.Client // its idle connections are closed by stop
-	closed atomic.Bool
+	a      *apptest.App
+	client *http.Client  // its idle connections are closed at the end of the test
 	n      atomic.Uint64 // events made by event()
 }
 
@@ -46,56 +40,13 @@ func wsStart(t testing.TB, ws web.WSConfig) *wsEnv {
 	return wsStartConfig(t, app.Config{WS: ws})
 }
 
-// wsStartConfig is wsStart with more of the program's settings; the
-// addresses and the data dir are the test's.
+// wsStartConfig is wsStart with more of the program's settings.
 func wsStartConfig(t testing.TB, cfg app.Config) *wsEnv {
 	t.Helper()
-	// Registered first so it runs last, after the program has stopped;
-	// goroutines that were there before (other tests) are not ours.
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() {
-		if err := goleak.Find(ignore); err != nil {
-			t.Errorf("goroutines left behind: %v", err)
-		}
-	})
-	dir := t.TempDir()
-	ctx := wsCtx(t, 30*time.Second)
-	cfg.DataDir, cfg.HTTPAddr, cfg.NATSAddr = dir, "127.0.0.1:0", "127.0.0.1:0"
-	if os.Getenv("CELLOS_TEST_LOG") != "" {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	a, err := app.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("app.Start: %v", err)
-	}
-	e := &wsEnv{
-		a: a, base: "http://" + a.HTTP.Addr(), ws: "ws://" + a.HTTP.Addr() + "/ws/events",
-		client: &http.Client{Transport: &http.Transport{}},
-	}
-	t.Cleanup(func() { e.stop(t) })
-	if err := a.Proj.WaitReady(ctx); err != nil {
-		t.Fatalf("projection not ready: %v", err)
-	}
-	return e
-}
-
-// stop closes the program once.
-func (e *wsEnv) stop(t testing.TB) {
-	if e.closed.Swap(true) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := e.a.Close(ctx); err != nil {
-		t.Errorf("close app: %v", err)
-	}
-	e.client.CloseIdleConnections()
-}
-
-func wsCtx(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
+	apptest.NoLeaks(t)
+	client := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(client.CloseIdleConnections)
+	return &wsEnv{a: apptest.Start(t, cfg), client: client}
 }
 
 // event is a CloudEvent payload for a cell; pad adds that many bytes.
@@ -124,12 +75,12 @@ func (e *wsEnv) publishRaw(t testing.TB, subject string, n int, payload func() [
 	for i := range events {
 		events[i] = testutil.Event{Subject: subject, Payload: payload()}
 	}
-	return testutil.MustPublish(t, e.a.Log.JetStream().Conn(), events...)
+	return e.a.Publish(events...)
 }
 
 func (e *wsEnv) lastSeq(t testing.TB) uint64 {
 	t.Helper()
-	st, err := e.a.Log.State(wsCtx(t, 5*time.Second))
+	st, err := e.a.Events.State(testutil.Ctx(t, 5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +91,7 @@ func (e *wsEnv) lastSeq(t testing.TB) uint64 {
 // ordered consumer is not one).
 func (e *wsEnv) readers(t testing.TB) []*jetstream.ConsumerInfo {
 	t.Helper()
-	lister := e.a.Log.Stream().ListConsumers(wsCtx(t, 5*time.Second))
+	lister := e.a.Events.Handle().ListConsumers(testutil.Ctx(t, 5*time.Second))
 	var out []*jetstream.ConsumerInfo
 	for ci := range lister.Info() {
 		if ci.Config.Description == eventlog.ReaderDescription {
@@ -154,20 +105,6 @@ func (e *wsEnv) readers(t testing.TB) []*jetstream.ConsumerInfo {
 }
 
 func (e *wsEnv) consumers(t testing.TB) int { return len(e.readers(t)) }
-
-// waitUntil polls cond every 10 ms until it holds, failing the test after
-// d: the server side of a socket (handler, consumer) ends asynchronously
-// after the client sees the close.
-func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // wsFrame is any frame of /ws/events.
 type wsFrame struct {
@@ -184,7 +121,7 @@ type wsFrame struct {
 func (e *wsEnv) dial(t testing.TB, query string, opts *websocket.DialOptions) (*websocket.Conn, wsFrame) {
 	t.Helper()
 	c := e.dialNoHello(t, query, opts)
-	hello, err := readFrame(wsCtx(t, 10*time.Second), c)
+	hello, err := readFrame(testutil.Ctx(t, 10*time.Second), c)
 	if err != nil {
 		t.Fatalf("read hello of ?%s: %v", query, err)
 	}
@@ -215,7 +152,7 @@ func (e *wsEnv) tryDial(t testing.TB, query string, opts *websocket.DialOptions)
 	if o.HTTPClient == nil {
 		o.HTTPClient = e.client
 	}
-	return websocket.Dial(wsCtx(t, 10*time.Second), e.ws+"?"+query, &o)
+	return websocket.Dial(testutil.Ctx(t, 10*time.Second), e.a.WSURL()+"?"+query, &o)
 }
 
 func readFrame(ctx context.Context, c *websocket.Conn) (wsFrame, error) {
@@ -236,7 +173,7 @@ func readFrame(ctx context.Context, c *websocket.Conn) (wsFrame, error) {
 // readEvents reads n event frames.
 func readEvents(t testing.TB, c *websocket.Conn, n int) []wsFrame {
 	t.Helper()
-	ctx := wsCtx(t, 20*time.Second)
+	ctx := testutil.Ctx(t, 20*time.Second)
 	out := make([]wsFrame, 0, n)
 	for len(out) < n {
 		f, err := readFrame(ctx, c)
@@ -257,35 +194,6 @@ func seqsOf(fs []wsFrame) []uint64 {
 		out[i] = f.Seq
 	}
 	return out
-}
-
-func seqRange(from, to uint64) []uint64 {
-	var out []uint64
-	for s := from; s <= to; s++ {
-		out = append(out, s)
-	}
-	return out
-}
-
-// readClose reads until the socket ends and returns its close status (-1
-// when it ended without a close frame) and reason.
-func readClose(t testing.TB, c *websocket.Conn, d time.Duration) (websocket.StatusCode, string) {
-	t.Helper()
-	ctx := wsCtx(t, d)
-	for {
-		_, _, err := c.Read(ctx)
-		if err == nil {
-			continue
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("socket still open after %v", d)
-		}
-		var ce websocket.CloseError
-		if errors.As(err, &ce) {
-			return ce.Code, ce.Reason
-		}
-		return -1, err.Error()
-	}
 }
 
 // apiError is the body of an error answer.
@@ -317,7 +225,7 @@ func decodeError(t testing.TB, body string) apiError {
 // do sends a request to path and returns the status and body.
 func (e *wsEnv) do(t testing.TB, method, path, contentType string, body []byte) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(wsCtx(t, 10*time.Second), method, e.base+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(testutil.Ctx(t, 10*time.Second), method, e.a.URL()+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

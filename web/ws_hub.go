@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"cellos-allinone/eventlog"
+
+	"cellos-allinone/internal/sleep"
 )
 
 // hub serves the live tail of every socket from one ordered consumer
@@ -25,12 +27,13 @@ import (
 // incarnation. When the incarnation ends, every subscriber is dropped
 // with errIncarnationEnded and the hub follows the new one from its end;
 // when the floor overtakes the hub (events expired before it read them),
-// every subscriber is dropped with the *eventlog.CursorError. Publishing
+// every subscriber that needed one of them is dropped with the
+// *eventlog.CursorError. Publishing
 // into a subscriber never blocks: a subscriber whose queue would exceed
 // its byte bound is dropped (the socket closes with 4408).
 type hub struct {
-	log        *eventlog.Log
-	lg         *slog.Logger
+	events     *eventlog.Stream
+	log        *slog.Logger
 	queueBytes int
 
 	mu      sync.Mutex
@@ -43,8 +46,8 @@ type hub struct {
 	done   chan struct{}
 }
 
-// hubFrame is one event, framed for the wire. frame is shared by every
-// subscriber and never modified.
+// hubFrame is one event, framed for the wire. It is shared by every
+// subscriber (queues hold pointers to it) and never modified.
 type hubFrame struct {
 	seq     uint64
 	subject string
@@ -55,9 +58,12 @@ type hubFrame struct {
 // hubSub is one socket's queue.
 type hubSub struct {
 	filter string
+	// after: the socket needs every matching event after this sequence
+	// from the hub (it has the ones before from history).
+	after uint64
 
 	mu     sync.Mutex
-	queue  []hubFrame
+	queue  []*hubFrame
 	bytes  int
 	notify chan struct{} // has a value when queue may be non-empty
 	gone   chan struct{} // closed when the hub dropped the subscriber
@@ -71,8 +77,8 @@ var (
 	errIncarnationEnded = eventlog.ErrIncarnationEnded
 )
 
-func newHub(log *eventlog.Log, lg *slog.Logger, queueBytes int) *hub {
-	return &hub{log: log, lg: lg, queueBytes: queueBytes, changed: make(chan struct{}), subs: map[*hubSub]struct{}{}}
+func newHub(events *eventlog.Stream, log *slog.Logger, queueBytes int) *hub {
+	return &hub{events: events, log: log, queueBytes: queueBytes, changed: make(chan struct{}), subs: map[*hubSub]struct{}{}}
 }
 
 // start follows the stream from its current end until stop.
@@ -95,11 +101,11 @@ func (h *hub) stop() {
 func (h *hub) run(ctx context.Context) {
 	const backoff = time.Second
 	for ctx.Err() == nil {
-		inc := h.log.Current()
-		st, err := h.log.State(ctx)
+		inc := h.events.Current()
+		st, err := h.events.State(ctx)
 		if err != nil {
-			h.lg.Warn("WebSocket hub: reading the stream state", "err", err)
-			sleepCtx(ctx, backoff)
+			h.log.Warn("WebSocket hub: reading the stream state", "err", err)
+			_ = sleep.For(ctx, backoff)
 			continue
 		}
 		if st.Epoch != inc.Epoch {
@@ -116,13 +122,13 @@ func (h *hub) run(ctx context.Context) {
 		from := h.pos + 1
 		h.mu.Unlock()
 		fctx, stop := inc.Bind(ctx)
-		err = h.log.Follow(fctx, from, func(d eventlog.Delivery) error { return h.deliver(ctx, inc, d) })
+		err = h.events.Follow(fctx, inc, from, func(d eventlog.Delivery) error { return h.deliver(ctx, inc, d) })
 		stop()
 		switch {
 		case ctx.Err() != nil:
 			return
-		case h.log.Settle(ctx, inc):
-			h.lg.Info("WebSocket hub: the stream was recreated; closing the live sockets of the old incarnation with 4410", "epoch", inc.Epoch)
+		case h.events.Settle(ctx, inc):
+			h.log.Info("WebSocket hub: the stream was recreated; closing the live sockets of the old incarnation with 4410", "epoch", inc.Epoch)
 			h.dropAll(errIncarnationEnded)
 			continue
 		case ctx.Err() != nil:
@@ -130,25 +136,20 @@ func (h *hub) run(ctx context.Context) {
 		}
 		// The subscribers cannot be sure to get every event any more: drop
 		// them (they reconnect with their cursor) and follow again.
-		h.lg.Error("WebSocket hub: following the stream failed; closing live sockets", "err", err)
+		h.log.Error("WebSocket hub: following the stream failed; closing live sockets", "err", err)
 		h.dropAll(errHubFailed)
-		sleepCtx(ctx, backoff)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+		_ = sleep.For(ctx, backoff)
 	}
 }
 
 // deliver hands one event to every matching subscriber. A jump in the
 // sequence is checked against the stream's first sequence: when the floor
-// passed the hub's position, the subscribers missed events they matched
-// or not, and are dropped with 4410 instead.
+// passed the hub's position, the subscribers that needed events below the
+// floor missed them, matched or not, and are dropped with 4410 instead —
+// every one registered when the event is handed out, under the same lock.
+// A subscriber whose history reached the floor already missed nothing (a
+// hub that starts following late sees such a jump). A check that cannot
+// be made ends the hub's read (its subscribers get 1011).
 func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog.Delivery) error {
 	h.mu.Lock()
 	prev, n := h.pos, len(h.subs)
@@ -159,22 +160,37 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 	if n == 0 {
 		return nil
 	}
+	var lost *eventlog.CursorError
 	if d.Seq > prev+1 {
-		if st, err := h.log.State(ctx); err == nil && st.Epoch == inc.Epoch && st.FirstSeq > prev+1 {
-			h.lg.Warn("WebSocket hub: events expired before they were read; closing the live sockets with 4410",
+		st, err := h.events.State(ctx)
+		switch {
+		case err != nil:
+			return fmt.Errorf("check the floor after a jump from %d to %d: %w", prev, d.Seq, err)
+		case st.Epoch != inc.Epoch:
+			return h.events.EndedError(ctx, inc)
+		case st.FirstSeq > prev+1:
+			h.log.Warn("WebSocket hub: events expired before they were read; closing the live sockets with 4410",
 				"from", prev+1, "to", st.FirstSeq-1)
-			h.dropAll(&eventlog.CursorError{
+			lost = &eventlog.CursorError{
 				Cursor: eventlog.Cursor{Since: prev, HasSince: true},
 				State:  st,
 				Reason: fmt.Sprintf("the live events after %d expired before they could be sent: the first retained sequence is now %d", prev, st.FirstSeq),
-			})
+			}
 		}
 	}
 	// Framed outside the lock; a subscriber that registers meanwhile has a
-	// position below d.Seq and gets the frame below.
-	f := hubFrame{seq: d.Seq, subject: d.Subject, time: d.Time, frame: appendEventFrame(nil, d)}
+	// position below d.Seq and gets the frame below (or is dropped with
+	// the others when events were lost).
+	f := &hubFrame{seq: d.Seq, subject: d.Subject, time: d.Time, frame: appendEventFrame(nil, d)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if lost != nil {
+		for s := range h.subs {
+			if s.after+1 < lost.State.FirstSeq {
+				h.dropLocked(s, lost)
+			}
+		}
+	}
 	h.pos = d.Seq
 	for s := range h.subs {
 		if !subjectMatches(s.filter, d.Subject) {
@@ -189,16 +205,24 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 
 // subscribe registers a subscriber for filter once the hub follows
 // incarnation inc, and returns its position: the subscriber gets every
-// matching event of inc after it. It fails with errIncarnationEnded when
-// inc has ended.
-func (h *hub) subscribe(ctx context.Context, filter string, inc *eventlog.Incarnation) (*hubSub, uint64, error) {
+// matching event of inc after it. covered is the sequence up to which the
+// subscriber has every event already (0 for none): a jump of the hub
+// below it is no loss to the subscriber. It fails with
+// errIncarnationEnded when inc has ended.
+func (h *hub) subscribe(ctx context.Context, filter string, inc *eventlog.Incarnation, covered uint64) (*hubSub, uint64, error) {
 	for {
 		h.mu.Lock()
 		cur, changed := h.inc, h.changed
+		if cur == inc && inc.Ended() {
+			// Its subscribers are being dropped: refuse, under the same
+			// lock as the drop, so that none joins after it.
+			h.mu.Unlock()
+			return nil, 0, errIncarnationEnded
+		}
 		if cur == inc {
-			s := &hubSub{filter: filter, notify: make(chan struct{}, 1), gone: make(chan struct{})}
-			h.subs[s] = struct{}{}
 			pos := h.pos
+			s := &hubSub{filter: filter, after: max(pos, covered), notify: make(chan struct{}, 1), gone: make(chan struct{})}
+			h.subs[s] = struct{}{}
 			h.mu.Unlock()
 			return s, pos, nil
 		}
@@ -239,10 +263,10 @@ func (h *hub) dropAll(why error) {
 	}
 }
 
-// push queues f unless that would exceed max bytes.
-func (s *hubSub) push(f hubFrame, max int) bool {
+// push queues f unless that would exceed limit bytes.
+func (s *hubSub) push(f *hubFrame, limit int) bool {
 	s.mu.Lock()
-	if s.bytes+len(f.frame) > max && len(s.queue) > 0 {
+	if s.bytes+len(f.frame) > limit && len(s.queue) > 0 {
 		s.mu.Unlock()
 		return false
 	}
@@ -256,24 +280,25 @@ func (s *hubSub) push(f hubFrame, max int) bool {
 	return true
 }
 
-// take waits for queued frames and returns them all, appending to buf.
-func (s *hubSub) take(ctx context.Context, buf []hubFrame) ([]hubFrame, error) {
+// take waits for queued frames and returns them all. The queue itself is
+// handed over, and spare (an empty slice the caller is done with, such as
+// what take returned before) becomes the new queue: nothing is copied.
+func (s *hubSub) take(ctx context.Context, spare []*hubFrame) ([]*hubFrame, error) {
 	for {
 		s.mu.Lock()
 		if len(s.queue) > 0 {
-			buf = append(buf, s.queue...)
-			clear(s.queue)
-			s.queue, s.bytes = s.queue[:0], 0
+			out := s.queue
+			s.queue, s.bytes = spare[:0], 0
 			s.mu.Unlock()
-			return buf, nil
+			return out, nil
 		}
 		s.mu.Unlock()
 		select {
 		case <-s.notify:
 		case <-s.gone:
-			return buf, s.why
+			return nil, s.why
 		case <-ctx.Done():
-			return buf, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }

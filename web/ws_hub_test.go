@@ -30,14 +30,16 @@ func TestSubjectMatches(t *testing.T) {
 
 func TestHubSubPushIsBoundedByBytes(t *testing.T) {
 	s := &hubSub{notify: make(chan struct{}, 1), gone: make(chan struct{})}
-	f := hubFrame{seq: 1, frame: make([]byte, 400)}
-	if !s.push(f, 1000) || !s.push(f, 1000) {
-		t.Fatal("push within the bound refused")
+	f := &hubFrame{seq: 1, frame: make([]byte, 400)}
+	for i := range 2 {
+		if !s.push(f, 1000) {
+			t.Fatalf("push %d within the bound refused", i+1)
+		}
 	}
 	if s.push(f, 1000) {
 		t.Error("push past the bound accepted")
 	}
-	big := hubFrame{seq: 2, frame: make([]byte, 5000)}
+	big := &hubFrame{seq: 2, frame: make([]byte, 5000)}
 	empty := &hubSub{notify: make(chan struct{}, 1), gone: make(chan struct{})}
 	if !empty.push(big, 1000) {
 		t.Error("a frame larger than the bound refused on an empty queue; it could never be sent")

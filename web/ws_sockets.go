@@ -20,17 +20,11 @@ const (
 	EndError         = "error"          // 1011
 )
 
-var endOf = map[string]string{
-	CodeShuttingDown:  EndShutdown,
-	CodeSlowClient:    EndSlow,
-	CodeCursorExpired: EndCursorExpired,
-}
-
 // sockets counts and tracks the open WebSockets so that their number is
 // bounded and Close can end them with 1001: http.Server.Shutdown does not
 // see hijacked connections (golang/go#17721).
 type sockets struct {
-	max int
+	limit int // sockets open at once
 	// ctx is cancelled when the server shuts down.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -53,10 +47,10 @@ type SocketStats struct {
 	Closed map[string]uint64
 }
 
-func newSockets(max int, reg prometheus.Registerer) *sockets {
+func newSockets(limit int, reg prometheus.Registerer) *sockets {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &sockets{
-		max: max, ctx: ctx, cancel: cancel,
+		limit: limit, ctx: ctx, cancel: cancel,
 		conns: map[*websocket.Conn]struct{}{},
 		ended: map[string]uint64{},
 		openGauge: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -79,8 +73,8 @@ func (s *sockets) acquire() error {
 	if s.closing {
 		return Errorf(CodeShuttingDown, "the server is shutting down")
 	}
-	if s.open >= s.max {
-		return Errorf(CodeUnavailable, "too many WebSockets open (%d, the maximum; see --ws-max-sockets); retry later", s.max)
+	if s.open >= s.limit {
+		return Errorf(CodeUnavailable, "too many WebSockets open (%d, the maximum; see --ws-max-sockets); retry later", s.limit)
 	}
 	s.open++
 	s.wg.Add(1)

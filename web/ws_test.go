@@ -24,8 +24,8 @@ func TestWSWithoutSinceSendsOnlyNewEvents(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c1.admitted", 5)
 	c, hello := e.dial(t, "", nil)
-	if hello.FirstSeq != 1 || hello.LastSeq != 5 || hello.Epoch != e.a.Log.Epoch() {
-		t.Errorf("hello = %+v, want firstSeq 1, lastSeq 5, epoch %q", hello, e.a.Log.Epoch())
+	if hello.FirstSeq != 1 || hello.LastSeq != 5 || hello.Epoch != e.a.Events.Epoch() {
+		t.Errorf("hello = %+v, want firstSeq 1, lastSeq 5, epoch %q", hello, e.a.Events.Epoch())
 	}
 	e.publish(t, "cellos.events.cell.c1.started", 3)
 	got := readEvents(t, c, 3)
@@ -57,7 +57,7 @@ func TestWSSince(t *testing.T) {
 			c, _ := e.dial(t, "since="+tt.since, nil)
 			last := e.lastSeq(t)
 			next := e.publish(t, "cellos.events.cell.c2.started", 1)[0]
-			want := seqRange(tt.wantFirst(last), next)
+			want := testutil.SeqRange(tt.wantFirst(last), next)
 			got := seqsOf(readEvents(t, c, len(want)))
 			if !slices.Equal(got, want) {
 				t.Errorf("since=%s: sequences = %v, want %v", tt.since, got, want)
@@ -104,7 +104,7 @@ func TestWSResumeUnderConcurrentPublishing(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var got []uint64
 	var since uint64
-	ctx := wsCtx(t, 40*time.Second)
+	ctx := testutil.Ctx(t, 40*time.Second)
 	for reconnects := 0; len(got) < total; reconnects++ {
 		if reconnects > 200 {
 			t.Fatalf("still missing events after %d reconnects: have %d", reconnects, len(got))
@@ -121,8 +121,8 @@ func TestWSResumeUnderConcurrentPublishing(t *testing.T) {
 		c.Close(websocket.StatusNormalClosure, "")
 	}
 	published := <-pubDone
-	if !slices.Equal(got, published) || !slices.Equal(got, seqRange(1, total)) {
-		t.Fatalf("received %d sequences, first gap or duplicate at %d; want 1..%d exactly once", len(got), firstMismatch(got, seqRange(1, total)), total)
+	if !slices.Equal(got, published) || !slices.Equal(got, testutil.SeqRange(1, total)) {
+		t.Fatalf("received %d sequences, first gap or duplicate at %d; want 1..%d exactly once", len(got), firstMismatch(got, testutil.SeqRange(1, total)), total)
 	}
 }
 
@@ -138,10 +138,10 @@ func firstMismatch(a, b []uint64) int {
 func TestWSCursorExpired4410(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c1.started", 10)
-	if err := e.a.Log.Stream().Purge(wsCtx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
+	if err := e.a.Events.Handle().Purge(testutil.Ctx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
 		t.Fatal(err)
 	}
-	epoch := e.a.Log.Epoch()
+	epoch := e.a.Events.Epoch()
 	wantReason := fmt.Sprintf(`{"firstSeq":6,"epoch":%q}`, epoch)
 	for _, q := range []string{
 		"since=3",                            // events 4 and 5 are gone
@@ -152,7 +152,7 @@ func TestWSCursorExpired4410(t *testing.T) {
 	} {
 		t.Run(q, func(t *testing.T) {
 			c := e.dialNoHello(t, q, nil)
-			code, reason := readClose(t, c, 10*time.Second)
+			code, reason := testutil.ReadClose(t, c, 10*time.Second)
 			if code != web.CloseCursorExpired || reason != wantReason {
 				t.Errorf("?%s closed with %d %q, want %d %q", q, code, reason, web.CloseCursorExpired, wantReason)
 			}
@@ -163,10 +163,10 @@ func TestWSCursorExpired4410(t *testing.T) {
 	if hello.FirstSeq != 6 || hello.LastSeq != 10 {
 		t.Errorf("hello = %+v, want firstSeq 6, lastSeq 10", hello)
 	}
-	if got := seqsOf(readEvents(t, c, 5)); !slices.Equal(got, seqRange(6, 10)) {
+	if got := seqsOf(readEvents(t, c, 5)); !slices.Equal(got, testutil.SeqRange(6, 10)) {
 		t.Errorf("since=5 after the purge: %v, want 6..10", got)
 	}
-	waitUntil(t, 5*time.Second, "five sockets counted as cursor_expired", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "five sockets counted as cursor_expired", func() bool {
 		return e.a.HTTP.SocketStats().Closed[web.EndCursorExpired] == 5
 	})
 }
@@ -231,7 +231,7 @@ func TestWSConsumersAreEphemeralAndDeletedOnClose(t *testing.T) {
 	for i := range conns {
 		conns[i], _ = e.dial(t, "since=1&subject=cellos.events.cell.%3E", &websocket.DialOptions{HTTPClient: client})
 	}
-	waitUntil(t, 20*time.Second, "20 reader consumers", func() bool { return e.consumers(t) == 20 })
+	testutil.WaitFor(t, 20*time.Second, "20 reader consumers", func() bool { return e.consumers(t) == 20 })
 	for _, ci := range e.readers(t) {
 		cfg := ci.Config
 		if cfg.Durable != "" || cfg.AckPolicy != jetstream.AckNonePolicy || cfg.InactiveThreshold != eventlog.ReaderInactiveThreshold ||
@@ -243,8 +243,8 @@ func TestWSConsumersAreEphemeralAndDeletedOnClose(t *testing.T) {
 	for _, c := range conns {
 		c.CloseNow()
 	}
-	waitUntil(t, 5*time.Second, "consumers deleted after the sockets closed", func() bool { return e.consumers(t) == 0 })
-	waitUntil(t, 5*time.Second, "socket handlers ended", func() bool { return e.a.HTTP.SocketStats().Open == 0 })
+	testutil.WaitFor(t, 5*time.Second, "consumers deleted after the sockets closed", func() bool { return e.consumers(t) == 0 })
+	testutil.WaitFor(t, 5*time.Second, "socket handlers ended", func() bool { return e.a.HTTP.SocketStats().Open == 0 })
 }
 
 // A live socket needs no consumer of its own: history is handed over to
@@ -254,7 +254,7 @@ func TestWSHistoryConsumerIsDeletedAtTheHandOver(t *testing.T) {
 	e.publish(t, "cellos.events.cell.c1.started", 3)
 	c, _ := e.dial(t, "since=0", nil)
 	readEvents(t, c, 3)
-	waitUntil(t, 5*time.Second, "history consumer deleted", func() bool { return e.consumers(t) == 0 })
+	testutil.WaitFor(t, 5*time.Second, "history consumer deleted", func() bool { return e.consumers(t) == 0 })
 	e.publish(t, "cellos.events.cell.c1.started", 2)
 	if got := seqsOf(readEvents(t, c, 2)); !slices.Equal(got, []uint64{4, 5}) {
 		t.Errorf("live after the hand-over: %v, want [4 5]", got)
@@ -262,7 +262,7 @@ func TestWSHistoryConsumerIsDeletedAtTheHandOver(t *testing.T) {
 	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
 		t.Errorf("client close: %v, want a clean close handshake", err)
 	}
-	waitUntil(t, 5*time.Second, "socket counted as closed by its client", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "socket counted as closed by its client", func() bool {
 		return e.a.HTTP.SocketStats().Closed[web.EndClient] == 1
 	})
 }
@@ -306,7 +306,7 @@ func TestWSOrigin(t *testing.T) {
 			t.Errorf("Origin %s: %v, want 403 forbidden", origin, err)
 		}
 	}
-	for _, origin := range []string{e.base, "http://localhost:5173", "https://a.example.com"} {
+	for _, origin := range []string{e.a.URL(), "http://localhost:5173", "https://a.example.com"} {
 		c, _ := e.dial(t, "", with(origin))
 		c.Close(websocket.StatusNormalClosure, "")
 	}
@@ -325,7 +325,7 @@ func TestWSMaxSockets(t *testing.T) {
 		t.Fatalf("third socket: %v, want 503 with Retry-After", err)
 	}
 	c1.Close(websocket.StatusNormalClosure, "")
-	waitUntil(t, 5*time.Second, "the closed socket's slot freed", func() bool { return e.a.HTTP.SocketStats().Open == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the closed socket's slot freed", func() bool { return e.a.HTTP.SocketStats().Open == 1 })
 	c3, _ := e.dial(t, "", nil)
 	e.publish(t, "cellos.events.cell.c1.started", 1)
 	readEvents(t, c2, 1)
@@ -345,11 +345,11 @@ func TestWSShutdownCloses1001(t *testing.T) {
 	codes := make(chan websocket.StatusCode, len(conns))
 	for _, c := range conns {
 		go func() {
-			code, _ := readClose(t, c, 20*time.Second)
+			code, _ := testutil.ReadClose(t, c, 20*time.Second)
 			codes <- code
 		}()
 	}
-	e.stop(t)
+	e.a.Stop()
 	for range conns {
 		if code := <-codes; code != websocket.StatusGoingAway {
 			t.Errorf("close status at shutdown = %d, want 1001 (a clean close, not 1006)", code)
@@ -362,10 +362,10 @@ func TestWSDeadPeerIsDroppedByPing(t *testing.T) {
 	// A client that does not read cannot answer pings: to the server it is
 	// a dead peer.
 	e.dial(t, "", nil)
-	waitUntil(t, 10*time.Second, "silent peer dropped", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "silent peer dropped", func() bool {
 		return e.a.HTTP.SocketStats().Closed[web.EndPingTimeout] == 1
 	})
-	waitUntil(t, 5*time.Second, "its handler ended", func() bool { return e.a.HTTP.SocketStats().Open == 0 })
+	testutil.WaitFor(t, 5*time.Second, "its handler ended", func() bool { return e.a.HTTP.SocketStats().Open == 0 })
 }
 
 // A client that keeps reading answers pings and stays.
@@ -416,7 +416,7 @@ func TestWSLiveOnlyUnderConcurrentPublishing(t *testing.T) {
 	close(socks)
 	for s := range socks {
 		got := seqsOf(readEvents(t, s.c, int(total-s.last)))
-		if want := seqRange(s.last+1, total); !slices.Equal(got, want) {
+		if want := testutil.SeqRange(s.last+1, total); !slices.Equal(got, want) {
 			t.Errorf("socket opened at %d: %d events, first mismatch at %d; want %d..%d", s.last, len(got), firstMismatch(got, want), s.last+1, total)
 		}
 	}

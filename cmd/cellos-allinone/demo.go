@@ -9,21 +9,16 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"cellos-allinone/app"
 	"cellos-allinone/client"
 	"cellos-allinone/demo"
+	"cellos-allinone/event"
 	"cellos-allinone/eventlog"
-)
 
-func init() {
-	commands["demo"] = command{
-		summary: "generate realistic formation and cell traffic (with its own server, or --target URL)",
-		run:     demoCmd,
-	}
-}
+	"cellos-allinone/internal/sleep"
+)
 
 const demoAbout = `Generates realistic CellOS traffic: formations of several tenants launch,
 run, degrade and finish (some fail, a few are cancelled, some are deleted);
@@ -210,7 +205,7 @@ func (o *demoOpts) withOwnServer(ctx context.Context, gen *demo.Generator, cfg a
 	}
 	url := "http://" + a.HTTP.Addr()
 	fmt.Fprintf(stdout, "demo: open %s/ — %s, seed %d, data in %s; Ctrl-C stops\n", url, rateText(o.rate), o.seed, cfg.DataDir)
-	err = o.publish(ctx, gen, &demoPublisher{post: natsPoster(a.Log), stderr: stderr}, url, stdout)
+	err = o.publish(ctx, gen, &demoPublisher{post: natsPoster(a.Events), stderr: stderr}, url, stdout)
 	if a.Err() != nil {
 		return fmt.Errorf("server stopped: %w", a.Err())
 	}
@@ -292,13 +287,14 @@ func httpPoster(c *client.Client) poster {
 
 // natsPoster publishes straight to the stream, as a supervisor does: the
 // unknown types, which the API refuses, reach the projection this way.
-func natsPoster(l *eventlog.Log) poster {
+func natsPoster(l *eventlog.Stream) poster {
 	return func(ctx context.Context, ev demo.Event) (uint64, error) {
-		rest := strings.TrimPrefix(ev.Type, "dev.cellos.events.")
-		entity, _, _ := strings.Cut(rest, ".")
-		phase := rest[strings.LastIndexByte(rest, '.')+1:]
-		// The generator sets the CloudEvent subject to the entity id.
-		res, err := l.Publish(ctx, eventlog.EventSubject(entity, ev.Subject, phase), ev.JSON(), ev.ID)
+		payload := ev.JSON()
+		subject, id, err := event.Route(payload)
+		if err != nil {
+			return 0, err
+		}
+		res, err := l.Publish(ctx, subject, payload, id)
 		return res.Seq, err
 	}
 }
@@ -361,12 +357,8 @@ func (p *demoPublisher) send(ctx context.Context, ev demo.Event) error {
 			fmt.Fprintf(p.stderr, "demo: cannot publish (%v); retrying until the server answers\n", err)
 			p.down = true
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep.For(ctx, wait); err != nil {
+			return err
 		}
 		wait = min(2*wait, 5*time.Second)
 	}

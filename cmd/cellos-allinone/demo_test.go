@@ -8,9 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"cellos-allinone/app"
+	"cellos-allinone/apptest"
 	"cellos-allinone/client"
 	"cellos-allinone/projection"
 	"cellos-allinone/projector"
+	"cellos-allinone/testutil"
 )
 
 const demoStart = "2026-11-26T10:00:00Z"
@@ -33,7 +36,7 @@ func storedEvents(t *testing.T, c *client.Client) []string {
 	var out []string
 	var since uint64
 	for {
-		page, err := c.Events(ctxFor(t, 10*time.Second), client.EventsQuery{Since: since, Limit: 1000})
+		page, err := c.Events(testutil.Ctx(t, 10*time.Second), client.EventsQuery{Since: since, Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,8 +64,8 @@ func TestDemoSeedIsDeterministic(t *testing.T) {
 		}
 	}
 
-	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
-	code, stdout, stderr := runCLI("demo", "--target", a.URL, "--seed", "7", "--start", demoStart, "--rate", "0", "--count", fmt.Sprint(n))
+	a := apptest.Start(t, app.Config{})
+	code, stdout, stderr := runCLI("demo", "--target", a.URL(), "--seed", "7", "--start", demoStart, "--rate", "0", "--count", fmt.Sprint(n))
 	if code != 0 || !strings.Contains(stdout, "(seed 7)") {
 		t.Fatalf("demo --target = %d, %q, %q; want 0", code, stdout, stderr)
 	}
@@ -78,7 +81,7 @@ func TestDemoSeedIsDeterministic(t *testing.T) {
 	if refused == 0 || !strings.Contains(stdout, fmt.Sprintf("%d events published, %d refused", len(want), refused)) {
 		t.Errorf("demo summary %q; want %d published, %d refused", stdout, len(want), refused)
 	}
-	if got := storedEvents(t, a.client(t)); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := storedEvents(t, a.Client()); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("stored events differ from the dry run of the same seed (%d vs %d events)", len(got), len(want))
 	}
 }
@@ -94,9 +97,9 @@ func TestDemoRunsItsOwnServer(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "demo: open http://127.0.0.1:") || !strings.Contains(stdout, fmt.Sprintf("%d events published, 0 refused", n)) {
 		t.Fatalf("demo = %d, stdout %q, stderr %q; want 0, the URL and %d events", code, stdout, stderr, n)
 	}
-	a := mustStartApp(t, dir, "127.0.0.1:0")
-	a.waitCursor(t, n)
-	if got, want := storedEvents(t, a.client(t)), dryRun(t, 3, n, "0"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	a := apptest.Start(t, app.Config{DataDir: dir})
+	a.WaitCursor(n)
+	if got, want := storedEvents(t, a.Client()), dryRun(t, 3, n, "0"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("stored events differ from the dry run of the same seed (%d vs %d events)", len(got), len(want))
 	}
 	var counters projection.Counters
@@ -123,8 +126,8 @@ func TestDemoStopsAfterDuration(t *testing.T) {
 }
 
 func TestDemoUnreachableTargetFails(t *testing.T) {
-	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
-	url := a.URL
+	a := apptest.Start(t, app.Config{})
+	url := a.URL()
 	a.Stop()
 	code, _, stderr := runCLI("demo", "--target", url, "--count", "5", "--rate", "0")
 	if code != 1 || !strings.Contains(stderr, "is the server running") {
@@ -137,16 +140,16 @@ func TestDemoUnreachableTargetFails(t *testing.T) {
 func TestDemoRidesOutServerRestart(t *testing.T) {
 	const n = 150
 	dir := t.TempDir()
-	a := mustStartApp(t, dir, "127.0.0.1:0")
-	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	a := apptest.Start(t, app.Config{DataDir: dir})
+	stdout, stderr := new(testutil.Buffer), new(testutil.Buffer)
 	done := make(chan int, 1)
 	go func() {
-		done <- run([]string{"demo", "--target", a.URL, "--seed", "11", "--start", demoStart,
+		done <- run([]string{"demo", "--target", a.URL(), "--seed", "11", "--start", demoStart,
 			"--rate", "100", "--count", fmt.Sprint(n)}, stdout, stderr)
 	}()
-	a.waitCursor(t, 20)
+	a.WaitCursor(20)
 	a.Stop()
-	b := mustStartApp(t, dir, a.HTTP.Addr())
+	b := apptest.Start(t, app.Config{DataDir: dir, HTTPAddr: a.HTTP.Addr()})
 	select {
 	case code := <-done:
 		if code != 0 {
@@ -161,7 +164,7 @@ func TestDemoRidesOutServerRestart(t *testing.T) {
 			want = append(want, l)
 		}
 	}
-	if got := storedEvents(t, b.client(t)); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := storedEvents(t, b.Client()); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("stored %d events, want the %d of the dry run, once each, in order; demo stderr:\n%s", len(got), len(want), stderr)
 		for i := range min(len(got), len(want)) {
 			if got[i] != want[i] {

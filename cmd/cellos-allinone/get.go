@@ -11,16 +11,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"cellos-allinone/api"
 	"cellos-allinone/client"
 	"cellos-allinone/projection"
 )
-
-func init() {
-	commands["get"] = command{
-		summary: "list formations or cells, or show one, from a running server",
-		run:     get,
-	}
-}
 
 const getAbout = `Reads the registry of a running server.
 
@@ -138,68 +132,87 @@ func isGetFlag(name string, listFlags []string) bool {
 
 func listFormations(ctx context.Context, c *client.Client, o getOpts, stdout, stderr io.Writer) error {
 	q := client.FormationQuery{Tenant: o.tenant, Status: o.status, Limit: o.limit, After: o.after}
-	var all client.FormationList
-	for {
-		page, err := c.Formations(ctx, q)
-		if err != nil {
-			return err
-		}
-		if !o.all {
-			if page.Next != "" {
-				fmt.Fprintf(stderr, "more formations follow: --after %s (or --all)\n", page.Next)
+	return listPages(o, stdout, stderr, lister[projection.Formation]{
+		noun: "formations",
+		fetch: func(after string) (page[projection.Formation], error) {
+			q.After = after
+			l, err := c.Formations(ctx, q)
+			if err != nil {
+				return page[projection.Formation]{}, err
 			}
-			if o.out.value == "json" {
-				return writeRaw(stdout, page.Raw)
-			}
-			return formationTable(stdout, page.Formations)
-		}
-		all.Cursor, all.Epoch = page.Cursor, page.Epoch
-		all.Formations = append(all.Formations, page.Formations...)
-		if page.Next == "" {
-			break
-		}
-		q.After = page.Next
-	}
-	if all.Formations == nil {
-		all.Formations = []projection.Formation{}
-	}
-	if o.out.value == "json" {
-		return writeJSON(stdout, all)
-	}
-	return formationTable(stdout, all.Formations)
+			return page[projection.Formation]{l.Formations, l.Next, l.Cursor, l.Epoch, l.Raw}, nil
+		},
+		whole: func(cursor uint64, epoch string, all []projection.Formation) any {
+			return api.FormationList{Cursor: cursor, Epoch: epoch, Formations: all}
+		},
+		table: formationTable,
+	})
 }
 
 func listCells(ctx context.Context, c *client.Client, o getOpts, stdout, stderr io.Writer) error {
 	q := client.CellQuery{Tenant: o.tenant, Formation: o.formation, State: o.status, Outcome: o.outcome, Limit: o.limit, After: o.after}
-	var all client.CellList
+	return listPages(o, stdout, stderr, lister[projection.Cell]{
+		noun: "cells",
+		fetch: func(after string) (page[projection.Cell], error) {
+			q.After = after
+			l, err := c.Cells(ctx, q)
+			if err != nil {
+				return page[projection.Cell]{}, err
+			}
+			return page[projection.Cell]{l.Cells, l.Next, l.Cursor, l.Epoch, l.Raw}, nil
+		},
+		whole: func(cursor uint64, epoch string, all []projection.Cell) any {
+			return api.CellList{Cursor: cursor, Epoch: epoch, Cells: all}
+		},
+		table: func(w io.Writer, cells []projection.Cell) error { return cellTable(w, cells, true) },
+	})
+}
+
+// page is one page of a list as the CLI prints it.
+type page[T any] struct {
+	items  []T
+	next   string
+	cursor uint64
+	epoch  string
+	raw    json.RawMessage
+}
+
+// lister is how listPages reads and prints one kind of list.
+type lister[T any] struct {
+	noun  string
+	fetch func(after string) (page[T], error)
+	whole func(cursor uint64, epoch string, all []T) any // the JSON body of --all
+	table func(io.Writer, []T) error
+}
+
+// listPages prints one page (saying on stderr how to get the next), or
+// with --all every page as one list with the cursor and epoch of the last.
+func listPages[T any](o getOpts, stdout, stderr io.Writer, l lister[T]) error {
+	all := []T{}
+	after := o.after
 	for {
-		page, err := c.Cells(ctx, q)
+		p, err := l.fetch(after)
 		if err != nil {
 			return err
 		}
 		if !o.all {
-			if page.Next != "" {
-				fmt.Fprintf(stderr, "more cells follow: --after %s (or --all)\n", page.Next)
+			if p.next != "" {
+				fmt.Fprintf(stderr, "more %s follow: --after %s (or --all)\n", l.noun, p.next)
 			}
 			if o.out.value == "json" {
-				return writeRaw(stdout, page.Raw)
+				return writeRaw(stdout, p.raw)
 			}
-			return cellTable(stdout, page.Cells, true)
+			return l.table(stdout, p.items)
 		}
-		all.Cursor, all.Epoch = page.Cursor, page.Epoch
-		all.Cells = append(all.Cells, page.Cells...)
-		if page.Next == "" {
-			break
+		all = append(all, p.items...)
+		if p.next == "" {
+			if o.out.value == "json" {
+				return writeJSON(stdout, l.whole(p.cursor, p.epoch, all))
+			}
+			return l.table(stdout, all)
 		}
-		q.After = page.Next
+		after = p.next
 	}
-	if all.Cells == nil {
-		all.Cells = []projection.Cell{}
-	}
-	if o.out.value == "json" {
-		return writeJSON(stdout, all)
-	}
-	return cellTable(stdout, all.Cells, true)
 }
 
 func getFormation(ctx context.Context, c *client.Client, id string, o getOpts, stdout io.Writer) error {

@@ -2,16 +2,21 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+
+	"cellos-allinone/app"
+	"cellos-allinone/apptest"
+	"cellos-allinone/testutil"
 )
 
 // seedRegistry publishes formations f-1 (acme, running, cells c-1
 // completed and c-2 failed), f-2 (acme, created) and f-3 (globex,
 // running, cell c-3 running).
-func seedRegistry(t *testing.T, a *testApp) {
+func seedRegistry(t *testing.T, a *apptest.App) {
 	t.Helper()
-	mustPublish(t, a.client(t),
+	mustPublish(t, a.Client(),
 		cloudEvent("formation.lifecycle.v1.created", map[string]any{"formationId": "f-1", "name": "build", "tenantId": "acme", "labels": map[string]string{"env": "prod"}}),
 		cloudEvent("formation.lifecycle.v1.running", map[string]any{"formationId": "f-1"}),
 		cloudEvent("formation.lifecycle.v1.created", map[string]any{"formationId": "f-2", "name": "etl", "tenantId": "acme"}),
@@ -24,11 +29,11 @@ func seedRegistry(t *testing.T, a *testApp) {
 		cloudEvent("cell.lifecycle.v1.failed", map[string]any{"cellId": "c-2", "reason": "oom killed"}),
 		cloudEvent("cell.lifecycle.v1.started", map[string]any{"cellId": "c-3", "formationId": "f-3", "tenantId": "globex"}),
 	)
-	a.waitCursor(t, 11)
+	a.WaitCursor(11)
 }
 
 func TestGet(t *testing.T) {
-	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
+	a := apptest.Start(t, app.Config{})
 	seedRegistry(t, a)
 	for _, tc := range []struct {
 		args           []string
@@ -52,25 +57,16 @@ func TestGet(t *testing.T) {
 			want: []string{"c-3", "running", "f-3"}},
 		{args: []string{"get", "formation", "f-1"},
 			want: []string{"Formation:", "f-1", "Labels:", "env=prod", "2 total", "1 completed, 1 failed", "CELL", "c-1", "c-2"}},
-		{args: []string{"get", "cell", "c-1", "--server", a.URL},
+		{args: []string{"get", "cell", "c-1", "--server", a.URL()},
 			want: []string{"Cell:", "c-1", "Exit code:", "completed", `"result":"pass"`}},
 	} {
-		args := append(tc.args, "--server", a.URL)
+		args := append(tc.args, "--server", a.URL())
 		code, stdout, stderr := runCLI(args...)
 		if code != 0 {
 			t.Errorf("run(%q) = %d, stderr %q; want 0", tc.args, code, stderr)
 			continue
 		}
-		for _, w := range tc.want {
-			if !strings.Contains(stdout, w) {
-				t.Errorf("run(%q) stdout lacks %q:\n%s", tc.args, w, stdout)
-			}
-		}
-		for _, w := range tc.wantNot {
-			if strings.Contains(stdout, w) {
-				t.Errorf("run(%q) stdout has %q:\n%s", tc.args, w, stdout)
-			}
-		}
+		testutil.CheckContains(t, fmt.Sprintf("run(%q) stdout", tc.args), stdout, tc.want, tc.wantNot)
 		if tc.wantLines > 0 && len(lines(stdout)) != tc.wantLines {
 			t.Errorf("run(%q) printed %d lines, want %d:\n%s", tc.args, len(lines(stdout)), tc.wantLines, stdout)
 		}
@@ -81,10 +77,10 @@ func TestGet(t *testing.T) {
 }
 
 func TestGetJSON(t *testing.T) {
-	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
+	a := apptest.Start(t, app.Config{})
 	seedRegistry(t, a)
 	// One page: the API's body as it is.
-	code, stdout, _ := runCLI("get", "cells", "-o", "json", "--limit", "2", "--server", a.URL)
+	code, stdout, _ := runCLI("get", "cells", "-o", "json", "--limit", "2", "--server", a.URL())
 	var page struct {
 		Cursor uint64 `json:"cursor"`
 		Cells  []struct {
@@ -96,11 +92,11 @@ func TestGetJSON(t *testing.T) {
 		t.Errorf("get cells -o json --limit 2 = %d, %s; want a page of 2 with next c-2 at cursor 11", code, stdout)
 	}
 	// --all: every page in one body.
-	code, stdout, _ = runCLI("get", "--output", "json", "cells", "--all", "--limit", "1", "--server", a.URL)
+	code, stdout, _ = runCLI("get", "--output", "json", "cells", "--all", "--limit", "1", "--server", a.URL())
 	if code != 0 || json.Unmarshal([]byte(stdout), &page) != nil || len(page.Cells) != 3 || page.Next != "" {
 		t.Errorf("get cells --all -o json = %d, %s; want all 3 cells and no next", code, stdout)
 	}
-	code, stdout, _ = runCLI("get", "formation", "f-3", "-o", "json", "--server", a.URL)
+	code, stdout, _ = runCLI("get", "formation", "f-3", "-o", "json", "--server", a.URL())
 	var one struct {
 		Formation struct {
 			ID     string `json:"id"`
@@ -114,13 +110,13 @@ func TestGetJSON(t *testing.T) {
 }
 
 func TestGetFailures(t *testing.T) {
-	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
-	code, _, stderr := runCLI("get", "cell", "nope", "--server", a.URL)
+	a := apptest.Start(t, app.Config{})
+	code, _, stderr := runCLI("get", "cell", "nope", "--server", a.URL())
 	if code != 1 || !strings.Contains(stderr, `no cell "nope"`) || !strings.Contains(stderr, "not_found") {
 		t.Errorf("get cell nope = %d, %q; want 1 and not_found", code, stderr)
 	}
 	// Nothing listens on the port of a stopped server.
-	addr := a.URL
+	addr := a.URL()
 	a.Stop()
 	code, _, stderr = runCLI("get", "formations", "--server", addr)
 	if code != 1 || !strings.Contains(stderr, "is the server running") {

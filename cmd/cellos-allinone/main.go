@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sort"
 	"syscall"
 )
 
@@ -20,11 +19,33 @@ var version = ""
 
 // command is one subcommand.
 type command struct {
+	name    string
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
-var commands = map[string]command{}
+// commands is every subcommand, in the order help lists them; each lives
+// in the file of its name.
+var commands = []command{
+	{"serve", "run NATS JetStream, the projection, the API and the web view (the default)", serve},
+	{"demo", "generate realistic formation and cell traffic (with its own server, or --target URL)", demoCmd},
+	{"tail", "follow the live event stream, one line per event (alias: follow)", tail},
+	{"follow", "same as tail", tail},
+	{"get", "list formations or cells, or show one, from a running server", get},
+	{"publish", "publish a CloudEvent, or a JSONL file of them, to a running server", publish},
+	{"snapshot", "inspect, verify or rebuild the projection's checkpoint", snapshot},
+	{"version", "print the version", versionCmd},
+}
+
+// lookup finds a subcommand by name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
 
 // usageError makes the process exit with code 2.
 type usageError struct{ msg string }
@@ -46,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		printUsage(stdout)
 		return 0
 	}
-	cmd, ok := commands[name]
+	cmd, ok := lookup(name)
 	if !ok {
 		fmt.Fprintf(stderr, "cellos-allinone: unknown command %q\n\n", name)
 		printUsage(stderr)
@@ -98,13 +119,8 @@ func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "cellos-allinone %s: the CellOS event log, projection, API and web view in one binary.\n\n", versionString())
 	fmt.Fprintln(w, "Usage: cellos-allinone [command] [flags]   (no command = serve)")
 	fmt.Fprintln(w, "\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'cellos-allinone COMMAND --help' for a command's flags and an example.")
 }
@@ -119,16 +135,11 @@ func versionString() string {
 	return "dev"
 }
 
-func init() {
-	commands["version"] = command{
-		summary: "print the version",
-		run: func(_ context.Context, args []string, stdout, _ io.Writer) error {
-			fs := newFlagSet("version", "", "cellos-allinone version")
-			if err := parse(fs, args); err != nil {
-				return err
-			}
-			fmt.Fprintln(stdout, versionString())
-			return nil
-		},
+func versionCmd(_ context.Context, args []string, stdout, _ io.Writer) error {
+	fs := newFlagSet("version", "", "cellos-allinone version")
+	if err := parse(fs, args); err != nil {
+		return err
 	}
+	fmt.Fprintln(stdout, versionString())
+	return nil
 }

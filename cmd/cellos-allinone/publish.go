@@ -9,14 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-)
 
-func init() {
-	commands["publish"] = command{
-		summary: "publish a CloudEvent, or a JSONL file of them, to a running server",
-		run:     publish,
-	}
-}
+	"cellos-allinone/event"
+)
 
 const publishAbout = `Publishes CloudEvents through POST /v1/events of a running server.
 
@@ -66,8 +61,13 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		in, name = f, file
 	}
 	n := 0
-	err = readEvents(in, func(line int, event []byte) error {
-		res, err := c.Publish(ctx, event)
+	err = readEvents(in, func(line int, ev []byte) error {
+		// The server's own rules, checked here first: a bad event is
+		// reported with its line before anything is sent for it.
+		if _, err := event.Check(ev); err != nil {
+			return fmt.Errorf("%s, line %d: invalid event: %w", name, line, err)
+		}
+		res, err := c.Publish(ctx, ev)
 		if err != nil {
 			return fmt.Errorf("%s, line %d: %w", name, line, remoteError(server, err, false))
 		}

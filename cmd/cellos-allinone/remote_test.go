@@ -2,88 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"cellos-allinone/app"
 	"cellos-allinone/client"
-	"cellos-allinone/projector"
+	"cellos-allinone/testutil"
 )
-
-// testApp is a whole server in this process on loopback.
-type testApp struct {
-	*app.App
-	URL   string
-	close sync.Once
-}
-
-// mustStartApp starts the program on dir; httpAddr "127.0.0.1:0" picks a
-// port. It is closed at the end of the test unless Stop came first.
-func mustStartApp(tb testing.TB, dir, httpAddr string) *testApp {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	a, err := app.Start(ctx, app.Config{DataDir: dir, HTTPAddr: httpAddr, NATSAddr: "127.0.0.1:0"})
-	if err != nil {
-		tb.Fatalf("app.Start(%s, %s): %v", dir, httpAddr, err)
-	}
-	ta := &testApp{App: a, URL: "http://" + a.HTTP.Addr()}
-	tb.Cleanup(ta.Stop)
-	if err := a.Proj.WaitReady(ctx); err != nil {
-		tb.Fatalf("projection not ready: %v", err)
-	}
-	return ta
-}
-
-// Stop closes the app (once).
-func (a *testApp) Stop() {
-	a.close.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := a.Close(ctx); err != nil {
-			panic(fmt.Sprintf("close app: %v", err))
-		}
-	})
-}
-
-// waitCursor waits until the projection has applied seq.
-func (a *testApp) waitCursor(tb testing.TB, seq uint64) {
-	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var cur uint64
-		a.Proj.Read(func(p projector.View) { cur = p.Cursor() })
-		if cur >= seq {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("projection cursor %d did not reach %d within 30s", cur, seq)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a value, not synchronising on an event
-	}
-}
-
-func (a *testApp) client(tb testing.TB) *client.Client {
-	tb.Helper()
-	c, err := client.New(a.URL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c
-}
-
-// ctxFor is a context that ends with the test or after d.
-func ctxFor(tb testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	tb.Cleanup(cancel)
-	return ctx
-}
 
 var eventIDs atomic.Int64
 
@@ -109,7 +37,7 @@ func mustPublish(tb testing.TB, c *client.Client, events ...[]byte) []uint64 {
 	tb.Helper()
 	var seqs []uint64
 	for _, ev := range events {
-		res, err := c.Publish(ctxFor(tb, 10*time.Second), ev)
+		res, err := c.Publish(testutil.Ctx(tb, 10*time.Second), ev)
 		if err != nil {
 			tb.Fatalf("publish %s: %v", ev, err)
 		}
@@ -124,50 +52,6 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = run(args, &out, &errb)
 	return code, out.String(), errb.String()
-}
-
-// syncBuffer is a writer that a test can wait on while a command writes.
-type syncBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{changed: make(chan struct{})} }
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor blocks until cond holds for what was written, or fails the test
-// after d.
-func (b *syncBuffer) waitFor(tb testing.TB, d time.Duration, what string, cond func(string) bool) {
-	tb.Helper()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		b.mu.Lock()
-		s, ch := b.buf.String(), b.changed
-		b.mu.Unlock()
-		if cond(s) {
-			return
-		}
-		select {
-		case <-ch:
-		case <-timer.C:
-			tb.Fatalf("waited %v for %s; output so far:\n%s", d, what, s)
-		}
-	}
 }
 
 func lines(s string) []string {

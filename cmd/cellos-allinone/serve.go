@@ -15,13 +15,6 @@ import (
 	"cellos-allinone/web"
 )
 
-func init() {
-	commands["serve"] = command{
-		summary: "run NATS JetStream, the projection, the API and the web view (the default)",
-		run:     serve,
-	}
-}
-
 // serveFlags binds the flags of the server to cfg.
 func serveFlags(cfg *app.Config, logLevel, logFormat *string) *flag.FlagSet {
 	fs := newFlagSet("serve",
@@ -32,10 +25,10 @@ func serveFlags(cfg *app.Config, logLevel, logFormat *string) *flag.FlagSet {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", app.DefaultHTTPAddr, "HTTP listen address (loopback only)")
 	fs.StringVar(&cfg.NATSAddr, "nats-addr", app.DefaultNATSAddr, "embedded NATS client listen address (loopback only)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "use this existing NATS server/cluster instead of the embedded one")
-	fs.StringVar(&cfg.Sync, "sync", app.SyncAlways, "JetStream fsync policy of the embedded server: always (every write is on disk before it is acknowledged) or interval")
+	fs.StringVar(&cfg.Sync, "sync", app.SyncPolicyAlways, "JetStream fsync policy of the embedded server: always (every write is on disk before it is acknowledged) or interval")
 	fs.DurationVar(&cfg.SyncInterval, "sync-interval", app.DefaultSyncInterval, "with --sync interval: fsync this often (a power cut can lose up to this much acknowledged data)")
-	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", projector.DefaultCheckpointInterval, "checkpoint this often when something changed (at most 10s)")
-	fs.IntVar(&cfg.CheckpointEvents, "checkpoint-events", projector.DefaultCheckpointEvents, "also checkpoint after this many events")
+	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", projector.DefaultCheckpointInterval, "commit what was applied to the state file this often (at most 10s); answers trail the stream by about this much")
+	fs.IntVar(&cfg.CheckpointEvents, "checkpoint-events", projector.DefaultCheckpointEvents, "also commit after this many events")
 	fs.DurationVar(&cfg.MaxAge, "retention", eventlog.DefaultMaxAge, "max age of events in a newly created stream")
 	fs.Int64Var(&cfg.MaxBytes, "max-bytes", 0, "byte cap of a newly created stream (0 = none)")
 	fs.DurationVar(&cfg.Duplicates, "dup-window", eventlog.DefaultDuplicates, "duplicate-detection window of a newly created stream")
@@ -65,38 +58,38 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected arguments: %v", fs.Args())}
 	}
-	a, lg, err := startApp(ctx, cfg, logLevel, logFormat, stderr)
+	a, log, err := startApp(ctx, cfg, logLevel, logFormat, stderr)
 	if err != nil {
 		return err
 	}
 	select {
 	case <-ctx.Done():
-		lg.Info("shutting down")
+		log.Info("shutting down")
 	case <-a.Stopped():
-		lg.Error("projector stopped", "err", a.Err())
+		log.Error("projector stopped", "err", a.Err())
 	}
 	closeCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := a.Close(closeCtx); err != nil {
 		return err
 	}
-	lg.Info("stopped cleanly")
+	log.Info("stopped cleanly")
 	return nil
 }
 
 // startApp sets up logging, checks cfg (a bad one is a usage error) and
 // starts the process; serve and demo share it.
 func startApp(ctx context.Context, cfg app.Config, logLevel, logFormat string, stderr io.Writer) (*app.App, *slog.Logger, error) {
-	lg, err := newLogger(stderr, logLevel, logFormat)
+	log, err := newLogger(stderr, logLevel, logFormat)
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg.Logger, cfg.Version = lg, versionString()
+	cfg.Logger, cfg.Version = log, versionString()
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, usageError{err.Error()}
 	}
 	a, err := app.Start(ctx, cfg)
-	return a, lg, err
+	return a, log, err
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

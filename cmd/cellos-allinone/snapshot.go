@@ -22,13 +22,6 @@ import (
 	"cellos-allinone/store"
 )
 
-func init() {
-	commands["snapshot"] = command{
-		summary: "inspect, verify or rebuild the projection's checkpoint",
-		run:     snapshot,
-	}
-}
-
 const snapshotUsage = `Usage: cellos-allinone snapshot inspect|verify|rebuild [flags]
 
   inspect   show the checkpoint: cursor, epoch, schema, counters, entity counts, file size
@@ -124,11 +117,13 @@ func snapshotInspect(args []string, stdout, stderr io.Writer) error {
 	in := inspection{Path: st.Path(), FileBytes: st.Size(), Schema: cp.Schema, Epoch: cp.Epoch,
 		Cursor: cp.Meta.Cursor, CursorID: cp.Meta.CursorID, At: cp.At, Events: cp.Meta.Counters, Gaps: cp.Meta.Gaps}
 	if cp.Schema == store.SchemaVersion {
-		p, err := st.Load(cp)
+		err := st.View(func(v *store.View) error {
+			in.Formations, in.Cells = v.Size()
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("checkpoint records unreadable: %w", err)
 		}
-		in.Formations, in.Cells = p.Size()
 	}
 	if out.value == "json" {
 		enc := json.NewEncoder(stdout)
@@ -145,7 +140,7 @@ func snapshotInspect(args []string, stdout, stderr io.Writer) error {
 
 // offlineLog starts the data dir's embedded NATS on a free loopback port
 // (the server must be stopped: the caller holds the checkpoint lock).
-func offlineLog(ctx context.Context, dataDir string) (*eventlog.Log, func(), error) {
+func offlineLog(ctx context.Context, dataDir string) (*eventlog.Stream, func(), error) {
 	srv, err := natsembed.Start(natsembed.Options{DataDir: dataDir, Addr: "127.0.0.1:0"})
 	if err != nil {
 		return nil, nil, err
@@ -199,7 +194,11 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil || !found || cp.Schema != store.SchemaVersion {
 			return fmt.Errorf("no usable checkpoint (found %v, schema %d, err %v): nothing to verify", found, cp.Schema, err)
 		}
-		p, err := st.Load(cp)
+		var stored projection.Entities
+		err = st.View(func(v *store.View) error {
+			stored = v.Entities()
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("checkpoint records unreadable: %w", err)
 		}
@@ -215,7 +214,7 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			return err
 		}
-		cursor, want, got = cp.Meta.Cursor, scratch.Entities(), p.Entities()
+		cursor, want, got = cp.Meta.Cursor, scratch.Entities(), stored
 		note = expiryNote(ctx, l)
 	}
 	diffs := projection.DiffEntities(want, got, *maxDiffs)
@@ -230,7 +229,7 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	return fmt.Errorf("the projection at cursor %d differs from a fold of the stream (first %d differences above)%s", cursor, len(diffs), note)
 }
 
-func expiryNote(ctx context.Context, l *eventlog.Log) string {
+func expiryNote(ctx context.Context, l *eventlog.Stream) string {
 	if st, err := l.State(ctx); err == nil && st.FirstSeq > 1 {
 		return fmt.Sprintf(" (note: events 1..%d expired from the stream; entities they touched may legitimately differ)", st.FirstSeq-1)
 	}

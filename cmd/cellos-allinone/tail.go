@@ -16,11 +16,6 @@ import (
 	"cellos-allinone/eventlog"
 )
 
-func init() {
-	commands["tail"] = command{summary: "follow the live event stream, one line per event (alias: follow)", run: tail}
-	commands["follow"] = command{summary: "same as tail", run: tail}
-}
-
 const tailAbout = `Follows the event stream of a running server (GET /ws/events) and prints
 one line per event:
 
@@ -31,8 +26,9 @@ one line per event:
 without "dev.cellos.events.", and the keys, when the event's data has them:
 cell, formation, tenant, name, status, exitCode, reason, result. A stored
 payload that is not a CloudEvent prints as "#<seq> - (malformed) subject=…".
--o json prints each frame instead, one JSON object per line:
-{"seq":…,"subject":…,"event":{…}}.
+-o json prints each event as the stream frames it instead, one JSON object
+per line: {"seq":…,"subject":…,"event":{…}}. tail asks the server for
+several events per WebSocket frame (batch=1) and prints them one by one.
 
 Without --since only events published from now on are printed; --since N
 prints every retained event after sequence N first (--since 0: the whole

@@ -3,22 +3,27 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"cellos-allinone/app"
+	"cellos-allinone/apptest"
+	"cellos-allinone/testutil"
 )
 
 // startTail runs tail in the background; the channel yields its exit code.
-func startTail(args ...string) (stdout, stderr *syncBuffer, code <-chan int) {
-	stdout, stderr = newSyncBuffer(), newSyncBuffer()
+func startTail(args ...string) (stdout, stderr *testutil.Buffer, code <-chan int) {
+	stdout, stderr = new(testutil.Buffer), new(testutil.Buffer)
 	done := make(chan int, 1)
 	go func() { done <- run(append([]string{"tail"}, args...), stdout, stderr) }()
 	return stdout, stderr, done
 }
 
-func waitExit(t *testing.T, code <-chan int, stdout, stderr *syncBuffer) {
+func waitExit(t *testing.T, code <-chan int, stdout, stderr *testutil.Buffer) {
 	t.Helper()
 	select {
 	case c := <-code:
@@ -73,19 +78,19 @@ func idsOf(t *testing.T, events [][]byte) []string {
 // event once, in order, across the restart.
 func TestTailReconnectsAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
-	a := mustStartApp(t, dir, "127.0.0.1:0")
+	a := apptest.Start(t, app.Config{DataDir: dir})
 	before, after := cellEvents(1, 5), cellEvents(6, 12)
-	mustPublish(t, a.client(t), before...)
+	mustPublish(t, a.Client(), before...)
 
-	stdout, stderr, code := startTail("--since", "0", "--count", "12", "-o", "json", "--server", a.URL)
-	stdout.waitFor(t, 10*time.Second, "the first 5 events", func(s string) bool { return len(lines(s)) == 5 })
+	stdout, stderr, code := startTail("--since", "0", "--count", "12", "-o", "json", "--server", a.URL())
+	stdout.WaitFor(t, 10*time.Second, "the first 5 events", func(s string) bool { return len(lines(s)) == 5 })
 	a.Stop()
-	stderr.waitFor(t, 10*time.Second, "tail to lose the server", func(s string) bool { return strings.Contains(s, "retrying in") })
+	stderr.WaitFor(t, 10*time.Second, "tail to lose the server", func(s string) bool { return strings.Contains(s, "retrying in") })
 
-	b := mustStartApp(t, dir, a.HTTP.Addr())
-	mustPublish(t, b.client(t), after[:3]...)
-	stderr.waitFor(t, 40*time.Second, "tail to reconnect", func(s string) bool { return strings.Contains(s, "reconnected to") })
-	mustPublish(t, b.client(t), after[3:]...)
+	b := apptest.Start(t, app.Config{DataDir: dir, HTTPAddr: a.HTTP.Addr()})
+	mustPublish(t, b.Client(), after[:3]...)
+	stderr.WaitFor(t, 40*time.Second, "tail to reconnect", func(s string) bool { return strings.Contains(s, "reconnected to") })
+	mustPublish(t, b.Client(), after[3:]...)
 	waitExit(t, code, stdout, stderr)
 
 	t.Logf("tail stderr:\n%s", stderr)
@@ -101,14 +106,14 @@ func TestTailReconnectsAcrossRestart(t *testing.T) {
 // TestTailReportsRetentionLoss: events after --since were purged; tail
 // says which were lost and goes on from the first retained one.
 func TestTailReportsRetentionLoss(t *testing.T) {
-	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
-	mustPublish(t, a.client(t), cellEvents(1, 5)...)
-	if err := a.Log.Stream().Purge(ctxFor(t, 10*time.Second), jetstream.WithPurgeSequence(4)); err != nil {
+	a := apptest.Start(t, app.Config{})
+	mustPublish(t, a.Client(), cellEvents(1, 5)...)
+	if err := a.Events.Handle().Purge(testutil.Ctx(t, 10*time.Second), jetstream.WithPurgeSequence(4)); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code := startTail("--since", "1", "--count", "3", "--server", a.URL)
-	stdout.waitFor(t, 10*time.Second, "events 4 and 5", func(s string) bool { return len(lines(s)) == 2 })
-	mustPublish(t, a.client(t), cellEvents(6, 6)...)
+	stdout, stderr, code := startTail("--since", "1", "--count", "3", "--server", a.URL())
+	stdout.WaitFor(t, 10*time.Second, "events 4 and 5", func(s string) bool { return len(lines(s)) == 2 })
+	mustPublish(t, a.Client(), cellEvents(6, 6)...)
 	waitExit(t, code, stdout, stderr)
 
 	if want := "events 2..3 were lost to retention; continuing from 4"; !strings.Contains(stderr.String(), want) {
@@ -126,11 +131,11 @@ func TestTailReportsRetentionLoss(t *testing.T) {
 // TestTailNewEventsOnlyWithSubject: without --since only events published
 // after tail connected are printed, filtered by subject, one line each.
 func TestTailNewEventsOnlyWithSubject(t *testing.T) {
-	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
-	c := a.client(t)
+	a := apptest.Start(t, app.Config{})
+	c := a.Client()
 	mustPublish(t, c, cloudEvent("cell.lifecycle.v1.failed", map[string]any{"cellId": "c-0", "reason": "before"}))
-	stdout, stderr, code := startTail("--subject", "cell.*.failed", "--count", "2", "--server", a.URL)
-	stderr.waitFor(t, 10*time.Second, "tail to connect", func(s string) bool { return strings.Contains(s, "connected to") })
+	stdout, stderr, code := startTail("--subject", "cell.*.failed", "--count", "2", "--server", a.URL())
+	stderr.WaitFor(t, 10*time.Second, "tail to connect", func(s string) bool { return strings.Contains(s, "connected to") })
 	mustPublish(t, c,
 		cloudEvent("cell.lifecycle.v1.admitted", map[string]any{"cellId": "c-1", "formationId": "f-1", "tenantId": "acme"}),
 		cloudEvent("cell.lifecycle.v1.failed", map[string]any{"cellId": "c-1", "reason": "node lost"}),
@@ -144,9 +149,34 @@ func TestTailNewEventsOnlyWithSubject(t *testing.T) {
 	}
 }
 
+// TestTailPrintsEveryEventOfABatch: history comes in batch frames (tail
+// asks for batch=1); tail still prints one line per event, in order.
+func TestTailPrintsEveryEventOfABatch(t *testing.T) {
+	a := apptest.Start(t, app.Config{})
+	const n = 700 // several batch frames of history
+	events := make([]testutil.Event, n)
+	for i := range events {
+		events[i] = testutil.Cell(fmt.Sprintf("c-%d", i%7), "started", nil)
+	}
+	a.Publish(events...)
+	stdout, stderr, code := startTail("--since", "0", "--count", strconv.Itoa(n+1), "--server", a.URL())
+	stdout.WaitFor(t, 20*time.Second, "the stored events", func(s string) bool { return len(lines(s)) == n })
+	a.Publish(testutil.Cell("c-live", "started", nil))
+	waitExit(t, code, stdout, stderr)
+	got := lines(stdout.String())
+	for i, l := range got {
+		if want := fmt.Sprintf("#%d ", i+1); !strings.HasPrefix(l, want) || !strings.Contains(l, " cell.lifecycle.v1.started cell=c-") {
+			t.Fatalf("line %d = %q, want %q… for a started cell", i+1, l, want)
+		}
+	}
+	if len(got) != n+1 {
+		t.Fatalf("%d lines, want %d", len(got), n+1)
+	}
+}
+
 func TestTailBadSubjectIsUsageError(t *testing.T) {
-	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
-	code, _, stderr := runCLI("tail", "--subject", "cell..x", "--server", a.URL)
+	a := apptest.Start(t, app.Config{})
+	code, _, stderr := runCLI("tail", "--subject", "cell..x", "--server", a.URL())
 	if code != 2 || !strings.Contains(stderr, "subject") {
 		t.Errorf("tail --subject cell..x = %d, %q; want 2 with the server's reason", code, stderr)
 	}
@@ -156,11 +186,11 @@ func TestTailBadSubjectIsUsageError(t *testing.T) {
 // was lost, or the wrong server) is said so, and tail goes on with new
 // events instead of printing old ones again.
 func TestTailCursorBeyondEnd(t *testing.T) {
-	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
-	c := a.client(t)
+	a := apptest.Start(t, app.Config{})
+	c := a.Client()
 	mustPublish(t, c, cellEvents(1, 3)...)
-	stdout, stderr, code := startTail("--since", "100", "--count", "1", "--server", a.URL)
-	stderr.waitFor(t, 10*time.Second, "tail to reconnect without a cursor", func(s string) bool {
+	stdout, stderr, code := startTail("--since", "100", "--count", "1", "--server", a.URL())
+	stderr.WaitFor(t, 10*time.Second, "tail to reconnect without a cursor", func(s string) bool {
 		return strings.Contains(s, "ends before #100") && strings.Contains(s, "connected to")
 	})
 	mustPublish(t, c, cellEvents(4, 4)...)
@@ -174,19 +204,17 @@ func TestTailCursorBeyondEnd(t *testing.T) {
 // (nats stream rm): the server creates it again, tail is told 4410 with
 // the new epoch, says so, and prints the new stream's events from #1.
 func TestTailAcrossStreamRecreation(t *testing.T) {
-	a := mustStartApp(t, t.TempDir(), "127.0.0.1:0")
-	mustPublish(t, a.client(t), cellEvents(1, 3)...)
-	stdout, stderr, code := startTail("--since", "0", "--count", "5", "-o", "json", "--server", a.URL)
-	stdout.waitFor(t, 10*time.Second, "the first 3 events", func(s string) bool { return len(lines(s)) == 3 })
+	a := apptest.Start(t, app.Config{})
+	mustPublish(t, a.Client(), cellEvents(1, 3)...)
+	stdout, stderr, code := startTail("--since", "0", "--count", "5", "-o", "json", "--server", a.URL())
+	stdout.WaitFor(t, 10*time.Second, "the first 3 events", func(s string) bool { return len(lines(s)) == 3 })
 
-	if err := a.Log.JetStream().DeleteStream(ctxFor(t, 5*time.Second), "CELLOS_EVENTS"); err != nil {
-		t.Fatal(err)
-	}
-	stderr.waitFor(t, 15*time.Second, "tail to say the stream was recreated", func(s string) bool {
+	testutil.RemoveStream(t, a.Events)
+	stderr.WaitFor(t, 15*time.Second, "tail to say the stream was recreated", func(s string) bool {
 		return strings.Contains(s, "the event stream was recreated")
 	})
 	after := cellEvents(4, 5)
-	mustPublish(t, a.client(t), after...)
+	mustPublish(t, a.Client(), after...)
 	waitExit(t, code, stdout, stderr)
 	seqs, ids := frames(t, stdout.String())
 	if want := "[1 2 3 1 2]"; fmt.Sprint(seqs) != want {

@@ -56,27 +56,6 @@ func wsRead(ctx context.Context, c *websocket.Conn) (wsFrame, error) {
 	return f, json.Unmarshal(b, &f)
 }
 
-// wsClosed reads until c ends and returns the close code and reason.
-func wsClosed(t *testing.T, c *websocket.Conn, d time.Duration) (websocket.StatusCode, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	for {
-		_, _, err := c.Read(ctx)
-		if err == nil {
-			continue
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("socket still open %s later", d)
-		}
-		var ce websocket.CloseError
-		if errors.As(err, &ce) {
-			return ce.Code, ce.Reason
-		}
-		return -1, err.Error()
-	}
-}
-
 // `nats stream rm` on a running server, with sockets open — once with the
 // server creating the stream again, once with an operator creating it and
 // publishing at once: every socket of the old incarnation ends with 4410
@@ -123,7 +102,7 @@ func TestStreamRemovedUnderOpenSockets(t *testing.T) {
 			}
 			newEpoch := ""
 			for i, c := range socks {
-				code, reason := wsClosed(t, c, 10*time.Second)
+				code, reason := testutil.ReadClose(t, c, 10*time.Second)
 				var r struct {
 					FirstSeq uint64 `json:"firstSeq"`
 					Epoch    string `json:"epoch"`
@@ -179,8 +158,7 @@ func TestResumeNeverJumpsWhenTheFloorMoves(t *testing.T) {
 	tmp := t.TempDir()
 	srv := startServer(t, bin, tmp+"/data", tmp, "server", "--max-bytes", "262144", "--sync", "interval")
 	nc := srv.connect(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testutil.Ctx(t, 3*time.Minute)
 
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -228,27 +206,18 @@ func TestResumeNeverJumpsWhenTheFloorMoves(t *testing.T) {
 // publishSteadily publishes ~500-byte events until stop, paced to about
 // 2,000 per second.
 func publishSteadily(t *testing.T, nc *nats.Conn, stop *atomic.Bool) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Error(err)
-		return
-	}
 	pad := strings.Repeat("p", 380)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
+	batch := make([]testutil.Event, 10)
 	for n := 0; !stop.Load(); n++ {
 		<-tick.C
-		for j := range 10 {
-			ev := testutil.Cell(fmt.Sprintf("c-%d-%d", n, j), "started", map[string]any{"pad": pad})
-			if _, err := js.PublishAsync(ev.Subject, ev.Payload); err != nil {
-				t.Errorf("publish: %v", err)
-				return
-			}
+		for j := range batch {
+			batch[j] = testutil.Cell(fmt.Sprintf("c-%d-%d", n, j), "started", map[string]any{"pad": pad})
 		}
-		select {
-		case <-js.PublishAsyncComplete():
-		case <-time.After(10 * time.Second):
-			t.Error("acks stalled for 10s")
+		// Not MustPublish: this runs beside the test's goroutine.
+		if _, err := testutil.Publish(nc, batch...); err != nil {
+			t.Error(err)
 			return
 		}
 	}

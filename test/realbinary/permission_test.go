@@ -7,10 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"cellos-allinone/testutil"
 )
 
 // nobody is the unprivileged user the server runs as when the test is root.
@@ -96,7 +97,7 @@ func runServe(t *testing.T, bin, dataDir string, asNobody bool, d time.Duration,
 	if asNobody {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	}
-	var out syncWriter
+	var out testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -123,22 +124,4 @@ func runServe(t *testing.T, bin, dataDir string, asNobody bool, d time.Duration,
 			return cmd.ProcessState.ExitCode(), out.String()
 		}
 	}
-}
-
-// syncWriter collects a child's output from its two pipes.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"cellos-allinone/testutil"
 )
 
 // server is one `cellos-allinone serve` child process.
@@ -123,25 +125,26 @@ func (s *server) running() bool {
 
 // waitReady polls /readyz until 200, the process exits or d passes.
 func (s *server) waitReady(d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
+	ready := false
+	if !testutil.Poll(d, 20*time.Millisecond, func() bool {
 		if !s.running() {
-			if strings.Contains(s.logTail(), "address already in use") {
-				return errPortTaken
-			}
-			return fmt.Errorf("exited before it was ready: %v", s.cmd.ProcessState)
+			return true
 		}
 		if resp, err := httpc.Get(s.HTTP + "/readyz"); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+			ready = resp.StatusCode == http.StatusOK
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready within %s", d)
-		}
-		time.Sleep(20 * time.Millisecond) // polling readiness
+		return ready
+	}) {
+		return fmt.Errorf("not ready within %s", d)
 	}
+	switch {
+	case ready:
+		return nil
+	case strings.Contains(s.logTail(), "address already in use"):
+		return errPortTaken
+	}
+	return fmt.Errorf("exited before it was ready: %v", s.cmd.ProcessState)
 }
 
 // kill sends SIGKILL to the process (by PID) unless it has exited, and
@@ -248,17 +251,17 @@ func (s *server) status() (status, error) {
 // publishes.
 func (s *server) waitQuiet(t *testing.T, d time.Duration) status {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		st, err := s.status()
-		if err == nil && st.Ready && st.Cursor == st.Stream.LastSeq && st.Lag == 0 {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status not quiet within %s: %+v (err %v)\n%s", d, st, err, s.logTail())
-		}
-		time.Sleep(20 * time.Millisecond) // polling a value
+	var (
+		st  status
+		err error
+	)
+	if !testutil.Poll(d, 20*time.Millisecond, func() bool {
+		st, err = s.status()
+		return err == nil && st.Ready && st.Cursor == st.Stream.LastSeq && st.Lag == 0
+	}) {
+		t.Fatalf("status not quiet within %s: %+v (err %v)\n%s", d, st, err, s.logTail())
 	}
+	return st
 }
 
 // tool runs a one-shot subcommand of the binary, bounded by d, and returns

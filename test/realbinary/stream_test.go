@@ -1,12 +1,13 @@
 package realbinary_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"cellos-allinone/testutil"
 )
 
 const streamName = "CELLOS_EVENTS"
@@ -16,8 +17,7 @@ const streamName = "CELLOS_EVENTS"
 // when nobody publishes.
 func streamIDs(t *testing.T, nc *nats.Conn) (ids map[string]int, lastSeq, read uint64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := testutil.Ctx(t, 2*time.Minute)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

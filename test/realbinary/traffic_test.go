@@ -228,19 +228,15 @@ func (p *publisher) finish(t *testing.T) (acked []string, failed int) {
 	// Not PublishAsyncComplete: it can report done before the last
 	// callbacks have run.
 	sent := int(p.sent.Load())
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if !testutil.Poll(10*time.Second, 5*time.Millisecond, func() bool {
 		p.mu.Lock()
 		acked, failed = slices.Clone(p.acked), p.failed
 		p.mu.Unlock()
 		// ≥, not =: a PublishAsync that returned an error (the connection
 		// dropping under it) can still get its error callback.
-		if len(acked)+failed >= sent {
-			return acked, failed
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d publishes neither acknowledged nor failed within 10s", sent-len(acked)-failed, sent)
-		}
-		time.Sleep(5 * time.Millisecond) // polling the callbacks' counts
+		return len(acked)+failed >= sent
+	}) {
+		t.Fatalf("%d of %d publishes neither acknowledged nor failed within 10s", sent-len(acked)-failed, sent)
 	}
+	return acked, failed
 }

@@ -1,5 +1,5 @@
-// The dashboard's entry point: routing, the render loop and the wiring of
-// sync, feed and views.
+// The dashboard's entry point: routing, the render loop, the summary and
+// the wiring of sync, queries, feed and views.
 //
 // Events are applied to the store as they arrive (cheap), and drawn at most
 // once per animation frame (expensive): a burst of hundreds of events per
@@ -10,16 +10,32 @@ import { EventLog, Feed } from './feed.js';
 import { Header, Rate, toast } from './header.js';
 import { FormationsView, FormationView } from './formations.js';
 import { CellsView, CellView } from './cells.js';
+import { Throttle, allIdle, observe, reloadAll } from './query.js';
 import { h, num, relTime } from './dom.js';
 
 const log = new EventLog();
 const rate = new Rate();
 let status = null;
-// firstRows: the first rows drawn (maybe from the first snapshot pages);
-// firstRender/firstPaint: the whole snapshot drawn, and the frame after.
+// firstRows: the first rows drawn; firstRender/firstPaint: the first useful
+// view (the summary and the view's first page, or its empty state) built,
+// and the frame after, which shows it.
 const perf = { firstRowsBuilt: 0, firstRows: 0, firstRender: 0, firstPaint: 0, renders: 0 };
 
+// What the queries need of the app: the current store, or the promise of
+// the first one.
+let storeWaiters = [];
+const ctx = {
+  store: () => sync.store,
+  whenStore: () => new Promise((resolve) => storeWaiters.push(resolve)),
+};
+
+// The summary's tenant is the one the list on screen is filtered by, so
+// that its cards and counts are of what the list shows.
+const wantedTenant = () => current?.view.tenant() || '';
+let askedTenant = '';
+
 const sync = new Sync({
+  tenant: wantedTenant,
   onChange: invalidate,
   onEvent: (seq, subject, event) => {
     log.add(seq, subject, event);
@@ -30,7 +46,16 @@ const sync = new Sync({
     toast(`Resynced: this page had fallen behind the retained event log${first}. Reloaded the registry at #${num(info.cursor)}.`, 'resync');
     log.mark(`Resynced at #${num(info.cursor)} — events before this line may be missing from the feed`);
   },
-  onStore: (store, { epochChanged }) => {
+  onStore: (store, { epochChanged, previous }) => {
+    // The rows on screen stay until their views have read them again.
+    if (previous) store.adopt(previous);
+    store.observer = (eff) => {
+      observe(eff, store);
+      if (store.summary.dirty) summary.poke();
+    };
+    askedTenant = store.summary.tenant;
+    for (const w of storeWaiters.splice(0)) w(store);
+    if (previous) reloadAll();
     // A new stream incarnation has different sequence numbers: the old
     // feed belongs to another log.
     if (epochChanged) {
@@ -40,6 +65,21 @@ const sync = new Sync({
     }
     invalidate();
   },
+});
+
+// summary reads GET /v1/summary again: when an event of unknown effect on
+// the counts arrived (at most once a second while they do), or when the
+// list's tenant changed.
+const summary = new Throttle(async () => {
+  const store = sync.store;
+  if (!store) return;
+  const tenant = wantedTenant();
+  askedTenant = tenant;
+  const body = await getJSON(tenant ? `/v1/summary?${new URLSearchParams({ tenant })}` : '/v1/summary');
+  if (sync.store !== store) return; // replaced by a snapshot, which has its own
+  store.setSummary(body, tenant);
+  if (store.summary.dirty || body.epoch !== store.epoch) summary.poke();
+  invalidate();
 });
 
 const feed = new Feed(log, {
@@ -71,8 +111,10 @@ function route(initial = false) {
   if (!current || current.key !== r.key) {
     let view;
     if (r.view === 'events') view = eventsView();
-    else if (r.view === 'cells') view = r.id ? new CellView(r.id, log, invalidate) : new CellsView(invalidate);
-    else view = r.id ? new FormationView(r.id, log, invalidate) : new FormationsView(invalidate);
+    else if (r.view === 'cells') view = r.id ? new CellView(ctx, r.id, log, invalidate) : new CellsView(ctx, invalidate);
+    else view = r.id ? new FormationView(ctx, r.id, log, invalidate) : new FormationsView(ctx, invalidate);
+    // The old view's reads stop, and its rows leave the store.
+    current?.view.stop();
     current = { key: r.key, view, name: r.view };
     main.replaceChildren(view.el);
     document.body.dataset.view = r.view;
@@ -98,7 +140,9 @@ function eventsView() {
       h('h1', { tabindex: '-1', text: 'Events' }),
       h('p', { class: 'lede', text: 'Every event this page applies, newest first, in stream-sequence order. Open one to see its CloudEvent JSON; pause to read without the list moving.' })),
     slot);
-  return { el, slot, route() {}, render() {}, title: () => 'Events', focusSearch: () => false };
+  return {
+    el, slot, route() {}, render() {}, stop() {}, ready: () => true, tenant: () => '', title: () => 'Events', focusSearch: () => false,
+  };
 }
 
 // ---- render loop
@@ -117,9 +161,10 @@ const loadingEl = h('div', { class: 'loading', role: 'status' });
 function render() {
   scheduled = false;
   header.render(sync, rate, status);
-  const store = sync.store || sync.partial;
+  const store = sync.store;
   if (store) {
     loadingEl.remove();
+    if (wantedTenant() !== askedTenant) summary.now();
     current.view.render(store);
     perf.renders++;
     if (!perf.firstRowsBuilt && main.querySelector('tbody tr')) {
@@ -129,10 +174,11 @@ function render() {
         perf.firstRows = performance.now();
       });
     }
-    navFormations.textContent = num(store.liveFormations().length);
-    navCells.textContent = num(store.cells.size);
+    const totals = store.summary.totals();
+    navFormations.textContent = num(totals.formations);
+    navCells.textContent = num(totals.cells);
     document.title = `${current.view.title()} · CellOS`;
-    if (!perf.firstRender && !store.loading) {
+    if (!perf.firstRender && current.view.ready?.()) {
       perf.firstRender = performance.now();
       performance.mark('cellos-first-render');
       // The frame after the DOM is built is the one that shows it.
@@ -141,9 +187,8 @@ function render() {
       });
     }
   } else {
-    const p = sync.progress;
     loadingEl.textContent = sync.phase === 'loading'
-      ? `Loading the registry… ${p.cells ? `${num(p.cells)} cells so far` : ''}`
+      ? 'Loading the registry…'
       : 'Waiting for the server — this page connects by itself as soon as it answers.';
     if (!loadingEl.isConnected) main.prepend(loadingEl);
   }
@@ -175,7 +220,6 @@ async function pollStatus() {
   polling = true;
   try {
     status = await getJSON('/v1/status');
-    await verifyBorn();
   } catch {
     // The socket's state is what the header shows; status is a bonus.
   } finally {
@@ -186,28 +230,6 @@ async function pollStatus() {
 setInterval(() => {
   if (!document.hidden) pollStatus();
 }, 2000);
-
-// verifyBorn asks the server about formations this page created from an
-// event: the server keeps tombstones of deleted formations (rule 6) that a
-// snapshot does not list, so an event for a deleted id must not bring the
-// row back here either.
-async function verifyBorn() {
-  const store = sync.store;
-  if (!store || !status || !store.born.length) return;
-  if (status.epoch !== store.epoch) return;
-  // At most 20 a poll; the rest wait for the next one.
-  const due = new Set(store.born.filter((b) => b.seq <= status.cursor).slice(0, 20));
-  store.born = store.born.filter((b) => !due.has(b));
-  for (const b of due) {
-    if (!store.formation(b.id)) continue;
-    try {
-      await getJSON(`/v1/formations/${encodeURIComponent(b.id)}`);
-    } catch (err) {
-      if (err.status === 404) store.markDeleted(b.id);
-      else if (!err.status) store.born.push(b); // unreachable: ask again later
-    }
-  }
-}
 
 // ---- keyboard: "/" searches, like most dashboards
 
@@ -237,13 +259,34 @@ window.__cellos = {
   perf,
   sync,
   log,
-  state: () => ({
-    phase: sync.phase,
-    cursor: sync.store ? sync.store.cursor : 0,
-    epoch: sync.store ? sync.store.epoch : '',
-    connects: sync.connects,
-    formations: sync.store ? sync.store.liveFormations().length : 0,
-    cells: sync.store ? sync.store.cells.size : 0,
-  }),
+  state: () => {
+    const t = sync.store?.summary.totals();
+    return {
+      phase: sync.phase,
+      cursor: sync.store ? sync.store.cursor : 0,
+      epoch: sync.store ? sync.store.epoch : '',
+      connects: sync.connects,
+      formations: t ? t.formations : 0,
+      cells: t ? t.cells : 0,
+    };
+  },
+  // settled: live, every read landed and drawn, and the summary exact at
+  // the page's cursor: what the page shows is the server's answer there.
+  settled: () => sync.phase === 'live' && !!sync.store && allIdle() && !scheduled && !sync.store.summary.dirty
+    && sync.store.summary.tenant === wantedTenant() && !!current.view.ready?.(),
+  // shown: the rows of the view's list (or its entity) and the summary,
+  // as the page holds them.
+  shown: () => {
+    const s = sync.store;
+    if (!s) return null;
+    const sum = s.summary;
+    return {
+      cursor: s.cursor,
+      tenant: sum.tenant,
+      summary: { formations: sum.formations, cells: sum.cells, tenants: sum.tenantList() },
+      rows: current.view.rows?.(s) || [],
+      entity: current.view.entity?.(s) || null,
+    };
+  },
   stop: () => sync.stop(),
 };

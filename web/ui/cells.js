@@ -2,42 +2,22 @@
 
 import { h, ago, badge, mono, emptyState } from './dom.js';
 import { ListView, td } from './list.js';
+import { OneQuery } from './query.js';
 import { CELL_STATES, CELL_OUTCOMES } from './store.js';
 import { entry, history } from './feed.js';
-import { tenantOptions, firstRunHelp, filteredEmpty, metaRow } from './shared.js';
+import { tenantOptions, firstRunHelp, filteredEmpty, metaRow, registryEmpty } from './shared.js';
 
-// sortedIds caches the ids of a set of cells in id order; it is rebuilt
-// only when rows appear or disappear, not on every state change.
-const idCache = new WeakMap();
-function sortedIds(store, formation) {
-  let c = idCache.get(store);
-  if (!c || c.v !== store.idsVersion) idCache.set(store, (c = { v: store.idsVersion, m: new Map() }));
-  const k = formation || '';
-  let ids = c.m.get(k);
-  if (!ids) {
-    ids = formation ? [...(store.members.get(formation) || [])] : [...store.cells.keys()];
-    ids.sort();
-    c.m.set(k, ids);
-  }
-  return ids;
-}
-
-export function cellItems(store, p, formation) {
-  formation = formation || p.get('formation') || '';
-  const q = (p.get('q') || '').toLowerCase();
+// cellsTotal is how many cells match the list's filters, when the summary
+// says (null when it cannot).
+function cellsTotal(p, store) {
+  const s = store.summary;
+  const tenant = p.get('tenant') || '';
   const state = p.get('state');
-  const tenant = p.get('tenant');
   const outcome = p.get('outcome');
-  const wantOutcome = outcome === 'none' ? '' : outcome;
-  const out = [];
-  for (const id of sortedIds(store, formation)) {
-    const c = store.cells.get(id);
-    if ((state && c.state !== state) || (tenant && c.tenantId !== tenant) || (q && !id.toLowerCase().includes(q))) continue;
-    if (outcome && (c.outcome || '') !== wantOutcome) continue;
-    out.push(c);
-  }
-  if (p.get('sort') === 'updated') out.sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0));
-  return out;
+  if (p.get('prefix') || p.get('formation') || (state && outcome)) return null;
+  if (s.tenant === tenant) return state ? s.cells.byState[state] ?? 0 : outcome ? s.cells.byOutcome[outcome] ?? 0 : s.cells.total;
+  if (state || outcome) return null;
+  return tenant ? s.tenants.get(tenant)?.cells ?? 0 : s.totals().cells;
 }
 
 const dash = () => h('span', { class: 'muted', text: '—' });
@@ -58,32 +38,30 @@ export function cellRowIn(c) {
 }
 
 export class CellsView {
-  constructor(onChange) {
-    this.list = new ListView({
+  constructor(ctx, onChange) {
+    this.list = new ListView(ctx, {
       name: 'cells',
       caption: 'Cells',
+      kind: 'cell',
+      path: '/v1/cells',
       base: '#/cells',
       onChange,
       pageSize: 100,
       filters: [
-        { name: 'q', type: 'search', label: 'Search', placeholder: 'Cell id  ( / )' },
+        { name: 'prefix', type: 'search', label: 'Id starts with', placeholder: 'Cell id prefix  ( / )' },
         { name: 'state', type: 'select', label: 'State', any: 'Any state', options: () => CELL_STATES.map((s) => [s, s]) },
         {
           name: 'outcome', type: 'select', label: 'Outcome', any: 'Any outcome',
           options: () => CELL_OUTCOMES.map((o) => [o, o === 'none' ? 'none yet' : o]),
         },
         { name: 'tenant', type: 'select', label: 'Tenant', any: 'All tenants', options: tenantOptions },
-        {
-          name: 'formation', type: 'select', label: 'Formation', any: 'All formations',
-          options: (store) => store.liveFormations().map((f) => [f.id, f.name || f.id]).sort((a, b) => (a[1] < b[1] ? -1 : 1)),
-        },
-        { name: 'sort', type: 'select', label: 'Sort', any: 'By id', options: () => [['updated', 'By last update']] },
+        { name: 'formation', type: 'text', label: 'Formation id', placeholder: 'Any formation' },
       ],
       columns: ['Cell', 'State', 'Outcome', 'Formation', 'Tenant', 'Exit', 'Reason', 'Updated'].map((label) => ({ label })),
-      items: (store, p) => cellItems(store, p, ''),
-      total: (store) => store.cells.size,
+      total: cellsTotal,
+      registryEmpty,
       key: (c) => c.id,
-      version: (c) => `${c.lastSeq}|${this.store.formation(c.formationId)?.name || ''}`,
+      version: (c) => c.lastSeq,
       row: (c) => this.row(c),
       href: (c) => `#/cells/${encodeURIComponent(c.id)}`,
       empty: (store, filtered, clear) => (filtered
@@ -97,9 +75,8 @@ export class CellsView {
   }
 
   row(c) {
-    const f = c.formationId ? this.store.formation(c.formationId) : null;
     const fcell = !c.formationId ? dash()
-      : f ? h('a', { href: `#/formations/${encodeURIComponent(f.id)}`, text: f.name || f.id }) : mono(c.formationId);
+      : h('a', { href: `#/formations/${encodeURIComponent(c.formationId)}`, class: 'mono', text: c.formationId });
     return h('tr', null,
       td('Cell', cellLink(c)), td('State', badge(c.state)), td('Outcome', outcomeOf(c)), td('Formation', fcell),
       td('Tenant', c.tenantId || dash()), td('Exit', exitCode(c)), td('Reason', reason(c)), td('Updated', ago(c.updatedAt)));
@@ -109,8 +86,19 @@ export class CellsView {
     this.list.setParams(r.params);
   }
 
+  tenant() {
+    return this.list.tenant();
+  }
+
+  ready() {
+    return this.list.q.current();
+  }
+
+  rows(store) {
+    return this.list.q.rows(store);
+  }
+
   render(store) {
-    this.store = store;
     this.list.render(store);
   }
 
@@ -121,6 +109,10 @@ export class CellsView {
   focusSearch() {
     return this.list.focusSearch();
   }
+
+  stop() {
+    this.list.stop();
+  }
 }
 
 function jsonBlock(label, v) {
@@ -128,10 +120,11 @@ function jsonBlock(label, v) {
 }
 
 export class CellView {
-  constructor(id, log, onChange) {
+  constructor(ctx, id, log, onChange) {
     this.id = id;
     this.log = log;
     this.hist = [];
+    this.q = new OneQuery(ctx, { kind: 'cell', id, onChange });
     this.h1 = h('h1', { tabindex: '-1', class: 'mono', text: id });
     this.badgeSlot = h('span');
     this.meta = h('dl', { class: 'meta' });
@@ -153,26 +146,42 @@ export class CellView {
 
   route() {}
 
+  tenant() {
+    return '';
+  }
+
+  ready() {
+    return this.q.loaded;
+  }
+
+  entity(store) {
+    return this.q.entity(store);
+  }
+
   title() {
     return this.id;
   }
 
   render(store) {
-    const c = store.cells.get(this.id);
+    const c = this.q.entity(store);
     this.missing.hidden = !!c;
     this.body.hidden = !c;
     if (!c) {
-      this.missing.replaceChildren(store.loading ? h('p', { class: 'loading', text: 'Loading…' }) : emptyState(`No cell “${this.id}”`,
+      const sig = this.q.loaded ? 'missing' : 'loading';
+      if (sig === this.missingSig) return;
+      this.missingSig = sig;
+      this.missing.replaceChildren(!this.q.loaded ? h('p', { class: 'loading', text: 'Loading…' }) : emptyState(`No cell “${this.id}”`,
         h('p', { text: 'Its first event has not arrived yet; this page updates by itself when it does.' }),
         h('a', { href: '#/cells', class: 'btn', text: 'All cells' })));
       return;
     }
-    if (this.seenSeq !== c.lastSeq) {
+    this.missingSig = '';
+    if (this.seen !== c || this.seenSeq !== c.lastSeq) {
+      this.seen = c;
       this.seenSeq = c.lastSeq;
-      const f = store.formation(c.formationId);
       this.badgeSlot.replaceChildren(badge(c.state, 'big'));
       this.meta.replaceChildren(
-        ...metaRow('Formation', c.formationId ? h('a', { href: `#/formations/${encodeURIComponent(c.formationId)}`, text: f?.name || c.formationId }) : '—'),
+        ...metaRow('Formation', c.formationId ? h('a', { href: `#/formations/${encodeURIComponent(c.formationId)}`, text: c.formationId }) : '—'),
         ...metaRow('Tenant', c.tenantId || '—'),
         ...metaRow('Outcome', outcomeOf(c)),
         ...metaRow('Exit code', exitCode(c)),
@@ -198,5 +207,9 @@ export class CellView {
 
   focusSearch() {
     return false;
+  }
+
+  stop() {
+    this.q.stop();
   }
 }

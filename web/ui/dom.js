@@ -55,7 +55,19 @@ export function badge(state, extra = '') {
   return h('span', { class: `badge s-${state} ${extra}` }, h('span', { class: 'dot', 'aria-hidden': 'true' }), state || '—');
 }
 
-// stackBar draws cell counts as one bar with a segment per state.
+// The segments of a cells bar: disjoint parts of the cells counted by the
+// fold v2 rules (admitted and running by state, completed and failed by
+// outcome, also after teardown; the rest were torn down without one).
+export const CELL_BAR = ['admitted', 'running', 'completed', 'failed', 'destroyed'];
+
+// cellBar draws fold v2 cell counts as one bar: the destroyed segment holds
+// only the cells torn down without an outcome, so no cell counts twice.
+export function cellBar(counts) {
+  const rest = counts.total - counts.admitted - counts.running - counts.completed - counts.failed;
+  return stackBar({ ...counts, destroyed: Math.max(0, rest) }, CELL_BAR);
+}
+
+// stackBar draws counts as one bar with a segment per state.
 export function stackBar(counts, states) {
   const label = states.filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(', ') || 'no cells';
   const bar = h('span', { class: 'stack', role: 'img', 'aria-label': label, title: label });

@@ -1,24 +1,21 @@
-// The formations list (with the overview of the whole registry) and one
-// formation's page.
+// The formations list (with the summary cards of the whole registry, or of
+// one tenant) and one formation's page.
 
-import { h, num, ago, badge, stackBar, mono, emptyState } from './dom.js';
+import { h, num, ago, badge, cellBar, mono, emptyState } from './dom.js';
 import { ListView, td } from './list.js';
+import { OneQuery } from './query.js';
 import { CELL_STATES, FORMATION_STATUSES } from './store.js';
 import { entry, history } from './feed.js';
-import { cellColumnsIn, cellRowIn, cellItems } from './cells.js';
-import { tenantOptions, firstRunHelp, filteredEmpty, metaRow } from './shared.js';
+import { cellColumnsIn, cellRowIn } from './cells.js';
+import { tenantOptions, firstRunHelp, filteredEmpty, metaRow, registryEmpty } from './shared.js';
 
-const byKey = (key) => (a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
-const nameKey = (f) => (f.name || f.id).toLowerCase();
-
-function formationRow(f, store) {
-  const c = store.countsOf(f.id);
+function formationRow(f) {
   const href = `#/formations/${encodeURIComponent(f.id)}`;
   return h('tr', null,
     td('Formation', h('a', { href, class: 'primary', text: f.name || f.id }), f.name ? h('div', { class: 'sub' }, mono(f.id)) : null),
     td('Tenant', f.tenantId ? h('span', { class: 'tenant', text: f.tenantId }) : h('span', { class: 'muted', text: '—' })),
     td('Status', badge(f.status)),
-    td('Cells', stackBar(c, CELL_STATES)),
+    td('Cells', cellBar(f.cells)),
     td('Updated', ago(f.updatedAt)));
 }
 
@@ -26,54 +23,54 @@ function countsSig(c) {
   return `${c.total},${c.admitted},${c.running},${c.completed},${c.failed},${c.destroyed}`;
 }
 
-// Overview sums the registry for the cards above the list.
-function overview(store) {
-  const byStatus = {};
-  for (const f of store.formations.values()) if (!f.deleted) byStatus[f.status] = (byStatus[f.status] || 0) + 1;
-  const cells = { total: 0, admitted: 0, running: 0, completed: 0, failed: 0, destroyed: 0 };
-  for (const c of store.cells.values()) {
-    cells.total++;
-    cells[c.state]++;
-  }
-  return { byStatus, cells };
-}
-
 function card(label, value, extra, cls = '') {
   return h('div', { class: `card ${cls}` }, h('div', { class: 'cardlabel', text: label }), h('div', { class: 'cardvalue', text: value }), extra);
 }
 
+// How many tenants the tenants card names; the tenant filter lists all.
+const CARD_TENANTS = 4;
+
+// formationsTotal is how many formations match the list's filters, when the
+// summary says (null when it cannot).
+function formationsTotal(p, store) {
+  const s = store.summary;
+  const tenant = p.get('tenant') || '';
+  const status = p.get('status');
+  if (p.get('prefix')) return null;
+  if (s.tenant === tenant) return status ? s.formations.byStatus[status] ?? 0 : s.formations.total;
+  if (status) return null;
+  return tenant ? s.tenants.get(tenant)?.formations ?? 0 : s.totals().formations;
+}
+
 export class FormationsView {
-  constructor(onChange) {
+  constructor(ctx, onChange) {
     this.cards = h('div', { class: 'cards', 'aria-label': 'Registry summary', role: 'group' });
-    this.list = new ListView({
+    this.list = new ListView(ctx, {
       name: 'formations',
       caption: 'Formations',
+      kind: 'formation',
+      path: '/v1/formations',
       base: '#/formations',
       onChange,
       pageSize: 50,
       filters: [
-        { name: 'q', type: 'search', label: 'Search', placeholder: 'Name or id  ( / )' },
+        { name: 'prefix', type: 'search', label: 'Id starts with', placeholder: 'Formation id prefix  ( / )' },
         { name: 'tenant', type: 'select', label: 'Tenant', any: 'All tenants', options: tenantOptions },
         { name: 'status', type: 'select', label: 'Status', any: 'Any status', options: () => FORMATION_STATUSES.map((s) => [s, s]) },
-        { name: 'sort', type: 'select', label: 'Sort', any: 'By name', options: () => [['updated', 'By last update'], ['id', 'By id']] },
       ],
       columns: [{ label: 'Formation' }, { label: 'Tenant' }, { label: 'Status' }, { label: 'Cells', cls: 'wide' }, { label: 'Updated' }],
-      items: (store, p) => {
-        const q = (p.get('q') || '').toLowerCase();
-        const tenant = p.get('tenant');
-        const status = p.get('status');
-        const out = store.liveFormations().filter((f) => (!tenant || f.tenantId === tenant) && (!status || f.status === status)
-          && (!q || f.id.toLowerCase().includes(q) || f.name.toLowerCase().includes(q)));
-        const sort = p.get('sort');
-        if (sort === 'updated') out.sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0));
-        else if (sort === 'id') out.sort(byKey((f) => f.id));
-        else out.sort(byKey(nameKey));
-        return out;
+      total: formationsTotal,
+      // A cell this page does not hold moves the counts of its formation:
+      // read the page again when that may be one of its rows.
+      others: (eff, store, q) => {
+        if (!eff.unknown || eff.kind !== 'cell') return false;
+        const fid = typeof eff.data.formationId === 'string' ? eff.data.formationId : '';
+        return !fid || q.ids.includes(fid);
       },
-      total: (store) => store.liveFormations().length,
+      registryEmpty,
       key: (f) => f.id,
-      version: (f) => `${f.lastSeq}|${countsSig(this.store.countsOf(f.id))}`,
-      row: (f) => formationRow(f, this.store),
+      version: (f) => `${f.lastSeq}|${countsSig(f.cells)}`,
+      row: formationRow,
       href: (f) => `#/formations/${encodeURIComponent(f.id)}`,
       empty: (store, filtered, clear) => (filtered ? filteredEmpty(clear) : firstRunHelp(store, 'formations')),
     });
@@ -88,22 +85,43 @@ export class FormationsView {
     this.list.setParams(r.params);
   }
 
+  tenant() {
+    return this.list.tenant();
+  }
+
+  ready() {
+    return this.list.q.current();
+  }
+
+  rows(store) {
+    return this.list.q.rows(store);
+  }
+
   render(store) {
-    this.store = store;
-    if (this.cardsVersion !== store.version || this.cardsStore !== store) {
-      this.cardsVersion = store.version;
-      this.cardsStore = store;
-      const o = overview(store);
-      const nf = store.liveFormations().length;
-      const active = (o.byStatus.running || 0) + (o.byStatus.launching || 0);
-      const statusLine = FORMATION_STATUSES.filter((s) => o.byStatus[s]).map((s) => `${o.byStatus[s]} ${s}`).join(' · ') || 'none yet';
-      this.cards.hidden = nf === 0 && o.cells.total === 0;
+    const s = store.summary;
+    if (this.cardsSummary !== s || this.cardsVersion !== s.version) {
+      this.cardsSummary = s;
+      this.cardsVersion = s.version;
+      const by = s.formations.byStatus;
+      const cells = s.cellCounts();
+      const of = s.tenant ? ` · ${s.tenant}` : '';
+      const active = (by.running || 0) + (by.launching || 0);
+      const statusLine = FORMATION_STATUSES.filter((st) => by[st]).map((st) => `${num(by[st])} ${st}`).join(' · ') || 'none yet';
+      const tenants = s.tenantList();
+      const named = tenants.filter((t) => t.id).sort((a, b) => b.cells - a.cells || (a.id < b.id ? -1 : 1)).slice(0, CARD_TENANTS);
+      const tenantLine = h('ul', { class: 'cardlist' }, named.map((t) => h('li', null,
+        h('a', { href: `#/formations?tenant=${encodeURIComponent(t.id)}`, text: t.id }),
+        ` ${num(t.cells)} cells${t.failed ? `, ${num(t.failed)} failed` : ''}`)));
+      const totals = s.totals();
+      this.cards.hidden = totals.formations === 0 && totals.cells === 0;
+      this.cards.setAttribute('aria-label', s.tenant ? `Summary of tenant ${s.tenant}` : 'Registry summary');
       this.cards.replaceChildren(
-        card('Formations', num(nf), h('div', { class: 'cardsub', text: statusLine })),
-        card('Active formations', num(active), h('div', { class: 'cardsub', text: `${num(o.byStatus.degraded || 0)} degraded` }), active ? 'accent-running' : ''),
-        card('Cells', num(o.cells.total), stackBar(o.cells, CELL_STATES)),
-        card('Running cells', num(o.cells.running), h('div', { class: 'cardsub', text: `${num(o.cells.admitted)} admitted, waiting` }), o.cells.running ? 'accent-running' : ''),
-        card('Failed cells', num(o.cells.failed), h('div', { class: 'cardsub', text: `${num(o.cells.completed)} completed` }), o.cells.failed ? 'accent-failed' : ''));
+        card(`Formations${of}`, num(s.formations.total), h('div', { class: 'cardsub', text: statusLine })),
+        card(`Active formations${of}`, num(active), h('div', { class: 'cardsub', text: `${num(by.degraded || 0)} degraded` }), active ? 'accent-running' : ''),
+        card(`Cells${of}`, num(cells.total), cellBar(cells)),
+        card(`Running cells${of}`, num(cells.running), h('div', { class: 'cardsub', text: `${num(cells.admitted)} admitted, waiting` }), cells.running ? 'accent-running' : ''),
+        card(`Failed cells${of}`, num(cells.failed), h('div', { class: 'cardsub', text: `${num(cells.completed)} completed · ${num(s.cells.byOutcome.none || 0)} without an outcome` }), cells.failed ? 'accent-failed' : ''),
+        card('Tenants', num(tenants.filter((t) => t.id).length), tenantLine));
     }
     this.list.render(store);
   }
@@ -115,10 +133,14 @@ export class FormationsView {
   focusSearch() {
     return this.list.focusSearch();
   }
+
+  stop() {
+    this.list.stop();
+  }
 }
 
 export class FormationView {
-  constructor(id, log, onChange) {
+  constructor(ctx, id, log, onChange) {
     this.id = id;
     this.log = log;
     this.hist = [];
@@ -130,19 +152,39 @@ export class FormationView {
     this.events = h('ol', { class: 'events compact', 'aria-label': 'Latest events of this formation, newest first' });
     this.eventsEmpty = h('p', { class: 'muted', text: 'No events of this formation in view yet.' });
     this.missing = h('div', { hidden: true });
-    this.cells = new ListView({
+    // The formation itself; its counts move with every cell of it, also the
+    // cells not on screen: those are read again.
+    this.fq = new OneQuery(ctx, {
+      kind: 'formation', id, onChange,
+      others: (eff) => {
+        if (!eff.unknown || eff.kind !== 'cell') return false;
+        const fid = typeof eff.data.formationId === 'string' ? eff.data.formationId : '';
+        return !fid || fid === id;
+      },
+    });
+    this.cells = new ListView(ctx, {
       name: 'cells',
       caption: `Cells of formation ${id}`,
+      kind: 'cell',
+      path: '/v1/cells',
+      fixed: { formation: id },
       base: `#/formations/${encodeURIComponent(id)}`,
       onChange,
       pageSize: 100,
       filters: [
-        { name: 'q', type: 'search', label: 'Search', placeholder: 'Cell id  ( / )' },
+        { name: 'prefix', type: 'search', label: 'Id starts with', placeholder: 'Cell id prefix  ( / )' },
         { name: 'state', type: 'select', label: 'State', any: 'Any state', options: () => CELL_STATES.map((s) => [s, s]) },
       ],
       columns: cellColumnsIn,
-      items: (store, p) => cellItems(store, p, id),
-      total: (store) => store.countsOf(id).total,
+      // The formation's counts say how many of its cells are in a state
+      // (completed and failed count outcomes, not states).
+      total: (p, store) => {
+        const c = this.fq.entity(store)?.cells;
+        const state = p.get('state');
+        if (!c || p.get('prefix') || (state && !['admitted', 'running', 'destroyed'].includes(state))) return null;
+        return state ? c[state] : c.total;
+      },
+      registryEmpty: (store) => !this.fq.entity(store)?.cells.total,
       key: (c) => c.id,
       version: (c) => c.lastSeq,
       row: cellRowIn,
@@ -169,21 +211,41 @@ export class FormationView {
     this.cells.setParams(r.params);
   }
 
+  tenant() {
+    return '';
+  }
+
+  ready() {
+    return this.fq.loaded && this.cells.q.current();
+  }
+
+  rows(store) {
+    return this.cells.q.rows(store);
+  }
+
+  entity(store) {
+    return this.fq.entity(store);
+  }
+
   title() {
     return this.name || this.id;
   }
 
   render(store) {
-    const f = store.formation(this.id);
+    const f = this.fq.entity(store);
     this.missing.hidden = !!f;
     this.body.hidden = !f;
     if (!f) {
-      this.missing.replaceChildren(store.loading ? h('p', { class: 'loading', text: 'Loading…' }) : emptyState(`No formation “${this.id}”`,
+      const sig = this.fq.loaded ? 'missing' : 'loading';
+      if (sig === this.missingSig) return;
+      this.missingSig = sig;
+      this.missing.replaceChildren(!this.fq.loaded ? h('p', { class: 'loading', text: 'Loading…' }) : emptyState(`No formation “${this.id}”`,
         h('p', { text: 'It may have been deleted, or its first event has not arrived yet. This page updates by itself when it does.' }),
         h('a', { href: '#/formations', class: 'btn', text: 'All formations' })));
       return;
     }
-    if (this.seenSeq !== f.lastSeq) {
+    if (this.seen !== f || this.seenSeq !== f.lastSeq) {
+      this.seen = f;
       this.seenSeq = f.lastSeq;
       this.name = f.name || f.id;
       this.h1.textContent = this.name;
@@ -198,11 +260,14 @@ export class FormationView {
         ...metaRow('Last change', `#${num(f.lastSeq)}`),
         ...metaRow('Labels', labels.length ? h('span', { class: 'chips' }, labels.map(([k, v]) => h('span', { class: 'chip', text: `${k}=${v}` }))) : '—'));
     }
-    const c = store.countsOf(this.id);
+    this.missingSig = '';
+    const c = f.cells;
     const sig = JSON.stringify(c);
     if (sig !== this.legendSig) {
       this.legendSig = sig;
-      this.legend.replaceChildren(stackBar(c, CELL_STATES),
+      // Completed and failed are outcomes, kept after teardown; destroyed
+      // counts every torn-down cell, whatever its outcome.
+      this.legend.replaceChildren(cellBar(c),
         h('ul', { class: 'legendlist' }, CELL_STATES.map((s) => h('li', null, badge(s), h('span', { class: 'n', text: num(c[s]) })))));
     }
     this.cells.render(store);
@@ -212,7 +277,7 @@ export class FormationView {
   renderEvents(store) {
     const id = this.id;
     const related = (e) => (e.d.kind === 'formation' && e.d.id === id) || e.d.formationId === id
-      || (e.d.kind === 'cell' && store.cells.get(e.d.id)?.formationId === id);
+      || (e.d.kind === 'cell' && store.get('cell', e.d.id)?.formationId === id);
     const seen = new Set();
     const all = [...this.log.newest(200, related), ...this.hist.filter(related)]
       .filter((e) => !seen.has(e.seq) && seen.add(e.seq))
@@ -227,5 +292,10 @@ export class FormationView {
 
   focusSearch() {
     return this.cells.focusSearch();
+  }
+
+  stop() {
+    this.fq.stop();
+    this.cells.stop();
   }
 }

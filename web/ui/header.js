@@ -82,7 +82,7 @@ export class Header {
       case 'live':
         return ['live', 'Live'];
       case 'loading':
-        return ['loading', sync.progress.cells ? `Loading snapshot · ${num(sync.progress.cells)} cells` : 'Loading snapshot…'];
+        return ['loading', 'Loading snapshot…'];
       case 'connecting':
         return ['connecting', 'Connecting…'];
       case 'reconnecting':
@@ -103,7 +103,7 @@ export class Header {
     this.conn.dataset.state = sync.phase;
     // The countdown changes every second; screen readers hear the state
     // (through a separate live region) only when the state itself changes.
-    const spoken = text.replace(/ ?(in|·)? ?\d+s$/, '').replace(/ · [\d,]+ cells$/, '');
+    const spoken = text.replace(/ ?(in|·)? ?\d+s$/, '');
     if (spoken !== this.said) {
       this.said = spoken;
       this.live.textContent = `Connection: ${spoken}`;

@@ -1,34 +1,48 @@
-// A filterable, paginated table over the store. Filters live in the URL
-// (#/cells?state=failed&page=2), so a view can be bookmarked and shared.
-// Only one page of rows is ever in the DOM, so 10,000 cells cost no more to
-// draw than 100; the filtered list is recomputed only when the store or the
-// filters changed.
+// A filterable table over one page of a server list (GET /v1/formations or
+// /v1/cells). Filters and the page live in the URL
+// (#/cells?state=failed&after=c-0099&page=2), so a view can be bookmarked
+// and shared; each filter is a parameter of the API, so the server filters
+// and pages and the page holds one page of rows, whatever the registry's
+// size. The rows are ordered by id, the only order the server pages in.
 
 import { h, num, syncRows } from './dom.js';
+import { ListQuery } from './query.js';
 
 let uid = 0;
+const SEARCH_DEBOUNCE = 250;
 
 export class ListView {
-  // opts: {name, caption, filters, columns, items(store, params), key,
-  //        version, row(item), href(item), pageSize, empty(store, filtered),
-  //        base: '#/cells', fixed: {formation: id}}
-  constructor(opts) {
+  // opts: {name, caption, kind, path, filters, columns, key, version,
+  //        row(item), href(item), pageSize, empty(store, filtered, clear),
+  //        registryEmpty(store), total(params, store) → number | null,
+  //        others(effect, store, query), base: '#/cells',
+  //        fixed: {formation: id}, onChange}
+  // A filter: {name (the URL's and the API's), type: 'search' | 'text' |
+  //            'select', label, placeholder, any, options(store)}
+  constructor(ctx, opts) {
     this.o = opts;
     this.params = new URLSearchParams();
     this.controls = {};
-    this.cacheKey = '';
-    this.list = [];
+    this.stack = []; // the after of each page before this one
+    this.q = new ListQuery(ctx, { kind: opts.kind, path: opts.path, onChange: opts.onChange, others: opts.others });
     const bar = h('div', { class: 'toolbar', role: 'search', 'aria-label': `Filter ${opts.name}` });
     this.bar = bar;
     for (const f of opts.filters) {
       const id = `f${++uid}`;
       let input;
-      if (f.type === 'search') {
-        input = h('input', { id, type: 'search', placeholder: f.placeholder || '', autocomplete: 'off', spellcheck: 'false', 'data-search': '' });
-        input.addEventListener('input', () => this.set(f.name, input.value.trim()));
-      } else {
+      if (f.type === 'select') {
         input = h('select', { id });
         input.addEventListener('change', () => this.set(f.name, input.value));
+      } else {
+        input = h('input', {
+          id, type: f.type === 'search' ? 'search' : 'text', placeholder: f.placeholder || '', autocomplete: 'off', spellcheck: 'false',
+          'data-search': f.type === 'search' ? '' : undefined,
+        });
+        let timer = 0;
+        input.addEventListener('input', () => {
+          clearTimeout(timer);
+          timer = setTimeout(() => this.set(f.name, input.value.trim()), SEARCH_DEBOUNCE);
+        });
       }
       this.controls[f.name] = input;
       bar.append(h('div', { class: `field ${f.type}` }, h('label', { for: id, text: f.label }), input));
@@ -36,6 +50,7 @@ export class ListView {
     this.clearBtn = h('button', { type: 'button', class: 'btn small ghost', text: 'Clear filters' });
     this.clearBtn.addEventListener('click', () => {
       this.params = new URLSearchParams();
+      this.stack = [];
       this.pushParams();
     });
     this.countEl = h('p', { class: 'resultcount' });
@@ -64,31 +79,77 @@ export class ListView {
     this.el = h('div', { class: 'list' }, bar, this.countEl, this.emptyEl, this.tableWrap, this.pager);
   }
 
+  // filters are the URL's filter parameters (no page).
+  filters() {
+    const f = new URLSearchParams();
+    for (const { name } of this.o.filters) if (this.params.get(name)) f.set(name, this.params.get(name));
+    return f;
+  }
+
   set(name, value) {
+    if ((this.params.get(name) || '') === value) return;
     if (value) this.params.set(name, value);
     else this.params.delete(name);
+    this.params.delete('after');
     this.params.delete('page');
+    this.stack = [];
     this.pushParams();
   }
 
   page(delta) {
-    const p = Math.max(1, (Number(this.params.get('page')) || 1) + delta);
-    if (p === 1) this.params.delete('page');
-    else this.params.set('page', String(p));
+    const n = this.pageNo();
+    if (delta > 0) {
+      if (!this.q.next || !this.q.current()) return;
+      this.stack.push(this.params.get('after') || '');
+      this.params.set('after', this.q.next);
+      this.params.set('page', String((n || this.stack.length) + 1));
+    } else {
+      // Without the way back (a bookmarked page), Previous goes to the first.
+      const prev = this.stack.pop() || '';
+      if (prev) this.params.set('after', prev);
+      else this.params.delete('after');
+      if (prev && n > 2) this.params.set('page', String(n - 1));
+      else this.params.delete('page');
+    }
     this.pushParams();
     this.table.scrollIntoView({ block: 'nearest' });
   }
 
-  // pushParams records the filters in the URL without a history entry per
-  // keystroke, then redraws.
+  // pageNo is the page's number, 0 when unknown (a bookmarked page).
+  pageNo() {
+    if (!this.params.get('after')) return 1;
+    return Number(this.params.get('page')) || 0;
+  }
+
+  // pushParams records the filters and the page in the URL without a
+  // history entry per keystroke, asks the server, and redraws.
   pushParams() {
     const q = this.params.toString();
     history.replaceState(null, '', `${this.o.base}${q ? `?${q}` : ''}`);
+    this.ask();
     this.o.onChange?.();
   }
 
+  // setParams takes the URL's parameters (navigation).
   setParams(params) {
+    const before = this.filters().toString();
     this.params = new URLSearchParams(params);
+    if (this.filters().toString() !== before) this.stack = [];
+    this.ask();
+  }
+
+  // ask maps the URL's parameters to the API's and reads that page.
+  ask() {
+    const api = new URLSearchParams();
+    for (const [k, v] of this.filters()) api.set(k, v);
+    for (const [k, v] of Object.entries(this.o.fixed || {})) api.set(k, v);
+    if (this.params.get('after')) api.set('after', this.params.get('after'));
+    api.set('limit', String(this.o.pageSize));
+    this.q.set(api);
+  }
+
+  tenant() {
+    return this.params.get('tenant') || '';
   }
 
   syncControls(store) {
@@ -97,7 +158,7 @@ export class ListView {
       const v = this.params.get(f.name) || '';
       if (f.type === 'select') {
         const opts = [['', f.any], ...f.options(store)];
-        const sig = opts.map((o) => o[0]).join('\u0000');
+        const sig = opts.map((o) => o.join('\u0001')).join('\u0000');
         if (el._sig !== sig) {
           el.replaceChildren(...opts.map(([value, label]) => h('option', { value, text: label })));
           el._sig = sig;
@@ -110,49 +171,52 @@ export class ListView {
 
   render(store) {
     this.syncControls(store);
-    const key = `${store.version}|${store.idsVersion}|${this.params}`;
-    if (key !== this.cacheKey || store !== this.cacheStore) {
-      this.list = this.o.items(store, this.params);
-      this.cacheKey = key;
-      this.cacheStore = store;
-    }
-    const all = this.list;
-    const size = this.o.pageSize;
-    const pages = Math.max(1, Math.ceil(all.length / size));
-    const page = Math.min(pages, Math.max(1, Number(this.params.get('page')) || 1));
-    const rows = all.slice((page - 1) * size, page * size);
+    const rows = this.q.rows(store);
     syncRows(this.tbody, rows, this.o.key, this.o.version, (it) => {
       const tr = this.o.row(it);
       tr.dataset.href = this.o.href(it);
       return tr;
     });
+    const current = this.q.current();
+    this.table.setAttribute('aria-busy', String(!current));
 
     const filtered = this.o.filters.some((f) => this.params.get(f.name));
     this.clearBtn.hidden = !filtered;
-    const total = this.o.total(store);
+    const total = this.o.total(this.filters(), store);
     const noun = this.o.name;
-    this.countEl.textContent = store.loading ? `Loading… ${num(total)} ${noun} so far`
-      : filtered ? `${num(all.length)} of ${num(total)} ${noun} match` : `${num(total)} ${noun}`;
-    const empty = all.length === 0 && !store.loading;
+    const size = this.o.pageSize;
+    const n = this.pageNo();
+    const pages = total === null ? 0 : Math.max(1, Math.ceil(total / size));
+    this.countEl.textContent = !this.q.loaded ? `Loading ${noun}…`
+      : !filtered ? `${num(total ?? 0)} ${noun}`
+        : total !== null ? `${num(total)} ${noun} match` : `Matching ${noun}, ${num(size)} a page`;
+    const empty = current && rows.length === 0;
     // An empty registry shows only what to do about it, not idle filters.
-    this.bar.hidden = this.countEl.hidden = empty && !filtered && total === 0;
-    this.tableWrap.hidden = all.length === 0;
+    this.bar.hidden = this.countEl.hidden = empty && !filtered && this.o.registryEmpty(store);
+    this.tableWrap.hidden = rows.length === 0;
     // Rebuilt only when its kind changes, so that its buttons keep focus.
-    const sig = empty ? `${filtered}|${total > 0}` : '';
+    const sig = empty ? `${filtered}|${this.o.registryEmpty(store)}` : '';
     if (sig !== this.emptySig) {
       this.emptySig = sig;
       this.emptyEl.replaceChildren(empty ? this.o.empty(store, filtered, () => this.clearBtn.click()) : '');
     }
-    this.pager.hidden = pages <= 1;
-    this.prev.disabled = page <= 1;
-    this.next.disabled = page >= pages;
-    this.pageInfo.textContent = `${num((page - 1) * size + 1)}–${num(Math.min(all.length, page * size))} of ${num(all.length)} · page ${page} of ${pages}`;
+    const first = n === 1;
+    this.pager.hidden = first && !this.q.next;
+    this.prev.disabled = first;
+    this.next.disabled = !this.q.next || !current;
+    const from = n ? (n - 1) * size + 1 : 0;
+    const range = rows.length === 0 ? 'none' : from ? `${num(from)}–${num(from + rows.length - 1)}` : `${num(rows.length)} from ${rows[0].id}`;
+    this.pageInfo.textContent = `${range}${total !== null ? ` of ${num(total)}` : ''} · page ${n ? num(n) : '?'}${pages ? ` of ${num(pages)}` : ''}`;
   }
 
   focusSearch() {
     const s = this.el.querySelector('[data-search]');
     if (s) s.focus();
     return !!s;
+  }
+
+  stop() {
+    this.q.stop();
   }
 }
 

@@ -2,8 +2,17 @@
 
 import { h, emptyState, copyable } from './dom.js';
 
+// tenantOptions lists every tenant the summary knows (the server counts
+// them all), those without one left out: the API's tenant filter cannot ask
+// for "no tenant".
 export function tenantOptions(store) {
-  return [...store.tenants].sort().map((t) => [t, t]);
+  return store.summary.tenantList().filter((t) => t.id).map((t) => [t.id, t.id]);
+}
+
+// registryEmpty: the server holds no formation and no cell.
+export function registryEmpty(store) {
+  const t = store.summary.totals();
+  return t.formations === 0 && t.cells === 0;
 }
 
 // firstRunHelp is the empty state of a list without filters. It says what
@@ -11,8 +20,7 @@ export function tenantOptions(store) {
 // kind the fold knows, is not a server nothing was published to.
 export function firstRunHelp(store, list) {
   const origin = location.origin;
-  const cells = store.cells.size;
-  const formations = store.liveFormations().length;
+  const { cells, formations } = store.summary.totals();
   if (list === 'formations' && cells > 0) {
     return emptyState('No formations',
       h('p', null, `This server holds ${cells.toLocaleString()} cell${cells === 1 ? '' : 's'} but no formation: no formation lifecycle event has arrived (or every formation was deleted). `,
@@ -42,7 +50,7 @@ export function firstRunHelp(store, list) {
 
 export function filteredEmpty(clear) {
   return emptyState('Nothing matches these filters',
-    h('p', { text: 'Try a shorter search, another tenant or status.' }),
+    h('p', { text: 'Try a shorter id prefix, another tenant or status.' }),
     h('button', { type: 'button', class: 'btn', text: 'Clear filters', onclick: clear }));
 }
 

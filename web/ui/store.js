@@ -1,12 +1,20 @@
-// The page's copy of the registry: the snapshot loaded over HTTP, then the
-// same fold as the server's (docs/design.md, fold rules v2) applied to every
-// event in sequence order.
+// What the page knows of the registry: the server's summary (the counts),
+// the rows it shows, and the last events it applied. Never the whole
+// registry: a row is here because a view asked the server for it, and it
+// goes when no view holds it any more (docs/ui.md, "What the page holds").
 //
-// A snapshot comes in pages, each read at its own cursor. Every page covers
-// a range of ids, so for any id the store knows the cursor up to which the
-// snapshot already reflects it; an event at or below that cursor is already
-// in the row and is not folded again. Formation cell counts are derived here
-// from the cells (rule 7), so they always agree with the cell rows.
+// Every event of the live stream is folded into the rows it concerns by the
+// same rules as the server's (docs/design.md §3, fold rules v2). Each row
+// remembers the cursor up to which it reflects the log, so an event it
+// already shows is never applied twice, and a row read at an older cursor
+// than the page's is brought forward from the last events (the ring).
+//
+// The fold says what an event did to a row it holds (old and new status,
+// state, outcome, tenant): that is the event's effect on the summary's
+// counts. An event about an entity the page does not hold has an unknown
+// effect: the summary is then marked dirty, and the app asks the server
+// again (at most once a second), and the views decide whether the event
+// may change what they show (query.js).
 
 export const CELL_STATES = ['admitted', 'running', 'completed', 'failed', 'destroyed'];
 // A cell's outcome: set by its first completed or failed, kept through
@@ -22,6 +30,10 @@ const FORMATION_PREFIX = 'dev.cellos.events.formation.lifecycle.v1.';
 const CELL_PREFIX = 'dev.cellos.events.cell.lifecycle.v1.';
 const COMPLIANCE_TYPE = 'dev.cellos.events.cell.compliance.v1.summary';
 const ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+
+// RING is how many of the last events the store keeps to bring a row or a
+// summary read at an older cursor up to the page's.
+const RING = 4096;
 
 // classify maps a CloudEvent type to {kind, phase}, or null when the fold
 // does not know it.
@@ -42,7 +54,8 @@ const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
 const str = (d, k) => (typeof d[k] === 'string' ? d[k] : '');
 const int = (d, k) => (Number.isInteger(d[k]) ? d[k] : null);
 
-function tenantOf(d) {
+// tenantOf is the tenant an event's data names (rule 1), '' when none.
+export function tenantOf(d) {
   return str(d, 'tenantId') || (isObject(d.correlation) ? str(d.correlation, 'tenantId') : '');
 }
 
@@ -82,123 +95,204 @@ export function describe(ev) {
 }
 
 // keyOf is what a cell's place in its formation's counts depends on.
-function keyOf(c) {
+export function keyOf(c) {
   return { formation: c.formationId, state: c.state, outcome: c.outcome || '' };
 }
 
-function countCell(counts, k, n) {
+// countCell adds n cells of key k to counts (rule 7).
+export function countCell(counts, k, n) {
   counts.total += n;
   if (k.state === 'admitted' || k.state === 'running' || k.state === 'destroyed') counts[k.state] += n;
   if (k.outcome === 'completed' || k.outcome === 'failed') counts[k.outcome] += n;
 }
 
-function emptyCounts() {
+export function emptyCounts() {
   return { total: 0, admitted: 0, running: 0, completed: 0, failed: 0, destroyed: 0 };
 }
 
-export class Store {
-  constructor() {
-    this.formations = new Map(); // id → formation (tombstones have deleted: true)
-    this.cells = new Map(); // id → cell
-    this.counts = new Map(); // formationId → cell counts (rule 7)
-    this.members = new Map(); // formationId → Set of cell ids
-    this.tenants = new Set();
-    this.cursor = 0; // last sequence applied
-    this.epoch = '';
-    this.version = 0; // bumped on every change: views cache on it
-    this.idsVersion = 0; // bumped when a row appears or disappears
-    this.cover = { formation: [], cell: [] }; // [{upTo, cursor}] per snapshot page
-    this.coverMax = 0;
-    this.born = []; // formations created here by an event, to verify (see app)
-    this.loading = true; // until finishSnapshot: views say so, and show no empty state
+// What an entity adds to the summary: a live formation by tenant and
+// status, a cell by tenant, state and outcome.
+const formationKey = (f) => (f.deleted ? null : { tenant: f.tenantId || '', status: f.status });
+const cellKey = (c) => ({ tenant: c.tenantId || '', state: c.state, outcome: c.outcome || 'none' });
+
+// Summary is GET /v1/summary kept current: counts of the whole registry
+// (or, for formations and cells, of one tenant), exact at `at`, and moved
+// on by the known effect of every later event. dirty says an event of
+// unknown effect came after `at`: the numbers need asking again.
+export class Summary {
+  constructor(body, tenant) {
+    this.at = body.cursor;
+    this.tenant = tenant || '';
+    this.formations = { total: body.formations.total, byStatus: { ...body.formations.byStatus } };
+    this.cells = {
+      total: body.cells.total, byState: { ...body.cells.byState }, byOutcome: { ...body.cells.byOutcome },
+    };
+    this.tenants = new Map(body.tenants.map((t) => [t.id, { ...t }]));
+    this.dirty = false;
+    this.version = 0; // bumped on every change of the counts
   }
 
-  // addPage takes one snapshot page: items read at cursor, covering the ids
-  // after `after` up to `next` ("" = to the end).
-  addPage(kind, items, after, next, cursor) {
-    this.cover[kind].push({ after, upTo: next, cursor });
-    this.coverMax = Math.max(this.coverMax, cursor);
-    for (const it of items) {
-      if (kind === 'formation') {
-        const { cells, ...f } = it;
-        f.labels = f.labels || {};
-        this.formations.set(f.id, f);
-        if (f.tenantId) this.tenants.add(f.tenantId);
-      } else {
-        it.outcome = it.outcome || '';
-        this.cells.set(it.id, it);
-        this.recount(it.id, null, keyOf(it));
-        if (it.tenantId) this.tenants.add(it.tenantId);
+  // apply moves the counts on by one event's effect (see Store.fold).
+  apply(seq, eff) {
+    if (seq <= this.at || !eff) return;
+    if (eff.unknown) {
+      this.dirty = true;
+      return;
+    }
+    if (!eff.changed) return;
+    this.count(eff.kind, eff.old, -1);
+    this.count(eff.kind, eff.now, 1);
+  }
+
+  count(kind, k, n) {
+    if (!k) return;
+    this.version++;
+    let t = this.tenants.get(k.tenant);
+    if (!t) this.tenants.set(k.tenant, (t = { id: k.tenant, formations: 0, cells: 0, failed: 0 }));
+    const mine = !this.tenant || this.tenant === k.tenant;
+    if (kind === 'formation') {
+      t.formations += n;
+      if (mine) {
+        this.formations.total += n;
+        this.formations.byStatus[k.status] = (this.formations.byStatus[k.status] || 0) + n;
+      }
+    } else {
+      t.cells += n;
+      if (k.outcome === 'failed') t.failed += n;
+      if (mine) {
+        this.cells.total += n;
+        this.cells.byState[k.state] = (this.cells.byState[k.state] || 0) + n;
+        this.cells.byOutcome[k.outcome] = (this.cells.byOutcome[k.outcome] || 0) + n;
       }
     }
-    this.version++;
-    this.idsVersion++;
+    if (t.formations === 0 && t.cells === 0) this.tenants.delete(k.tenant);
   }
 
-  // finishSnapshot sets the cursor from which events are applied: the
-  // oldest page's, so that no event after any page is missed.
-  finishSnapshot(epoch) {
-    this.epoch = epoch;
-    this.loading = false;
-    let min = Infinity;
-    for (const k of ['formation', 'cell']) {
-      for (const p of this.cover[k]) min = Math.min(min, p.cursor);
-      this.cover[k].sort((a, b) => (a.after < b.after ? -1 : 1));
+  // tenantList is every tenant, ordered by id, as the server lists them.
+  tenantList() {
+    return [...this.tenants.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  // totals counts the whole registry, whatever tenant the summary is of.
+  totals() {
+    let formations = 0;
+    let cells = 0;
+    for (const t of this.tenants.values()) {
+      formations += t.formations;
+      cells += t.cells;
     }
-    this.cursor = min === Infinity ? 0 : min;
-    // Kept for diagnostics (and the tests): the cursor of every page.
-    this.pageCursors = ['formation', 'cell'].map((k) => this.cover[k].map((p) => p.cursor));
+    return { formations, cells };
   }
 
-  // coveredUpTo is the cursor at which the snapshot saw id (present or not).
-  coveredUpTo(kind, id) {
-    for (const p of this.cover[kind]) {
-      if (id > p.after && (p.upTo === '' || id <= p.upTo)) return p.cursor;
-    }
-    return 0;
+  // cellCounts are the cells as a formation's counts are made (rule 7).
+  cellCounts() {
+    const s = this.cells.byState;
+    const o = this.cells.byOutcome;
+    return {
+      total: this.cells.total, admitted: s.admitted || 0, running: s.running || 0,
+      completed: o.completed || 0, failed: o.failed || 0, destroyed: s.destroyed || 0,
+    };
+  }
+}
+
+export class Store {
+  // body is a GET /v1/summary answer, asked with tenant.
+  constructor(body, tenant = '') {
+    this.cursor = body.cursor; // last sequence applied
+    this.epoch = body.epoch;
+    this.summary = new Summary(body, tenant);
+    this.formations = new Map(); // id → formation held by a view
+    this.cells = new Map(); // id → cell held by a view
+    this.at = { formation: new Map(), cell: new Map() }; // id → cursor its row reflects
+    this.owners = { formation: new Map(), cell: new Map() }; // id → Set of queries
+    this.ring = []; // the last events: {seq, ev, time, eff}
+    this.version = 0; // bumped on every change: views cache on it
+    this.observer = null; // (effect) for every entity event applied live
   }
 
-  // apply folds one stored event (as framed by /ws/events) and reports
-  // whether anything visible changed. Events at or below the cursor are
-  // no-ops: they were applied already.
+  map(kind) {
+    return kind === 'formation' ? this.formations : this.cells;
+  }
+
+  get(kind, id) {
+    return this.map(kind).get(id) || null;
+  }
+
+  formation(id) {
+    const f = this.formations.get(id);
+    return f && !f.deleted ? f : null;
+  }
+
+  // apply folds one stored event (as framed by /ws/events) into the rows
+  // and the summary, and reports whether a row changed. Events at or below
+  // the cursor are no-ops: they were applied already.
   apply(seq, ev, msgTime) {
     if (seq <= this.cursor) return false;
     this.cursor = seq;
-    if (seq > this.coverMax && this.coverMax) {
-      this.cover = { formation: [], cell: [] };
-      this.coverMax = 0;
-    }
-    if (!isObject(ev) || ev.specversion !== '1.0') return false;
-    for (const k of ['id', 'type', 'source']) if (typeof ev[k] !== 'string' || ev[k] === '') return false;
-    const c = classify(ev.type);
-    if (!c) return false;
-    const data = isObject(ev.data) ? ev.data : null;
-    if (!data) return false;
-    const id = str(data, c.kind === 'formation' ? 'formationId' : 'cellId');
-    if (!ID_RE.test(id)) return false;
-    if (this.coverMax && seq <= this.coveredUpTo(c.kind, id)) return false;
-    const at = eventTime(ev, msgTime);
-    const changed = c.kind === 'formation'
-      ? this.applyFormation(id, seq, at, c.phase, data)
-      : this.applyCell(id, seq, at, c.phase, data);
-    if (changed) this.version++;
-    return changed;
+    const eff = this.fold(seq, ev, msgTime);
+    this.ring.push({ seq, ev, time: msgTime, eff });
+    if (this.ring.length > RING + RING / 4) this.ring.splice(0, this.ring.length - RING);
+    this.summary.apply(seq, eff);
+    if (!eff) return false;
+    if (eff.changed) this.version++;
+    this.observer?.(eff);
+    return !!eff.changed;
   }
 
-  applyFormation(id, seq, at, phase, d) {
-    let f = this.formations.get(id);
-    if (f && f.deleted) return false;
+  // fold applies one event to the row it concerns and returns its effect:
+  // null for an event that concerns no entity (malformed, unknown type),
+  // {kind, id, phase, data, seq, unknown: true} when no row reflects the
+  // log just before it (the entity is not held, or its row was read after
+  // this event), else {…, changed, old, now} with the summary keys before
+  // and after.
+  fold(seq, ev, msgTime) {
+    if (!isObject(ev) || ev.specversion !== '1.0') return null;
+    for (const k of ['id', 'type', 'source']) if (typeof ev[k] !== 'string' || ev[k] === '') return null;
+    const c = classify(ev.type);
+    if (!c) return null;
+    const data = isObject(ev.data) ? ev.data : null;
+    if (!data) return null;
+    const id = str(data, c.kind === 'formation' ? 'formationId' : 'cellId');
+    if (!ID_RE.test(id)) return null;
+    const eff = { kind: c.kind, id, phase: c.phase, data, seq };
+    const row = this.get(c.kind, id);
+    const atMap = this.at[c.kind];
+    if (!row || seq <= atMap.get(id)) {
+      eff.unknown = true;
+      return eff;
+    }
+    atMap.set(id, seq);
+    const at = eventTime(ev, msgTime);
+    if (c.kind === 'formation') {
+      eff.old = formationKey(row);
+      eff.changed = this.applyFormation(row, seq, at, c.phase, data);
+      eff.now = formationKey(row);
+    } else {
+      const before = keyOf(row);
+      eff.old = cellKey(row);
+      eff.changed = this.applyCell(row, seq, at, c.phase, data);
+      eff.now = cellKey(row);
+      const after = keyOf(row);
+      if (before.formation !== after.formation || before.state !== after.state || before.outcome !== after.outcome) {
+        this.recount(seq, before, -1);
+        this.recount(seq, after, 1);
+      }
+    }
+    return eff;
+  }
+
+  // recount moves a held cell in the counts of its formation, when that
+  // formation is held and its row does not include this event yet.
+  recount(seq, k, n) {
+    const f = k.formation && this.formations.get(k.formation);
+    if (f && seq > this.at.formation.get(k.formation)) countCell(f.cells, k, n);
+  }
+
+  applyFormation(f, seq, at, phase, d) {
+    if (f.deleted) return false;
     let changed = false;
     if (phase === 'deleted') {
-      if (!f) {
-        f = this.newFormation(id, 'created', at);
-      }
       f.deleted = true;
-      this.idsVersion++;
-      changed = true;
-    } else if (!f) {
-      f = this.newFormation(id, phase, at);
-      this.born.push({ id, seq });
       changed = true;
     } else {
       const from = FORMATION_RANK[f.status];
@@ -208,8 +302,8 @@ export class Store {
         changed = true;
       }
     }
-    changed = this.fill(f, 'name', str(d, 'name')) || changed;
-    changed = this.fill(f, 'tenantId', tenantOf(d)) || changed;
+    changed = fill(f, 'name', str(d, 'name')) || changed;
+    changed = fill(f, 'tenantId', tenantOf(d)) || changed;
     if (Object.keys(f.labels).length === 0) {
       const l = labelsOf(d);
       if (l) {
@@ -224,28 +318,8 @@ export class Store {
     return changed;
   }
 
-  newFormation(id, status, at) {
-    const f = { id, name: '', tenantId: '', status, labels: {}, createdAt: at, updatedAt: at, lastSeq: 0 };
-    this.formations.set(id, f);
-    this.idsVersion++;
-    return f;
-  }
-
-  applyCell(id, seq, at, phase, d) {
-    let c = this.cells.get(id);
+  applyCell(c, seq, at, phase, d) {
     let changed = false;
-    let old = null;
-    if (!c) {
-      c = {
-        id, formationId: '', tenantId: '', specId: '', runId: '', state: 'admitted', outcome: '', exitCode: null,
-        reason: '', createdAt: at, updatedAt: at, lastSeq: 0,
-      };
-      this.cells.set(id, c);
-      this.idsVersion++;
-      changed = true;
-    } else {
-      old = keyOf(c);
-    }
     if (phase === 'summary') {
       // Rule 5: attach (replace) compliance in any state.
       const next = sortedJSON(d);
@@ -255,9 +329,9 @@ export class Store {
       }
     } else {
       const to = CELL_PHASE[phase];
-      if (changed || CELL_RANK[to] > CELL_RANK[c.state]) {
-        // Rules 3 and 4: created in the event's state, or moved strictly up.
-        // The first completed or failed also sets the outcome (fold v2).
+      if (CELL_RANK[to] > CELL_RANK[c.state]) {
+        // Rule 3: moved strictly up. The first completed or failed also
+        // sets the outcome (fold v2).
         c.state = to;
         if (to === 'completed') {
           c.exitCode = int(d, 'exitCode');
@@ -270,71 +344,129 @@ export class Store {
         changed = true;
       }
     }
-    changed = this.fill(c, 'formationId', str(d, 'formationId')) || changed;
-    changed = this.fill(c, 'specId', str(d, 'specId')) || changed;
-    changed = this.fill(c, 'runId', str(d, 'runId')) || changed;
-    changed = this.fill(c, 'tenantId', tenantOf(d)) || changed;
+    changed = fill(c, 'formationId', str(d, 'formationId')) || changed;
+    changed = fill(c, 'specId', str(d, 'specId')) || changed;
+    changed = fill(c, 'runId', str(d, 'runId')) || changed;
+    changed = fill(c, 'tenantId', tenantOf(d)) || changed;
     if (c.correlation === undefined && isObject(d.correlation)) {
       c.correlation = d.correlation;
       changed = true;
     }
-    if (!changed) return false;
-    c.lastSeq = seq;
-    c.updatedAt = at;
-    const now = keyOf(c);
-    if (!old || old.formation !== now.formation || old.state !== now.state || old.outcome !== now.outcome) {
-      this.recount(id, old, now);
+    if (changed) {
+      c.lastSeq = seq;
+      c.updatedAt = at;
     }
+    return changed;
+  }
+
+  // hold takes the rows a query read at cursor (replacing what that query
+  // held before) and brings them up to the page's cursor from the ring.
+  // complete is false when the ring no longer reaches back to cursor (the
+  // query must ask again); missed lists the effects, during that catch-up,
+  // of events about entities held by no one.
+  hold(owner, kind, items, cursor) {
+    const map = this.map(kind);
+    const at = this.at[kind];
+    const owners = this.owners[kind];
+    // A row held already that reflects a later cursor than this answer
+    // stays as it is: it has folded events this answer has not seen, and
+    // taking the answer would apply them (and their counts) twice.
+    const fresher = new Map();
+    for (const it of items) {
+      const a = at.get(it.id);
+      if (a !== undefined && a > cursor && a !== Infinity) fresher.set(it.id, [map.get(it.id), a]);
+    }
+    this.release(owner);
+    const ids = [];
+    for (let it of items) {
+      let a = cursor;
+      if (fresher.has(it.id)) {
+        [it, a] = fresher.get(it.id);
+      } else if (kind === 'formation') {
+        it.labels = it.labels || {};
+        it.cells = it.cells || emptyCounts();
+      } else {
+        it.outcome = it.outcome || '';
+      }
+      map.set(it.id, it);
+      at.set(it.id, a);
+      let o = owners.get(it.id);
+      if (!o) owners.set(it.id, (o = new Set()));
+      o.add(owner);
+      ids.push(it.id);
+    }
+    owner.held = { kind, ids };
+    this.version++;
+    const missed = [];
+    if (cursor >= this.cursor) return { complete: true, missed };
+    const ring = this.ring;
+    if (ring.length === 0 || ring[0].seq > cursor + 1) {
+      // The rows miss events the page no longer has: they are shown, but
+      // nothing is folded into them (their effects are unknown) until the
+      // query has read them again.
+      for (const id of ids) if (at.get(id) === cursor) at.set(id, Infinity);
+      return { complete: false, missed };
+    }
+    for (const e of ring) {
+      if (e.seq <= cursor) continue;
+      const eff = this.fold(e.seq, e.ev, e.time);
+      if (eff?.unknown) missed.push(eff);
+    }
+    return { complete: true, missed };
+  }
+
+  // release drops the rows owner held that no one else holds.
+  release(owner) {
+    const held = owner.held;
+    if (!held) return;
+    owner.held = null;
+    const owners = this.owners[held.kind];
+    for (const id of held.ids) {
+      const o = owners.get(id);
+      if (!o) continue;
+      o.delete(owner);
+      if (o.size === 0) {
+        owners.delete(id);
+        this.map(held.kind).delete(id);
+        this.at[held.kind].delete(id);
+      }
+    }
+    this.version++;
+  }
+
+  // adopt keeps the rows of the store this one replaces on screen until
+  // their views have read them again; no event is folded into them (they
+  // belong to another cursor, maybe another stream).
+  adopt(old) {
+    for (const kind of ['formation', 'cell']) {
+      for (const [id, o] of old.owners[kind]) {
+        this.map(kind).set(id, old.map(kind).get(id));
+        this.at[kind].set(id, Infinity);
+        this.owners[kind].set(id, new Set(o));
+      }
+    }
+  }
+
+  // setSummary takes a new GET /v1/summary answer, asked with tenant, and
+  // brings it up to the page's cursor with the effects of the events since
+  // (when the ring still has them and they are all known); otherwise it
+  // stays dirty, to be asked again.
+  setSummary(body, tenant) {
+    if (body.epoch !== this.epoch) return false;
+    const s = new Summary(body, tenant);
+    if (body.cursor < this.cursor) {
+      if (this.ring.length === 0 || this.ring[0].seq > body.cursor + 1) s.dirty = true;
+      else for (const e of this.ring) s.apply(e.seq, e.eff);
+    }
+    this.summary = s;
+    this.version++;
     return true;
   }
+}
 
-  // fill sets an identity field once (rule 4: first event that carries it).
-  fill(o, key, v) {
-    if (o[key] || !v) return false;
-    o[key] = v;
-    if (key === 'tenantId') this.tenants.add(v);
-    return true;
-  }
-
-  // recount moves a cell between the formation counts (rule 7: admitted,
-  // running and destroyed by state, completed and failed by outcome).
-  recount(cellId, old, now) {
-    if (old && old.formation) {
-      countCell(this.counts.get(old.formation), old, -1);
-      if (old.formation !== now.formation) this.members.get(old.formation).delete(cellId);
-    }
-    if (now.formation) {
-      let c = this.counts.get(now.formation);
-      if (!c) this.counts.set(now.formation, (c = emptyCounts()));
-      countCell(c, now, 1);
-      let m = this.members.get(now.formation);
-      if (!m) this.members.set(now.formation, (m = new Set()));
-      m.add(cellId);
-    }
-  }
-
-  // forget removes a formation the server says is a tombstone.
-  markDeleted(id) {
-    const f = this.formations.get(id);
-    if (f && !f.deleted) {
-      f.deleted = true;
-      this.version++;
-      this.idsVersion++;
-    }
-  }
-
-  formation(id) {
-    const f = this.formations.get(id);
-    return f && !f.deleted ? f : null;
-  }
-
-  countsOf(id) {
-    return this.counts.get(id) || emptyCounts();
-  }
-
-  liveFormations() {
-    const out = [];
-    for (const f of this.formations.values()) if (!f.deleted) out.push(f);
-    return out;
-  }
+// fill sets an identity field once (rule 4: first event that carries it).
+function fill(o, key, v) {
+  if (o[key] || !v) return false;
+  o[key] = v;
+  return true;
 }

@@ -1,10 +1,14 @@
 // Keeps a Store in step with the server (docs/websocket.md):
 //
-//   1. load the snapshot over HTTP, every page (the API gives at most 1000
-//      items a page), each carrying its cursor and the stream's epoch;
-//   2. open /ws/events?since=<cursor>&epoch=<epoch> and apply every event
-//      frame in sequence order; a frame at or below the cursor is a repeat
-//      and is dropped, so no event is applied or shown twice;
+//   1. load the snapshot over HTTP: the registry's summary (GET
+//      /v1/summary, one request, whatever the registry's size), which gives
+//      the cursor and the stream's epoch; the views read their rows
+//      themselves, a page at a time (query.js);
+//   2. open /ws/events?since=<cursor>&epoch=<epoch>&batch=1 and apply every
+//      event in sequence order, whether it came alone (an "event" frame) or
+//      with others in an "events" frame (batch=1), in the frame's order; an
+//      event at or below the cursor is a repeat and is dropped, so no event
+//      is applied or shown twice;
 //   3. when the socket drops, reconnect with exponential backoff and full
 //      jitter (capped at 30 s) from the last applied sequence;
 //   4. on close 4410 (the cursor fell below the retained log, or the stream
@@ -19,7 +23,6 @@
 import { Store } from './store.js';
 
 export const CLOSE_RESYNC = 4410;
-const PAGE = 1000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 
@@ -53,43 +56,22 @@ export function backoffDelay(n, rand = Math.random) {
   return Math.max(250, Math.round(ceil * rand()));
 }
 
-async function loadAll(kind, path, store, signal, onProgress) {
-  let after = '';
-  let epoch = null;
-  for (;;) {
-    const q = new URLSearchParams({ limit: String(PAGE) });
-    if (after) q.set('after', after);
-    const body = await getJSON(`${path}?${q}`, signal);
-    if (epoch !== null && body.epoch !== epoch) throw new Error('epoch changed while loading');
-    epoch = body.epoch;
-    const items = kind === 'formation' ? body.formations : body.cells;
-    store.addPage(kind, items, after, body.next, body.cursor);
-    onProgress(store);
-    if (!body.next) return epoch;
-    after = body.next;
-  }
-}
-
-// loadSnapshot reads every formation and cell into a new Store.
-export async function loadSnapshot(signal, onProgress = () => {}) {
-  const store = new Store();
-  const [ef, ec] = await Promise.all([
-    loadAll('formation', '/v1/formations', store, signal, onProgress),
-    loadAll('cell', '/v1/cells', store, signal, onProgress),
-  ]);
-  if (ef !== ec) throw new Error('epoch changed while loading');
-  store.finishSnapshot(ef);
-  return store;
+// loadSnapshot reads the summary (of one tenant's formations and cells
+// when tenant is set) into a new Store.
+export async function loadSnapshot(signal, tenant = '') {
+  const path = tenant ? `/v1/summary?${new URLSearchParams({ tenant })}` : '/v1/summary';
+  return new Store(await getJSON(path, signal), tenant);
 }
 
 // Sync owns the connection. Its public state is read by the header:
 //   phase: 'loading' | 'connecting' | 'live' | 'reconnecting' | 'resyncing' | 'waiting' | 'stopped'
 export class Sync {
-  constructor({ onChange, onEvent, onResynced, onStore }) {
+  constructor({ onChange, onEvent, onResynced, onStore, tenant }) {
     this.onChange = onChange; // something visible changed
     this.onEvent = onEvent; // (seq, subject, event, live) for the feed
     this.onResynced = onResynced; // (info) after a 4410 resync
-    this.onStore = onStore; // (store) a new snapshot replaced the old one
+    this.onStore = onStore; // (store, {epochChanged, previous}) a new snapshot replaced the old one
+    this.tenant = tenant || (() => ''); // the tenant whose counts the summary holds
     this.store = null;
     this.phase = 'loading';
     this.attempt = 0;
@@ -99,11 +81,8 @@ export class Sync {
     this.ws = null;
     this.timer = 0;
     this.stopped = false;
-    this.progress = { formations: 0, cells: 0 };
-    // The first snapshot while it loads, page by page, so that a large
-    // registry shows its first rows before its last page has arrived.
-    this.partial = null;
     this.connects = 0;
+    this.batchFrames = 0; // frames of several events (batch=1) received
     this.lastResyncAt = 0;
   }
 
@@ -119,27 +98,25 @@ export class Sync {
   }
 
   // resync loads a snapshot and connects from its cursor. The old store
-  // stays on screen until the new one is complete.
+  // stays on screen until the new one is in.
   async resync(phase, info) {
     clearTimeout(this.timer);
     this.setPhase(phase);
     const ctl = new AbortController();
     this.loading = ctl;
     try {
-      const store = await loadSnapshot(ctl.signal, (st) => {
-        this.progress = { formations: st.formations.size, cells: st.cells.size };
-        if (!this.store) this.partial = st;
-        this.onChange();
-      });
-      this.partial = null;
+      const store = await loadSnapshot(ctl.signal, this.tenant());
       if (this.stopped) return;
-      if (info && info.epoch && store.epoch !== info.epoch) {
+      // Still the epoch the server refused: it is rebuilding. Any other
+      // epoch (the one named, or a newer one) is taken.
+      if (info && info.epoch && this.store && store.epoch === this.store.epoch && store.epoch !== info.epoch) {
         this.retry(() => this.resync(phase, info), 'resyncing', 'the server is rebuilding from the recreated stream');
         return;
       }
-      const epochChanged = this.store && this.store.epoch !== store.epoch;
+      const previous = this.store;
+      const epochChanged = previous && previous.epoch !== store.epoch;
       this.store = store;
-      this.onStore(store, { epochChanged });
+      this.onStore(store, { epochChanged, previous });
       if (info) this.onResynced({ ...info, cursor: store.cursor });
       this.connect();
     } catch (err) {
@@ -157,6 +134,9 @@ export class Sync {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const q = new URLSearchParams({ since: String(s.cursor) });
     if (s.epoch) q.set('epoch', s.epoch);
+    // Several events per frame when they are ready together: one message
+    // and one parse for a burst instead of one per event.
+    q.set('batch', '1');
     const ws = new WebSocket(`${proto}//${location.host}/ws/events?${q}`);
     this.ws = ws;
     this.connects++;
@@ -179,14 +159,28 @@ export class Sync {
       this.setPhase('live');
       return;
     }
-    if (f.type !== 'event' || typeof f.seq !== 'number') return;
+    let applied = false;
+    if (f.type === 'event') {
+      applied = this.applyEvent(f);
+    } else if (f.type === 'events' && Array.isArray(f.events)) {
+      // A batch frame: its events in order, one change for all of them.
+      this.batchFrames++;
+      for (const e of f.events) applied = this.applyEvent(e) || applied;
+    }
+    if (applied) this.onChange();
+  }
+
+  // applyEvent applies one event {seq, subject, event} of a frame and
+  // reports whether it was new.
+  applyEvent(e) {
+    if (!e || typeof e.seq !== 'number') return false;
     const s = this.store;
     // Repeats (at or below the cursor) are dropped: never applied twice.
-    if (f.seq <= s.cursor) return;
-    s.apply(f.seq, f.event, f.time);
-    if (this.hello && f.seq > this.hello.lastSeq) this.hello.lastSeq = f.seq;
-    this.onEvent(f.seq, f.subject, f.event, true);
-    this.onChange();
+    if (e.seq <= s.cursor) return false;
+    s.apply(e.seq, e.event, e.time);
+    if (this.hello && e.seq > this.hello.lastSeq) this.hello.lastSeq = e.seq;
+    this.onEvent(e.seq, e.subject, e.event, true);
+    return true;
   }
 
   closed(ws, e) {

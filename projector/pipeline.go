@@ -1,0 +1,245 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"cellos-allinone/eventlog"
+	"cellos-allinone/internal/sleep"
+	"cellos-allinone/projection"
+)
+
+// The fold runs as a pipeline on two goroutines: the follow goroutine
+// reads the stream and decodes each message (the costly part), the apply
+// goroutine folds the decoded events into the batch and commits. A queue
+// keeps them in stream order; control steps that must happen between two
+// events (start a rebuild, swap it in, commit on request) travel through
+// the same queue.
+
+// decodeBatch is how many decoded events travel together; a smaller
+// batch goes as soon as the stream has nothing more stored.
+const decodeBatch = 256
+
+// work is one item of the apply queue.
+type work struct {
+	events      []projection.Decoded
+	lastPending uint64 // messages stored after the batch's last one when it was read
+	do          func() // a control step, run on the apply goroutine
+	done        chan struct{}
+	stop        bool
+}
+
+// follow reads the stream until ctx ends, bound to its current
+// incarnation. When the incarnation ends (eventlog decides that, in one
+// place), the state starts over from the new one: before the boot replay
+// is done it replays the new one in place; once serving it rebuilds
+// beside the served state, which stays (stale) until the new one has
+// caught up. A read that fails otherwise restarts after a pause from the
+// last event queued.
+func (p *Projector) follow(ctx context.Context) {
+	var queued uint64 // the last sequence handed to the apply goroutine
+	first := true
+	for ctx.Err() == nil {
+		inc := p.events.Current()
+		if inc.Epoch != p.followedEpoch() {
+			if !p.runOnApply(func() { p.beginRebuild(ctx, inc) }) {
+				return
+			}
+			queued = 0
+		} else if reason, ok := p.repair.take(); ok {
+			if !p.runOnApply(func() { p.beginRepair(ctx, inc, reason) }) {
+				return
+			}
+			queued = 0
+		} else if first {
+			queued = p.lastSeen.Load()
+		}
+		first = false
+		fctx, stopInc := inc.Bind(ctx)
+		fctx, stopRepair := p.repair.bind(fctx)
+		stop := func() { stopRepair(); stopInc() }
+		var dec projection.Decoder
+		var buf []projection.Decoded
+		err := p.events.Follow(fctx, inc, queued+1, func(d eventlog.Delivery) error {
+			if buf == nil {
+				// Sized by what is waiting: live, one event at a time
+				// must not cost a whole batch.
+				buf = make([]projection.Decoded, 0, min(decodeBatch, d.Pending+1))
+			}
+			buf = append(buf, dec.Decode(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload}))
+			queued = d.Seq
+			if len(buf) == cap(buf) || d.Pending == 0 {
+				if !p.enqueue(work{events: buf, lastPending: d.Pending}) {
+					return errApplyStopped
+				}
+				buf = nil
+			}
+			return nil
+		})
+		stop()
+		if len(buf) > 0 && !p.enqueue(work{events: buf, lastPending: 1}) {
+			return
+		}
+		switch {
+		case ctx.Err() != nil, errors.Is(err, errApplyStopped):
+			return
+		case inc.Ended(), p.repair.pending():
+			continue
+		}
+		p.log.Warn("event consumer stopped; restarting", "err", err, "from", queued+1)
+		p.events.Check()
+		_ = sleep.For(ctx, time.Second)
+	}
+}
+
+var errApplyStopped = errors.New("the apply goroutine stopped")
+
+// followedEpoch is the incarnation being folded: the rebuild's while one
+// runs, else the served state's.
+func (p *Projector) followedEpoch() string {
+	if e := p.followed.Load(); e != nil {
+		return *e
+	}
+	return ""
+}
+
+// enqueue hands w to the apply goroutine; false once it has stopped.
+func (p *Projector) enqueue(w work) bool {
+	select {
+	case p.work <- w:
+		return true
+	case <-p.applyDone:
+		return false
+	}
+}
+
+// runOnApply runs fn on the apply goroutine, between two events, and
+// waits for it; false when the apply goroutine has stopped.
+func (p *Projector) runOnApply(fn func()) bool {
+	done := make(chan struct{})
+	if !p.enqueue(work{do: fn, done: done}) {
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-p.applyDone:
+		return false
+	}
+}
+
+// applyLoop folds what the queue brings and commits on schedule until it
+// gets the stop item. A state it cannot write or read ends it with the
+// error in applyErr.
+func (p *Projector) applyLoop(ctx context.Context) {
+	defer close(p.applyDone)
+	defer func() {
+		if r := recover(); r != nil {
+			err, ok := r.(error)
+			if !ok {
+				err = fmt.Errorf("%v", r)
+			}
+			p.applyErr <- fmt.Errorf("the state file cannot be used: %w", err)
+		}
+	}()
+	t := time.NewTicker(p.cfg.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case w := <-p.work:
+			switch {
+			case w.stop:
+				return
+			case w.do != nil:
+				w.do()
+				close(w.done)
+			default:
+				p.applyGuarded(ctx, w)
+			}
+		case <-t.C:
+			p.commitIfDue()
+		}
+	}
+}
+
+func (p *Projector) applyEvents(ctx context.Context, w work) {
+	if p.broken {
+		return // a damaged state: dropped until the repair replaces it
+	}
+	booting := !p.Ready() && p.building == nil
+	var target uint64
+	if booting {
+		target = p.bootTarget()
+	}
+	for _, d := range w.events {
+		if p.cfg.beforeApply != nil {
+			p.cfg.beforeApply()
+		}
+		out := projection.Apply(p.batch, d)
+		if out == projection.Stale {
+			continue
+		}
+		p.lastSeen.Store(d.Seq)
+		p.uncommitted++
+		if out == projection.Malformed {
+			p.log.Warn("malformed event skipped", "seq", d.Seq, "id", d.ID)
+		}
+		if booting && d.Seq <= target {
+			p.replayed.Add(1)
+		}
+	}
+	switch {
+	case p.building != nil:
+		// Pending is counted when the message was read, which can be long
+		// before it is applied: ask the stream before swapping.
+		if w.lastPending == 0 && !p.leftToRead(ctx) {
+			p.promote()
+		}
+	case booting:
+		if p.lastSeen.Load() >= target || w.lastPending == 0 {
+			p.readyNow()
+		}
+	}
+	if p.uncommitted >= p.cfg.CheckpointEvents {
+		p.commitLogged()
+	}
+}
+
+// caughtUp runs on the apply goroutine when the monitor saw nothing left
+// to read: the boot replay is done, or the rebuild has caught up.
+func (p *Projector) caughtUp(ctx context.Context) {
+	if p.leftToRead(ctx) {
+		return
+	}
+	switch {
+	case p.building != nil:
+		p.promote()
+	case !p.Ready():
+		p.readyNow()
+	}
+}
+
+// readyNow commits what the replay applied, so that the first answer holds
+// it, and marks the projector ready.
+func (p *Projector) readyNow() {
+	p.commitLogged()
+	p.markReady()
+}
+
+func (p *Projector) bootTarget() uint64 {
+	p.bootMu.Lock()
+	defer p.bootMu.Unlock()
+	return p.boot.ReplayTo
+}
+
+func (p *Projector) closeBatch() {
+	if p.batch != nil {
+		p.batch.Close()
+	}
+	if p.building != nil {
+		p.building.store.Close()
+		p.building = nil
+	}
+}

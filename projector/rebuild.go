@@ -1,0 +1,164 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"cellos-allinone/eventlog"
+	"cellos-allinone/store"
+)
+
+// rebuild is the state of a new stream incarnation being folded into a
+// file of its own while the old state is still served.
+type rebuild struct {
+	store     *store.Store
+	epoch     string
+	reason    string
+	started   time.Time
+	committed uint64 // the cursor its file holds
+	keepAside bool   // keep the replaced file (a repair of a damaged one)
+}
+
+// rebuildSuffix names the file a rebuild writes beside the served one.
+const rebuildSuffix = ".rebuild"
+
+// beginRebuild starts a fresh state of incarnation inc; it runs on the
+// apply goroutine.
+func (p *Projector) beginRebuild(ctx context.Context, inc *eventlog.Incarnation) {
+	old := p.followedEpoch()
+	reason := fmt.Sprintf("%s: the stream was deleted and created again while running (epoch %s, now %s)", RebuildEpoch, old, inc.Epoch)
+	epoch := inc.Epoch
+	if err := p.startOver(ctx, inc, reason, false); err != nil {
+		p.log.Error("cannot start the state of the new incarnation over; the state stays as it is", "err", err)
+		return
+	}
+	p.followed.Store(&epoch)
+	p.lastSeen.Store(0)
+}
+
+// beginRepair starts the state of incarnation inc over because the served
+// one (or a rebuild's) met a damaged record (repair.go); it runs on the
+// apply goroutine.
+func (p *Projector) beginRepair(ctx context.Context, inc *eventlog.Incarnation, reason string) {
+	if err := p.startOver(ctx, inc, reason, true); err != nil {
+		// Asked again by the next damaged read.
+		p.log.Error("cannot start the repair of the state; the damaged state stays", "err", err)
+		p.repair.done()
+		return
+	}
+	epoch := inc.Epoch
+	p.followed.Store(&epoch)
+	p.lastSeen.Store(0)
+}
+
+// startOver replaces the batch by an empty state of inc. keepAside keeps
+// the file it replaces (damaged) beside it as .bad-<time>.
+func (p *Projector) startOver(ctx context.Context, inc *eventlog.Incarnation, reason string, keepAside bool) error {
+	if !p.Ready() {
+		// Nothing is served yet: replay the new incarnation in place.
+		var target uint64 = math.MaxUint64
+		if st, err := p.events.State(ctx); err == nil {
+			target = st.LastSeq
+		}
+		p.batch.Close()
+		p.mu.Lock()
+		err := p.served.Renew(inc.Epoch, keepAside)
+		p.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if p.batch, err = p.served.Batch(); err != nil {
+			return err
+		}
+		p.broken = false
+		p.repair.done()
+		p.replayed.Store(0)
+		p.bootMu.Lock()
+		p.boot.Rebuild, p.boot.CheckpointCursor, p.boot.ReplayFrom, p.boot.ReplayTo = reason, 0, 1, target
+		p.bootMu.Unlock()
+		p.log.Warn("state started over during the boot replay; replaying the stream from its start", "reason", reason)
+		return nil
+	}
+	// Serving: what was applied is committed (unless the batch is the
+	// damaged one), then the stream is folded into a file beside the
+	// served one.
+	if p.building == nil {
+		if !p.broken {
+			p.commitLogged()
+		}
+	} else {
+		// A rebuild of an incarnation that ended in turn: start it over.
+		p.building.store.Close()
+		p.building = nil
+	}
+	path := p.served.Path() + rebuildSuffix
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	st, _, err := store.Open(path)
+	if err != nil {
+		return err
+	}
+	if err := st.Reset(inc.Epoch); err != nil {
+		st.Close()
+		return err
+	}
+	b, err := st.Batch()
+	if err != nil {
+		st.Close()
+		return err
+	}
+	p.batch.Close()
+	p.batch, p.broken = b, false
+	now := time.Now()
+	p.building = &rebuild{store: st, epoch: inc.Epoch, reason: reason, started: now, keepAside: keepAside}
+	p.rebuilding.Store(true)
+	p.rebuildMu.Lock()
+	p.lastRebuild = &RebuildStatus{Reason: reason, Epoch: inc.Epoch, StartedAt: now}
+	p.rebuildMu.Unlock()
+	p.log.Warn("rebuilding the state from the stream while the old one stays served (stale)", "reason", reason)
+	return nil
+}
+
+// promote makes the rebuilt state the served one, in one step: from then
+// on answers carry the new epoch with the new cursor. It runs on the apply
+// goroutine.
+func (p *Projector) promote() {
+	b := p.building
+	if err := p.commit(); err != nil {
+		p.log.Error("cannot commit the rebuilt state; it stays beside the served one", "err", err)
+		return
+	}
+	p.batch.Close()
+	p.mu.Lock()
+	aside, err := store.Replace(p.served, b.store, b.keepAside)
+	now := time.Now()
+	if err == nil {
+		p.rebuilding.Store(false)
+		p.rebuildMu.Lock()
+		p.lastRebuild.FinishedAt = &now
+		p.rebuildMu.Unlock()
+	}
+	p.mu.Unlock()
+	if err != nil {
+		// The served file is gone or unusable: nothing more can be
+		// served from it.
+		panic(fmt.Errorf("swap the rebuilt state in: %w", err))
+	}
+	if p.batch, err = p.served.Batch(); err != nil {
+		panic(fmt.Errorf("reopen the state: %w", err))
+	}
+	p.building = nil
+	p.repair.done()
+	if aside != "" {
+		p.log.Warn("the damaged state file is kept aside", "path", aside)
+	}
+	cursor := p.batch.Meta().Cursor
+	p.cpCursor.Store(cursor)
+	p.log.Info("rebuild complete; serving the rebuilt state", "epoch", b.epoch, "cursor", cursor,
+		"duration", now.Sub(b.started).Round(time.Millisecond))
+}

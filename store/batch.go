@@ -1,0 +1,261 @@
+package store
+
+import (
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"cellos-allinone/projection"
+)
+
+// DefaultCacheEntities bounds the entities a Batch keeps in memory after
+// they were committed: the recently used ones, which the next events most
+// likely touch again.
+const DefaultCacheEntities = 50_000
+
+// Batch is the write side of a Store and a projection.State: the fold
+// changes entities here, in memory, and Commit writes every change with
+// the position it belongs to in one transaction — so the file always
+// holds the state of one cursor. Entities the fold reads are loaded from
+// the file once and kept while they are used. A Batch belongs to one
+// goroutine.
+type Batch struct {
+	s      *Store
+	epoch  string
+	meta   projection.Meta
+	cells  map[string]*cellSlot
+	forms  map[string]*formSlot
+	dCells []*cellSlot // changed since the last commit
+	dForms []*formSlot
+	rtx    *bolt.Tx // for loads; never open during a commit
+	gen    uint64   // commits so far: the age of cached entities
+	limit  int
+}
+
+type cellSlot struct {
+	c       projection.Cell
+	exists  bool     // c is an entity (not a cached absence)
+	stored  cellKeys // where the file has it filed, when inStore
+	inStore bool
+	dirty   bool
+	used    uint64
+}
+
+type formSlot struct {
+	f       projection.Formation
+	exists  bool
+	stored  formKeys
+	inStore bool
+	dirty   bool
+	used    uint64
+}
+
+// Batch starts the write side at the position the file holds. Only one
+// Batch may write a Store.
+func (s *Store) Batch() (*Batch, error) {
+	cp, _, err := s.Info()
+	if err != nil {
+		return nil, err
+	}
+	return &Batch{
+		s: s, epoch: cp.Epoch, meta: cp.Meta,
+		cells: map[string]*cellSlot{}, forms: map[string]*formSlot{}, limit: DefaultCacheEntities,
+	}, nil
+}
+
+// Meta implements projection.State.
+func (b *Batch) Meta() *projection.Meta { return &b.meta }
+
+// Epoch is the stream incarnation the state is a fold of.
+func (b *Batch) Epoch() string { return b.epoch }
+
+// Pending is how many entities changed since the last commit.
+func (b *Batch) Pending() int { return len(b.dCells) + len(b.dForms) }
+
+func (b *Batch) readTx() (*bolt.Tx, error) {
+	if b.rtx == nil {
+		tx, err := b.s.db.Begin(false)
+		if err != nil {
+			return nil, err
+		}
+		b.rtx = tx
+	}
+	return b.rtx, nil
+}
+
+func (b *Batch) closeReadTx() {
+	if b.rtx != nil {
+		_ = b.rtx.Rollback()
+		b.rtx = nil
+	}
+}
+
+// load reads one record; a damaged file panics on the mapped read, which
+// is turned into an error.
+func (b *Batch) load(bucket []byte, id string) (rec []byte, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	tx, err := b.readTx()
+	if err != nil {
+		return nil, err
+	}
+	return tx.Bucket(bucket).Get([]byte(id)), nil
+}
+
+// LoadCell implements projection.State.
+func (b *Batch) LoadCell(id string) (projection.Cell, bool) {
+	sl := b.cells[id]
+	if sl == nil {
+		sl = &cellSlot{}
+		rec, err := b.load(bucketCells, id)
+		if err != nil {
+			panic(fmt.Errorf("store: read cell %q: %w", id, err))
+		}
+		if rec != nil {
+			c, err := decodeCell(id, rec, b.s.keys.Load().snapshot())
+			if err != nil {
+				panic(fmt.Errorf("store: %w", err))
+			}
+			sl.c, sl.exists, sl.stored, sl.inStore = c, true, keysOfCell(&c), true
+		}
+		b.cells[id] = sl
+	}
+	sl.used = b.gen
+	return sl.c, sl.exists
+}
+
+// SaveCell implements projection.State.
+func (b *Batch) SaveCell(c projection.Cell) {
+	sl := b.cells[c.ID]
+	if sl == nil {
+		sl = &cellSlot{}
+		b.cells[c.ID] = sl
+	}
+	sl.c, sl.exists, sl.used = c, true, b.gen
+	if !sl.dirty {
+		sl.dirty = true
+		b.dCells = append(b.dCells, sl)
+	}
+}
+
+// LoadFormation implements projection.State.
+func (b *Batch) LoadFormation(id string) (projection.Formation, bool) {
+	sl := b.forms[id]
+	if sl == nil {
+		sl = &formSlot{}
+		rec, err := b.load(bucketFormations, id)
+		if err != nil {
+			panic(fmt.Errorf("store: read formation %q: %w", id, err))
+		}
+		if rec != nil {
+			f, err := decodeFormation(id, rec, b.s.keys.Load().snapshot())
+			if err != nil {
+				panic(fmt.Errorf("store: %w", err))
+			}
+			sl.f, sl.exists, sl.stored, sl.inStore = f, true, keysOfFormation(&f), true
+		}
+		b.forms[id] = sl
+	}
+	sl.used = b.gen
+	return sl.f, sl.exists
+}
+
+// SaveFormation implements projection.State.
+func (b *Batch) SaveFormation(f projection.Formation) {
+	f.Cells = projection.CellCounts{} // derived, kept apart
+	sl := b.forms[f.ID]
+	if sl == nil {
+		sl = &formSlot{}
+		b.forms[f.ID] = sl
+	}
+	sl.f, sl.exists, sl.used = f, true, b.gen
+	if !sl.dirty {
+		sl.dirty = true
+		b.dForms = append(b.dForms, sl)
+	}
+}
+
+// Commit writes every change since the last commit, the derived counts,
+// indexes and aggregates that follow from them, and the position, in one
+// bbolt transaction (fsynced). On an error nothing of it is written: the
+// changes stay pending and go into the next commit. A commit with nothing
+// changed still records the position when it moved.
+func (b *Batch) Commit(at time.Time) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	b.closeReadTx()
+	var keysWritten func()
+	err = b.s.db.Update(func(tx *bolt.Tx) error {
+		if err := b.write(tx, at); err != nil {
+			return err
+		}
+		// After the records: they may have numbered new keys.
+		keysWritten, err = b.s.keys.Load().persist(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	keysWritten()
+	for _, sl := range b.dCells {
+		sl.stored, sl.inStore, sl.dirty = keysOfCell(&sl.c), true, false
+	}
+	for _, sl := range b.dForms {
+		sl.stored, sl.inStore, sl.dirty = keysOfFormation(&sl.f), true, false
+	}
+	b.dCells, b.dForms = b.dCells[:0], b.dForms[:0]
+	b.gen++
+	b.evict()
+	return nil
+}
+
+func (b *Batch) write(tx *bolt.Tx, at time.Time) error {
+	w := newWriter(tx, b.s.keys.Load())
+	// In key order: bbolt appends to a node instead of shifting it.
+	slices.SortFunc(b.dCells, func(x, y *cellSlot) int { return strings.Compare(x.c.ID, y.c.ID) })
+	slices.SortFunc(b.dForms, func(x, y *formSlot) int { return strings.Compare(x.f.ID, y.f.ID) })
+	for _, sl := range b.dCells {
+		if err := w.cell(sl); err != nil {
+			return err
+		}
+	}
+	for _, sl := range b.dForms {
+		if err := w.formation(sl); err != nil {
+			return err
+		}
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	return putMeta(tx, b.epoch, b.meta, at)
+}
+
+// evict drops clean entities unused since the last commit when the cache
+// holds more than its limit, then, if still over, every clean one.
+func (b *Batch) evict() {
+	if len(b.cells)+len(b.forms) <= b.limit {
+		return
+	}
+	for _, cutoff := range []uint64{b.gen - 1, b.gen + 1} {
+		for id, sl := range b.cells {
+			if !sl.dirty && sl.used < cutoff {
+				delete(b.cells, id)
+			}
+		}
+		for id, sl := range b.forms {
+			if !sl.dirty && sl.used < cutoff {
+				delete(b.forms, id)
+			}
+		}
+		if len(b.cells)+len(b.forms) <= b.limit {
+			return
+		}
+	}
+}
+
+// Close ends the batch's read transaction; pending changes are dropped.
+func (b *Batch) Close() { b.closeReadTx() }

@@ -1,0 +1,104 @@
+package store
+
+import (
+	"encoding/binary"
+	"maps"
+	"slices"
+
+	"cellos-allinone/projection"
+)
+
+// Buckets of the state (see the package doc for the whole tree).
+var (
+	bucketMeta       = []byte("meta")
+	bucketFormations = []byte("formations")
+	bucketCells      = []byte("cells")
+	bucketCounts     = []byte("fcounts")
+	bucketAggregates = []byte("aggregates")
+	// Index buckets hold keys only: a prefix that selects, then the id,
+	// so that every range is ordered by id as the lists are.
+	bucketCellByTenant    = []byte("ix-cell-tenant")      // tenant, class, id
+	bucketCellByFormation = []byte("ix-cell-formation")   // formation, class, id
+	bucketCellByClass     = []byte("ix-cell-class")       // class, id
+	bucketFormByTenant    = []byte("ix-formation-tenant") // tenant, status, id
+	bucketFormByStatus    = []byte("ix-formation-status") // status, id
+
+	allBuckets = [][]byte{
+		bucketMeta, bucketFormations, bucketCells, bucketCounts, bucketAggregates,
+		bucketCellByTenant, bucketCellByFormation, bucketCellByClass, bucketFormByTenant, bucketFormByStatus,
+		bucketKeys,
+	}
+)
+
+// cellClass is a cell's state and outcome in one byte: what the cell
+// indexes select on.
+func cellClass(state, outcome string) byte {
+	st, _ := indexOf(cellStates, state)
+	oc, _ := indexOf(cellOutcomes, outcome)
+	return st*3 + oc
+}
+
+// classes lists the classes a state and an outcome filter select ("" for
+// either: any).
+func classes(state, outcome string) []byte {
+	var out []byte
+	for st := range byte(len(cellStates)) {
+		for oc := range byte(len(cellOutcomes)) {
+			if (state == "" || cellStates[st] == state) && (outcome == "" || cellOutcomes[oc] == outcome) {
+				out = append(out, st*3+oc)
+			}
+		}
+	}
+	return out
+}
+
+// statuses lists the status bytes a status filter selects.
+func statuses(status string) []byte {
+	var out []byte
+	for i, s := range formationStatuses {
+		if status == "" || s == status {
+			out = append(out, byte(i))
+		}
+	}
+	return out
+}
+
+// group is the length-prefixed selector part of an index key (a tenant or
+// a formation id, which may hold any byte), then a one-byte class or status.
+func group(name string, b byte) []byte {
+	k := binary.AppendUvarint(make([]byte, 0, len(name)+2), uint64(len(name)))
+	k = append(k, name...)
+	return append(k, b)
+}
+
+// indexKey is prefix + id.
+func indexKey(prefix []byte, id string) []byte {
+	return append(append(make([]byte, 0, len(prefix)+len(id)), prefix...), id...)
+}
+
+// cellKeys are the index keys a cell is filed under.
+type cellKeys struct {
+	formation, tenant string
+	class             byte
+}
+
+func keysOfCell(c *projection.Cell) cellKeys {
+	return cellKeys{c.FormationID, c.TenantID, cellClass(c.State, c.Outcome)}
+}
+
+// formKeys are the index keys a live formation is filed under; a tombstone
+// is filed nowhere.
+type formKeys struct {
+	tenant string
+	status byte
+	live   bool
+}
+
+func keysOfFormation(f *projection.Formation) formKeys {
+	st, _ := indexOf(formationStatuses, f.Status)
+	return formKeys{f.TenantID, st, !f.Deleted}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,368 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"cellos-allinone/projection"
+)
+
+// View is one consistent read of the state: the entities, their indexes
+// and aggregates, and the position (cursor, epoch) they belong to, all as
+// of one commit. It implements projection.Reader and is valid only inside
+// the function given to Store.View.
+type View struct {
+	tx    *bolt.Tx
+	cp    Checkpoint
+	names []string // the key table, for decoding
+	err   error    // the first damaged record met; Store.View returns it
+}
+
+// View calls fn with a read of the last commit. A damaged record met on
+// the way is returned as the error.
+func (s *Store) View(fn func(*View) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	return s.db.View(func(tx *bolt.Tx) error {
+		v := &View{tx: tx, names: s.keys.Load().snapshot()}
+		cp, _, err := readInfo(tx)
+		if err != nil {
+			return err
+		}
+		v.cp = cp
+		if err := fn(v); err != nil {
+			return err
+		}
+		return v.err
+	})
+}
+
+func (v *View) fail(err error) {
+	if v.err == nil {
+		v.err = err
+	}
+}
+
+// Epoch is the stream incarnation the state is a fold of.
+func (v *View) Epoch() string { return v.cp.Epoch }
+
+// Cursor implements projection.Reader.
+func (v *View) Cursor() uint64 { return v.cp.Meta.Cursor }
+
+// CursorID identifies the message at the cursor.
+func (v *View) CursorID() string { return v.cp.Meta.CursorID }
+
+// Counters implements projection.Reader.
+func (v *View) Counters() projection.Counters { return v.cp.Meta.Counters }
+
+// Gaps implements projection.Reader.
+func (v *View) Gaps() []projection.Gap { return append([]projection.Gap(nil), v.cp.Meta.Gaps...) }
+
+// Cell implements projection.Reader.
+func (v *View) Cell(id string) (projection.Cell, bool) {
+	rec := v.tx.Bucket(bucketCells).Get([]byte(id))
+	if rec == nil {
+		return projection.Cell{}, false
+	}
+	c, err := decodeCell(id, rec, v.names)
+	if err != nil {
+		v.fail(err)
+		return projection.Cell{}, false
+	}
+	return c, true
+}
+
+// formation reads one formation as served: with its counts, labels never
+// null. Tombstones are returned too (Deleted set).
+func (v *View) formation(id string) (projection.Formation, bool) {
+	rec := v.tx.Bucket(bucketFormations).Get([]byte(id))
+	if rec == nil {
+		return projection.Formation{}, false
+	}
+	f, err := decodeFormation(id, rec, v.names)
+	if err != nil {
+		v.fail(err)
+		return projection.Formation{}, false
+	}
+	f.Cells = decodeCounts(v.tx.Bucket(bucketCounts).Get([]byte(id)))
+	if f.Labels == nil {
+		f.Labels = map[string]string{}
+	}
+	return f, true
+}
+
+// Formation implements projection.Reader: a live formation and its cells
+// ordered by id.
+func (v *View) Formation(id string) (projection.Formation, []projection.Cell, bool) {
+	f, ok := v.formation(id)
+	if !ok || f.Deleted {
+		return projection.Formation{}, nil, false
+	}
+	var prefixes [][]byte
+	for _, cl := range classes("", "") {
+		prefixes = append(prefixes, group(id, cl))
+	}
+	cells := []projection.Cell{}
+	after := ""
+	for {
+		ids, more := scan(v.tx.Bucket(bucketCellByFormation), prefixes, after, "", projection.MaxLimit, nil)
+		for _, cid := range ids {
+			if c, ok := v.Cell(cid); ok {
+				cells = append(cells, c)
+			}
+		}
+		if !more {
+			return f, cells, true
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// Formations implements projection.Reader: live formations ordered by id,
+// through the tenant or status index when filtered.
+func (v *View) Formations(fl projection.FormationFilter, pg projection.Page) ([]projection.Formation, string) {
+	limit := pageLimit(pg.Limit)
+	var ids []string
+	var more bool
+	switch {
+	case fl.Tenant != "":
+		var prefixes [][]byte
+		for _, st := range statuses(fl.Status) {
+			prefixes = append(prefixes, group(fl.Tenant, st))
+		}
+		ids, more = scan(v.tx.Bucket(bucketFormByTenant), prefixes, pg.After, fl.Prefix, limit, nil)
+	case fl.Status != "":
+		ids, more = scan(v.tx.Bucket(bucketFormByStatus), [][]byte{statuses(fl.Status)}, pg.After, fl.Prefix, limit, nil)
+	default:
+		ids, more = scan(v.tx.Bucket(bucketFormations), [][]byte{nil}, pg.After, fl.Prefix, limit, func(id string, rec []byte) bool {
+			return len(rec) > 2 && rec[2] == 0 // not a tombstone
+		})
+	}
+	out := make([]projection.Formation, 0, len(ids))
+	for _, id := range ids {
+		if f, ok := v.formation(id); ok {
+			out = append(out, f)
+		}
+	}
+	return out, next(ids, more)
+}
+
+// Cells implements projection.Reader: cells ordered by id, through the
+// formation, tenant or class index when filtered.
+func (v *View) Cells(fl projection.CellFilter, pg projection.Page) ([]projection.Cell, string) {
+	limit := pageLimit(pg.Limit)
+	outcome := fl.Outcome
+	if outcome == projection.OutcomeUnset {
+		outcome = projection.OutcomeNone
+	}
+	var cls []byte
+	if fl.State != "" || fl.Outcome != "" {
+		cls = classesFor(fl.State, fl.Outcome != "", outcome)
+	} else {
+		cls = classes("", "")
+	}
+	grouped := func(name string) [][]byte {
+		var out [][]byte
+		for _, cl := range cls {
+			out = append(out, group(name, cl))
+		}
+		return out
+	}
+	var ids []string
+	var more bool
+	switch {
+	case fl.Formation != "":
+		var accept func(string, []byte) bool
+		if fl.Tenant != "" {
+			accept = func(id string, _ []byte) bool {
+				c, ok := v.Cell(id)
+				return ok && c.TenantID == fl.Tenant
+			}
+		}
+		ids, more = scan(v.tx.Bucket(bucketCellByFormation), grouped(fl.Formation), pg.After, fl.Prefix, limit, accept)
+	case fl.Tenant != "":
+		ids, more = scan(v.tx.Bucket(bucketCellByTenant), grouped(fl.Tenant), pg.After, fl.Prefix, limit, nil)
+	case fl.State != "" || fl.Outcome != "":
+		var prefixes [][]byte
+		for _, cl := range cls {
+			prefixes = append(prefixes, []byte{cl})
+		}
+		ids, more = scan(v.tx.Bucket(bucketCellByClass), prefixes, pg.After, fl.Prefix, limit, nil)
+	default:
+		ids, more = scan(v.tx.Bucket(bucketCells), [][]byte{nil}, pg.After, fl.Prefix, limit, nil)
+	}
+	out := make([]projection.Cell, 0, len(ids))
+	for _, id := range ids {
+		if c, ok := v.Cell(id); ok {
+			out = append(out, c)
+		}
+	}
+	return out, next(ids, more)
+}
+
+// classesFor is classes with an outcome filter that may select "no
+// outcome" (hasOutcome with outcome "").
+func classesFor(state string, hasOutcome bool, outcome string) []byte {
+	var out []byte
+	for _, cl := range classes(state, "") {
+		if !hasOutcome || cellOutcomes[cl%3] == outcome {
+			out = append(out, cl)
+		}
+	}
+	return out
+}
+
+// Size implements projection.Reader: live formations and cells, from the
+// aggregates.
+func (v *View) Size() (formations, cells int) {
+	var total aggregate
+	for _, a := range v.aggregates() {
+		total.add(&a)
+	}
+	return int(total.liveFormations()), int(total.cells())
+}
+
+// Summary implements projection.Reader, from the aggregates: nothing is
+// counted entity by entity.
+func (v *View) Summary(tenant string) projection.Summary {
+	return summary(v.aggregates(), tenant)
+}
+
+func (v *View) aggregates() map[string]aggregate {
+	out := map[string]aggregate{}
+	_ = v.tx.Bucket(bucketAggregates).ForEach(func(k, rec []byte) error {
+		out[string(k[1:])] = decodeAggregate(rec)
+		return nil
+	})
+	return out
+}
+
+// Dump implements projection.Reader: every formation (tombstones
+// included) and every cell, ordered by id — the same encoding as a
+// projection.Projection's, so that the two compare byte for byte.
+func (v *View) Dump() []byte {
+	type entry struct {
+		Formations []projection.Formation `json:"formations"`
+		Cells      []projection.Cell      `json:"cells"`
+	}
+	var d entry
+	_ = v.tx.Bucket(bucketFormations).ForEach(func(k, _ []byte) error {
+		if f, ok := v.formation(string(k)); ok {
+			d.Formations = append(d.Formations, f)
+		}
+		return nil
+	})
+	_ = v.tx.Bucket(bucketCells).ForEach(func(k, _ []byte) error {
+		if c, ok := v.Cell(string(k)); ok {
+			d.Cells = append(d.Cells, c)
+		}
+		return nil
+	})
+	b, err := json.Marshal(d)
+	if err != nil {
+		v.fail(fmt.Errorf("encode the state: %w", err))
+	}
+	return b
+}
+
+func pageLimit(limit int) int {
+	if limit <= 0 || limit > projection.MaxLimit {
+		return projection.MaxLimit
+	}
+	return limit
+}
+
+func next(ids []string, more bool) string {
+	if !more || len(ids) == 0 {
+		return ""
+	}
+	return ids[len(ids)-1]
+}
+
+// scan returns, in id order, up to limit ids greater than after and
+// starting with idPrefix, from the union of the key ranges of b that
+// start with one of prefixes (each key is a prefix and an id; a nil
+// prefix is the whole bucket, keyed by id), and whether more follow.
+// accept, when set, sees each id with its value and may leave it out.
+func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, accept func(id string, val []byte) bool) (ids []string, more bool) {
+	type head struct {
+		c      *bolt.Cursor
+		prefix []byte
+		id     string
+		val    []byte
+		ok     bool
+	}
+	advance := func(h *head, k, val []byte) {
+		for ; k != nil; k, val = h.c.Next() {
+			if !bytes.HasPrefix(k, h.prefix) {
+				break
+			}
+			id := string(k[len(h.prefix):])
+			if id <= after {
+				continue
+			}
+			if !strings.HasPrefix(id, idPrefix) {
+				break // ids are ordered: none further has the prefix
+			}
+			h.id, h.val, h.ok = id, val, true
+			return
+		}
+		h.ok = false
+	}
+	start := after
+	if idPrefix > start {
+		start = idPrefix
+	}
+	heads := make([]*head, 0, len(prefixes))
+	for _, p := range prefixes {
+		h := &head{c: b.Cursor(), prefix: p}
+		k, val := h.c.Seek(append(append([]byte(nil), p...), start...))
+		advance(h, k, val)
+		heads = append(heads, h)
+	}
+	for {
+		var lowest *head
+		for _, h := range heads {
+			if h.ok && (lowest == nil || h.id < lowest.id) {
+				lowest = h
+			}
+		}
+		if lowest == nil {
+			return ids, false
+		}
+		if accept == nil || accept(lowest.id, lowest.val) {
+			if len(ids) == limit {
+				return ids, true
+			}
+			ids = append(ids, lowest.id)
+		}
+		k, val := lowest.c.Next()
+		advance(lowest, k, val)
+	}
+}
+
+var _ projection.Reader = (*View)(nil)
+
+// Entities returns the served registry as comparable records, the form
+// projection.DiffEntities compares with a reference fold.
+func (v *View) Entities() projection.Entities {
+	e := projection.NewEntities()
+	_ = v.tx.Bucket(bucketFormations).ForEach(func(k, _ []byte) error {
+		if f, ok := v.formation(string(k)); ok && !f.Deleted {
+			e.AddFormation(f)
+		}
+		return nil
+	})
+	_ = v.tx.Bucket(bucketCells).ForEach(func(k, _ []byte) error {
+		if c, ok := v.Cell(string(k)); ok {
+			e.AddCell(c)
+		}
+		return nil
+	})
+	return e
+}
