@@ -28,6 +28,11 @@ type Config struct {
 	MaxBytes   int64         // 0 means no byte cap
 	Duplicates time.Duration // duplicate-detection window; 0 means 2 minutes
 	Replicas   int           // 0 means 1
+	// AfterCreate, if set, runs right after the stream was created (by
+	// Open, or by Ensure when the stream went missing while running),
+	// before anything uses it; its error is Ensure's. Embedded mode makes
+	// the creation durable there (embed.Server.SyncStream).
+	AfterCreate func(name string) error
 	// Logger receives the log's warnings (a new incarnation, the stream
 	// unavailable); nil discards them.
 	Logger *slog.Logger
@@ -87,6 +92,11 @@ func (l *Stream) Ensure(ctx context.Context) error {
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		s, err = l.js.CreateStream(ctx, l.cfg.streamConfig())
 		created = err == nil
+		if created && l.cfg.AfterCreate != nil {
+			if err := l.cfg.AfterCreate(StreamName); err != nil {
+				return fmt.Errorf("stream %s created, but: %w", StreamName, err)
+			}
+		}
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Another process created it in between: use theirs as it is.
 			s, err = l.js.Stream(ctx, StreamName)
