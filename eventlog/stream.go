@@ -66,6 +66,9 @@ type State struct {
 	LastSeq  uint64
 	Messages uint64
 	Bytes    uint64
+	// Deleted counts the sequences between FirstSeq and LastSeq the
+	// stream no longer holds (deleted, or lost at a power cut).
+	Deleted uint64
 }
 
 // Open gets the CELLOS_EVENTS stream, creating it with cfg if it is missing.
@@ -177,7 +180,19 @@ func (l *Stream) State(ctx context.Context) (State, error) {
 		LastSeq:  info.State.LastSeq,
 		Messages: info.State.Msgs,
 		Bytes:    info.State.Bytes,
+		Deleted:  uint64(info.State.NumDeleted),
 	}, nil
+}
+
+// DeletedSeqs lists the sequences between the stream's first and last
+// that it no longer holds: deleted messages, or a range lost at a power
+// cut when a later block survived an earlier one's tail.
+func (l *Stream) DeletedSeqs(ctx context.Context) ([]uint64, error) {
+	info, err := l.stream.Info(ctx, jetstream.WithDeletedDetails(true))
+	if err != nil {
+		return nil, fmt.Errorf("stream %s info: %w", StreamName, err)
+	}
+	return info.State.Deleted, nil
 }
 
 // Get returns the stored message at seq; found is false when the stream
