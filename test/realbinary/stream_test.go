@@ -18,13 +18,14 @@ const streamName = "CELLOS_EVENTS"
 // when nobody publishes.
 func streamIDs(t *testing.T, nc *nats.Conn) (ids map[string]int, lastSeq, read uint64) {
 	t.Helper()
-	ids, lastSeq, read, _ = streamIDsAt(t, nc, 0)
+	ids, lastSeq, read, _, _ = streamIDsAt(t, nc, 0)
 	return ids, lastSeq, read
 }
 
 // streamIDsAt is streamIDs that also returns the identity the projector
-// gives the message at sequence at (event.MessageID), "" if none is there.
-func streamIDsAt(t *testing.T, nc *nats.Conn, at uint64) (ids map[string]int, lastSeq, read uint64, idAt string) {
+// gives the message at sequence at (event.MessageID), "" if none is there,
+// and the sequences from #1 to the last that the stream does not hold.
+func streamIDsAt(t *testing.T, nc *nats.Conn, at uint64) (ids map[string]int, lastSeq, read uint64, idAt string, missing []uint64) {
 	t.Helper()
 	ctx := testutil.Ctx(t, 2*time.Minute)
 	js, err := jetstream.New(nc)
@@ -59,6 +60,9 @@ func streamIDsAt(t *testing.T, nc *nats.Conn, at uint64) (ids map[string]int, la
 			if err != nil {
 				t.Fatalf("metadata after #%d: %v", seq, err)
 			}
+			for s := seq + 1; s < md.Sequence.Stream; s++ {
+				missing = append(missing, s)
+			}
 			seq = md.Sequence.Stream
 			ids[m.Headers().Get(jetstream.MsgIDHeader)]++
 			if seq == at {
@@ -74,5 +78,5 @@ func streamIDsAt(t *testing.T, nc *nats.Conn, at uint64) (ids map[string]int, la
 			t.Fatalf("no message after #%d within 10s, the stream ends at #%d", seq, lastSeq)
 		}
 	}
-	return ids, lastSeq, read, idAt
+	return ids, lastSeq, read, idAt, missing
 }
