@@ -85,3 +85,24 @@ type Published struct {
 	Subject   string `json:"subject"`
 	Duplicate bool   `json:"duplicate"`
 }
+
+// Batch is the answer to a batch POST /v1/events
+// (application/cloudevents-batch+json): one result per event, in the
+// order of the batch.
+type Batch struct {
+	Results []BatchResult `json:"results"`
+}
+
+// BatchResult is one event's answer in a Batch: where it was stored
+// (Published), or why it was refused (Error); never both.
+type BatchResult struct {
+	*Published
+	Error *ItemError `json:"error,omitempty"`
+}
+
+// ItemError is why one event of a batch was refused: the code and message
+// the same event would get alone.
+type ItemError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}

@@ -67,6 +67,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		if err := natsembed.CheckAddr(cfg.NATSAddr); err != nil {
 			return nil, err
 		}
+		if err := natsembed.CheckMonitorAddr(cfg.NATSMonitorAddr); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
@@ -124,6 +127,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	a.httpLn = nil // the server owns it now
+	if u := a.NATSMonitorURL(); u != "" {
+		log.Info("serving nats-server monitoring", "url", u)
+	}
 	log.Info("listening", "http", "http://"+a.HTTP.Addr(), "nats", a.be.URL(), "data_dir", cfg.DataDir)
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -140,6 +146,16 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 
 // NATSURL is where external producers publish.
 func (a *App) NATSURL() string { return a.be.URL() }
+
+// NATSMonitorURL is the base URL of the embedded nats-server's monitoring
+// endpoints; "" when they are not served (--nats-monitor-addr unset, or
+// external NATS).
+func (a *App) NATSMonitorURL() string {
+	if a.be.srv == nil {
+		return ""
+	}
+	return a.be.srv.MonitorURL()
+}
 
 // Stopped is closed when the projector has stopped: after Close, or on its
 // own when boot failed (then Err says why).

@@ -40,6 +40,7 @@ func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
 	srv, err := natsembed.Start(natsembed.Options{
 		DataDir:      cfg.DataDir,
 		Addr:         cfg.NATSAddr,
+		MonitorAddr:  cfg.NATSMonitorAddr,
 		SyncAlways:   cfg.Sync == SyncPolicyAlways,
 		SyncInterval: cfg.SyncInterval,
 		Logger:       log.With("system", "nats-server"),

@@ -175,6 +175,23 @@ func postRefusals() []refusal {
 			body: func() io.Reader { return bytes.NewReader(body) }, status: status, code: code, names: names}
 	}
 	const ce = "application/cloudevents+json"
+	const batch = "application/cloudevents-batch+json"
+	// binary is a binary-mode request: the attributes of a good event as
+	// ce-* headers (set overrides them, "" deletes), data as the body.
+	binary := func(name string, set map[string]string, data []byte, names string) refusal {
+		r := post(name, data, "application/json", 400, badEvent, names)
+		for k, v := range map[string]string{"ce-specversion": "1.0", "ce-id": "e-bin", "ce-source": "/s",
+			"ce-type": "dev.cellos.events.cell.lifecycle.v1.started"} {
+			r.header.Set(k, v)
+		}
+		for k, v := range set {
+			r.header.Del(k)
+			if v != "" {
+				r.header.Set(k, v)
+			}
+		}
+		return r
+	}
 	invalid := func(name string, body []byte, names string) refusal {
 		return post(name, body, ce, 400, badEvent, names)
 	}
@@ -186,7 +203,8 @@ func postRefusals() []refusal {
 		post("as text/plain", good, "text/plain", 415, web.CodeUnsupportedMedia, "Content-Type"),
 		post("as a form", good, "application/x-www-form-urlencoded", 415, web.CodeUnsupportedMedia, "Content-Type"),
 		post("as multipart", good, "multipart/form-data; boundary=x", 415, web.CodeUnsupportedMedia, "Content-Type"),
-		post("as a batch", good, "application/cloudevents-batch+json", 415, web.CodeUnsupportedMedia, "Content-Type"),
+		post("as a batch", good, batch, 400, web.CodeInvalidBatch, "JSON array"),
+		post("as an XML CloudEvent", good, "application/cloudevents+xml", 415, web.CodeUnsupportedMedia, "Content-Type"),
 		post("as XML", good, "application/xml", 415, web.CodeUnsupportedMedia, "Content-Type"),
 		post("in latin1", good, "application/json; charset=latin1", 415, web.CodeUnsupportedMedia, "charset"),
 		post("with a broken media type", good, "application/json; charset", 415, web.CodeUnsupportedMedia, "Content-Type"),
@@ -236,6 +254,22 @@ func postRefusals() []refusal {
 	for _, id := range []string{"a.b", "a b", "*", ">", "a/b", "é", "a\x00b", longID} {
 		out = append(out, invalid(fmt.Sprintf("with cellId %.20q", id), event(withData("cellId", id)), "data.cellId"))
 	}
+	// Binary mode (ce-* headers) and batches.
+	cellData := []byte(`{"cellId":"c-1"}`)
+	out = append(out,
+		binary("in binary mode without ce-specversion", map[string]string{"ce-specversion": ""}, cellData, "ce-specversion"),
+		binary("in binary mode with ce-specversion 2.0", map[string]string{"ce-specversion": "2.0"}, cellData, "ce-specversion"),
+		binary("in binary mode without ce-id", map[string]string{"ce-id": ""}, cellData, "id"),
+		binary("in binary mode with an unknown type", map[string]string{"ce-type": "com.example.x"}, cellData, "type"),
+		binary("in binary mode with a bad ce-time", map[string]string{"ce-time": "noon"}, cellData, "time"),
+		binary("in binary mode with data not JSON", nil, []byte(`{"cellId":`), "data"),
+		binary("in binary mode without data", nil, nil, "data"),
+		binary("in binary mode with text data", map[string]string{"Content-Type": "text/plain"}, []byte("c-1"), "datacontenttype"),
+		post("as a batch, not UTF-8", []byte("[\"\xff\"]"), batch, 400, web.CodeInvalidBatch, "UTF-8"),
+		post("as a batch, truncated", []byte("["+string(good)), batch, 400, web.CodeInvalidBatch, "JSON array"),
+		post("as a batch of too many events", []byte("["+strings.Repeat("{},", web.MaxBatchEvents)+"{}]"), batch, 413, web.CodeBodyTooLarge, "1000"),
+		post("as a batch in latin1", []byte("[]"), batch+"; charset=latin1", 415, web.CodeUnsupportedMedia, "charset"),
+	)
 	// A valid event with a query parameter: the endpoint takes none.
 	unknownQ := post("with a query parameter", good, ce, 400, unknownParam, "dryRun")
 	unknownQ.target = "/v1/events?dryRun=1"

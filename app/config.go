@@ -17,6 +17,9 @@ type Config struct {
 	// NATSURL connects to an existing NATS server or cluster instead of
 	// starting the embedded one.
 	NATSURL string
+	// NATSMonitorAddr serves the embedded server's monitoring endpoints
+	// (/varz, /jsz, …) there; "" (the default) serves none.
+	NATSMonitorAddr string
 
 	// Sync is the JetStream fsync policy of the embedded server:
 	// SyncPolicyAlways (the default) fsyncs every write before it is
@@ -85,6 +88,15 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSURL == "" {
 		if err := requireLoopback("--nats-addr", c.NATSAddr); err != nil {
+			return err
+		}
+	}
+	if c.NATSMonitorAddr != "" {
+		if c.NATSURL != "" {
+			// The URL is not repeated: it may hold credentials.
+			return fmt.Errorf("--nats-monitor-addr serves the embedded nats-server's monitoring; with --nats-url there is none: read the external server's own monitoring port")
+		}
+		if err := requireLoopback("--nats-monitor-addr", c.NATSMonitorAddr); err != nil {
 			return err
 		}
 	}

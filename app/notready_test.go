@@ -82,12 +82,16 @@ func TestRefusesNonLoopbackListeners(t *testing.T) {
 		{HTTPAddr: "192.0.2.1:8080"},
 		{NATSAddr: "0.0.0.0:4222"},
 		{HTTPAddr: "not-an-address"},
+		{NATSMonitorAddr: "0.0.0.0:8222"},
+		{NATSMonitorAddr: "8222"},
+		// External NATS: there is no embedded server to monitor.
+		{NATSURL: "nats://127.0.0.1:4222", NATSMonitorAddr: "127.0.0.1:8222"},
 	} {
 		if err := cfg.Validate(); err == nil {
 			t.Errorf("Validate(%+v) = nil, want a refusal", cfg)
 		}
 	}
-	for _, cfg := range []app.Config{{}, {HTTPAddr: "localhost:1"}, {HTTPAddr: "[::1]:8080"}, {NATSURL: "nats://10.0.0.1:4222", NATSAddr: "0.0.0.0:1"}} {
+	for _, cfg := range []app.Config{{}, {HTTPAddr: "localhost:1"}, {HTTPAddr: "[::1]:8080"}, {NATSURL: "nats://10.0.0.1:4222", NATSAddr: "0.0.0.0:1"}, {NATSMonitorAddr: "127.0.0.1:8222"}} {
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("Validate(%+v) = %v, want ok", cfg, err)
 		}

@@ -85,7 +85,7 @@ func allowAccess(t *testing.T, dir, cp string) {
 // A busy HTTP or NATS port is found before anything with side effects:
 // no data dir, no JetStream store, no checkpoint file is created.
 func TestBusyPortCreatesNothing(t *testing.T) {
-	for _, which := range []string{"http", "nats"} {
+	for _, which := range []string{"http", "nats", "nats-monitor"} {
 		t.Run(which, func(t *testing.T) {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -94,10 +94,13 @@ func TestBusyPortCreatesNothing(t *testing.T) {
 			defer l.Close()
 			dir := filepath.Join(t.TempDir(), "data")
 			cfg := app.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0"}
-			if which == "http" {
+			switch which {
+			case "http":
 				cfg.HTTPAddr = l.Addr().String()
-			} else {
+			case "nats":
 				cfg.NATSAddr = l.Addr().String()
+			default:
+				cfg.NATSMonitorAddr = l.Addr().String()
 			}
 			a, err := app.Start(context.Background(), cfg)
 			if err == nil {

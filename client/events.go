@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"cellos-allinone/api"
 )
@@ -39,9 +40,12 @@ func (c *Client) Publish(ctx context.Context, event []byte) (*Published, error) 
 }
 
 // EventsQuery selects a page of GET /v1/events: the events after Since,
-// at most Limit (0 = the server's default), matching Subject ("" = all).
+// or, when From is set, from the first retained event stored at or after
+// From (Since is then not sent); at most Limit (0 = the server's
+// default), matching Subject ("" = all).
 type EventsQuery struct {
 	Since   uint64
+	From    time.Time
 	Limit   int
 	Subject string
 }
@@ -55,7 +59,12 @@ type EventPage struct {
 // Events reads one page of the log. A Since below the retained floor is an
 // *APIError with status 410 and FirstSeq set.
 func (c *Client) Events(ctx context.Context, eq EventsQuery) (*EventPage, error) {
-	q := url.Values{"since": {strconv.FormatUint(eq.Since, 10)}}
+	q := url.Values{}
+	if eq.From.IsZero() {
+		q.Set("since", strconv.FormatUint(eq.Since, 10))
+	} else {
+		q.Set("from", eq.From.UTC().Format(time.RFC3339Nano))
+	}
 	if eq.Limit > 0 {
 		q.Set("limit", strconv.Itoa(eq.Limit))
 	}
@@ -69,4 +78,20 @@ func (c *Client) Events(ctx context.Context, eq EventsQuery) (*EventPage, error)
 	}
 	out.Raw = raw
 	return &out, nil
+}
+
+// SinceAt is the sequence to resume after (a Since for Follow or Events)
+// so that the first event delivered is the first retained one stored at
+// or after t matching subject: one GET /v1/events?from=… of one event.
+// When there is none yet, it is the stream's last sequence: only events
+// published from then on follow.
+func (c *Client) SinceAt(ctx context.Context, t time.Time, subject string) (uint64, error) {
+	p, err := c.Events(ctx, EventsQuery{From: t, Limit: 1, Subject: subject})
+	if err != nil {
+		return 0, err
+	}
+	if len(p.Events) == 0 {
+		return p.Next, nil
+	}
+	return p.Events[0].Seq - 1, nil
 }

@@ -28,6 +28,9 @@ type Options struct {
 	// nats-server's default (2 minutes). SyncAlways fsyncs every write.
 	SyncInterval time.Duration
 	SyncAlways   bool
+	// MonitorAddr is host:port of nats-server's own monitoring endpoints
+	// (/varz, /jsz, /healthz, …); "" serves none. Port 0 picks a free port.
+	MonitorAddr string
 	// Logger receives the server's log lines; nil discards them.
 	Logger *slog.Logger
 }
@@ -61,6 +64,16 @@ func Start(o Options) (*Server, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
+	var monHost string
+	var monPort int
+	if o.MonitorAddr != "" {
+		if monHost, monPort, err = splitAddr(o.MonitorAddr); err != nil {
+			return nil, fmt.Errorf("embed: bad monitoring address %q: %w", o.MonitorAddr, err)
+		}
+		if monPort == 0 {
+			monPort = server.RANDOM_PORT // 0 would mean no monitoring at all
+		}
+	}
 	opts := &server.Options{
 		ServerName:   "cellos-allinone",
 		Host:         host,
@@ -70,6 +83,8 @@ func Start(o Options) (*Server, error) {
 		SyncInterval: o.SyncInterval,
 		SyncAlways:   o.SyncAlways,
 		NoSigs:       true,
+		HTTPHost:     monHost,
+		HTTPPort:     monPort,
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -85,7 +100,7 @@ func Start(o Options) (*Server, error) {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		return nil, fmt.Errorf("embed: nats-server on %s did not start (port in use, or JetStream store unreadable: see the log)", addr)
+		return nil, fmt.Errorf("embed: nats-server on %s did not start (a port in use, or JetStream store unreadable: see the log)", addr)
 	}
 	log := o.Logger
 	if log == nil {
@@ -102,14 +117,39 @@ func CheckAddr(addr string) error {
 	if addr == "" {
 		addr = DefaultAddr
 	}
+	return checkListen(addr, "--nats-addr")
+}
+
+// CheckMonitorAddr is CheckAddr for the monitoring address; "" (none) is
+// fine.
+func CheckMonitorAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	return checkListen(addr, "--nats-monitor-addr")
+}
+
+func checkListen(addr, flag string) error {
 	if _, port, err := net.SplitHostPort(addr); err != nil || port == "0" {
 		return nil // a free port is picked; Start reports a bad address
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s (--nats-addr): %w", addr, err)
+		return fmt.Errorf("listen on %s (%s): %w", addr, flag, err)
 	}
 	return ln.Close()
+}
+
+func splitAddr(addr string) (host string, port int, err error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err = strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a number from 0 to 65535", portStr)
+	}
+	return host, port, nil
 }
 
 // Connect opens an in-process client connection: no socket, no port.
@@ -120,6 +160,16 @@ func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 
 // ClientURL is the nats:// URL external producers use.
 func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// MonitorURL is the http:// base URL of the monitoring endpoints; "" when
+// they are not served.
+func (s *Server) MonitorURL() string {
+	a := s.ns.MonitorAddr()
+	if a == nil {
+		return ""
+	}
+	return "http://" + a.String()
+}
 
 // Shutdown stops the server and waits until JetStream has flushed and
 // closed its files.

@@ -69,6 +69,10 @@ type State struct {
 	// Deleted counts the sequences between FirstSeq and LastSeq the
 	// stream no longer holds (deleted, or lost at a power cut).
 	Deleted uint64
+	// MaxBytes is the stream's byte cap as configured on the server (not
+	// this process's flags: an existing stream is used as it is); 0 when
+	// it has none.
+	MaxBytes uint64
 }
 
 // Open gets the CELLOS_EVENTS stream, creating it with cfg if it is missing.
@@ -181,6 +185,7 @@ func (l *Stream) State(ctx context.Context) (State, error) {
 		Messages: info.State.Msgs,
 		Bytes:    info.State.Bytes,
 		Deleted:  uint64(info.State.NumDeleted),
+		MaxBytes: uint64(max(info.Config.MaxBytes, 0)), // -1: no cap
 	}, nil
 }
 

@@ -5,32 +5,46 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"cellos-allinone/store"
 )
 
 // commit writes what the batch changed, with its position, in one
 // transaction: a checkpoint. The commits of a rebuild write its own file
 // and leave the served checkpoint's figures alone.
 func (p *Projector) commit() error {
-	if p.broken {
+	if p.broken.Load() {
 		return errors.New("the state has a damaged record; no commit until it is rebuilt")
 	}
 	start := time.Now()
 	err := p.batch.Commit(start)
 	p.m.checkpointSeconds.Observe(time.Since(start).Seconds())
+	// The next attempt comes after as many events again or on the
+	// interval, not on the next work item: a failing disk is not
+	// hammered once per batch of events.
+	p.uncommitted = 0
 	if err != nil {
 		p.m.checkpointFailures.Inc()
 		p.cpFails.Add(1)
 		msg := err.Error()
 		p.cpErr.Store(&msg)
-		return fmt.Errorf("write checkpoint at cursor %d: %w", p.batch.Meta().Cursor, err)
+		err = fmt.Errorf("write checkpoint at cursor %d: %w", p.batch.Meta().Cursor, err)
+		if errors.Is(err, store.ErrDamaged) {
+			p.applyDamaged(err)
+		}
+		return err
 	}
 	p.cpErr.Store(nil)
-	p.uncommitted = 0
 	if p.building != nil {
 		p.building.committed = p.batch.Meta().Cursor
 	} else {
 		p.cpCursor.Store(p.batch.Meta().Cursor)
 		p.cpAt.Store(&start)
+		if p.readyPending {
+			// The first answer holds what the replay applied.
+			p.readyPending = false
+			p.markReady()
+		}
 	}
 	return nil
 }
@@ -46,7 +60,7 @@ func (p *Projector) commitLogged() {
 // commitIfDue commits on the interval when anything changed or the cursor
 // moved.
 func (p *Projector) commitIfDue() {
-	if p.broken || p.batch.Pending() == 0 && p.batch.Meta().Cursor == p.committedCursor() {
+	if p.broken.Load() || p.batch.Pending() == 0 && p.batch.Meta().Cursor == p.committedCursor() && !p.readyPending {
 		return
 	}
 	p.commitLogged()

@@ -52,6 +52,12 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 			Name: "cellos_stream_last_sequence", Help: "Last stream sequence, as last measured by the projector (every second).",
 		}, func() float64 { _, _, last := p.lag.get(); return float64(last) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_stream_bytes", Help: "Bytes the stream holds, as last measured by the projector (every second).",
+		}, func() float64 { b, _ := p.lag.size(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_stream_max_bytes", Help: "The stream's byte cap (its MaxBytes on the server); 0 when it has none.",
+		}, func() float64 { _, m := p.lag.size(); return float64(m) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "cellos_projection_lag", Help: "Events stored but not yet applied to the projection (measured every second).",
 		}, func() float64 { n, _, _ := p.lag.get(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

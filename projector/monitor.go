@@ -22,13 +22,21 @@ type lagState struct {
 	events     uint64
 	seconds    float64
 	streamLast uint64
-	warned     bool
+	// The stream's size and byte cap (0: none) at the last measurement.
+	streamBytes, streamMaxBytes uint64
+	warned                      bool
 }
 
 func (l *lagState) get() (events uint64, seconds float64, streamLast uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.events, l.seconds, l.streamLast
+}
+
+func (l *lagState) size() (bytes, maxBytes uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.streamBytes, l.streamMaxBytes
 }
 
 // monitor watches what the consumer cannot tell: that nothing is left to
@@ -115,6 +123,7 @@ func (p *Projector) measureLag(ctx context.Context) {
 	}
 	p.lag.mu.Lock()
 	p.lag.events, p.lag.seconds, p.lag.streamLast = events, age.Seconds(), st.LastSeq
+	p.lag.streamBytes, p.lag.streamMaxBytes = st.Bytes, st.MaxBytes
 	warned := p.lag.warned
 	serving := p.Ready() && !p.rebuilding.Load()
 	switch {

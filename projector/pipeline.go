@@ -44,13 +44,25 @@ func (p *Projector) follow(ctx context.Context) {
 	for ctx.Err() == nil {
 		inc := p.events.Current()
 		if inc.Epoch != p.followedEpoch() {
-			if !p.runOnApply(func() { p.beginRebuild(ctx, inc) }) {
+			var err error
+			if !p.runOnApply(func() { err = p.beginRebuild(ctx, inc) }) {
 				return
+			}
+			if err != nil {
+				// Nothing of the new incarnation is folded into the
+				// old state: try again after a pause.
+				_ = sleep.For(ctx, time.Second)
+				continue
 			}
 			queued = 0
 		} else if reason, ok := p.repair.take(); ok {
-			if !p.runOnApply(func() { p.beginRepair(ctx, inc, reason) }) {
+			var err error
+			if !p.runOnApply(func() { err = p.beginRepair(ctx, inc, reason) }) {
 				return
+			}
+			if err != nil {
+				_ = sleep.For(ctx, time.Second)
+				continue
 			}
 			queued = 0
 		} else if first {
@@ -165,7 +177,7 @@ func (p *Projector) applyLoop(ctx context.Context) {
 }
 
 func (p *Projector) applyEvents(ctx context.Context, w work) {
-	if p.broken {
+	if p.broken.Load() {
 		return // a damaged state: dropped until the repair replaces it
 	}
 	booting := !p.Ready() && p.building == nil
@@ -222,10 +234,11 @@ func (p *Projector) caughtUp(ctx context.Context) {
 }
 
 // readyNow commits what the replay applied, so that the first answer holds
-// it, and marks the projector ready.
+// it; the commit marks the projector ready (commit), this one or, if it
+// fails, the next that succeeds.
 func (p *Projector) readyNow() {
+	p.readyPending = true
 	p.commitLogged()
-	p.markReady()
 }
 
 func (p *Projector) bootTarget() uint64 {

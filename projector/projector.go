@@ -105,8 +105,9 @@ type Projector struct {
 	applyErr       chan error    // why it stopped early
 	caughtUpQueued atomic.Bool
 	repair         repairSignal // a rebuild asked for by damage met (repair.go)
-	broken         bool         // the batch met damage; owned by the apply goroutine
+	broken         atomic.Bool  // the batch met damage: set and cleared on the apply goroutine
 	uncommitted    int          // events applied since the last commit; apply goroutine
+	readyPending   bool         // the replay is done, ready once a commit holds it; apply goroutine
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -227,7 +228,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	default:
 	}
 	var err error
-	if !p.broken {
+	if !p.broken.Load() {
 		err = p.commit()
 	}
 	p.closeBatch()

@@ -70,6 +70,23 @@ func (r *repairSignal) pending() bool {
 	return r.state == repairRequested
 }
 
+// again puts a running repair that could not start back to requested, to
+// be taken again.
+func (r *repairSignal) again() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == repairRunning {
+		r.state = repairRequested
+	}
+}
+
+// active reports a repair asked for or under way.
+func (r *repairSignal) active() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state != repairIdle
+}
+
 // done ends the running repair: the state was replaced.
 func (r *repairSignal) done() {
 	r.mu.Lock()
@@ -113,10 +130,10 @@ func (p *Projector) readDamaged(err error) error {
 // cannot read: the batch cannot go on, so events are dropped until the
 // rebuild replaces it.
 func (p *Projector) applyDamaged(err error) {
-	if p.broken {
+	if p.broken.Load() {
 		return
 	}
-	p.broken = true
+	p.broken.Store(true)
 	p.log.Error("damaged record met by the fold; rebuilding the state from the stream", "err", err)
 	p.repair.request(fmt.Sprintf("%s: the fold met a damaged record: %v", RebuildUnreadable, err), p.building != nil)
 }

@@ -2,6 +2,7 @@ package projector
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,9 +19,16 @@ import (
 // beside the served one, and the damaged file is kept aside.
 func TestDamagedRecordIsRebuiltFromTheStream(t *testing.T) {
 	const damaged = "f-00000-c00"
+	byFold := func(t *testing.T, e *bootEnv, r *rig) {
+		testutil.MustPublish(t, e.nc, testutil.Cell(damaged, "started", nil))
+	}
 	for _, tc := range []struct {
 		name string
 		meet func(t *testing.T, e *bootEnv, r *rig)
+		// blocked: the rebuild's file cannot be made at first (a
+		// non-empty directory holds its name): the state is stale
+		// meanwhile, and the repair starts by itself once it can.
+		blocked bool
 	}{{
 		name: "met by a read",
 		meet: func(t *testing.T, e *bootEnv, r *rig) {
@@ -31,9 +39,11 @@ func TestDamagedRecordIsRebuiltFromTheStream(t *testing.T) {
 		},
 	}, {
 		name: "met by the fold",
-		meet: func(t *testing.T, e *bootEnv, r *rig) {
-			testutil.MustPublish(t, e.nc, testutil.Cell(damaged, "started", nil))
-		},
+		meet: byFold,
+	}, {
+		name:    "met by the fold, the rebuild's file blocked at first",
+		meet:    byFold,
+		blocked: true,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &bootEnv{}
@@ -47,7 +57,27 @@ func TestDamagedRecordIsRebuiltFromTheStream(t *testing.T) {
 			if b := r.p.BootInfo(); b.CheckpointCursor != 40 || b.Replayed != 0 || b.Rebuild != "" {
 				t.Fatalf("BootInfo() = %+v, want a flat boot from the checkpoint at 40", b)
 			}
+			if tc.blocked {
+				if err := os.MkdirAll(filepath.Join(e.checkpointPath()+".rebuild", "x"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
 			tc.meet(t, e, r)
+			if tc.blocked {
+				testutil.WaitFor(t, 10*time.Second, "the damaged state to be stale", func() bool {
+					st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+					return err == nil && st.Stale
+				})
+				if err := os.RemoveAll(e.checkpointPath() + ".rebuild"); err != nil {
+					t.Fatal(err)
+				}
+				// Asked nothing more (no read meets the damage again):
+				// the repair tries again by itself.
+				testutil.WaitFor(t, 30*time.Second, "the repair to finish", func() bool {
+					st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+					return err == nil && !st.Stale && st.Rebuild != nil && st.Rebuild.FinishedAt != nil
+				})
+			}
 
 			want := string(foldStream(t, e.log).Dump())
 			testutil.WaitFor(t, 30*time.Second, "the repaired state to equal a fold of the stream", func() bool {

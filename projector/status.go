@@ -95,7 +95,9 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 		s.Registry.Formations, s.Registry.Cells = v.Size()
 		// Read with the state: a rebuilt state takes the served one's
 		// place and stops being stale in one step (promote).
-		s.Stale = p.rebuilding.Load()
+		// A state that met damage is stale too, also before its
+		// repair could start.
+		s.Stale = p.rebuilding.Load() || p.broken.Load() || p.repair.active()
 		p.rebuildMu.Lock()
 		if r := p.lastRebuild; r != nil {
 			rs := *r

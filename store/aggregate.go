@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -31,15 +32,22 @@ func (a *aggregate) encode() []byte {
 	return b
 }
 
-func decodeAggregate(rec []byte) aggregate {
+// decodeAggregate reads an aggregate record; no record is all zeros.
+func decodeAggregate(rec []byte) (aggregate, error) {
 	var a aggregate
+	if rec == nil {
+		return a, nil
+	}
 	r := reader{b: rec}
 	for _, part := range [][]int64{a.formations[:], a.states[:], a.outcomes[:]} {
 		for i := range part {
 			part[i] = r.varint()
 		}
 	}
-	return a
+	if r.err != nil || len(r.b) != 0 {
+		return aggregate{}, fmt.Errorf("tenant aggregate: %w", ErrDamaged)
+	}
+	return a, nil
 }
 
 func (a *aggregate) add(b *aggregate) {
@@ -100,7 +108,7 @@ func summary(byTenant map[string]aggregate, tenant string) projection.Summary {
 	for i, st := range cellStates {
 		s.Cells.ByState[st] = int(total.states[i])
 	}
-	for i, oc := range []string{"none", projection.OutcomeCompleted, projection.OutcomeFailed} {
+	for i, oc := range []string{projection.OutcomeUnset, projection.OutcomeCompleted, projection.OutcomeFailed} {
 		s.Cells.ByOutcome[oc] = int(total.outcomes[i])
 	}
 	return s

@@ -99,6 +99,37 @@ func keysOfFormation(f *projection.Formation) formKeys {
 	return formKeys{f.TenantID, st, !f.Deleted}
 }
 
+// indexEntry is one index key of an entity: the index bucket's name and
+// the key (selector and id).
+type indexEntry struct {
+	bucket string
+	key    []byte
+}
+
+// cellIndexes lists the index keys of a cell with keys k.
+func cellIndexes(id string, k cellKeys) []indexEntry {
+	out := []indexEntry{
+		{string(bucketCellByTenant), indexKey(group(k.tenant, k.class), id)},
+		{string(bucketCellByClass), indexKey([]byte{k.class}, id)},
+	}
+	if k.formation != "" {
+		out = append(out, indexEntry{string(bucketCellByFormation), indexKey(group(k.formation, k.class), id)})
+	}
+	return out
+}
+
+// formIndexes lists the index keys of a formation with keys k: none for a
+// tombstone.
+func formIndexes(id string, k formKeys) []indexEntry {
+	if !k.live {
+		return nil
+	}
+	return []indexEntry{
+		{string(bucketFormByTenant), indexKey(group(k.tenant, k.status), id)},
+		{string(bucketFormByStatus), indexKey([]byte{k.status}, id)},
+	}
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }

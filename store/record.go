@@ -179,12 +179,21 @@ func encodeCounts(c projection.CellCounts) []byte {
 	return b
 }
 
-func decodeCounts(rec []byte) projection.CellCounts {
+// decodeCounts reads a counts record; no record is all zeros.
+func decodeCounts(rec []byte) (projection.CellCounts, error) {
 	r := reader{b: rec}
-	return projection.CellCounts{
+	var c projection.CellCounts
+	if rec == nil {
+		return c, nil
+	}
+	c = projection.CellCounts{
 		Total: int(r.uvarint()), Admitted: int(r.uvarint()), Running: int(r.uvarint()),
 		Completed: int(r.uvarint()), Failed: int(r.uvarint()), Destroyed: int(r.uvarint()),
 	}
+	if r.err != nil || len(r.b) != 0 {
+		return projection.CellCounts{}, fmt.Errorf("cell counts: %w", ErrDamaged)
+	}
+	return c, nil
 }
 
 func appendString(dst []byte, s string) []byte {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -253,8 +254,11 @@ func (s *Store) Renew(epoch string, keepAside bool) error {
 // Replace makes the file of src the file of dst: src is closed and its file
 // renamed over dst's, which dst then opens. Used when a state built beside
 // the served one takes its place; the caller keeps readers away from dst
-// meanwhile. keepAside keeps dst's old file as a .bad-<time> link
-// (returned); where links are not possible it is dropped.
+// meanwhile. keepAside keeps dst's old file as a .bad-<time> file
+// (returned): a hard link, or a copy where links are not possible.
+//
+// An error that is ErrNotReplaced leaves dst untouched and src open again:
+// the caller can go on with both and try later.
 func Replace(dst, src *Store, keepAside bool) (aside string, err error) {
 	if err := src.db.Close(); err != nil {
 		return "", err
@@ -262,11 +266,24 @@ func Replace(dst, src *Store, keepAside bool) (aside string, err error) {
 	if keepAside {
 		aside = asideName(dst.path)
 		if err := os.Link(dst.path, aside); err != nil {
-			aside = ""
+			if err := copyFile(dst.path, aside); err != nil {
+				aside = ""
+			}
 		}
 	}
 	if err := os.Rename(src.path, dst.path); err != nil {
-		return aside, fmt.Errorf("rename %s to %s: %w", src.path, dst.path, err)
+		err = fmt.Errorf("rename %s to %s: %w", src.path, dst.path, err)
+		if aside != "" {
+			_ = os.Remove(aside)
+		}
+		db, oerr := openBolt(src.path)
+		if oerr != nil {
+			return "", fmt.Errorf("%w; reopening %s: %v", err, src.path, oerr)
+		}
+		if uerr := src.use(db); uerr != nil {
+			return "", fmt.Errorf("%w; reopening %s: %v", err, src.path, uerr)
+		}
+		return "", fmt.Errorf("%w: %w", ErrNotReplaced, err)
 	}
 	if err := syncDir(filepath.Dir(dst.path)); err != nil {
 		return aside, err
@@ -279,6 +296,34 @@ func Replace(dst, src *Store, keepAside bool) (aside string, err error) {
 		return aside, err
 	}
 	return aside, dst.use(db)
+}
+
+// ErrNotReplaced is a Replace that changed nothing.
+var ErrNotReplaced = errors.New("the state file was not replaced")
+
+// copyFile copies the file at from to a new file to, synced.
+func copyFile(from, to string) (err error) {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(to)
+		}
+	}()
+	if _, err = io.Copy(out, in); err != nil {
+		return err
+	}
+	return out.Sync()
 }
 
 // syncDir makes a rename or a new file in dir durable.

@@ -412,3 +412,107 @@ func TestQuarantineKeepsTheFile(t *testing.T) {
 		t.Fatal("after Quarantine the store still has a checkpoint")
 	}
 }
+
+// A commit in which many cells keep some index keys and change others (the
+// formation filled in by a later event, the state unchanged or moved on):
+// every kept key stays, every dropped key goes. With more than a dozen
+// operations on one index bucket the sort at flush is not stable, so a
+// delete and a put of one key would be applied in either order.
+func TestCommitKeepsIndexKeysAnEntityStillHas(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "cp.db"))
+	var first, second []testutil.Event
+	for i := range 40 {
+		id := fmt.Sprintf("c%02d", i)
+		first = append(first, testutil.Cell(id, "admitted", map[string]any{"tenantId": "t0"}))
+		phase := "admitted" // only the formation is filled in
+		if i%3 == 0 {
+			phase = "started"
+		}
+		second = append(second, testutil.Cell(id, phase, map[string]any{"formationId": "f0"}))
+	}
+	second = append(second, testutil.Formation("f0", "created", map[string]any{"tenantId": "t0"}))
+	events := append(slices.Clone(first), second...)
+	// Two commits: the first holds the cells without their formation.
+	write(t, s, "e", events, len(first))
+	want := fold(events)
+	sameAs(t, s, want)
+	sameQueries(t, s, want)
+}
+
+// Check finds nothing in a state this package wrote, and names each
+// derived key or counter that disagrees with the records.
+func TestCheckFindsDerivedDataThatDisagrees(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "cp.db"))
+	write(t, s, "e", testutil.Workload(2000), 97)
+	check := func() []string {
+		var diffs []string
+		if err := s.View(func(v *View) error { diffs = v.Check(10); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return diffs
+	}
+	if d := check(); len(d) != 0 {
+		t.Fatalf("Check of a written state: %q", d)
+	}
+	// Tamper with the derived data behind the store's back: an index key
+	// goes, a stray one comes, a formation's counts and a tenant's
+	// aggregate change.
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		ix := tx.Bucket(bucketCellByClass)
+		k, _ := ix.Cursor().First()
+		if err := ix.Delete(append([]byte(nil), k...)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketFormByStatus).Put([]byte{1, 'z', 'z'}, nil); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketCounts).Put([]byte("f-00001"), encodeCounts(projection.CellCounts{Total: 99})); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketAggregates).Put(aggKey("tenant-2"), (&aggregate{}).encode())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(check(), "\n")
+	for _, want := range []string{"ix-cell-class: key", "missing", `ix-formation-status: key "\x01zz" belongs to no record`, `cell counts of formation "f-00001"`, `aggregate of tenant "tenant-2"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Check after tampering lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// A panic of the caller's own code inside View stays a panic: only the
+// View's reads of the file are damage.
+func TestViewPanicOfTheCallerIsNoDamage(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "cp.db"))
+	write(t, s, "e", testutil.Workload(100), 10)
+	defer func() {
+		if r := recover(); r != "caller bug" {
+			t.Fatalf("recovered %v, want the caller's panic", r)
+		}
+	}()
+	err := s.View(func(v *View) error { panic("caller bug") })
+	t.Fatalf("View returned %v instead of panicking", err)
+}
+
+// A filter on a status or state no entity can have selects nothing.
+func TestViewUnknownFilterValuesSelectNothing(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "cp.db"))
+	write(t, s, "e", testutil.Workload(300), 10)
+	err := s.View(func(v *View) error {
+		if f, next := v.Formations(projection.FormationFilter{Status: "bogus"}, projection.Page{}); len(f) != 0 || next != "" {
+			t.Errorf("Formations(status bogus) = %d formations, next %q", len(f), next)
+		}
+		if c, _ := v.Cells(projection.CellFilter{State: "bogus"}, projection.Page{}); len(c) != 0 {
+			t.Errorf("Cells(state bogus) = %d cells", len(c))
+		}
+		if c, _ := v.Cells(projection.CellFilter{Outcome: "bogus"}, projection.Page{}); len(c) != 0 {
+			t.Errorf("Cells(outcome bogus) = %d cells", len(c))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -24,17 +24,17 @@ type View struct {
 }
 
 // View calls fn with a read of the last commit. A damaged record met on
-// the way is returned as the error.
-func (s *Store) View(fn func(*View) error) (err error) {
+// the way is returned as the error (ErrDamaged). Only the View's own reads
+// turn a panic into damage — bbolt panics on a page it cannot make sense
+// of, and a fault in the mapped file panics too (SetPanicOnFault) — while
+// a panic of fn's own code stays a panic.
+func (s *Store) View(fn func(*View) error) error {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(&err)
 	return s.db.View(func(tx *bolt.Tx) error {
 		v := &View{tx: tx, names: s.keys.Load().snapshot()}
-		cp, _, err := readInfo(tx)
-		if err != nil {
+		if err := v.readInfo(); err != nil {
 			return err
 		}
-		v.cp = cp
 		if err := fn(v); err != nil {
 			return err
 		}
@@ -42,9 +42,23 @@ func (s *Store) View(fn func(*View) error) (err error) {
 	})
 }
 
+func (v *View) readInfo() (err error) {
+	defer guard(&err)
+	v.cp, _, err = readInfo(v.tx)
+	return err
+}
+
 func (v *View) fail(err error) {
 	if v.err == nil {
 		v.err = err
+	}
+}
+
+// recoverDamage ends a View method that met a page bbolt could not read:
+// the method returns its zero values and View returns the damage.
+func (v *View) recoverDamage() {
+	if r := recover(); r != nil {
+		v.fail(fmt.Errorf("%w: %v", ErrDamaged, r))
 	}
 }
 
@@ -64,7 +78,8 @@ func (v *View) Counters() projection.Counters { return v.cp.Meta.Counters }
 func (v *View) Gaps() []projection.Gap { return append([]projection.Gap(nil), v.cp.Meta.Gaps...) }
 
 // Cell implements projection.Reader.
-func (v *View) Cell(id string) (projection.Cell, bool) {
+func (v *View) Cell(id string) (_ projection.Cell, _ bool) {
+	defer v.recoverDamage()
 	rec := v.tx.Bucket(bucketCells).Get([]byte(id))
 	if rec == nil {
 		return projection.Cell{}, false
@@ -89,7 +104,10 @@ func (v *View) formation(id string) (projection.Formation, bool) {
 		v.fail(err)
 		return projection.Formation{}, false
 	}
-	f.Cells = decodeCounts(v.tx.Bucket(bucketCounts).Get([]byte(id)))
+	if f.Cells, err = decodeCounts(v.tx.Bucket(bucketCounts).Get([]byte(id))); err != nil {
+		v.fail(fmt.Errorf("formation %q: %w", id, err))
+		return projection.Formation{}, false
+	}
 	if f.Labels == nil {
 		f.Labels = map[string]string{}
 	}
@@ -98,7 +116,8 @@ func (v *View) formation(id string) (projection.Formation, bool) {
 
 // Formation implements projection.Reader: a live formation and its cells
 // ordered by id.
-func (v *View) Formation(id string) (projection.Formation, []projection.Cell, bool) {
+func (v *View) Formation(id string) (_ projection.Formation, _ []projection.Cell, _ bool) {
+	defer v.recoverDamage()
 	f, ok := v.formation(id)
 	if !ok || f.Deleted {
 		return projection.Formation{}, nil, false
@@ -125,22 +144,29 @@ func (v *View) Formation(id string) (projection.Formation, []projection.Cell, bo
 
 // Formations implements projection.Reader: live formations ordered by id,
 // through the tenant or status index when filtered.
-func (v *View) Formations(fl projection.FormationFilter, pg projection.Page) ([]projection.Formation, string) {
+func (v *View) Formations(fl projection.FormationFilter, pg projection.Page) (_ []projection.Formation, _ string) {
+	defer v.recoverDamage()
 	limit := pageLimit(pg.Limit)
+	sts := statuses(fl.Status)
+	if len(sts) == 0 {
+		return []projection.Formation{}, "" // a status no formation has
+	}
 	var ids []string
 	var more bool
 	switch {
 	case fl.Tenant != "":
 		var prefixes [][]byte
-		for _, st := range statuses(fl.Status) {
+		for _, st := range sts {
 			prefixes = append(prefixes, group(fl.Tenant, st))
 		}
 		ids, more = scan(v.tx.Bucket(bucketFormByTenant), prefixes, pg.After, fl.Prefix, limit, nil)
 	case fl.Status != "":
-		ids, more = scan(v.tx.Bucket(bucketFormByStatus), [][]byte{statuses(fl.Status)}, pg.After, fl.Prefix, limit, nil)
+		ids, more = scan(v.tx.Bucket(bucketFormByStatus), [][]byte{sts}, pg.After, fl.Prefix, limit, nil)
 	default:
 		ids, more = scan(v.tx.Bucket(bucketFormations), [][]byte{nil}, pg.After, fl.Prefix, limit, func(id string, rec []byte) bool {
-			return len(rec) > 2 && rec[2] == 0 // not a tombstone
+			// Not a tombstone; a record too short to tell is read, and
+			// reported as damaged, rather than skipped.
+			return len(rec) <= 2 || rec[2] == 0
 		})
 	}
 	out := make([]projection.Formation, 0, len(ids))
@@ -154,17 +180,16 @@ func (v *View) Formations(fl projection.FormationFilter, pg projection.Page) ([]
 
 // Cells implements projection.Reader: cells ordered by id, through the
 // formation, tenant or class index when filtered.
-func (v *View) Cells(fl projection.CellFilter, pg projection.Page) ([]projection.Cell, string) {
+func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projection.Cell, _ string) {
+	defer v.recoverDamage()
 	limit := pageLimit(pg.Limit)
 	outcome := fl.Outcome
 	if outcome == projection.OutcomeUnset {
 		outcome = projection.OutcomeNone
 	}
-	var cls []byte
-	if fl.State != "" || fl.Outcome != "" {
-		cls = classesFor(fl.State, fl.Outcome != "", outcome)
-	} else {
-		cls = classes("", "")
+	cls := classesFor(fl.State, fl.Outcome != "", outcome)
+	if len(cls) == 0 {
+		return []projection.Cell{}, "" // a state or outcome no cell has
 	}
 	grouped := func(name string) [][]byte {
 		var out [][]byte
@@ -220,6 +245,7 @@ func classesFor(state string, hasOutcome bool, outcome string) []byte {
 // Size implements projection.Reader: live formations and cells, from the
 // aggregates.
 func (v *View) Size() (formations, cells int) {
+	defer v.recoverDamage()
 	var total aggregate
 	for _, a := range v.aggregates() {
 		total.add(&a)
@@ -229,14 +255,20 @@ func (v *View) Size() (formations, cells int) {
 
 // Summary implements projection.Reader, from the aggregates: nothing is
 // counted entity by entity.
-func (v *View) Summary(tenant string) projection.Summary {
+func (v *View) Summary(tenant string) (_ projection.Summary) {
+	defer v.recoverDamage()
 	return summary(v.aggregates(), tenant)
 }
 
 func (v *View) aggregates() map[string]aggregate {
 	out := map[string]aggregate{}
 	_ = v.tx.Bucket(bucketAggregates).ForEach(func(k, rec []byte) error {
-		out[string(k[1:])] = decodeAggregate(rec)
+		a, err := decodeAggregate(rec)
+		if err != nil || len(k) == 0 {
+			v.fail(fmt.Errorf("tenant aggregate %q: %w", k, ErrDamaged))
+			return nil
+		}
+		out[string(k[1:])] = a
 		return nil
 	})
 	return out
@@ -245,7 +277,8 @@ func (v *View) aggregates() map[string]aggregate {
 // Dump implements projection.Reader: every formation (tombstones
 // included) and every cell, ordered by id — the same encoding as a
 // projection.Projection's, so that the two compare byte for byte.
-func (v *View) Dump() []byte {
+func (v *View) Dump() (_ []byte) {
+	defer v.recoverDamage()
 	type entry struct {
 		Formations []projection.Formation `json:"formations"`
 		Cells      []projection.Cell      `json:"cells"`
@@ -350,8 +383,9 @@ var _ projection.Reader = (*View)(nil)
 
 // Entities returns the served registry as comparable records, the form
 // projection.DiffEntities compares with a reference fold.
-func (v *View) Entities() projection.Entities {
-	e := projection.NewEntities()
+func (v *View) Entities() (e projection.Entities) {
+	e = projection.NewEntities()
+	defer v.recoverDamage()
 	_ = v.tx.Bucket(bucketFormations).ForEach(func(k, _ []byte) error {
 		if f, ok := v.formation(string(k)); ok && !f.Deleted {
 			e.AddFormation(f)

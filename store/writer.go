@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,17 +15,15 @@ import (
 // so that each counter is read and written once per commit. Every key and
 // value is a fresh slice: bbolt keeps them until the transaction commits.
 type writer struct {
+	tx                         *bolt.Tx
 	cells, forms, counts, aggs *bolt.Bucket
-	cellByTenant, cellByForm   *bolt.Bucket
-	cellByClass                *bolt.Bucket
-	formByTenant, formByStatus *bolt.Bucket
 
 	keys *keyTable
 
-	// Index changes are gathered per bucket and applied in key order at
-	// flush, as the records are (Batch.write): bbolt inserts in key order
-	// append to a node instead of shifting it.
-	index map[*bolt.Bucket][]indexOp
+	// Index changes are gathered per bucket (by name) and applied in key
+	// order at flush, as the records are (Batch.write): bbolt inserts in
+	// key order append to a node instead of shifting it.
+	index map[string][]indexOp
 
 	countDelta map[string]*projection.CellCounts
 	aggDelta   map[string]*aggregate
@@ -32,15 +31,14 @@ type writer struct {
 
 func newWriter(tx *bolt.Tx, keys *keyTable) *writer {
 	w := &writer{
+		tx:    tx,
 		cells: tx.Bucket(bucketCells), forms: tx.Bucket(bucketFormations),
 		counts: tx.Bucket(bucketCounts), aggs: tx.Bucket(bucketAggregates),
-		cellByTenant: tx.Bucket(bucketCellByTenant), cellByForm: tx.Bucket(bucketCellByFormation),
-		cellByClass: tx.Bucket(bucketCellByClass), formByTenant: tx.Bucket(bucketFormByTenant),
-		formByStatus: tx.Bucket(bucketFormByStatus), keys: keys,
+		keys:       keys,
 		countDelta: map[string]*projection.CellCounts{}, aggDelta: map[string]*aggregate{},
-		index: map[*bolt.Bucket][]indexOp{},
+		index: map[string][]indexOp{},
 	}
-	for _, b := range []*bolt.Bucket{w.cells, w.forms, w.counts, w.cellByTenant, w.cellByForm, w.cellByClass, w.formByTenant, w.formByStatus} {
+	for _, b := range []*bolt.Bucket{w.cells, w.forms, w.counts} {
 		b.FillPercent = fillPercent
 	}
 	return w
@@ -80,19 +78,16 @@ func (w *writer) cell(sl *cellSlot) error {
 	if sl.inStore && sl.stored == now {
 		return nil
 	}
+	var oldKeys []indexEntry
 	if sl.inStore {
 		old := sl.stored
-		for _, k := range w.cellIndexKeys(id, old) {
-			w.index[k.b] = append(w.index[k.b], indexOp{k.key, true})
-		}
+		oldKeys = cellIndexes(id, old)
 		w.agg(old.tenant).countCell(old.class, -1)
 		if old.formation != "" {
 			w.count(old.formation).Add(cellStates[old.class/3], cellOutcomes[old.class%3], -1)
 		}
 	}
-	for _, k := range w.cellIndexKeys(id, now) {
-		w.index[k.b] = append(w.index[k.b], indexOp{k.key, false})
-	}
+	w.reindex(oldKeys, cellIndexes(id, now))
 	w.agg(now.tenant).countCell(now.class, 1)
 	if now.formation != "" {
 		w.count(now.formation).Add(cellStates[now.class/3], cellOutcomes[now.class%3], 1)
@@ -100,28 +95,12 @@ func (w *writer) cell(sl *cellSlot) error {
 	return nil
 }
 
-type indexEntry struct {
-	b   *bolt.Bucket
-	key []byte
-}
-
 // indexOp is one index key to put or delete. A commit never does both to
-// one key: the key holds the entity's id, and an entity's old and new keys
-// differ or nothing is done.
+// one key: the key holds the entity's id, an entity is written once per
+// commit, and reindex queues only the keys its change adds or removes.
 type indexOp struct {
 	key []byte
 	del bool
-}
-
-func (w *writer) cellIndexKeys(id string, k cellKeys) []indexEntry {
-	out := []indexEntry{
-		{w.cellByTenant, indexKey(group(k.tenant, k.class), id)},
-		{w.cellByClass, indexKey([]byte{k.class}, id)},
-	}
-	if k.formation != "" {
-		out = append(out, indexEntry{w.cellByForm, indexKey(group(k.formation, k.class), id)})
-	}
-	return out
 }
 
 func (w *writer) formation(sl *formSlot) error {
@@ -134,32 +113,52 @@ func (w *writer) formation(sl *formSlot) error {
 		return nil
 	}
 	if sl.inStore && sl.stored.live {
-		old := sl.stored
-		for _, k := range w.formIndexKeys(id, old) {
-			w.index[k.b] = append(w.index[k.b], indexOp{k.key, true})
-		}
-		w.agg(old.tenant).formations[old.status]--
+		w.agg(sl.stored.tenant).formations[sl.stored.status]--
 	}
 	if now.live {
-		for _, k := range w.formIndexKeys(id, now) {
-			w.index[k.b] = append(w.index[k.b], indexOp{k.key, false})
-		}
 		w.agg(now.tenant).formations[now.status]++
 	}
+	var oldKeys []indexEntry
+	if sl.inStore {
+		oldKeys = formIndexes(id, sl.stored)
+	}
+	w.reindex(oldKeys, formIndexes(id, now))
 	return nil
 }
 
-func (w *writer) formIndexKeys(id string, k formKeys) []indexEntry {
-	return []indexEntry{
-		{w.formByTenant, indexKey(group(k.tenant, k.status), id)},
-		{w.formByStatus, indexKey([]byte{k.status}, id)},
+// reindex queues the index changes of one entity: the keys it had and no
+// longer has are deleted, the keys it has and had not are put. A key in both
+// (a cell whose formation was filled in keeps its tenant key) is left alone:
+// queuing a delete and a put of one key would leave its fate to the order
+// of the sort at flush.
+func (w *writer) reindex(old, now []indexEntry) {
+	for _, k := range old {
+		if !containsEntry(now, k) {
+			w.index[k.bucket] = append(w.index[k.bucket], indexOp{k.key, true})
+		}
 	}
+	for _, k := range now {
+		if !containsEntry(old, k) {
+			w.index[k.bucket] = append(w.index[k.bucket], indexOp{k.key, false})
+		}
+	}
+}
+
+func containsEntry(list []indexEntry, e indexEntry) bool {
+	for _, x := range list {
+		if x.bucket == e.bucket && bytes.Equal(x.key, e.key) {
+			return true
+		}
+	}
+	return false
 }
 
 // flush adds the summed deltas to the stored counters; a counter that
 // reaches zero is deleted.
 func (w *writer) flush() error {
-	for b, ops := range w.index {
+	for name, ops := range w.index {
+		b := w.tx.Bucket([]byte(name))
+		b.FillPercent = fillPercent
 		slices.SortFunc(ops, func(x, y indexOp) int { return bytes.Compare(x.key, y.key) })
 		for _, op := range ops {
 			var err error
@@ -174,14 +173,16 @@ func (w *writer) flush() error {
 		}
 	}
 	for formation, d := range w.countDelta {
-		cur := decodeCounts(w.counts.Get([]byte(formation)))
+		cur, err := decodeCounts(w.counts.Get([]byte(formation)))
+		if err != nil {
+			return fmt.Errorf("formation %q: %w", formation, err)
+		}
 		cur.Total += d.Total
 		cur.Admitted += d.Admitted
 		cur.Running += d.Running
 		cur.Completed += d.Completed
 		cur.Failed += d.Failed
 		cur.Destroyed += d.Destroyed
-		var err error
 		if cur == (projection.CellCounts{}) {
 			err = w.counts.Delete([]byte(formation))
 		} else {
@@ -193,9 +194,11 @@ func (w *writer) flush() error {
 	}
 	for tenant, d := range w.aggDelta {
 		key := aggKey(tenant)
-		cur := decodeAggregate(w.aggs.Get(key))
+		cur, err := decodeAggregate(w.aggs.Get(key))
+		if err != nil {
+			return fmt.Errorf("tenant %q: %w", tenant, err)
+		}
 		cur.add(d)
-		var err error
 		if cur.zero() {
 			err = w.aggs.Delete(key)
 		} else {

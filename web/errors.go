@@ -20,6 +20,7 @@ const (
 	CodeBodyTooLarge     = "body_too_large"
 	CodeUnsupportedMedia = "unsupported_media_type"
 	CodeInvalidEvent     = "invalid_event"
+	CodeInvalidBatch     = "invalid_batch"
 	CodeNotReady         = "not_ready"
 	CodeStateDamaged     = "state_damaged"
 	CodeUnavailable      = "unavailable"
@@ -60,6 +61,7 @@ var codes = map[string]codeInfo{
 	CodeBadParameter:     {status: http.StatusBadRequest},
 	CodeUnknownParameter: {status: http.StatusBadRequest},
 	CodeInvalidEvent:     {status: http.StatusBadRequest},
+	CodeInvalidBatch:     {status: http.StatusBadRequest},
 	CodeBadHandshake:     {status: http.StatusBadRequest},
 	CodeForbidden:        {status: http.StatusForbidden},
 	CodeNotFound:         {status: http.StatusNotFound},

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"cellos-allinone/api"
 	"cellos-allinone/eventlog"
@@ -94,42 +95,94 @@ func headerHasToken(h http.Header, key, token string) bool {
 	return false
 }
 
-// listEvents is GET /v1/events: the stored events after since, in
-// sequence order, one page at a time. It never waits for new events. A
-// page never jumps: it holds exactly the retained events matching its
-// filter from since+1 on; when they cannot be read (the floor passed
-// since+1 before or while the page was read, or epoch is not the
+// listEvents is GET /v1/events: the stored events after since (or from a
+// time on), in sequence order, one page at a time. It never waits for new
+// events. A page never jumps: it holds exactly the retained events
+// matching its filter from since+1 on; when they cannot be read (the floor
+// passed since+1 before or while the page was read, or epoch is not the
 // stream's), the answer is 410 cursor_expired.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "since", "limit", "subject", "epoch")
+	q, err := parseQuery(r.URL, "since", "from", "limit", "subject", "epoch")
 	if err != nil {
 		return err
 	}
-	var c eventlog.Cursor
+	pq, err := parsePageQuery(q)
+	if err != nil {
+		return err
+	}
+	if pq.filter, err = parseFilter(q); err != nil {
+		return err
+	}
+	return s.servePage(w, r, pq)
+}
+
+// pageQuery is what one page of events asks for: where it starts (a
+// cursor, or a time), how many events, which subjects.
+type pageQuery struct {
+	c       eventlog.Cursor // Since with HasSince when since was given; Epoch
+	from    time.Time
+	hasFrom bool
+	limit   int
+	filter  string
+}
+
+// FromFormat names the format of from= in errors and docs.
+const FromFormat = "RFC 3339 (2026-11-26T10:00:00Z, or with an offset or fractional seconds)"
+
+// parsePageQuery reads since, from, epoch and limit: the parameters every
+// page of events (the log, a timeline) takes.
+func parsePageQuery(q query) (pageQuery, error) {
+	var (
+		pq  pageQuery
+		err error
+	)
+	if q.has("since") && q.has("from") {
+		return pq, Errorf(CodeBadParameter, "since and from exclude each other: since resumes after a sequence, from starts at a time")
+	}
 	if q.has("since") {
-		if c.Since, err = ParseSeq("since", q.str("since")); err != nil {
-			return err
+		if pq.c.Since, err = ParseSeq("since", q.str("since")); err != nil {
+			return pq, err
 		}
+		pq.c.HasSince = true
+	}
+	if q.has("from") {
+		if pq.from, err = ParseFrom(q.str("from")); err != nil {
+			return pq, err
+		}
+		pq.hasFrom = true
 	}
 	if q.has("epoch") {
-		if c.Epoch = q.str("epoch"); c.Epoch == "" {
-			return Errorf(CodeBadParameter, "epoch must not be empty (omit it to skip the check)")
+		if pq.c.Epoch = q.str("epoch"); pq.c.Epoch == "" {
+			return pq, Errorf(CodeBadParameter, "epoch must not be empty (omit it to skip the check)")
 		}
 	}
-	limit, err := ParseLimit(q.str("limit"), q.has("limit"), defaultLimit)
-	if err != nil {
-		return err
+	if pq.limit, err = ParseLimit(q.str("limit"), q.has("limit"), defaultLimit); err != nil {
+		return pq, err
 	}
-	filter, err := parseFilter(q)
+	return pq, nil
+}
+
+// ParseFrom parses from=: an RFC 3339 time.
+func ParseFrom(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return err
+		return time.Time{}, Errorf(CodeBadParameter, "from must be a time in %s, got %q", FromFormat, s)
 	}
+	return t, nil
+}
+
+// servePage answers one page of pq: the stream's state, where the page
+// starts, and the events from there.
+func (s *Server) servePage(w http.ResponseWriter, r *http.Request, pq pageQuery) error {
 	ctx, cancel := context.WithTimeout(r.Context(), eventsTimeout)
 	defer cancel()
 	// The page's state and the incarnation it reads must be the same
 	// one: a recreation between the two reads is looked at again.
-	var inc *eventlog.Incarnation
-	var st eventlog.State
+	var (
+		inc *eventlog.Incarnation
+		st  eventlog.State
+		err error
+	)
 	for attempt := 1; ; attempt++ {
 		inc = s.cfg.Events.Current()
 		if st, err = s.cfg.Events.State(ctx); err != nil {
@@ -142,7 +195,13 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 			return Errorf(CodeUnavailable, "the event stream keeps changing; retry")
 		}
 	}
-	if !q.has("since") && st.FirstSeq > 1 {
+	c := pq.c
+	switch {
+	case pq.hasFrom:
+		if c.Since, err = s.sinceOfTime(ctx, pq.from, pq.filter, st); err != nil {
+			return err
+		}
+	case !c.HasSince && st.FirstSeq > 1:
 		// No cursor: the client claims nothing, so the page starts at the
 		// oldest retained event instead of reporting a gap.
 		c.Since = st.FirstSeq - 1
@@ -154,12 +213,30 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	page := api.EventPage{FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch, Events: []api.Event{}, Next: c.Since}
 	if start <= st.LastSeq {
-		if err := s.readPage(ctx, inc, &page, start, filter, limit); err != nil {
+		if err := s.readPage(ctx, inc, &page, start, pq.filter, pq.limit); err != nil {
 			return err
 		}
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
+}
+
+// sinceOfTime is the since of a page that starts at the first retained
+// event stored at or after t that matches filter, on a stream in state st:
+// the stream's last sequence when there is none (the page is empty and its
+// next is where new events will come). An event stored after st was read
+// belongs to a later page, so the answer never passes st.LastSeq.
+func (s *Server) sinceOfTime(ctx context.Context, t time.Time, filter string, st eventlog.State) (uint64, error) {
+	seq, found, err := s.cfg.Events.SeqAtTime(ctx, t, filter)
+	if err != nil {
+		return 0, Errorf(CodeUnavailable, "event log unavailable: %v", err)
+	}
+	if !found || seq > st.LastSeq {
+		return st.LastSeq, nil
+	}
+	// "The first retained event at or after t" is never below the floor,
+	// even if the floor moved since st was read (the read then says 410).
+	return max(seq, st.FirstSeq) - 1, nil
 }
 
 // readPage fills page with up to limit events from start on and sets next.

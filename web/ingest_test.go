@@ -134,7 +134,8 @@ func TestIngestRejectsInvalidEventsAndPublishesNothing(t *testing.T) {
 		{"too large", ceJSON, []byte(big), 413, "body_too_large", "bytes"},
 		{"text/plain", "text/plain", ce(nil), 415, "unsupported_media_type", "Content-Type"},
 		{"no content type", "", ce(nil), 415, "unsupported_media_type", "Content-Type"},
-		{"batch mode", "application/cloudevents-batch+json", ce(nil), 415, "unsupported_media_type", "Content-Type"},
+		{"batch of one object", "application/cloudevents-batch+json", ce(nil), 400, "invalid_batch", "JSON array"},
+		{"xml event format", "application/cloudevents+xml", ce(nil), 415, "unsupported_media_type", "Content-Type"},
 		{"latin-1", "application/json; charset=iso-8859-1", ce(nil), 415, "unsupported_media_type", "charset"},
 	}
 	for _, tt := range tests {

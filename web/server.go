@@ -54,6 +54,8 @@ type Server struct {
 	ws   *sockets
 	hub  *hub // nil without Events
 
+	metrics *metrics
+
 	ln      net.Listener
 	srv     *http.Server
 	serveWG sync.WaitGroup
@@ -65,7 +67,7 @@ func New(cfg Config, proj Projector) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.WS.fill()
-	s := &Server{cfg: cfg, log: cfg.Logger, proj: proj, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cfg.Logger, proj: proj, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registerer)}
 	s.ws = newSockets(cfg.WS.MaxSockets, cfg.Registerer)
 	if cfg.Events != nil {
 		s.hub = newHub(cfg.Events, cfg.Logger, cfg.WS.QueueBytes)
@@ -90,7 +92,10 @@ func (s *Server) routes() {
 	s.handle("GET /v1/summary", s.whenReady(s.getSummary))
 	// The event log: read and written directly, ready or not.
 	s.handle("GET /v1/events", s.needEvents(s.listEvents))
-	s.handle("POST /v1/events", s.needEvents(s.postEvent))
+	s.handle("POST /v1/events", s.countRefused(s.needEvents(s.postEvent)))
+	// Timelines: an entity's events, from the log (timeline.go).
+	s.handle("GET /v1/cells/{id}/events", s.needEvents(s.cellEvents))
+	s.handle("GET /v1/formations/{id}/events", s.needEvents(s.formationEvents))
 	s.handle("GET /ws/events", s.needEvents(s.serveEvents))
 	// Operations: always served.
 	s.handle("GET /v1/status", s.status)
@@ -132,20 +137,24 @@ func (s *Server) needEvents(h handlerFunc) handlerFunc {
 	}
 }
 
-// ServeHTTP authorises the request, then routes it.
+// ServeHTTP authorises the request, then routes it; every answer is
+// counted under its route pattern.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r, err := s.authorize(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	// mux.Handler only looks the route up; ServeHTTP also sets the path
 	// values handlers read.
-	if h, pattern := s.mux.Handler(r); pattern == "" {
-		s.noRoute(w, r, h)
+	h, pattern := s.mux.Handler(r)
+	rec := s.metrics.observe(w, pattern)
+	defer rec.done()
+	r, err := s.authorize(r)
+	if err != nil {
+		s.writeError(rec, r, err)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	if pattern == "" {
+		s.noRoute(rec, r, h)
+		return
+	}
+	s.mux.ServeHTTP(rec, r)
 }
 
 // Open binds the listener, so that a busy port is an error at start, and

@@ -484,6 +484,7 @@ func (sk *socket) history(ctx context.Context, inc *eventlog.Incarnation, from, 
 			if err := sk.write(frame); err != nil {
 				return sk.cause(ctx, err)
 			}
+			sk.srv.ws.eventsSent.Inc()
 			if d.Seq == to {
 				return nil
 			}
@@ -616,6 +617,7 @@ func (sk *socket) send(fs []*hubFrame, live bool) error {
 			if err := sk.write(f.frame); err != nil {
 				return err
 			}
+			sk.srv.ws.eventsSent.Inc()
 		}
 		return nil
 	}
@@ -645,6 +647,7 @@ func (sk *socket) send(fs []*hubFrame, live bool) error {
 		if err != nil {
 			return err
 		}
+		sk.srv.ws.eventsSent.Add(float64(n))
 		fs = fs[n:]
 	}
 	return nil
@@ -720,6 +723,9 @@ func (sk *socket) write(frame []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), sk.cfg.WriteTimeout)
 	defer cancel()
 	err := sk.c.Write(ctx, websocket.MessageText, frame)
+	if err == nil {
+		sk.srv.ws.framesSent.Inc()
+	}
 	if err != nil && ctx.Err() != nil {
 		return Errorf(CodeSlowClient, "slow client: a frame was not taken within %s", sk.cfg.WriteTimeout)
 	}

@@ -38,6 +38,10 @@ type sockets struct {
 
 	openGauge prometheus.Gauge
 	endedVec  *prometheus.CounterVec
+	// framesSent counts every text frame written (the hello too);
+	// eventsSent the events they carried, several in a batch frame.
+	framesSent prometheus.Counter
+	eventsSent prometheus.Counter
 }
 
 // SocketStats is a snapshot of the WebSocket bridge.
@@ -59,9 +63,15 @@ func newSockets(limit int, reg prometheus.Registerer) *sockets {
 		endedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cellos_ws_closed_total", Help: "WebSockets of /ws/events that ended, by why.",
 		}, []string{"reason"}),
+		framesSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cellos_ws_frames_sent_total", Help: "Text frames written to WebSockets of /ws/events (hello, event and batch frames).",
+		}),
+		eventsSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cellos_ws_events_sent_total", Help: "Events written to WebSockets of /ws/events, counted once per socket (a batch frame carries several).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(s.openGauge, s.endedVec)
+		reg.MustRegister(s.openGauge, s.endedVec, s.framesSent, s.eventsSent)
 	}
 	return s
 }

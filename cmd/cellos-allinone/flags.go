@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,10 +36,33 @@ func newFlagSet(name, about, example string) *flag.FlagSet {
 	return fs
 }
 
+// helpRequested carries a command's usage after -h or --help: no failure,
+// and run prints it on stdout (a help that was asked for is the output, and
+// pipes into a pager), where a bad flag's usage goes to stderr.
+type helpRequested struct{ usage string }
+
+func (helpRequested) Error() string { return flag.ErrHelp.Error() }
+func (helpRequested) Unwrap() error { return flag.ErrHelp }
+
+// parseFlags is fs.Parse with the usage text of -h/--help returned as a
+// helpRequested instead of written to fs's output.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		return helpRequested{buf.String()}
+	}
+	_, _ = buf.WriteTo(out)
+	return err
+}
+
 // parse parses args, then fills every flag not given from its environment
 // twin. Errors are usage errors (exit 2).
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}

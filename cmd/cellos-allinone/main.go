@@ -10,12 +10,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
+	"strings"
 	"syscall"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = ""
 
 // command is one subcommand.
 type command struct {
@@ -25,7 +22,8 @@ type command struct {
 }
 
 // commands is every subcommand, in the order help lists them; each lives
-// in the file of its name.
+// in the file of its name. It is the one list: help, dispatch and the
+// tests read it.
 var commands = []command{
 	{"serve", "run NATS JetStream, the projection, the API and the web view (the default)", serve},
 	{"demo", "generate realistic formation and cell traffic (with its own server, or --target URL)", demoCmd},
@@ -34,7 +32,7 @@ var commands = []command{
 	{"get", "list formations or cells, or show one, from a running server", get},
 	{"publish", "publish a CloudEvent, or a JSONL file of them, to a running server", publish},
 	{"snapshot", "inspect, verify or rebuild the projection's checkpoint", snapshot},
-	{"version", "print the version", versionCmd},
+	{"version", "print the version, commit, Go and nats-server versions (also --version)", versionCmd},
 }
 
 // lookup finds a subcommand by name.
@@ -58,14 +56,25 @@ func main() {
 
 // run executes one command line and returns the exit code: 0 ok, 1
 // runtime failure, 2 usage error.
+//
+// No command means serve ("cellos-allinone --data-dir x" serves); -h,
+// --help and help list the commands; "help CMD" and "CMD --help" print the
+// command's flags on stdout; --version is the version command.
 func run(args []string, stdout, stderr io.Writer) int {
 	name := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+	switch {
+	case len(args) == 0:
+	case isHelpFlag(args[0]) || args[0] == "help":
+		if len(args) == 1 || strings.HasPrefix(args[1], "-") {
+			printUsage(stdout)
+			return 0
+		}
+		// "help snapshot verify" is "snapshot verify --help".
+		name, args = args[1], append(args[2:len(args):len(args)], "--help")
+	case args[0] == "--version" || args[0] == "-version":
+		name, args = "version", args[1:]
+	case args[0] != "" && args[0][0] != '-':
 		name, args = args[0], args[1:]
-	}
-	if name == "help" {
-		printUsage(stdout)
-		return 0
 	}
 	cmd, ok := lookup(name)
 	if !ok {
@@ -77,8 +86,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	err := cmd.run(ctx, args, stdout, stderr)
 	var ue usageError
+	var help helpRequested
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	case err == nil:
+		return 0
+	case errors.As(err, &help):
+		fmt.Fprint(stdout, help.usage)
+		return 0
+	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "cellos-allinone %s: %s\n", name, ue.msg)
@@ -87,6 +102,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cellos-allinone %s: %v\n", name, err)
 		return 1
 	}
+}
+
+// isHelpFlag is what the flag package takes for a request for help.
+func isHelpFlag(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help"
 }
 
 // exitNow ends the process; a variable so that a test can see the call.
@@ -122,24 +142,6 @@ func printUsage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'cellos-allinone COMMAND --help' for a command's flags and an example.")
-}
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
-
-func versionCmd(_ context.Context, args []string, stdout, _ io.Writer) error {
-	fs := newFlagSet("version", "", "cellos-allinone version")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, versionString())
-	return nil
+	fmt.Fprintln(w, "\nRun 'cellos-allinone help COMMAND' (or 'cellos-allinone COMMAND --help') for its flags and an example.")
+	fmt.Fprintln(w, "Every flag has an environment twin: --data-dir is CELLOS_DATA_DIR; the flag wins.")
 }

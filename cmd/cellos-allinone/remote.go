@@ -61,7 +61,7 @@ func bindOutput(fs *flag.FlagSet, choices ...string) *outputFlag {
 // the names of the flags given on the command line.
 func parseInterspersed(fs *flag.FlagSet, args []string) (pos []string, given map[string]bool, err error) {
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, nil, err
 			}

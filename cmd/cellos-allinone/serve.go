@@ -25,6 +25,7 @@ func serveFlags(cfg *app.Config, logLevel, logFormat *string) *flag.FlagSet {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", app.DefaultHTTPAddr, "HTTP listen address (loopback only)")
 	fs.StringVar(&cfg.NATSAddr, "nats-addr", app.DefaultNATSAddr, "embedded NATS client listen address (loopback only)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "use this existing NATS server/cluster instead of the embedded one")
+	fs.StringVar(&cfg.NATSMonitorAddr, "nats-monitor-addr", "", "serve the embedded nats-server's monitoring endpoints (/varz, /jsz, …) here (loopback only; off when empty; not with --nats-url)")
 	fs.StringVar(&cfg.Sync, "sync", app.SyncPolicyAlways, "JetStream fsync policy of the embedded server: always (every write is on disk before it is acknowledged) or interval")
 	fs.DurationVar(&cfg.SyncInterval, "sync-interval", app.DefaultSyncInterval, "with --sync interval: fsync this often (a power cut can lose up to this much acknowledged data)")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", projector.DefaultCheckpointInterval, "commit what was applied to the state file this often (at most 10s); answers trail the stream by about this much")

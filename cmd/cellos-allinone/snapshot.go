@@ -179,6 +179,10 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	var want, got projection.Entities
 	var cursor uint64
 	var note string
+	// derived lists what the state keeps beside its records (indexes,
+	// counts, aggregates, the summary) and disagrees with them or with
+	// the fold: the lists and summaries are answered from those.
+	var derived []string
 	if server != "" {
 		var err error
 		if want, got, cursor, note, err = verifyServer(ctx, server, *natsURL); err != nil {
@@ -195,8 +199,11 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("no usable checkpoint (found %v, schema %d, err %v): nothing to verify", found, cp.Schema, err)
 		}
 		var stored projection.Entities
+		var storedSummary projection.Summary
 		err = st.View(func(v *store.View) error {
 			stored = v.Entities()
+			derived = v.Check(*maxDiffs)
+			storedSummary = v.Summary("")
 			return nil
 		})
 		if err != nil {
@@ -215,18 +222,29 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			return err
 		}
 		cursor, want, got = cp.Meta.Cursor, scratch.Entities(), stored
+		if w, g := fmt.Sprintf("%+v", scratch.Summary("")), fmt.Sprintf("%+v", storedSummary); w != g {
+			derived = append(derived, fmt.Sprintf("summary:\n  want %s\n  got  %s", w, g))
+		}
 		note = expiryNote(ctx, l)
 	}
-	diffs := projection.DiffEntities(want, got, *maxDiffs)
+	diffs := append(projection.DiffEntities(want, got, *maxDiffs), derived...)
 	if len(diffs) == 0 {
-		fmt.Fprintf(stdout, "ok: %d formations and %d cells at cursor %d equal a fold of the stream%s\n",
-			len(want.Formations), len(want.Cells), cursor, note)
+		fmt.Fprintf(stdout, "ok: %d formations and %d cells at cursor %d equal a fold of the stream%s%s\n",
+			len(want.Formations), len(want.Cells), cursor, checkedNote(server), note)
 		return nil
 	}
 	for _, d := range diffs {
 		fmt.Fprintln(stdout, d)
 	}
 	return fmt.Errorf("the projection at cursor %d differs from a fold of the stream (first %d differences above)%s", cursor, len(diffs), note)
+}
+
+// checkedNote says what more than the entities a verify compared.
+func checkedNote(server string) string {
+	if server != "" {
+		return ""
+	}
+	return "; its indexes, cell counts, tenant aggregates and summary agree"
 }
 
 func expiryNote(ctx context.Context, l *eventlog.Stream) string {

@@ -38,8 +38,8 @@ func TestSnapshotCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "cursor      1500") || !strings.Contains(out, "cells") {
 		t.Fatalf("inspect = %d %q, want cursor 1500", code, out)
 	}
-	if code, out := runCmd("snapshot", "verify", "--data-dir", dir); code != 0 || !strings.Contains(out, "ok:") {
-		t.Fatalf("offline verify = %d %q, want 0 ok", code, out)
+	if code, out := runCmd("snapshot", "verify", "--data-dir", dir); code != 0 || !strings.Contains(out, "ok:") || !strings.Contains(out, "indexes, cell counts") {
+		t.Fatalf("offline verify = %d %q, want 0 ok with the derived data checked", code, out)
 	}
 
 	// Lose one cell from the checkpoint: verify must find exactly it.
@@ -55,8 +55,9 @@ func TestSnapshotCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out = runCmd("snapshot", "verify", "--data-dir", dir)
-	if code != 1 || !strings.Contains(out, "cell f-00002-c05") || !strings.Contains(out, "differs") {
-		t.Fatalf("verify of a damaged checkpoint = %d %q, want 1 naming cell f-00002-c05", code, out)
+	if code != 1 || !strings.Contains(out, "cell f-00002-c05") || !strings.Contains(out, "differs") ||
+		!strings.Contains(out, "belongs to no record") {
+		t.Fatalf("verify of a damaged checkpoint = %d %q, want 1 naming cell f-00002-c05 and its orphaned index keys", code, out)
 	}
 
 	if code, out := runCmd("snapshot", "rebuild", "--data-dir", dir); code != 0 || !strings.Contains(out, "rebuilt from 1500 events") {
@@ -64,6 +65,24 @@ func TestSnapshotCommands(t *testing.T) {
 	}
 	if code, out := runCmd("snapshot", "verify", "--data-dir", dir); code != 0 {
 		t.Fatalf("verify after rebuild = %d %q, want 0", code, out)
+	}
+
+	// Every record intact, one index key lost: the lists would miss a
+	// cell, and verify says so.
+	if db, err = bolt.Open(filepath.Join(dir, app.CheckpointFile), 0o600, &bolt.Options{Timeout: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		ix := tx.Bucket([]byte("ix-cell-tenant"))
+		k, _ := ix.Cursor().Last()
+		return ix.Delete(append([]byte(nil), k...))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runCmd("snapshot", "verify", "--data-dir", dir); code != 1 || !strings.Contains(out, "ix-cell-tenant") || !strings.Contains(out, "missing") {
+		t.Fatalf("verify with an index key lost = %d %q, want 1 naming the index", code, out)
 	}
 	if code, _ := runCmd("snapshot"); code != 2 {
 		t.Fatalf("snapshot without subcommand = %d, want 2", code)

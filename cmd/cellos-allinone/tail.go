@@ -32,7 +32,11 @@ several events per WebSocket frame (batch=1) and prints them one by one.
 
 Without --since only events published from now on are printed; --since N
 prints every retained event after sequence N first (--since 0: the whole
-retained log). When the connection drops (server restart, network), tail
+retained log). --from prints the retained events stored at or after a
+time first: a duration ago (--from 1h, --from 90m) or an RFC 3339 time
+(--from 2026-11-26T10:00:00Z); tail asks the server for the first event at
+or after it (GET /v1/events?from=…) and follows from there. --since and
+--from exclude each other. When the connection drops (server restart, network), tail
 reconnects with exponential backoff and jitter (at most 30s apart) and
 resumes after the last event it printed: nothing twice, nothing skipped.
 If the events it would resume from have expired, it says on stderr which
@@ -42,13 +46,14 @@ Ctrl-C ends it (exit 0).`
 
 func tail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var (
-		server, since, subject string
-		count                  int
+		server, since, from, subject string
+		count                        int
 	)
 	fs := newFlagSet("tail", tailAbout, "cellos-allinone tail --since 0 --subject 'cell.*.failed'")
 	fs.SetOutput(stderr)
 	serverFlag(fs, &server)
 	fs.StringVar(&since, "since", "", `print the events after this sequence first ("" = only new events, 0 = all retained)`)
+	fs.StringVar(&from, "from", "", `print the events stored since this time first: a duration ago ("1h", "15m") or an RFC 3339 time`)
 	fs.StringVar(&subject, "subject", "", `only events whose NATS subject matches this filter (wildcards * and >; the "cellos.events." prefix may be left out)`)
 	fs.IntVar(&count, "count", 0, "exit after printing this many events (0 = never)")
 	out := bindOutput(fs, "line", "json")
@@ -61,7 +66,17 @@ func tail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if count < 0 {
 		return usageError{"--count must not be negative"}
 	}
+	if since != "" && from != "" {
+		return usageError{"--since and --from exclude each other: --since resumes after a sequence, --from starts at a time"}
+	}
 	fo := client.FollowOptions{Subject: subjectFilter(subject)}
+	var fromTime time.Time
+	if from != "" {
+		var err error
+		if fromTime, err = parseFrom(from, time.Now()); err != nil {
+			return usageError{err.Error()}
+		}
+	}
 	if since != "" {
 		n, err := strconv.ParseUint(since, 10, 64)
 		if err != nil {
@@ -72,6 +87,13 @@ func tail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := newClient(server)
 	if err != nil {
 		return err
+	}
+	if !fromTime.IsZero() {
+		n, err := c.SinceAt(ctx, fromTime, fo.Subject)
+		if err != nil {
+			return remoteError(server, err, true)
+		}
+		fo.Since = &n
 	}
 
 	w := bufio.NewWriter(stdout)
@@ -138,6 +160,22 @@ func tail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return remoteError(server, he.APIError, true)
 	}
 	return err
+}
+
+// parseFrom reads --from: a duration before now ("1h", "90m", "2h30m") or
+// an RFC 3339 time.
+func parseFrom(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("--from %q: want a duration ago, not a negative one", s)
+		}
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--from %q: want a duration ago (1h, 15m) or an RFC 3339 time (2026-11-26T10:00:00Z)", s)
+	}
+	return t, nil
 }
 
 // subjectFilter lets people leave out the common prefix: "cell.*.failed"

@@ -224,3 +224,63 @@ func TestTailAcrossStreamRecreation(t *testing.T) {
 		t.Errorf("events after the recreation = %v, want %v", ids[3:], want)
 	}
 }
+
+// TestTailFrom: --from prints the events stored at or after a time (a
+// duration ago, or an RFC 3339 time), then follows live ones.
+func TestTailFrom(t *testing.T) {
+	a := apptest.Start(t, app.Config{})
+	c := a.Client()
+	mustPublish(t, c, cellEvents(1, 3)...)
+	mid := time.Now()
+	testutil.WaitFor(t, time.Second, "the clock to move past mid", func() bool { return time.Now().After(mid) })
+	mustPublish(t, c, cellEvents(4, 5)...)
+
+	stdout, stderr, code := startTail("--from", mid.UTC().Format(time.RFC3339Nano), "--count", "3", "-o", "json", "--server", a.URL())
+	stdout.WaitFor(t, 10*time.Second, "the events after mid", func(s string) bool { return len(lines(s)) == 2 })
+	mustPublish(t, c, cellEvents(6, 6)...)
+	waitExit(t, code, stdout, stderr)
+	if seqs, _ := frames(t, stdout.String()); fmt.Sprint(seqs) != "[4 5 6]" {
+		t.Errorf("tail --from <mid> printed %v, want [4 5 6]", seqs)
+	}
+
+	// A duration ago: an hour covers everything stored.
+	code2, out, errOut := runCLI("tail", "--from", "1h", "--count", "6", "-o", "json", "--server", a.URL())
+	if seqs, _ := frames(t, out); code2 != 0 || fmt.Sprint(seqs) != "[1 2 3 4 5 6]" {
+		t.Errorf("tail --from 1h = %d, %v (%s); want 0 and [1 2 3 4 5 6]", code2, seqs, errOut)
+	}
+	// With a subject: the first matching event at or after the time.
+	code2, out, errOut = runCLI("tail", "--from", mid.UTC().Format(time.RFC3339Nano), "--subject", "cell.c-5.>", "--count", "1", "-o", "json", "--server", a.URL())
+	if seqs, _ := frames(t, out); code2 != 0 || fmt.Sprint(seqs) != "[5]" {
+		t.Errorf("tail --from <mid> --subject cell.c-5.> = %d, %v (%s); want 0 and [5]", code2, seqs, errOut)
+	}
+}
+
+func TestTailFromBadInput(t *testing.T) {
+	a := apptest.Start(t, app.Config{})
+	for _, args := range [][]string{
+		{"--from", "yesterday"},
+		{"--from", "-1h"},
+		{"--from", "2026-01-01"},
+		{"--from", "1h", "--since", "0"},
+	} {
+		code, _, stderr := runCLI(append(append([]string{"tail"}, args...), "--server", a.URL())...)
+		if code != 2 || !strings.Contains(stderr, "--from") {
+			t.Errorf("tail %v = %d, %q; want 2 naming --from", args, code, stderr)
+		}
+	}
+}
+
+func TestParseFrom(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"1h":                        now.Add(-time.Hour),
+		"90m":                       now.Add(-90 * time.Minute),
+		"0s":                        now,
+		"2026-11-26T08:00:00Z":      time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC),
+		"2026-11-26T09:00:00+01:00": time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC),
+	} {
+		if got, err := parseFrom(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("parseFrom(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+}

@@ -118,8 +118,7 @@ function route(initial = false) {
     current = { key: r.key, view, name: r.view };
     main.replaceChildren(view.el);
     document.body.dataset.view = r.view;
-    // The Events view shows the feed itself; elsewhere it sits beside.
-    (r.view === 'events' ? view.slot : aside).append(feed.el);
+    placeFeed();
     for (const a of document.querySelectorAll('[data-nav]')) {
       if (a.dataset.nav === r.view) a.setAttribute('aria-current', 'page');
       else a.removeAttribute('aria-current');
@@ -132,6 +131,19 @@ function route(initial = false) {
   current.view.route(r);
   invalidate();
 }
+
+// Where the feed goes: the Events view shows it itself; a list view puts
+// it right after its summary when the screen has no room for the side
+// column (the width in style.css where aside is hidden), so that a phone
+// shows it on the first screen; elsewhere it sits beside.
+const narrow = window.matchMedia('(max-width: 1100px)');
+function placeFeed() {
+  if (!current) return;
+  const v = current.view;
+  const slot = current.name === 'events' ? v.slot : narrow.matches && v.feedSlot ? v.feedSlot : aside;
+  if (feed.el.parentNode !== slot) slot.append(feed.el);
+}
+narrow.addEventListener('change', placeFeed);
 
 function eventsView() {
   const slot = h('div', { class: 'feedslot' });

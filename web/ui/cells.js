@@ -4,7 +4,7 @@ import { h, ago, badge, mono, emptyState } from './dom.js';
 import { ListView, td } from './list.js';
 import { OneQuery } from './query.js';
 import { CELL_STATES, CELL_OUTCOMES } from './store.js';
-import { entry, history } from './feed.js';
+import { Timeline } from './timeline.js';
 import { tenantOptions, firstRunHelp, filteredEmpty, metaRow, registryEmpty } from './shared.js';
 
 // cellsTotal is how many cells match the list's filters, when the summary
@@ -39,6 +39,8 @@ export function cellRowIn(c) {
 
 export class CellsView {
   constructor(ctx, onChange) {
+    // The live feed on a narrow screen (app.js places it).
+    this.feedSlot = h('div', { class: 'feedinline' });
     this.list = new ListView(ctx, {
       name: 'cells',
       caption: 'Cells',
@@ -71,7 +73,7 @@ export class CellsView {
       h('div', { class: 'viewhead' },
         h('h1', { tabindex: '-1', text: 'Cells' }),
         h('p', { class: 'lede', text: 'Every execution cell: admitted → running → completed or failed → destroyed. A state only ever moves forward; the outcome (completed or failed) stays after teardown.' })),
-      this.list.el);
+      this.feedSlot, this.list.el);
   }
 
   row(c) {
@@ -99,6 +101,8 @@ export class CellsView {
   }
 
   render(store) {
+    // An empty registry shows what to do first, not a feed waiting.
+    this.feedSlot.hidden = registryEmpty(store);
     this.list.render(store);
   }
 
@@ -122,26 +126,19 @@ function jsonBlock(label, v) {
 export class CellView {
   constructor(ctx, id, log, onChange) {
     this.id = id;
-    this.log = log;
-    this.hist = [];
     this.q = new OneQuery(ctx, { kind: 'cell', id, onChange });
+    this.timeline = new Timeline(ctx, 'cell', id, log, onChange);
     this.h1 = h('h1', { tabindex: '-1', class: 'mono', text: id });
     this.badgeSlot = h('span');
     this.meta = h('dl', { class: 'meta' });
-    this.events = h('ol', { class: 'events compact', 'aria-label': 'Latest events of this cell, newest first' });
     this.missing = h('div', { hidden: true });
     this.body = h('div', null,
       h('div', { class: 'pagehead' }, this.h1, this.badgeSlot),
       this.meta,
-      h('section', { 'aria-labelledby': 'ce-h' }, h('h2', { id: 'ce-h', text: 'Latest events' }), this.events));
+      this.timeline.el);
     this.el = h('div', { class: 'view cell' },
       h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/cells', text: 'Cells' }), h('span', { 'aria-hidden': 'true', text: '›' }), h('span', { 'aria-current': 'page', text: id })),
       this.missing, this.body);
-    history(`cellos.events.cell.${id}.>`).then((evs) => {
-      this.hist = evs;
-      this.eventsSig = '';
-      onChange();
-    }, () => {});
   }
 
   route() {}
@@ -194,15 +191,7 @@ export class CellView {
         ...metaRow('Correlation', jsonBlock('Correlation', c.correlation)),
         ...metaRow('Compliance', jsonBlock('Compliance summary', c.compliance)));
     }
-    const mine = (e) => e.d.kind === 'cell' && e.d.id === this.id;
-    const seen = new Set();
-    const all = [...this.log.newest(100, mine), ...this.hist.filter(mine)]
-      .filter((e) => !seen.has(e.seq) && seen.add(e.seq)).sort((a, b) => b.seq - a.seq).slice(0, 25);
-    const sig = all.map((e) => e.seq).join(',');
-    if (sig !== this.eventsSig) {
-      this.eventsSig = sig;
-      this.events.replaceChildren(...all.map((e) => entry(e)));
-    }
+    this.timeline.render();
   }
 
   focusSearch() {

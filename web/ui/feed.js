@@ -4,7 +4,6 @@
 
 import { describe } from './store.js';
 import { h, clock } from './dom.js';
-import { getJSON, HTTPError } from './sync.js';
 
 const KEEP = 2000; // events kept in memory (also feed the entity pages)
 const SHOWN = 200; // entries in the feed list
@@ -59,21 +58,6 @@ export class EventLog {
     }
     return out;
   }
-}
-
-// history fetches the retained events of one subject from /v1/events (the
-// oldest first; when the start has expired, from the first retained).
-export async function history(subject, limit = 100) {
-  const get = (since) => getJSON(`/v1/events?${new URLSearchParams({ since: String(since), subject, limit: String(limit) })}`);
-  let body;
-  try {
-    body = await get(0);
-  } catch (err) {
-    if (!(err instanceof HTTPError) || err.status !== 410) throw err;
-    const first = err.body?.error?.firstSeq || 1;
-    body = await get(Math.max(0, first - 1));
-  }
-  return (body.events || []).map((f) => ({ seq: f.seq, subject: f.subject, event: f.event, d: describe(f.event), at: '' }));
 }
 
 function eventTitle(e) {

@@ -5,7 +5,8 @@ import { h, num, ago, badge, cellBar, mono, emptyState } from './dom.js';
 import { ListView, td } from './list.js';
 import { OneQuery } from './query.js';
 import { CELL_STATES, FORMATION_STATUSES } from './store.js';
-import { entry, history } from './feed.js';
+import { entry } from './feed.js';
+import { Timeline } from './timeline.js';
 import { cellColumnsIn, cellRowIn } from './cells.js';
 import { tenantOptions, firstRunHelp, filteredEmpty, metaRow, registryEmpty } from './shared.js';
 
@@ -45,6 +46,8 @@ function formationsTotal(p, store) {
 export class FormationsView {
   constructor(ctx, onChange) {
     this.cards = h('div', { class: 'cards', 'aria-label': 'Registry summary', role: 'group' });
+    // The live feed on a narrow screen (app.js places it).
+    this.feedSlot = h('div', { class: 'feedinline' });
     this.list = new ListView(ctx, {
       name: 'formations',
       caption: 'Formations',
@@ -78,7 +81,7 @@ export class FormationsView {
       h('div', { class: 'viewhead' },
         h('h1', { tabindex: '-1', text: 'Formations' }),
         h('p', { class: 'lede', text: 'Each formation groups execution cells. Rows change as lifecycle events arrive — newest state wins by the fold rules, never by arrival order.' })),
-      this.cards, this.list.el);
+      this.cards, this.feedSlot, this.list.el);
   }
 
   route(r) {
@@ -114,6 +117,8 @@ export class FormationsView {
         ` ${num(t.cells)} cells${t.failed ? `, ${num(t.failed)} failed` : ''}`)));
       const totals = s.totals();
       this.cards.hidden = totals.formations === 0 && totals.cells === 0;
+      // An empty registry shows what to do first, not a feed waiting.
+      this.feedSlot.hidden = this.cards.hidden;
       this.cards.setAttribute('aria-label', s.tenant ? `Summary of tenant ${s.tenant}` : 'Registry summary');
       this.cards.replaceChildren(
         card(`Formations${of}`, num(s.formations.total), h('div', { class: 'cardsub', text: statusLine })),
@@ -143,14 +148,16 @@ export class FormationView {
   constructor(ctx, id, log, onChange) {
     this.id = id;
     this.log = log;
-    this.hist = [];
     this.crumbName = h('span', { 'aria-current': 'page', text: id });
     this.h1 = h('h1', { tabindex: '-1', text: id });
     this.badgeSlot = h('span');
     this.meta = h('dl', { class: 'meta' });
     this.legend = h('div', { class: 'legend' });
-    this.events = h('ol', { class: 'events compact', 'aria-label': 'Latest events of this formation, newest first' });
-    this.eventsEmpty = h('p', { class: 'muted', text: 'No events of this formation in view yet.' });
+    this.timeline = new Timeline(ctx, 'formation', id, log, onChange);
+    // Its cells' events are on their own timelines (their subjects do not
+    // name the formation); here, the latest the page saw arrive.
+    this.events = h('ol', { class: 'events compact', 'aria-label': 'Latest events of its cells, newest first' });
+    this.eventsEmpty = h('p', { class: 'muted', text: 'No event of its cells has arrived since this page opened; each cell’s page has its timeline.' });
     this.missing = h('div', { hidden: true });
     // The formation itself; its counts move with every cell of it, also the
     // cells not on screen: those are read again.
@@ -196,15 +203,11 @@ export class FormationView {
       h('div', { class: 'pagehead' }, this.h1, this.badgeSlot),
       this.meta,
       h('section', { 'aria-labelledby': 'fc-h' }, h('h2', { id: 'fc-h', text: 'Cells' }), this.legend, this.cells.el),
-      h('section', { 'aria-labelledby': 'fe-h' }, h('h2', { id: 'fe-h', text: 'Latest events' }), this.eventsEmpty, this.events));
+      this.timeline.el,
+      h('section', { 'aria-labelledby': 'fe-h' }, h('h2', { id: 'fe-h', text: 'Latest events of its cells' }), this.eventsEmpty, this.events));
     this.el = h('div', { class: 'view formation' },
       h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/formations', text: 'Formations' }), h('span', { 'aria-hidden': 'true', text: '›' }), this.crumbName),
       this.missing, this.body);
-    history(`cellos.events.formation.${id}.>`).then((evs) => {
-      this.hist = evs;
-      this.eventsSig = '';
-      onChange();
-    }, () => {});
   }
 
   route(r) {
@@ -276,13 +279,9 @@ export class FormationView {
 
   renderEvents(store) {
     const id = this.id;
-    const related = (e) => (e.d.kind === 'formation' && e.d.id === id) || e.d.formationId === id
-      || (e.d.kind === 'cell' && store.get('cell', e.d.id)?.formationId === id);
-    const seen = new Set();
-    const all = [...this.log.newest(200, related), ...this.hist.filter(related)]
-      .filter((e) => !seen.has(e.seq) && seen.add(e.seq))
-      .sort((a, b) => b.seq - a.seq)
-      .slice(0, 25);
+    this.timeline.render();
+    const related = (e) => e.d.kind === 'cell' && (e.d.formationId === id || store.get('cell', e.d.id)?.formationId === id);
+    const all = this.log.newest(25, related);
     const sig = all.map((e) => e.seq).join(',');
     if (sig === this.eventsSig) return;
     this.eventsSig = sig;
