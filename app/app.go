@@ -87,15 +87,28 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	ctxOpen, cancelOpen := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelOpen()
-	a.Events, err = eventlog.Open(ctxOpen, a.be.nc, eventlog.Config{
+	evCfg := eventlog.Config{
 		MaxAge: cfg.MaxAge, MaxBytes: cfg.MaxBytes, Duplicates: cfg.Duplicates,
 		Logger: log.With("system", "eventlog"),
-	})
+	}
+	if a.be.srv != nil {
+		// The embedded server owns the store directory: a new stream is
+		// made durable at once, whatever --sync says, and its new message
+		// blocks are watched (docs/durability.md, "Power cuts").
+		evCfg.AfterCreate = a.be.srv.SyncStream
+	}
+	a.Events, err = eventlog.Open(ctxOpen, a.be.nc, evCfg)
 	if err != nil {
 		return nil, err
 	}
 	if a.Events.Created {
 		log.Info("created stream", "stream", eventlog.StreamName, "epoch", a.Events.Epoch())
+	} else if a.be.srv != nil {
+		// A stream created by an earlier start, perhaps by a version that
+		// did not sync it; and its new blocks need the watch either way.
+		if err := a.be.srv.SyncStream(eventlog.StreamName); err != nil {
+			return nil, err
+		}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -36,7 +37,11 @@ type Options struct {
 
 // Server is a running embedded nats-server.
 type Server struct {
-	ns *server.Server
+	ns  *server.Server
+	log *slog.Logger
+
+	watchMu  sync.Mutex
+	watchers map[string]*blockWatcher // by stream name
 }
 
 // Start starts the server and waits until it accepts connections.
@@ -97,7 +102,11 @@ func Start(o Options) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("embed: nats-server on %s did not start (a port in use, or JetStream store unreadable: see the log)", addr)
 	}
-	return &Server{ns: ns}, nil
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{ns: ns, log: log, watchers: map[string]*blockWatcher{}}, nil
 }
 
 // CheckAddr binds the client address host:port for a moment to find a busy
@@ -165,6 +174,7 @@ func (s *Server) MonitorURL() string {
 // Shutdown stops the server and waits until JetStream has flushed and
 // closed its files.
 func (s *Server) Shutdown() {
+	s.stopWatchers()
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
 }

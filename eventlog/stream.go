@@ -28,6 +28,11 @@ type Config struct {
 	MaxBytes   int64         // 0 means no byte cap
 	Duplicates time.Duration // duplicate-detection window; 0 means 2 minutes
 	Replicas   int           // 0 means 1
+	// AfterCreate, if set, runs right after the stream was created (by
+	// Open, or by Ensure when the stream went missing while running),
+	// before anything uses it; its error is Ensure's. Embedded mode makes
+	// the creation durable there (embed.Server.SyncStream).
+	AfterCreate func(name string) error
 	// Logger receives the log's warnings (a new incarnation, the stream
 	// unavailable); nil discards them.
 	Logger *slog.Logger
@@ -61,6 +66,9 @@ type State struct {
 	LastSeq  uint64
 	Messages uint64
 	Bytes    uint64
+	// Deleted counts the sequences between FirstSeq and LastSeq the
+	// stream no longer holds (deleted, or lost at a power cut).
+	Deleted uint64
 	// MaxBytes is the stream's byte cap as configured on the server (not
 	// this process's flags: an existing stream is used as it is); 0 when
 	// it has none.
@@ -91,6 +99,11 @@ func (l *Stream) Ensure(ctx context.Context) error {
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		s, err = l.js.CreateStream(ctx, l.cfg.streamConfig())
 		created = err == nil
+		if created && l.cfg.AfterCreate != nil {
+			if err := l.cfg.AfterCreate(StreamName); err != nil {
+				return fmt.Errorf("stream %s created, but: %w", StreamName, err)
+			}
+		}
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Another process created it in between: use theirs as it is.
 			s, err = l.js.Stream(ctx, StreamName)
@@ -171,8 +184,20 @@ func (l *Stream) State(ctx context.Context) (State, error) {
 		LastSeq:  info.State.LastSeq,
 		Messages: info.State.Msgs,
 		Bytes:    info.State.Bytes,
+		Deleted:  uint64(info.State.NumDeleted),
 		MaxBytes: uint64(max(info.Config.MaxBytes, 0)), // -1: no cap
 	}, nil
+}
+
+// DeletedSeqs lists the sequences between the stream's first and last
+// that it no longer holds: deleted messages, or a range lost at a power
+// cut when a later block survived an earlier one's tail.
+func (l *Stream) DeletedSeqs(ctx context.Context) ([]uint64, error) {
+	info, err := l.stream.Info(ctx, jetstream.WithDeletedDetails(true))
+	if err != nil {
+		return nil, fmt.Errorf("stream %s info: %w", StreamName, err)
+	}
+	return info.State.Deleted, nil
 }
 
 // Get returns the stored message at seq; found is false when the stream

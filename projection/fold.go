@@ -67,8 +67,8 @@ func Skip(st State, seq uint64) {
 	}
 	if m.Cursor > 0 {
 		m.Gaps = append(m.Gaps, Gap{From: m.Cursor + 1, To: seq})
-		if len(m.Gaps) > maxGaps {
-			m.Gaps = append(m.Gaps[:0:0], m.Gaps[len(m.Gaps)-maxGaps:]...)
+		if len(m.Gaps) > MaxGaps {
+			m.Gaps = append(m.Gaps[:0:0], m.Gaps[len(m.Gaps)-MaxGaps:]...)
 		}
 	}
 	m.Cursor, m.CursorID = seq, ""

@@ -310,14 +310,14 @@ func TestGaps(t *testing.T) {
 
 	t.Run("bounded, newest kept", func(t *testing.T) {
 		p := New()
-		for i := uint64(1); i <= 2*maxGaps+1; i++ {
+		for i := uint64(1); i <= 2*MaxGaps+1; i++ {
 			p.Apply(Message{Seq: 2*i - 1, Payload: []byte("x")}) // gap before every odd seq but the first
 		}
 		g := p.Gaps()
-		if len(g) != maxGaps {
-			t.Fatalf("len(Gaps()) = %d, want %d", len(g), maxGaps)
+		if len(g) != MaxGaps {
+			t.Fatalf("len(Gaps()) = %d, want %d", len(g), MaxGaps)
 		}
-		if last, want := g[len(g)-1], (Gap{From: 4 * maxGaps, To: 4 * maxGaps}); last != want {
+		if last, want := g[len(g)-1], (Gap{From: 4 * MaxGaps, To: 4 * MaxGaps}); last != want {
 			t.Errorf("Gaps()[last] = %+v, want %+v", last, want)
 		}
 		g[0] = Gap{}

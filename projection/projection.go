@@ -34,8 +34,8 @@ type Gap struct {
 	To   uint64 `json:"to"`
 }
 
-// maxGaps bounds the gap list: the newest gaps are kept.
-const maxGaps = 100
+// MaxGaps bounds the gap list: the newest gaps are kept.
+const MaxGaps = 100
 
 // Message is one stored event as the projection sees it.
 type Message struct {

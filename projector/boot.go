@@ -33,6 +33,7 @@ const (
 	RebuildEpoch       = "epoch_changed"
 	RebuildBeyond      = "cursor_beyond_stream"
 	RebuildMsgMismatch = "cursor_message_changed"
+	RebuildHole        = "hole_below_cursor"
 )
 
 // start judges the state file against the stream, starts it over when it
@@ -139,7 +140,44 @@ func restore(ctx context.Context, st *store.Store, events *eventlog.Stream, stat
 	if reason := judge(cp, state, idAtCursor, held); reason != "" {
 		return startOver(reason, true)
 	}
+	if state.Deleted > 0 {
+		deleted, err := events.DeletedSeqs(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		if reason := holeBelowCursor(cp.Meta, deleted); reason != "" {
+			return startOver(reason, true)
+		}
+	}
 	return "", &cp.At, nil
+}
+
+// holeBelowCursor finds a sequence the checkpoint folded that the stream
+// no longer holds. After a power cut under --sync interval a later block
+// can keep unsynced pages that an earlier block lost (the kernel writes
+// pages back in any order): the stream then has a hole below an intact
+// cursor, and the checkpoint shows events the log lost. A sequence the
+// fold itself skipped (a recorded gap) is no such hole; when the gap list
+// is full its oldest gaps are forgotten, so sequences before the oldest
+// kept one are not judged.
+func holeBelowCursor(m projection.Meta, deleted []uint64) string {
+	var from uint64
+	if len(m.Gaps) >= projection.MaxGaps {
+		from = m.Gaps[0].From
+	}
+	for _, seq := range deleted {
+		if seq > m.Cursor || seq < from {
+			continue
+		}
+		skipped := false
+		for _, g := range m.Gaps {
+			skipped = skipped || seq >= g.From && seq <= g.To
+		}
+		if !skipped {
+			return fmt.Sprintf("%s: the stream no longer holds sequence %d, which the checkpoint at %d folded", RebuildHole, seq, m.Cursor)
+		}
+	}
+	return ""
 }
 
 // judge compares a readable checkpoint of the current schema with the

@@ -180,6 +180,14 @@ func openBolt(path string) (db *bolt.DB, err error) {
 		db.Close()
 		return nil, err
 	}
+	// bbolt syncs the file, never its directory: a file just created (a
+	// first start, Renew, Quarantine) or the rename that moved the old one
+	// aside would not survive a power cut, and every later commit would go
+	// to a file that then vanishes (docs/durability.md).
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 

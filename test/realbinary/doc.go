@@ -13,4 +13,10 @@
 //
 // CELLOS_CRASHLOOP_SEED replays a logged seed (kill delays and traffic);
 // CELLOS_CRASHLOOP_ROUNDS changes the number of rounds (default 24).
+//
+// The power-cut loops (TestPowerCut*) run the binary with its data dir on
+// test/lazyfs and cut the power after each SIGKILL: unsynced data is lost,
+// whole or torn (docs/durability.md, "Power cuts"). They need root and
+// FUSE (skipped without, failed with CI=true). CELLOS_POWERCUT_ROUNDS sets
+// the rounds of each loop (default 20), CELLOS_POWERCUT_SEED replays one.
 package realbinary

@@ -209,6 +209,7 @@ func (s *server) connect(t *testing.T) *nats.Conn {
 type status struct {
 	Ready  bool   `json:"ready"`
 	Cursor uint64 `json:"cursor"`
+	Epoch  string `json:"epoch"`
 	Lag    uint64 `json:"lag"`
 	Stream struct {
 		FirstSeq uint64 `json:"firstSeq"`
@@ -223,7 +224,8 @@ type status struct {
 		Rebuild          string `json:"rebuild"`
 	} `json:"boot"`
 	Checkpoint struct {
-		Cursor uint64 `json:"cursor"`
+		Cursor uint64     `json:"cursor"`
+		At     *time.Time `json:"at"`
 	} `json:"checkpoint"`
 	Events struct {
 		Applied   uint64 `json:"applied"`

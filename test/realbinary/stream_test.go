@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"cellos-allinone/event"
 	"cellos-allinone/testutil"
 )
 
@@ -16,6 +17,15 @@ const streamName = "CELLOS_EVENTS"
 // last sequence its info gives, and counts each Nats-Msg-Id. Call it only
 // when nobody publishes.
 func streamIDs(t *testing.T, nc *nats.Conn) (ids map[string]int, lastSeq, read uint64) {
+	t.Helper()
+	ids, lastSeq, read, _, _ = streamIDsAt(t, nc, 0)
+	return ids, lastSeq, read
+}
+
+// streamIDsAt is streamIDs that also returns the identity the projector
+// gives the message at sequence at (event.MessageID), "" if none is there,
+// and the sequences from #1 to the last that the stream does not hold.
+func streamIDsAt(t *testing.T, nc *nats.Conn, at uint64) (ids map[string]int, lastSeq, read uint64, idAt string, missing []uint64) {
 	t.Helper()
 	ctx := testutil.Ctx(t, 2*time.Minute)
 	js, err := jetstream.New(nc)
@@ -50,8 +60,14 @@ func streamIDs(t *testing.T, nc *nats.Conn) (ids map[string]int, lastSeq, read u
 			if err != nil {
 				t.Fatalf("metadata after #%d: %v", seq, err)
 			}
+			for s := seq + 1; s < md.Sequence.Stream; s++ {
+				missing = append(missing, s)
+			}
 			seq = md.Sequence.Stream
 			ids[m.Headers().Get(jetstream.MsgIDHeader)]++
+			if seq == at {
+				idAt = event.MessageID(m.Data())
+			}
 			n++
 			read++
 		}
@@ -62,5 +78,5 @@ func streamIDs(t *testing.T, nc *nats.Conn) (ids map[string]int, lastSeq, read u
 			t.Fatalf("no message after #%d within 10s, the stream ends at #%d", seq, lastSeq)
 		}
 	}
-	return ids, lastSeq, read
+	return ids, lastSeq, read, idAt, missing
 }

@@ -23,6 +23,7 @@ import (
 // unknown types and malformed payloads. Formations live across rounds, so
 // entities restored from a checkpoint keep changing after a restart.
 type traffic struct {
+	mu         sync.Mutex // next is called by several publishers
 	rng        *rand.Rand
 	flights    [][]testutil.Event // per formation in flight: its events still to send
 	formations int
@@ -43,6 +44,8 @@ func newTraffic(seed uint64) *traffic {
 // next returns the next event and its message id: the CloudEvent id, or a
 // made-up unique one for a payload that has none.
 func (g *traffic) next() (string, testutil.Event) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	switch n := g.rng.IntN(100); {
 	case n == 0:
 		return g.malformed()
@@ -160,9 +163,10 @@ type publisher struct {
 	firstAckOnce sync.Once
 	err          error // why the loop ended, once done is closed
 
-	mu     sync.Mutex
-	acked  []string
-	failed int
+	mu      sync.Mutex
+	acked   []string
+	ackedAt []time.Time // when each of acked was acknowledged
+	failed  int
 }
 
 func startPublisher(t *testing.T, nc *nats.Conn, gen *traffic) *publisher {
@@ -179,6 +183,7 @@ func startPublisher(t *testing.T, nc *nats.Conn, gen *traffic) *publisher {
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
 			p.mu.Lock()
 			p.acked = append(p.acked, m.Header.Get(jetstream.MsgIDHeader))
+			p.ackedAt = append(p.ackedAt, time.Now())
 			p.mu.Unlock()
 			p.firstAckOnce.Do(func() { close(p.firstAck) })
 		}),
@@ -239,4 +244,12 @@ func (p *publisher) finish(t *testing.T) (acked []string, failed int) {
 		t.Fatalf("%d of %d publishes neither acknowledged nor failed within 10s", sent-len(acked)-failed, sent)
 	}
 	return acked, failed
+}
+
+// ackTimes returns when each id finish returned was acknowledged, in the
+// same order. Call it after finish.
+func (p *publisher) ackTimes() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.ackedAt)
 }
