@@ -1,3 +1,5 @@
+//go:build linux
+
 package embed
 
 // BlocksSynced is how many message blocks created in stream name's msgs
