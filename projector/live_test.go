@@ -132,3 +132,24 @@ func TestBusyBootLosesNothing(t *testing.T) {
 		t.Fatalf("cursor %d, stream last %d, acknowledged %d: want every stored event applied", st.Cursor, st.Stream.LastSeq, 3000+published)
 	}
 }
+
+// While serving live a commit holds at most liveCommitEvents events, so
+// that one commit does not pause the fold for long; a replay commits
+// every CheckpointEvents.
+func TestLiveCommitsAreSmall(t *testing.T) {
+	dir, nc, _ := startNATS(t, 0)
+	// No interval tick within the test: only the event counts commit.
+	r := startProjector(t, dir, nc, Config{CheckpointInterval: 10 * time.Second, CheckpointEvents: 50_000})
+	seqs := testutil.MustPublish(t, nc, testutil.Workload(5_000)...)
+	last := seqs[len(seqs)-1]
+	r.waitApplied(last)
+	var served uint64
+	if err := r.p.Read(func(v View) { served = v.Cursor() }); err != nil {
+		t.Fatal(err)
+	}
+	// 5,000 events applied: commits at 2,000 and 4,000 (the rest waits
+	// for the tick); with CheckpointEvents alone nothing would be served.
+	if served < 2*liveCommitEvents || served >= last {
+		t.Fatalf("served cursor %d after %d live events, want the commit of %d at least and not all", served, last, 2*liveCommitEvents)
+	}
+}

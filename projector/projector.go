@@ -24,7 +24,9 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// CheckpointEvents: a commit is also made once this many events were
 	// applied since the last one (default 10,000): a bound on the
-	// uncommitted changes held in memory during a replay.
+	// uncommitted changes held in memory during a replay or a rebuild.
+	// While serving live a commit holds at most 2,000 events (or this,
+	// if smaller): see liveCommitEvents.
 	CheckpointEvents int
 	// ProgressInterval: during replay a progress line is logged this often
 	// (default 2 s).
