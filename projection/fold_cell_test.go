@@ -201,12 +201,12 @@ func TestCellCompliance(t *testing.T) {
 // the creating event's time.
 func TestCellTimestamps(t *testing.T) {
 	p := fold(t,
-		ce(tCell+"started", "2024-01-01T00:00:01Z", obj{"cellId": "c1"}),
-		ce(tCell+"admitted", "2024-01-01T00:00:02Z", obj{"cellId": "c1"}),  // no-op
-		ce(tCell+"started", "2024-01-01T00:00:03Z", obj{"cellId": "c1"}),   // no-op
-		ce(tCell+"failed", "2024-01-01T00:00:04Z", obj{"cellId": "c1"}),    // change
-		ce(tCell+"completed", "2024-01-01T00:00:05Z", obj{"cellId": "c1"}), // no-op
-		ce(tCell+"admitted", "2024-01-01T00:00:06Z", obj{"cellId": "c2"}),  // other cell
+		testutil.CEAt(tCell+"started", "2024-01-01T00:00:01Z", obj{"cellId": "c1"}),
+		testutil.CEAt(tCell+"admitted", "2024-01-01T00:00:02Z", obj{"cellId": "c1"}),  // no-op
+		testutil.CEAt(tCell+"started", "2024-01-01T00:00:03Z", obj{"cellId": "c1"}),   // no-op
+		testutil.CEAt(tCell+"failed", "2024-01-01T00:00:04Z", obj{"cellId": "c1"}),    // change
+		testutil.CEAt(tCell+"completed", "2024-01-01T00:00:05Z", obj{"cellId": "c1"}), // no-op
+		testutil.CEAt(tCell+"admitted", "2024-01-01T00:00:06Z", obj{"cellId": "c2"}),  // other cell
 	)
 	c := mustCell(t, p, "c1")
 	cases := []struct {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"cellos-allinone/event"
+	"cellos-allinone/testutil"
 )
 
 // Fold rule 2: malformed events are counted and skipped; the cursor advances.
@@ -84,7 +85,7 @@ func TestApplyUnknownTypeIgnored(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, data := range []any{obj{"cellId": "c1", "formationId": "f1"}, nil} {
-			pl := ce(tc.typ, "", data)
+			pl := testutil.CEAt(tc.typ, "", data)
 			t.Run(tc.name, func(t *testing.T) {
 				p := New()
 				if out := p.Apply(Message{Seq: 3, Time: msgTime(3), Payload: pl}); out != Ignored {
@@ -112,10 +113,10 @@ func TestEntityIDFromData(t *testing.T) {
 		cell    string
 		form    string
 	}{
-		{"cell", ce(tCell+"admitted", "", obj{"cellId": "from-data"}), "from-data", ""},
-		{"summary", ce(tSummary, "", obj{"cellId": "from-data"}), "from-data", ""},
-		{"formation", ce(tFormation+"created", "", obj{"formationId": "f-data", "cellId": "not-me"}), "", "f-data"},
-		{"cell with formationId", ce(tCell+"started", "", obj{"cellId": "c-data", "formationId": "f9"}), "c-data", ""},
+		{"cell", testutil.CEAt(tCell+"admitted", "", obj{"cellId": "from-data"}), "from-data", ""},
+		{"summary", testutil.CEAt(tSummary, "", obj{"cellId": "from-data"}), "from-data", ""},
+		{"formation", testutil.CEAt(tFormation+"created", "", obj{"formationId": "f-data", "cellId": "not-me"}), "", "f-data"},
+		{"cell with formationId", testutil.CEAt(tCell+"started", "", obj{"cellId": "c-data", "formationId": "f9"}), "c-data", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,8 +194,8 @@ func TestEventTime(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := fold(t, ce(tCell+"admitted", tc.ceTime, obj{"cellId": "c1"}),
-				ce(tFormation+"created", tc.ceTime, obj{"formationId": "f1"}))
+			p := fold(t, testutil.CEAt(tCell+"admitted", tc.ceTime, obj{"cellId": "c1"}),
+				testutil.CEAt(tFormation+"created", tc.ceTime, obj{"formationId": "f1"}))
 			c := mustCell(t, p, "c1")
 			if !c.CreatedAt.Equal(tc.want) || !c.UpdatedAt.Equal(tc.want) {
 				t.Errorf("Cell(time %q) at = %v/%v, want %v", tc.ceTime, c.CreatedAt, c.UpdatedAt, tc.want)
@@ -249,7 +250,7 @@ func TestApplyStale(t *testing.T) {
 }
 
 func TestCursorID(t *testing.T) {
-	valid := ce(tCell+"admitted", "", obj{"cellId": "c1"})
+	valid := testutil.CEAt(tCell+"admitted", "", obj{"cellId": "c1"})
 	env, err := event.Decode(valid)
 	if err != nil {
 		t.Fatalf("event.Decode(%q) error = %v", valid, err)

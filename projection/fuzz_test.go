@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"cellos-allinone/event"
+	"cellos-allinone/testutil"
 )
 
 func fuzzSeeds() [][]byte {
@@ -19,9 +20,9 @@ func fuzzSeeds() [][]byte {
 		formEv("created", "f1", obj{"name": "n", "tenantId": "t", "labels": obj{"a": "b"}}),
 		formEv("degraded", "f2", nil),
 		formEv("deleted", "f1", nil),
-		ce(tCell+"started", "0000-01-01T00:00:00+00:30", obj{"cellId": "c4"}),
-		ce(tCell+"started", "2024-02-03T04:05:06.789+02:00", obj{"cellId": "c4"}),
-		ce("com.example.other", "", nil),
+		testutil.CEAt(tCell+"started", "0000-01-01T00:00:00+00:30", obj{"cellId": "c4"}),
+		testutil.CEAt(tCell+"started", "2024-02-03T04:05:06.789+02:00", obj{"cellId": "c4"}),
+		testutil.CEAt("com.example.other", "", nil),
 		[]byte(`{"specversion":"1.0","id":"x","source":"s","type":"` + tCell + `started","data":{"cellId":7}}`),
 		[]byte(`{"specversion":"1.0","ID":"x","Source":"s","TYPE":"` + tCell + `started","DATA":{"cellId":"c9"}}`),
 		[]byte("{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"" + tSummary + "\",\"data\":{\"cellId\":\"c1\",\"n\":\"\xff\"}}"),

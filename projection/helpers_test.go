@@ -1,10 +1,10 @@
 package projection
 
 import (
+	"cellos-allinone/testutil"
 	"encoding/json"
 	"fmt"
 	"maps"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -22,32 +22,8 @@ var base = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 // msgTime is the JetStream storage time the helpers give sequence seq.
 func msgTime(seq uint64) time.Time { return base.Add(time.Duration(seq) * time.Second) }
 
-var evCounter atomic.Uint64
-
 // obj is the data object (or any JSON object) of a test event.
 type obj = map[string]any
-
-// ce encodes a CloudEvents 1.0 event with a fresh id. at is the CloudEvent
-// time ("" leaves it out); data is left out when nil.
-func ce(typ, at string, data any) []byte {
-	e := obj{
-		"specversion": "1.0",
-		"id":          fmt.Sprintf("evt-%d", evCounter.Add(1)),
-		"source":      "/test/supervisor",
-		"type":        typ,
-	}
-	if at != "" {
-		e["time"] = at
-	}
-	if data != nil {
-		e["data"] = data
-	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 // cellEv is a cell lifecycle event (phase "summary" gives a compliance
 // summary) for cell id, with extra data fields merged in.
@@ -55,16 +31,16 @@ func cellEv(phase, id string, extra obj) []byte {
 	d := obj{"cellId": id}
 	maps.Copy(d, extra)
 	if phase == "summary" {
-		return ce(tSummary, "", d)
+		return testutil.CEAt(tSummary, "", d)
 	}
-	return ce(tCell+phase, "", d)
+	return testutil.CEAt(tCell+phase, "", d)
 }
 
 // formEv is a formation lifecycle event for formation id.
 func formEv(phase, id string, extra obj) []byte {
 	d := obj{"formationId": id}
 	maps.Copy(d, extra)
-	return ce(tFormation+phase, "", d)
+	return testutil.CEAt(tFormation+phase, "", d)
 }
 
 // fold applies payloads as sequences 1..n, stored at msgTime(seq).

@@ -21,9 +21,10 @@ var logBase = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 var logCounter atomic.Uint64
 
-// logCE encodes a CloudEvents 1.0 event with a fresh id; at "" leaves the
-// time out.
-func logCE(typ, at string, data any) []byte {
+// CEAt encodes a CloudEvents 1.0 event with a fresh id and the time
+// attribute at as given, valid or not ("" leaves it out); nil data is left
+// out too. Fold tests use it for odd times and missing data.
+func CEAt(typ, at string, data any) []byte {
 	e := map[string]any{"specversion": "1.0", "id": fmt.Sprintf("log-%d", logCounter.Add(1)), "source": "/test/supervisor", "type": typ}
 	if at != "" {
 		e["time"] = at
@@ -106,7 +107,7 @@ func RandomLog(r *rand.Rand, n int) []LogMessage {
 		case k == 0:
 			payload = []byte(pick(malformed))
 		case k == 1:
-			payload = logCE(pick([]string{"com.example.other", CellType + "paused", FormationType + "scaled"}), randTime(), map[string]any{"cellId": pick(cells)})
+			payload = CEAt(pick([]string{"com.example.other", CellType + "paused", FormationType + "scaled"}), randTime(), map[string]any{"cellId": pick(cells)})
 		case k < 7:
 			d := map[string]any{"formationId": pick(formations)}
 			if maybe(50) {
@@ -116,7 +117,7 @@ func RandomLog(r *rand.Rand, n int) []LogMessage {
 				d["labels"] = map[string]any{"env": pick([]string{"dev", "prod"}), "tier": fmt.Sprint(r.IntN(3))}
 			}
 			tenantFields(d)
-			payload = logCE(FormationType+pick(fPhases), randTime(), d)
+			payload = CEAt(FormationType+pick(fPhases), randTime(), d)
 		default:
 			phase := pick(cPhases)
 			d := map[string]any{"cellId": pick(cells)}
@@ -146,7 +147,7 @@ func RandomLog(r *rand.Rand, n int) []LogMessage {
 			if phase == "summary" {
 				typ = ComplianceType
 			}
-			payload = logCE(typ, randTime(), d)
+			payload = CEAt(typ, randTime(), d)
 		}
 		at := logBase.Add(time.Duration(seq)*time.Second + time.Duration(r.IntN(1e9)))
 		msgs = append(msgs, LogMessage{Seq: seq, Time: at, Payload: payload})
