@@ -29,7 +29,7 @@ func serveFlags(cfg *app.Config, logLevel, logFormat *string) *flag.FlagSet {
 	fs.StringVar(&cfg.Sync, "sync", app.SyncPolicyAlways, "JetStream fsync policy of the embedded server: always (every write is on disk before it is acknowledged) or interval")
 	fs.DurationVar(&cfg.SyncInterval, "sync-interval", app.DefaultSyncInterval, "with --sync interval: fsync this often (a power cut can lose up to this much acknowledged data)")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", projector.DefaultCheckpointInterval, "commit what was applied to the state file this often (at most 10s); answers trail the stream by about this much")
-	fs.IntVar(&cfg.CheckpointEvents, "checkpoint-events", projector.DefaultCheckpointEvents, "also commit after this many events")
+	fs.IntVar(&cfg.CheckpointEvents, "checkpoint-events", projector.DefaultCheckpointEvents, "also commit after this many events during a replay or a rebuild; live, after at most 2,000")
 	fs.DurationVar(&cfg.MaxAge, "retention", eventlog.DefaultMaxAge, "max age of events in a newly created stream")
 	fs.Int64Var(&cfg.MaxBytes, "max-bytes", 0, "byte cap of a newly created stream (0 = none)")
 	fs.DurationVar(&cfg.Duplicates, "dup-window", eventlog.DefaultDuplicates, "duplicate-detection window of a newly created stream")
