@@ -1,6 +1,9 @@
 package event
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Type prefixes of the v1 contract.
 const (
@@ -58,25 +61,16 @@ func Classify(typ string) (kind Kind, phase string, ok bool) {
 		return KindCell, "summary", true
 	case strings.HasPrefix(typ, FormationPrefix):
 		phase = typ[len(FormationPrefix):]
-		if contains(formationPhases, phase) {
+		if slices.Contains(formationPhases, phase) {
 			return KindFormation, phase, true
 		}
 	case strings.HasPrefix(typ, CellPrefix):
 		phase = typ[len(CellPrefix):]
-		if contains(cellPhases, phase) {
+		if slices.Contains(cellPhases, phase) {
 			return KindCell, phase, true
 		}
 	}
 	return KindUnknown, "", false
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // EntityIDField is the data field that carries the entity id for kind.

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -82,20 +81,6 @@ func (e *wsEnv) postBatch(t testing.TB, events ...cloudevents.Event) api.Batch {
 	return out
 }
 
-// send does req and returns the status and body.
-func (e *wsEnv) send(t testing.TB, req *http.Request) (int, []byte) {
-	t.Helper()
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
-}
 
 // stored reads the message at seq and decodes its event.
 func (e *wsEnv) stored(t testing.TB, seq uint64) (msgID string, ev map[string]any) {

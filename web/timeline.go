@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"cellos-allinone/event"
-	"cellos-allinone/eventlog"
 	"cellos-allinone/projection"
 	"cellos-allinone/projector"
 )
@@ -15,7 +14,7 @@ import (
 // JetStream subject filter, so a timeline reads only that entity's
 // messages, never the whole stream.
 func TimelineFilter(kind event.Kind, id string) string {
-	return eventlog.SubjectPrefix + kind.String() + "." + id + ".>"
+	return event.Subject(kind, id, ">")
 }
 
 // cellEvents is GET /v1/cells/{id}/events.
@@ -54,37 +53,38 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request, kind event.Kin
 	return s.servePage(w, r, pq)
 }
 
-// entityKnown answers nil when the entity has a timeline: the stream holds
-// an event of it (also of a deleted formation), or the registry knows it
-// (its events may all have expired: its timeline is empty, not missing).
+// entityKnown answers nil when the entity has a timeline: the registry
+// knows it (its events may all have expired: its timeline is empty, not
+// missing), or the stream holds an event of it (a deleted formation, an
+// entity during the boot replay). The registry is asked first: a local
+// read, where the stream is a request to JetStream.
 func (s *Server) entityKnown(ctx context.Context, kind event.Kind, id, filter string) error {
+	ready := s.proj.Ready()
+	if ready {
+		found := false
+		err := s.proj.Read(func(p projector.View) {
+			if kind == event.KindCell {
+				_, found = p.Cell(id)
+				return
+			}
+			// Not p.Formation: that reads every cell of it.
+			fs, _ := p.Formations(projection.FormationFilter{Prefix: id}, projection.Page{Limit: 1})
+			found = len(fs) == 1 && fs[0].ID == id
+		})
+		if err != nil || found {
+			return err
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, eventsTimeout)
 	defer cancel()
 	held, err := s.cfg.Events.Holds(ctx, filter)
-	if err != nil {
+	switch {
+	case err != nil:
 		return Errorf(CodeUnavailable, "event log unavailable: %v", err)
-	}
-	if held {
+	case held:
 		return nil
-	}
-	if !s.proj.Ready() {
+	case !ready:
 		return Errorf(CodeNotReady, "the projection is replaying the event log and no event of %s %q is retained; retry shortly (see /v1/status)", kind, id)
 	}
-	found := false
-	err = s.proj.Read(func(p projector.View) {
-		if kind == event.KindCell {
-			_, found = p.Cell(id)
-			return
-		}
-		// Not p.Formation: that reads every cell of it.
-		fs, _ := p.Formations(projection.FormationFilter{Prefix: id}, projection.Page{Limit: 1})
-		found = len(fs) == 1 && fs[0].ID == id
-	})
-	if err != nil {
-		return err
-	}
-	if !found {
-		return Errorf(CodeNotFound, "no %s %q: the registry does not know it and the log retains no event of it", kind, id)
-	}
-	return nil
+	return Errorf(CodeNotFound, "no %s %q: the registry does not know it and the log retains no event of it", kind, id)
 }

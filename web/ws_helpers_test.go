@@ -232,6 +232,12 @@ func (e *wsEnv) do(t testing.TB, method, path, contentType string, body []byte) 
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	return e.send(t, req)
+}
+
+// send does req and returns the status and body.
+func (e *wsEnv) send(t testing.TB, req *http.Request) (int, []byte) {
+	t.Helper()
 	resp, err := e.client.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -49,10 +49,9 @@ type hub struct {
 // hubFrame is one event, framed for the wire. It is shared by every
 // subscriber (queues hold pointers to it) and never modified.
 type hubFrame struct {
-	seq     uint64
-	subject string
-	time    time.Time
-	frame   []byte
+	seq   uint64
+	time  time.Time
+	frame []byte
 }
 
 // hubSub is one socket's queue.
@@ -181,7 +180,7 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 	// Framed outside the lock; a subscriber that registers meanwhile has a
 	// position below d.Seq and gets the frame below (or is dropped with
 	// the others when events were lost).
-	f := &hubFrame{seq: d.Seq, subject: d.Subject, time: d.Time, frame: appendEventFrame(nil, d)}
+	f := &hubFrame{seq: d.Seq, time: d.Time, frame: appendEventFrame(nil, d)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if lost != nil {
