@@ -48,13 +48,15 @@ func (s *Server) SyncStream(name string) error {
 		msgs, filepath.Join(dir, "obs"),
 		dir, streams, account, store, filepath.Dir(store),
 	}
+	// The watch first: the fsyncs below then cover every block created
+	// before it began.
+	if err := s.watch(name, msgs); err != nil {
+		return fmt.Errorf("embed: watch the message blocks of stream %s: %w", name, err)
+	}
 	for _, p := range paths {
 		if err := fsync(p); err != nil {
 			return fmt.Errorf("embed: make stream %s durable: %w", name, err)
 		}
-	}
-	if err := s.watch(name, msgs); err != nil {
-		return fmt.Errorf("embed: watch the message blocks of stream %s: %w", name, err)
 	}
 	return nil
 }

@@ -53,13 +53,9 @@ func Start(o Options) (*Server, error) {
 	if addr == "" {
 		addr = DefaultAddr
 	}
-	host, portStr, err := net.SplitHostPort(addr)
+	host, port, err := splitAddr(addr)
 	if err != nil {
 		return nil, fmt.Errorf("embed: bad NATS address %q: %w", addr, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 {
-		return nil, fmt.Errorf("embed: bad NATS port in %q", addr)
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
