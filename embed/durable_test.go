@@ -66,16 +66,9 @@ func powerCutRun(t *testing.T, sync func(srv *natsembed.Server, dir string), set
 	}()
 
 	blocks = len(msgBlocks(t, backing))
-	srv, err := natsembed.Start(natsembed.Options{DataDir: backing, Addr: "127.0.0.1:0", SyncAlways: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Reading what survived: no SyncAlways needed.
+	srv, nc := testutil.MustStartNATS(t, backing)
 	defer srv.Shutdown()
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

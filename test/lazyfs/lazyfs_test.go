@@ -24,6 +24,7 @@ import (
 
 	natsembed "cellos-allinone/embed"
 	"cellos-allinone/test/lazyfs"
+	"cellos-allinone/testutil"
 )
 
 const page = lazyfs.PageSize
@@ -950,16 +951,9 @@ func TestNatsAckedMessagesSurvive(t *testing.T) {
 	m = lazyfs.Mount(t, backing)
 	round(t, m.Dir(), false, 40, func() { cut(t, m, lazyfs.Torn, rand.New(rand.NewPCG(3, 4))) })
 
-	srv, err := natsembed.Start(natsembed.Options{DataDir: backing, Addr: "127.0.0.1:0", SyncAlways: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Reading what survived: no SyncAlways needed.
+	srv, nc := testutil.MustStartNATS(t, backing)
 	defer srv.Shutdown()
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
