@@ -35,11 +35,7 @@ func serveArgs(r int) (args []string, mode string) {
 func TestCrashLoop(t *testing.T) {
 	requireLong(t)
 	bin := binary(t)
-	seed := envUint(t, "CELLOS_CRASHLOOP_SEED", rand.Uint64())
-	rounds := int(envUint(t, "CELLOS_CRASHLOOP_ROUNDS", defaultRounds))
-	if rounds < 1 {
-		t.Fatal("CELLOS_CRASHLOOP_ROUNDS: want at least 1")
-	}
+	seed, rounds := loopSize(t, "CELLOS_CRASHLOOP", defaultRounds)
 	t.Logf("seed %d (replay with CELLOS_CRASHLOOP_SEED=%d), %d rounds", seed, seed, rounds)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	gen := newTraffic(seed)
@@ -167,6 +163,18 @@ func checkFold(t *testing.T, bin string, srv *server, r int) {
 	if code != 0 {
 		t.Errorf("round %d: snapshot verify = exit %d, want 0:\n%s", r, code, out)
 	}
+}
+
+// loopSize reads a loop's seed (prefix_SEED, random by default) and its
+// rounds (prefix_ROUNDS, at least 1).
+func loopSize(t *testing.T, prefix string, defRounds int) (seed uint64, rounds int) {
+	t.Helper()
+	seed = envUint(t, prefix+"_SEED", rand.Uint64())
+	rounds = int(envUint(t, prefix+"_ROUNDS", uint64(defRounds)))
+	if rounds < 1 {
+		t.Fatalf("%s_ROUNDS: want at least 1", prefix)
+	}
+	return seed, rounds
 }
 
 func envUint(t *testing.T, name string, def uint64) uint64 {

@@ -207,11 +207,7 @@ func TestPowerCutSyncInterval(t *testing.T) { powerCutLoop(t, "interval") }
 func powerCutLoop(t *testing.T, syncMode string) {
 	requireLong(t)
 	bin := binary(t)
-	seed := envUint(t, "CELLOS_POWERCUT_SEED", rand.Uint64())
-	rounds := int(envUint(t, "CELLOS_POWERCUT_ROUNDS", defaultPowerCutRounds))
-	if rounds < 1 {
-		t.Fatal("CELLOS_POWERCUT_ROUNDS: want at least 1")
-	}
+	seed, rounds := loopSize(t, "CELLOS_POWERCUT", defaultPowerCutRounds)
 	interval := time.Second
 	args := []string{"--sync", syncMode, "--checkpoint-events", "200"}
 	if syncMode == "interval" {
@@ -429,11 +425,7 @@ func powerCutLoop(t *testing.T, syncMode string) {
 func TestPowerCutCheckpoint(t *testing.T) {
 	requireLong(t)
 	bin := binary(t)
-	seed := envUint(t, "CELLOS_POWERCUT_SEED", rand.Uint64())
-	rounds := int(envUint(t, "CELLOS_POWERCUT_ROUNDS", defaultPowerCutRounds))
-	if rounds < 1 {
-		t.Fatal("CELLOS_POWERCUT_ROUNDS: want at least 1")
-	}
+	seed, rounds := loopSize(t, "CELLOS_POWERCUT", defaultPowerCutRounds)
 	args := []string{"--sync", "interval", "--checkpoint-events", "50"}
 	t.Logf("seed %d (replay with CELLOS_POWERCUT_SEED=%d), %d rounds, serve %s", seed, seed, rounds, strings.Join(args, " "))
 	rng := rand.New(rand.NewPCG(seed, 4))
