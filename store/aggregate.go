@@ -66,8 +66,8 @@ func (a *aggregate) zero() bool { return *a == aggregate{} }
 
 // countCell adds n cells of class cl.
 func (a *aggregate) countCell(cl byte, n int64) {
-	a.states[cl/3] += n
-	a.outcomes[cl%3] += n
+	a.states[classState(cl)] += n
+	a.outcomes[classOutcome(cl)] += n
 }
 
 func (a *aggregate) cells() int64 {

@@ -54,7 +54,7 @@ func (v *View) Check(most int) (diffs []string) {
 			if counts[ck.formation] == nil {
 				counts[ck.formation] = &projection.CellCounts{}
 			}
-			counts[ck.formation].Add(cellStates[ck.class/3], cellOutcomes[ck.class%3], 1)
+			countClass(counts[ck.formation], ck.class, 1)
 		}
 		return nil
 	})

@@ -35,17 +35,32 @@ var (
 func cellClass(state, outcome string) byte {
 	st, _ := indexOf(cellStates, state)
 	oc, _ := indexOf(cellOutcomes, outcome)
-	return st*3 + oc
+	return st*byte(len(cellOutcomes)) + oc
 }
 
-// classes lists the classes a state and an outcome filter select ("" for
-// either: any).
+// classState and classOutcome are the indexes in cellStates and
+// cellOutcomes of a class's state and outcome.
+func classState(cl byte) byte   { return cl / byte(len(cellOutcomes)) }
+func classOutcome(cl byte) byte { return cl % byte(len(cellOutcomes)) }
+
+// countClass adds n cells of class cl to a formation's counts.
+func countClass(c *projection.CellCounts, cl byte, n int) {
+	c.Add(cellStates[classState(cl)], cellOutcomes[classOutcome(cl)], n)
+}
+
+// classes lists the classes a state filter and an outcome filter select,
+// as the API takes them: "" for any, projection.OutcomeUnset for the
+// cells without an outcome.
 func classes(state, outcome string) []byte {
+	anyOutcome := outcome == ""
+	if outcome == projection.OutcomeUnset {
+		outcome = projection.OutcomeNone
+	}
 	var out []byte
 	for st := range byte(len(cellStates)) {
 		for oc := range byte(len(cellOutcomes)) {
-			if (state == "" || cellStates[st] == state) && (outcome == "" || cellOutcomes[oc] == outcome) {
-				out = append(out, st*3+oc)
+			if (state == "" || cellStates[st] == state) && (anyOutcome || cellOutcomes[oc] == outcome) {
+				out = append(out, cellClass(cellStates[st], cellOutcomes[oc]))
 			}
 		}
 	}

@@ -183,11 +183,7 @@ func (v *View) Formations(fl projection.FormationFilter, pg projection.Page) (_ 
 func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projection.Cell, _ string) {
 	defer v.recoverDamage()
 	limit := pageLimit(pg.Limit)
-	outcome := fl.Outcome
-	if outcome == projection.OutcomeUnset {
-		outcome = projection.OutcomeNone
-	}
-	cls := classesFor(fl.State, fl.Outcome != "", outcome)
+	cls := classes(fl.State, fl.Outcome)
 	if len(cls) == 0 {
 		return []projection.Cell{}, "" // a state or outcome no cell has
 	}
@@ -228,18 +224,6 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 		}
 	}
 	return out, next(ids, more)
-}
-
-// classesFor is classes with an outcome filter that may select "no
-// outcome" (hasOutcome with outcome "").
-func classesFor(state string, hasOutcome bool, outcome string) []byte {
-	var out []byte
-	for _, cl := range classes(state, "") {
-		if !hasOutcome || cellOutcomes[cl%3] == outcome {
-			out = append(out, cl)
-		}
-	}
-	return out
 }
 
 // Size implements projection.Reader: live formations and cells, from the

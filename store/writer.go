@@ -84,13 +84,13 @@ func (w *writer) cell(sl *cellSlot) error {
 		oldKeys = cellIndexes(id, old)
 		w.agg(old.tenant).countCell(old.class, -1)
 		if old.formation != "" {
-			w.count(old.formation).Add(cellStates[old.class/3], cellOutcomes[old.class%3], -1)
+			countClass(w.count(old.formation), old.class, -1)
 		}
 	}
 	w.reindex(oldKeys, cellIndexes(id, now))
 	w.agg(now.tenant).countCell(now.class, 1)
 	if now.formation != "" {
-		w.count(now.formation).Add(cellStates[now.class/3], cellOutcomes[now.class%3], 1)
+		countClass(w.count(now.formation), now.class, 1)
 	}
 	return nil
 }
