@@ -196,13 +196,20 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 	}
 	var ids []string
 	var more bool
+	// The cells the tenant filter decoded already, kept for the answer.
+	var decoded map[string]projection.Cell
 	switch {
 	case fl.Formation != "":
 		var accept func(string, []byte) bool
 		if fl.Tenant != "" {
+			decoded = map[string]projection.Cell{}
 			accept = func(id string, _ []byte) bool {
 				c, ok := v.Cell(id)
-				return ok && c.TenantID == fl.Tenant
+				if ok && c.TenantID == fl.Tenant {
+					decoded[id] = c
+					return true
+				}
+				return false
 			}
 		}
 		ids, more = scan(v.tx.Bucket(bucketCellByFormation), grouped(fl.Formation), pg.After, fl.Prefix, limit, accept)
@@ -219,7 +226,9 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 	}
 	out := make([]projection.Cell, 0, len(ids))
 	for _, id := range ids {
-		if c, ok := v.Cell(id); ok {
+		if c, ok := decoded[id]; ok {
+			out = append(out, c)
+		} else if c, ok := v.Cell(id); ok {
 			out = append(out, c)
 		}
 	}
