@@ -43,24 +43,20 @@ func (p *Projector) follow(ctx context.Context) {
 	first := true
 	for ctx.Err() == nil {
 		inc := p.events.Current()
+		var begin func() error // the state starts over from inc's start
 		if inc.Epoch != p.followedEpoch() {
-			var err error
-			if !p.runOnApply(func() { err = p.beginRebuild(ctx, inc) }) {
-				return
-			}
-			if err != nil {
-				// Nothing of the new incarnation is folded into the
-				// old state: try again after a pause.
-				_ = sleep.For(ctx, time.Second)
-				continue
-			}
-			queued = 0
+			begin = func() error { return p.beginRebuild(ctx, inc) }
 		} else if reason, ok := p.repair.take(); ok {
+			begin = func() error { return p.beginRepair(ctx, inc, reason) }
+		}
+		if begin != nil {
 			var err error
-			if !p.runOnApply(func() { err = p.beginRepair(ctx, inc, reason) }) {
+			if !p.runOnApply(func() { err = begin() }) {
 				return
 			}
 			if err != nil {
+				// Nothing of inc is folded into the state it would
+				// replace: try again after a pause.
 				_ = sleep.For(ctx, time.Second)
 				continue
 			}
