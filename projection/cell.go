@@ -58,11 +58,6 @@ func stateRank(state string) int {
 // ValidCellState reports whether s is a cell state.
 func ValidCellState(s string) bool { return stateRank(s) >= 0 }
 
-// ValidOutcome reports whether s is a cell outcome, "" included.
-func ValidOutcome(s string) bool {
-	return s == OutcomeNone || s == OutcomeCompleted || s == OutcomeFailed
-}
-
 // Cell is one execution cell (docs/design.md §3, resources).
 type Cell struct {
 	ID          string          `json:"id"`
