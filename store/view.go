@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"strings"
 
@@ -126,20 +127,14 @@ func (v *View) Formation(id string) (_ projection.Formation, _ []projection.Cell
 	for _, cl := range classes("", "") {
 		prefixes = append(prefixes, group(id, cl))
 	}
-	cells := []projection.Cell{}
-	after := ""
-	for {
-		ids, more := scan(v.tx.Bucket(bucketCellByFormation), prefixes, after, "", projection.MaxLimit, nil)
-		for _, cid := range ids {
-			if c, ok := v.Cell(cid); ok {
-				cells = append(cells, c)
-			}
+	ids, _ := scan(v.tx.Bucket(bucketCellByFormation), prefixes, "", "", math.MaxInt, nil)
+	cells := make([]projection.Cell, 0, len(ids))
+	for _, cid := range ids {
+		if c, ok := v.Cell(cid); ok {
+			cells = append(cells, c)
 		}
-		if !more {
-			return f, cells, true
-		}
-		after = ids[len(ids)-1]
 	}
+	return f, cells, true
 }
 
 // Formations implements projection.Reader: live formations ordered by id,
