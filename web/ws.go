@@ -694,6 +694,9 @@ func (sk *socket) writeBatch(fs []*hubFrame, size int) error {
 	}
 	b = append(b, batchTail...)
 	err := sk.write(b)
+	// The pool keeps buffers of up to twice the default batch size; a
+	// larger one (a larger configured BatchBytes, a big event) goes to the
+	// GC, so that idle pooled memory stays bounded whatever the config.
 	if cap(b) <= 2*DefaultWSBatchBytes {
 		*bp = b[:0]
 		batchBufs.Put(bp)
