@@ -81,7 +81,6 @@ func (e *wsEnv) postBatch(t testing.TB, events ...cloudevents.Event) api.Batch {
 	return out
 }
 
-
 // stored reads the message at seq and decodes its event.
 func (e *wsEnv) stored(t testing.TB, seq uint64) (msgID string, ev map[string]any) {
 	t.Helper()
