@@ -84,13 +84,17 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 			Messages: st.Messages, Bytes: st.Bytes,
 		},
 		Boot:       p.BootInfo(),
-		Checkpoint: CheckpointStatus{Cursor: p.cpCursor.Load(), At: p.cpAt.Load(), Failures: p.cpFails.Load()},
+		Checkpoint: CheckpointStatus{At: p.cpAt.Load(), Failures: p.cpFails.Load()},
 	}
 	if e := p.cpErr.Load(); e != nil {
 		s.Checkpoint.LastError = *e
 	}
 	err = p.Read(func(v View) {
 		s.Epoch, s.Cursor = v.Epoch, v.Cursor()
+		// The served state is the last commit: its cursor is the
+		// checkpoint's, read with it (cpCursor is stored just after the
+		// commit, which readers may already see).
+		s.Checkpoint.Cursor = v.Cursor()
 		s.Events, s.Gaps = v.Counters(), v.Gaps()
 		s.Registry.Formations, s.Registry.Cells = v.Size()
 		// Read with the state: a rebuilt state takes the served one's
