@@ -56,7 +56,7 @@ type Reader struct {
 	inc      *Incarnation
 	cons     jetstream.Consumer
 	name     string
-	filter   string
+	filters  []string
 	prev     uint64 // last sequence handed over, or start-1
 	pending  uint64 // matching messages stored after prev, as last seen
 	maxBytes int
@@ -70,9 +70,29 @@ type Reader struct {
 }
 
 // ReaderConsumerConfig is the consumer configuration of a Reader starting
-// at start with filter ("" reads every subject).
-func ReaderConsumerConfig(start uint64, filter string) jetstream.ConsumerConfig {
-	return consumerConfig(start, filter, ReaderDescription)
+// at start with filters (none, or one "", reads every subject).
+func ReaderConsumerConfig(start uint64, filters ...string) jetstream.ConsumerConfig {
+	cfg := consumerConfig(start, "", ReaderDescription)
+	switch filters = nonEmpty(filters); len(filters) {
+	case 0:
+	case 1:
+		cfg.FilterSubject = filters[0]
+	default:
+		cfg.FilterSubjects = filters
+	}
+	return cfg
+}
+
+// nonEmpty drops "" (any subject) from filters: a read with no filter left
+// reads every subject.
+func nonEmpty(filters []string) []string {
+	out := filters[:0:0]
+	for _, f := range filters {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // consumerConfig is an ephemeral consumer without acknowledgements, its
@@ -93,23 +113,26 @@ func consumerConfig(start uint64, filter, description string) jetstream.Consumer
 	}
 }
 
-// OpenReader creates the consumer of a new Reader of incarnation inc.
+// OpenReader creates the consumer of a new Reader of incarnation inc that
+// reads the messages matching any of filters (none: every message).
 // Decide start with Resume first: this only catches the floor moving
-// after that decision.
-func (l *Stream) OpenReader(ctx context.Context, inc *Incarnation, start uint64, filter string) (*Reader, error) {
+// after that decision. Filters must not overlap (JetStream refuses a
+// consumer whose filters do).
+func (l *Stream) OpenReader(ctx context.Context, inc *Incarnation, start uint64, filters ...string) (*Reader, error) {
 	if start == 0 {
 		start = 1
 	}
 	if inc.Ended() {
 		return nil, l.EndedError(ctx, inc)
 	}
-	cons, err := l.stream.CreateConsumer(ctx, ReaderConsumerConfig(start, filter))
+	filters = nonEmpty(filters)
+	cons, err := l.stream.CreateConsumer(ctx, ReaderConsumerConfig(start, filters...))
 	if err != nil {
 		return nil, l.readError(ctx, inc, fmt.Errorf("create reader consumer at %d: %w", start, err))
 	}
 	info := cons.CachedInfo()
 	return &Reader{
-		log: l, inc: inc, cons: cons, name: info.Name, filter: filter,
+		log: l, inc: inc, cons: cons, name: info.Name, filters: filters,
 		prev: start - 1, pending: info.NumPending,
 		maxBytes: bufferBytes(ReaderBufferBytes, l.js.Conn()),
 	}, nil
@@ -161,7 +184,7 @@ func (r *Reader) Batch(ctx context.Context, n int) ([]Delivery, error) {
 		// Nothing came although the consumer counted matching messages:
 		// they were deleted meanwhile — or the server did not hand them
 		// over within the wait. Only the first may pass as "nothing left".
-		if next, found, err := r.log.nextMatching(ctx, r.prev, r.filter); err != nil {
+		if next, found, err := r.log.nextMatching(ctx, r.prev, r.filters...); err != nil {
 			return nil, r.readError(ctx, err)
 		} else if found {
 			return nil, r.readError(ctx, fmt.Errorf("consumer %s handed over nothing within %s although message %d is stored", r.name, readerFetchWait, next))

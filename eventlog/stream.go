@@ -231,11 +231,25 @@ func (l *Stream) NextAfter(ctx context.Context, seq uint64) (msg *jetstream.RawS
 }
 
 // nextMatching returns the sequence of the first message after seq whose
-// subject matches filter ("" = any).
-func (l *Stream) nextMatching(ctx context.Context, seq uint64, filter string) (next uint64, found bool, err error) {
-	if filter == "" {
-		filter = SubjectAll
+// subject matches any of filters (none = any subject).
+func (l *Stream) nextMatching(ctx context.Context, seq uint64, filters ...string) (next uint64, found bool, err error) {
+	filters = nonEmpty(filters)
+	if len(filters) == 0 {
+		filters = []string{SubjectAll}
 	}
+	for _, f := range filters {
+		n, ok, err := l.nextMatchingOne(ctx, seq, f)
+		if err != nil {
+			return 0, false, err
+		}
+		if ok && (!found || n < next) {
+			next, found = n, true
+		}
+	}
+	return next, found, nil
+}
+
+func (l *Stream) nextMatchingOne(ctx context.Context, seq uint64, filter string) (next uint64, found bool, err error) {
 	msg, err := l.stream.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(filter))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, false, nil

@@ -36,3 +36,33 @@ func CheckFilter(s string) error {
 	}
 	return nil
 }
+
+// TenantSubtree is the subject filter of a tenant's sub-tree,
+// cellos.events.<tenant>.>: every event stored in the tenant form for that
+// tenant (docs/design.md §2). It is how the log is filtered for a tenant:
+// one JetStream filter subject.
+func TenantSubtree(tenant string) string { return SubjectPrefix + tenant + ".>" }
+
+// ScopeFilter narrows a filter inside cellos.events.> (one CheckFilter
+// accepts) to the sub-tree of tenant: the filter that matches exactly the
+// subjects that both filter and TenantSubtree(tenant) match. ok is false
+// when no subject matches both — for example a filter of the untenanted
+// form (cellos.events.cell.>) or of another tenant. A tenant reader asks
+// for what it likes and is answered from its sub-tree.
+func ScopeFilter(filter, tenant string) (scoped string, ok bool) {
+	rest, found := strings.CutPrefix(filter, SubjectPrefix)
+	if !found {
+		return "", false
+	}
+	first, after, more := strings.Cut(rest, ".")
+	switch {
+	case first == ">":
+		return TenantSubtree(tenant), true
+	case !more:
+		// cellos.events.<one token>: the sub-tree holds nothing that short.
+		return "", false
+	case first == "*" || first == tenant:
+		return SubjectPrefix + tenant + "." + after, true
+	}
+	return "", false
+}

@@ -27,13 +27,28 @@ type msgGetResponse struct {
 }
 
 // SeqAtTime returns the sequence of the first stored message at or after t
-// (the time JetStream stored it) whose subject matches filter ("" = any);
-// found is false when there is none. The server finds it by its time index
-// (a binary search over the message blocks), not by scanning the stream.
-func (l *Stream) SeqAtTime(ctx context.Context, t time.Time, filter string) (seq uint64, found bool, err error) {
-	if filter == "" {
-		filter = SubjectAll
+// (the time JetStream stored it) whose subject matches any of filters
+// (none, or "", = any); found is false when there is none. The server
+// finds it by its time index (a binary search over the message blocks),
+// not by scanning the stream: one lookup per filter.
+func (l *Stream) SeqAtTime(ctx context.Context, t time.Time, filters ...string) (seq uint64, found bool, err error) {
+	filters = nonEmpty(filters)
+	if len(filters) == 0 {
+		filters = []string{SubjectAll}
 	}
+	for _, f := range filters {
+		s, ok, err := l.seqAtTime(ctx, t, f)
+		if err != nil {
+			return 0, false, err
+		}
+		if ok && (!found || s < seq) {
+			seq, found = s, true
+		}
+	}
+	return seq, found, nil
+}
+
+func (l *Stream) seqAtTime(ctx context.Context, t time.Time, filter string) (seq uint64, found bool, err error) {
 	prefix := l.js.Options().APIPrefix
 	if prefix == "" {
 		prefix = jetstream.DefaultAPIPrefix
@@ -65,7 +80,9 @@ func (l *Stream) SeqAtTime(ctx context.Context, t time.Time, filter string) (seq
 
 // Holds reports whether the stream stores any message whose subject
 // matches filter: a lookup by subject, not a scan.
-func (l *Stream) Holds(ctx context.Context, filter string) (bool, error) {
-	_, found, err := l.nextMatching(ctx, 0, filter)
+//
+// With several filters it reports whether any of them matches.
+func (l *Stream) Holds(ctx context.Context, filters ...string) (bool, error) {
+	_, found, err := l.nextMatching(ctx, 0, filters...)
 	return found, err
 }
