@@ -106,3 +106,13 @@ type ItemError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
+
+// Whoami is GET /v1/whoami: who the server takes the caller for. Without
+// an auth file (a loopback server) every caller is an untenanted admin
+// with an empty name and AuthRequired false.
+type Whoami struct {
+	Name         string   `json:"name"`
+	Roles        []string `json:"roles"`
+	Tenant       string   `json:"tenant"`
+	AuthRequired bool     `json:"authRequired"`
+}

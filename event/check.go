@@ -36,6 +36,10 @@ type Checked struct {
 	EntityID string
 	Phase    string
 	Payload  []byte // the event as stored: the body with insignificant whitespace removed
+	// Tenants are the tenants the event declares in its data
+	// (data.tenantId, data.correlation.tenantId), each once: a tenant
+	// publisher may declare only its own (docs/design.md §6).
+	Tenants []string
 }
 
 // Check validates body as one CloudEvents 1.0 JSON event of a v1 type and
@@ -125,7 +129,28 @@ func Check(body []byte) (Checked, error) {
 	return Checked{
 		ID: id, Subject: Subject(kind, entityID, phase),
 		Kind: kind, EntityID: entityID, Phase: phase, Payload: compact.Bytes(),
+		Tenants: declaredTenants(attrs["data"]),
 	}, nil
+}
+
+// declaredTenants reads the tenants data declares: data.tenantId and
+// data.correlation.tenantId, the strings among them, each once. A value of
+// another type declares nothing, as the fold reads it.
+func declaredTenants(data json.RawMessage) []string {
+	var d struct {
+		TenantID    any `json:"tenantId"`
+		Correlation struct {
+			TenantID any `json:"tenantId"`
+		} `json:"correlation"`
+	}
+	_ = json.Unmarshal(data, &d) // data is an object: Check read it already
+	var out []string
+	for _, v := range []any{d.TenantID, d.Correlation.TenantID} {
+		if s, ok := v.(string); ok && s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Route derives where a supervisor stores an event of the CellOS

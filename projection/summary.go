@@ -117,3 +117,14 @@ type Reader interface {
 }
 
 var _ Reader = (*Projection)(nil)
+
+// Zero sets every count of s to 0 and keeps its keys: the summary of a
+// selection that holds nothing.
+func (s *Summary) Zero() {
+	s.Formations.Total, s.Cells.Total = 0, 0
+	for _, m := range []map[string]int{s.Formations.ByStatus, s.Cells.ByState, s.Cells.ByOutcome} {
+		for k := range m {
+			m[k] = 0
+		}
+	}
+}

@@ -25,6 +25,8 @@ const (
 	CodeStateDamaged     = "state_damaged"
 	CodeUnavailable      = "unavailable"
 	CodeForbidden        = "forbidden"
+	CodeUnauthorized     = "unauthorized"
+	CodeMisdirected      = "misdirected_request"
 	CodeUpgradeRequired  = "upgrade_required"
 	CodeBadHandshake     = "bad_handshake"
 	CodeShuttingDown     = "shutting_down"
@@ -40,6 +42,9 @@ const (
 	// CloseCursorExpired: the cursor cannot be resumed; the reason is
 	// {"firstSeq":F,"epoch":"E"}.
 	CloseCursorExpired websocket.StatusCode = 4410
+	// CloseUnauthorized: the socket's principal was removed or changed by a
+	// reload of the auth file; sign in again.
+	CloseUnauthorized websocket.StatusCode = 4401
 )
 
 // codeInfo is what one error code means to each side of the API.
@@ -64,6 +69,8 @@ var codes = map[string]codeInfo{
 	CodeInvalidBatch:     {status: http.StatusBadRequest},
 	CodeBadHandshake:     {status: http.StatusBadRequest},
 	CodeForbidden:        {status: http.StatusForbidden},
+	CodeUnauthorized:     {status: http.StatusUnauthorized, close: CloseUnauthorized, end: EndUnauthorized},
+	CodeMisdirected:      {status: http.StatusMisdirectedRequest},
 	CodeNotFound:         {status: http.StatusNotFound},
 	CodeMethodNotAllowed: {status: http.StatusMethodNotAllowed},
 	CodeCursorExpired:    {status: http.StatusGone, close: CloseCursorExpired, end: EndCursorExpired},
@@ -113,6 +120,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	ci := infoOf(e.Code)
 	status := ci.status
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cellos-allinone"`)
+	}
 	body := map[string]any{"code": e.Code, "message": e.Message}
 	for k, v := range e.Extra {
 		body[k] = v

@@ -110,9 +110,19 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if pq.filter, err = parseFilter(q); err != nil {
+	filter, err := parseFilter(q)
+	if err != nil {
 		return err
 	}
+	if t := callerOf(r).tenant(); t != "" {
+		// A tenant reads its sub-tree, whatever it asks for; a filter
+		// outside it matches nothing.
+		var ok bool
+		if filter, ok = eventlog.ScopeFilter(filter, t); !ok {
+			return s.servePage(w, r, pq)
+		}
+	}
+	pq.filters = []string{filter}
 	return s.servePage(w, r, pq)
 }
 
@@ -123,7 +133,10 @@ type pageQuery struct {
 	from    time.Time
 	hasFrom bool
 	limit   int
-	filter  string
+	// filters: the page holds the events matching any of them; none
+	// matches nothing (a tenant asking outside its sub-tree): the page is
+	// empty and its next is the stream's end.
+	filters []string
 }
 
 // FromFormat names the format of from= in errors and docs.
@@ -198,7 +211,7 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, pq pageQuery)
 	c := pq.c
 	switch {
 	case pq.hasFrom:
-		if c.Since, err = s.sinceOfTime(ctx, pq.from, pq.filter, st); err != nil {
+		if c.Since, err = s.sinceOfTime(ctx, pq.from, pq.filters, st); err != nil {
 			return err
 		}
 	case !c.HasSince && st.FirstSeq > 1:
@@ -212,8 +225,11 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, pq pageQuery)
 		return cursorError(err)
 	}
 	page := api.EventPage{FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch, Events: []api.Event{}, Next: c.Since}
-	if start <= st.LastSeq {
-		if err := s.readPage(ctx, inc, &page, start, pq.filter, pq.limit); err != nil {
+	switch {
+	case len(pq.filters) == 0:
+		page.Next = st.LastSeq
+	case start <= st.LastSeq:
+		if err := s.readPage(ctx, inc, &page, start, pq.filters, pq.limit); err != nil {
 			return err
 		}
 	}
@@ -226,8 +242,11 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, pq pageQuery)
 // the stream's last sequence when there is none (the page is empty and its
 // next is where new events will come). An event stored after st was read
 // belongs to a later page, so the answer never passes st.LastSeq.
-func (s *Server) sinceOfTime(ctx context.Context, t time.Time, filter string, st eventlog.State) (uint64, error) {
-	seq, found, err := s.cfg.Events.SeqAtTime(ctx, t, filter)
+func (s *Server) sinceOfTime(ctx context.Context, t time.Time, filters []string, st eventlog.State) (uint64, error) {
+	if len(filters) == 0 {
+		return st.LastSeq, nil
+	}
+	seq, found, err := s.cfg.Events.SeqAtTime(ctx, t, filters...)
 	if err != nil {
 		return 0, Errorf(CodeUnavailable, "event log unavailable: %v", err)
 	}
@@ -242,8 +261,8 @@ func (s *Server) sinceOfTime(ctx context.Context, t time.Time, filter string, st
 // readPage fills page with up to limit events from start on and sets next.
 // Events read before a loss are still a valid page (their next page gets
 // the 410); a loss before the first event is the 410 now.
-func (s *Server) readPage(ctx context.Context, inc *eventlog.Incarnation, page *api.EventPage, start uint64, filter string, limit int) error {
-	rd, err := s.cfg.Events.OpenReader(ctx, inc, start, filter)
+func (s *Server) readPage(ctx context.Context, inc *eventlog.Incarnation, page *api.EventPage, start uint64, filters []string, limit int) error {
+	rd, err := s.cfg.Events.OpenReader(ctx, inc, start, filters...)
 	if err != nil {
 		return s.pageError(err)
 	}

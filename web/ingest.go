@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -63,9 +65,10 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	// Check names the attribute; in binary mode it came from a header.
 	refusal := ""
+	who := callerOf(r)
 	switch mode {
 	case modeBatch:
-		return s.postBatch(ctx, w, body)
+		return s.postBatch(ctx, w, who, body)
 	case modeBinary:
 		if body, err = binaryToStructured(r.Header, body); err != nil {
 			return err
@@ -76,7 +79,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	pub, err := s.publishEvent(ctx, ev)
+	pub, err := s.publishEvent(ctx, who, ev)
 	if err != nil {
 		return err
 	}
@@ -92,7 +95,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 // postBatch answers a batch with one result per event, in order: a batch
 // that parsed is 200 whatever became of its events, and a refused event
 // does not stop the ones after it.
-func (s *Server) postBatch(ctx context.Context, w http.ResponseWriter, body []byte) error {
+func (s *Server) postBatch(ctx context.Context, w http.ResponseWriter, who caller, body []byte) error {
 	if !utf8.Valid(body) {
 		return Errorf(CodeInvalidBatch, "the batch is not UTF-8")
 	}
@@ -108,7 +111,7 @@ func (s *Server) postBatch(ctx context.Context, w http.ResponseWriter, body []by
 	}
 	out := api.Batch{Results: make([]api.BatchResult, len(items))}
 	for i, item := range items {
-		pub, err := s.publishItem(ctx, item)
+		pub, err := s.publishItem(ctx, who, item)
 		var e *Error
 		switch {
 		case errors.As(err, &e):
@@ -126,7 +129,7 @@ func (s *Server) postBatch(ctx context.Context, w http.ResponseWriter, body []by
 }
 
 // publishItem checks and publishes one event of a batch.
-func (s *Server) publishItem(ctx context.Context, item []byte) (api.Published, error) {
+func (s *Server) publishItem(ctx context.Context, who caller, item []byte) (api.Published, error) {
 	if len(item) > MaxEventBytes {
 		return api.Published{}, Errorf(CodeBodyTooLarge, "the event is %d bytes; an event may have at most %d", len(item), MaxEventBytes)
 	}
@@ -134,7 +137,7 @@ func (s *Server) publishItem(ctx context.Context, item []byte) (api.Published, e
 	if err != nil {
 		return api.Published{}, err
 	}
-	return s.publishEvent(ctx, ev)
+	return s.publishEvent(ctx, who, ev)
 }
 
 // checkEvent is event.Check with its refusal, after prefix, as an API
@@ -151,13 +154,32 @@ func checkEvent(payload []byte, prefix string) (event.Checked, error) {
 // publishEvent stores a checked event under its id (the JetStream
 // message id), so a repeat inside the duplicate window is not stored
 // again and answers the first one's sequence.
-func (s *Server) publishEvent(ctx context.Context, ev event.Checked) (api.Published, error) {
-	pub, err := s.cfg.Events.Publish(ctx, ev.Subject, ev.Payload, ev.ID)
+//
+// A tenant publisher's event goes into its sub-tree,
+// cellos.events.<tenant>.…, with the message id <tenant>/<id>: the tenant
+// is the server's word, never the body's, and one tenant's id never
+// shadows another's inside the duplicate window. An event that declares
+// another tenant is refused and nothing is published.
+func (s *Server) publishEvent(ctx context.Context, who caller, ev event.Checked) (api.Published, error) {
+	msgID := ev.ID
+	if t := who.tenant(); t != "" {
+		for _, declared := range ev.Tenants {
+			if declared != t {
+				return api.Published{}, Errorf(CodeForbidden, "the event declares tenant %q; principal %q publishes for tenant %q only", declared, who.name(), t)
+			}
+		}
+		ev.Subject = event.TenantSubject(t, ev.Kind, ev.EntityID, ev.Phase)
+		msgID = t + "/" + ev.ID
+	}
+	pub, err := s.cfg.Events.Publish(ctx, ev.Subject, ev.Payload, msgID)
 	if errors.Is(err, eventlog.ErrTooLarge) {
 		return api.Published{}, Errorf(CodeBodyTooLarge, "the event does not fit one message of the event log: %v", err)
 	}
 	if err != nil {
 		return api.Published{}, Errorf(CodeUnavailable, "event log unavailable: %v", err)
+	}
+	if pub.Duplicate {
+		s.dups.add(who.tenant())
 	}
 	return api.Published{Seq: pub.Seq, Subject: ev.Subject, Duplicate: pub.Duplicate}, nil
 }
@@ -240,4 +262,30 @@ func binaryToStructured(h http.Header, body []byte) ([]byte, error) {
 		return nil, Errorf(CodeInvalidEvent, "binary mode: the event cannot be written as JSON: %v", err)
 	}
 	return payload, nil
+}
+
+// dupCounts counts the duplicates POST /v1/events answered, per tenant of
+// the publisher ("" for untenanted ones), since the process started: a
+// producer that retries too much shows in /v1/status. Tenants come from
+// the auth file, so the map stays small.
+type dupCounts struct {
+	mu sync.Mutex
+	n  map[string]uint64
+}
+
+func (d *dupCounts) add(tenant string) {
+	d.mu.Lock()
+	if d.n == nil {
+		d.n = map[string]uint64{}
+	}
+	d.n[tenant]++
+	d.mu.Unlock()
+}
+
+func (d *dupCounts) snapshot() map[string]uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]uint64, len(d.n))
+	maps.Copy(out, d.n)
+	return out
 }

@@ -2,11 +2,27 @@ package web
 
 import (
 	"net/http"
+	"slices"
 
 	"cellos-allinone/api"
 	"cellos-allinone/projection"
 	"cellos-allinone/projector"
 )
+
+// scopeTenant is the tenant filter a caller's list or summary reads with:
+// what it asked for, or — for a tenant principal — its own tenant, and
+// visible false when it asked for another (its answer is empty, never
+// another tenant's).
+func scopeTenant(c caller, asked string) (tenant string, visible bool) {
+	own := c.tenant()
+	switch {
+	case own == "":
+		return asked, true
+	case asked == "" || asked == own:
+		return own, true
+	}
+	return own, false
+}
 
 // defaultLimit is the page size when limit is absent.
 const defaultLimit = 100
@@ -28,10 +44,14 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
 	if f.Status != "" && !projection.ValidFormationStatus(f.Status) {
 		return Errorf(CodeBadParameter, "status %q is not a formation status (created, launching, running, degraded, completed, failed, cancelled)", f.Status)
 	}
-	var resp api.FormationList
+	var visible bool
+	f.Tenant, visible = scopeTenant(callerOf(r), f.Tenant)
+	resp := api.FormationList{Formations: []projection.Formation{}}
 	err = s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
-		resp.Formations, resp.Next = p.Formations(f, pg)
+		if visible {
+			resp.Formations, resp.Next = p.Formations(f, pg)
+		}
 	})
 	if err != nil {
 		return err
@@ -47,12 +67,21 @@ func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	var resp api.FormationDetail
 	found := false
+	who := callerOf(r)
 	err := s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Formation, resp.Cells, found = p.Formation(id)
 	})
 	if err != nil {
 		return err
+	}
+	// Another tenant's formation is not found, never forbidden: its
+	// existence is not the caller's to know.
+	found = found && who.sees(resp.Formation.TenantID)
+	if found && who.tenant() != "" {
+		// Its cells carry the formation's tenant (fold v3 inheritance);
+		// one that claimed another is not shown either.
+		resp.Cells = slices.DeleteFunc(resp.Cells, func(c projection.Cell) bool { return !who.sees(c.TenantID) })
 	}
 	if !found {
 		return Errorf(CodeNotFound, "no formation %q", id)
@@ -75,16 +104,20 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := projection.CellFilter{Tenant: q.str("tenant"), Formation: q.str("formation"), State: q.str("state"), Outcome: q.str("outcome"), Prefix: prefix}
+	var visible bool
+	f.Tenant, visible = scopeTenant(callerOf(r), f.Tenant)
 	if f.State != "" && !projection.ValidCellState(f.State) {
 		return Errorf(CodeBadParameter, "state %q is not a cell state (admitted, running, completed, failed, destroyed)", f.State)
 	}
 	if q.has("outcome") && f.Outcome != projection.OutcomeCompleted && f.Outcome != projection.OutcomeFailed && f.Outcome != projection.OutcomeUnset {
 		return Errorf(CodeBadParameter, "outcome %q is not a cell outcome (completed, failed, or none for cells without one)", f.Outcome)
 	}
-	var resp api.CellList
+	resp := api.CellList{Cells: []projection.Cell{}}
 	err = s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
-		resp.Cells, resp.Next = p.Cells(f, pg)
+		if visible {
+			resp.Cells, resp.Next = p.Cells(f, pg)
+		}
 	})
 	if err != nil {
 		return err
@@ -107,7 +140,7 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !found {
+	if found = found && callerOf(r).sees(resp.Cell.TenantID); !found {
 		return Errorf(CodeNotFound, "no cell %q", id)
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -121,13 +154,22 @@ func (s *Server) getSummary(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	who := callerOf(r)
+	tenant, visible := scopeTenant(who, q.str("tenant"))
 	var resp api.Summary
 	err = s.proj.Read(func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
-		resp.Summary = p.Summary(q.str("tenant"))
+		resp.Summary = p.Summary(tenant)
 	})
 	if err != nil {
 		return err
+	}
+	if t := who.tenant(); t != "" {
+		// A tenant learns nothing of the others, not even their names.
+		resp.Tenants = slices.DeleteFunc(resp.Tenants, func(ts projection.TenantSummary) bool { return ts.ID != t })
+		if !visible {
+			resp.Summary.Zero()
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil

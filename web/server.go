@@ -2,17 +2,20 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"cellos-allinone/auth"
 	"cellos-allinone/eventlog"
 	"cellos-allinone/projector"
 )
@@ -43,6 +46,21 @@ type Config struct {
 	Events *eventlog.Stream
 	// WS tunes the WebSocket bridge (ws.go).
 	WS WSConfig
+
+	// Auth is the set of principals of the auth file; nil serves everyone
+	// as an untenanted admin (a loopback server without an auth file).
+	// SetAuth replaces it on reload; a server started without one stays
+	// open.
+	Auth *auth.Set
+	// BoundAddr is the listen address as configured (host:port; the host
+	// may be a name), for the Host check; "" takes the listener's.
+	BoundAddr string
+	// AllowedHosts are more names and addresses the server answers to
+	// (--allowed-hosts), any port; "*.example.com" allows sub-domains.
+	AllowedHosts []string
+	// TLS, when set, serves HTTPS only (its certificate may change: the
+	// config's GetCertificate is asked per handshake).
+	TLS *tls.Config
 }
 
 // Server is the HTTP server of one process.
@@ -56,6 +74,11 @@ type Server struct {
 
 	metrics *metrics
 
+	dups    dupCounts         // duplicates answered by POST /v1/events, per tenant
+	access  map[string]access // route pattern → what it asks of its caller (auth.go)
+	authSet atomic.Pointer[auth.Set]
+	hosts   *hostList // the names and addresses the server answers to
+
 	ln      net.Listener
 	srv     *http.Server
 	serveWG sync.WaitGroup
@@ -67,13 +90,29 @@ func New(cfg Config, proj Projector) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.WS.fill()
-	s := &Server{cfg: cfg, log: cfg.Logger, proj: proj, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registerer)}
-	s.ws = newSockets(cfg.WS.MaxSockets, cfg.Registerer)
+	s := &Server{cfg: cfg, log: cfg.Logger, proj: proj, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registerer), access: map[string]access{}}
+	s.authSet.Store(cfg.Auth)
+	s.hosts = newHostList(boundAddr(cfg), cfg.AllowedHosts)
+	s.ws = newSockets(cfg.WS.MaxSockets, cfg.WS.MaxSocketsPerPrincipal, cfg.Registerer)
 	if cfg.Events != nil {
 		s.hub = newHub(cfg.Events, cfg.Logger, cfg.WS.QueueBytes)
 	}
 	s.routes()
 	return s
+}
+
+// boundAddr is the address the Host list starts from: as configured, else
+// the listener's, else loopback (a server that is never opened, in tests).
+func boundAddr(cfg Config) string {
+	switch {
+	case cfg.BoundAddr != "":
+		return cfg.BoundAddr
+	case cfg.Listener != nil:
+		return cfg.Listener.Addr().String()
+	case cfg.Addr != "":
+		return cfg.Addr
+	}
+	return "127.0.0.1:0"
 }
 
 // handlerFunc is a handler that returns its error for central rendering.
@@ -84,29 +123,34 @@ func (s *Server) routes() {
 	if gatherer == nil {
 		gatherer = prometheus.DefaultGatherer
 	}
+	// Every route says what it asks of its caller (auth.go); a pattern
+	// without an entry asks for an admin.
 	// Read API: served only once the boot replay is done.
-	s.handle("GET /v1/formations", s.whenReady(s.listFormations))
-	s.handle("GET /v1/formations/{id}", s.whenReady(s.getFormation))
-	s.handle("GET /v1/cells", s.whenReady(s.listCells))
-	s.handle("GET /v1/cells/{id}", s.whenReady(s.getCell))
-	s.handle("GET /v1/summary", s.whenReady(s.getSummary))
+	s.handle("GET /v1/formations", accessReader, s.whenReady(s.listFormations))
+	s.handle("GET /v1/formations/{id}", accessReader, s.whenReady(s.getFormation))
+	s.handle("GET /v1/cells", accessReader, s.whenReady(s.listCells))
+	s.handle("GET /v1/cells/{id}", accessReader, s.whenReady(s.getCell))
+	s.handle("GET /v1/summary", accessReader, s.whenReady(s.getSummary))
 	// The event log: read and written directly, ready or not.
-	s.handle("GET /v1/events", s.needEvents(s.listEvents))
-	s.handle("POST /v1/events", s.countRefused(s.needEvents(s.postEvent)))
+	s.handle("GET /v1/events", accessReader, s.needEvents(s.listEvents))
+	s.handle("POST /v1/events", accessPublisher, s.countRefused(s.needEvents(s.postEvent)))
 	// Timelines: an entity's events, from the log (timeline.go).
-	s.handle("GET /v1/cells/{id}/events", s.needEvents(s.cellEvents))
-	s.handle("GET /v1/formations/{id}/events", s.needEvents(s.formationEvents))
-	s.handle("GET /ws/events", s.needEvents(s.serveEvents))
+	s.handle("GET /v1/cells/{id}/events", accessReader, s.needEvents(s.cellEvents))
+	s.handle("GET /v1/formations/{id}/events", accessReader, s.needEvents(s.formationEvents))
+	s.handle("GET /ws/events", accessReader, s.needEvents(s.serveEvents))
+	s.handle("GET /v1/whoami", accessSignedIn, s.whoami)
 	// Operations: always served.
-	s.handle("GET /v1/status", s.status)
-	s.handle("GET /healthz", s.healthz)
-	s.handle("GET /readyz", s.readyz)
+	s.handle("GET /v1/status", accessAdmin, s.status)
+	s.handle("GET /healthz", accessOpen, s.healthz)
+	s.handle("GET /readyz", accessOpen, s.readyz)
+	s.access["GET /metrics"] = accessAdmin
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	// The web view: / and its versioned assets (ui.go).
 	s.uiRoutes()
 }
 
-func (s *Server) handle(pattern string, h handlerFunc) {
+func (s *Server) handle(pattern string, a access, h handlerFunc) {
+	s.access[pattern] = a
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, err)
@@ -123,6 +167,9 @@ func (s *Server) whenReady(h handlerFunc) handlerFunc {
 		return h(w, r)
 	}
 }
+
+// readTimeout bounds reading one request, body included.
+const readTimeout = time.Minute
 
 // eventsTimeout bounds a request's reads and writes of the event log.
 const eventsTimeout = 10 * time.Second
@@ -145,7 +192,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
 	rec := s.metrics.observe(w, pattern)
 	defer rec.done()
-	r, err := s.authorize(r)
+	r, err := s.authorize(r, pattern)
 	if err != nil {
 		s.writeError(rec, r, err)
 		return
@@ -167,6 +214,9 @@ func (s *Server) Open() error {
 			return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 		}
 	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
 	s.ln = ln
 	if s.hub != nil {
 		s.hub.start()
@@ -174,8 +224,13 @@ func (s *Server) Open() error {
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// A whole request, body included (an ingest batch is at most 4
+		// MiB); a WebSocket clears it once upgraded (ws.go).
+		ReadTimeout: readTimeout,
+		// A kept-alive connection with no request is closed after this.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.serveWG.Go(func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"cellos-allinone/projector"
 )
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
@@ -16,8 +18,24 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return Errorf(CodeUnavailable, "event log unavailable: %v", err)
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, statusBody{Status: st, Ingest: ingestStatus{DuplicatesByTenant: s.dups.snapshot()}})
 	return nil
+}
+
+// statusBody is GET /v1/status: the projector's status and what the HTTP
+// side counts itself.
+type statusBody struct {
+	projector.Status
+	Ingest ingestStatus `json:"ingest"`
+}
+
+// ingestStatus counts what POST /v1/events answered since the process
+// started.
+type ingestStatus struct {
+	// DuplicatesByTenant: events answered duplicate:true, by the tenant of
+	// the publisher ("" for untenanted ones). Publishes over NATS are not
+	// seen here.
+	DuplicatesByTenant map[string]uint64 `json:"duplicatesByTenant"`
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {

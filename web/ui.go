@@ -78,8 +78,11 @@ var uiTypes = map[string]string{
 // uiRoutes serves the page at / and its assets under /ui/<version>/.
 func (s *Server) uiRoutes() {
 	ui := loadUI()
-	s.handle("GET /{$}", ui.serveIndex)
-	s.handle("GET "+uiPrefix+"{version}/{file...}", ui.serveAsset)
+	// The page and its files are open: they hold no data, and the page
+	// asks for a token when the server needs one.
+	s.handle("GET /{$}", accessOpen, ui.serveIndex)
+	s.handle("GET "+uiPrefix+"{version}/{file...}", accessOpen, ui.serveAsset)
+	s.access["GET /favicon.ico"] = accessOpen
 	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, uiPrefix+ui.version+"/favicon.svg", http.StatusFound)
 	})

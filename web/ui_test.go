@@ -31,6 +31,7 @@ func (idleProjector) Status(context.Context, string) (projector.Status, error) {
 func get(t *testing.T, h http.Handler, path string, hdr ...string) *http.Response {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req.Host = "127.0.0.1"
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}

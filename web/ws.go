@@ -28,6 +28,10 @@ import (
 type WSConfig struct {
 	// MaxSockets bounds the sockets open at once; more get HTTP 503.
 	MaxSockets int
+	// MaxSocketsPerPrincipal bounds the sockets one principal of the auth
+	// file has open at once; more get HTTP 503. Without an auth file only
+	// MaxSockets applies.
+	MaxSocketsPerPrincipal int
 	// Origins are extra Origin patterns allowed to open a socket (see
 	// CheckOriginPatterns). Same-origin requests, and requests without an
 	// Origin header (not from a browser), are always allowed.
@@ -58,19 +62,25 @@ type WSConfig struct {
 
 // Defaults of WSConfig.
 const (
-	DefaultWSMaxSockets   = 256
-	DefaultWSPingInterval = 15 * time.Second
-	DefaultWSWriteTimeout = 10 * time.Second
-	DefaultWSMaxLag       = 30 * time.Second
-	DefaultWSQueueBytes   = 4 << 20
-	DefaultWSBatchBytes   = 1 << 20
-	DefaultWSBatchEvents  = 1000
-	DefaultWSBatchWait    = 50 * time.Millisecond
+	DefaultWSMaxSockets = 256
+	// DefaultWSMaxSocketsPerPrincipal leaves room for a few browsers with
+	// a few tabs each, and for tail.
+	DefaultWSMaxSocketsPerPrincipal = 32
+	DefaultWSPingInterval           = 15 * time.Second
+	DefaultWSWriteTimeout           = 10 * time.Second
+	DefaultWSMaxLag                 = 30 * time.Second
+	DefaultWSQueueBytes             = 4 << 20
+	DefaultWSBatchBytes             = 1 << 20
+	DefaultWSBatchEvents            = 1000
+	DefaultWSBatchWait              = 50 * time.Millisecond
 )
 
 func (c *WSConfig) fill() {
 	if c.MaxSockets <= 0 {
 		c.MaxSockets = DefaultWSMaxSockets
+	}
+	if c.MaxSocketsPerPrincipal <= 0 {
+		c.MaxSocketsPerPrincipal = DefaultWSMaxSocketsPerPrincipal
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = DefaultWSPingInterval
@@ -115,7 +125,11 @@ func CheckOriginPatterns(patterns []string) error {
 type wsParams struct {
 	cursor eventlog.Cursor
 	filter string
-	batch  bool // batch=1: several events per frame
+	// matches is false when no event can match filter for the caller (a
+	// tenant asking for another sub-tree): the socket gets its hello and
+	// no event.
+	matches bool
+	batch   bool // batch=1: several events per frame
 }
 
 func parseWSParams(u *url.URL) (wsParams, error) {
@@ -123,7 +137,7 @@ func parseWSParams(u *url.URL) (wsParams, error) {
 	if err != nil {
 		return wsParams{}, err
 	}
-	var p wsParams
+	p := wsParams{matches: true}
 	switch b := q.str("batch"); {
 	case !q.has("batch"), b == "0":
 	case b == "1":
@@ -159,33 +173,6 @@ func parseFilter(q query) (string, error) {
 		return "", Errorf(CodeBadParameter, "subject: %v", err)
 	}
 	return s, nil
-}
-
-// checkOrigin refuses cross-origin browser pages that are not allowed
-// explicitly, so that a page elsewhere cannot read the stream through a
-// visitor's browser.
-func (s *Server) checkOrigin(r *http.Request) error {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return nil
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return Errorf(CodeForbidden, "Origin %q is not a URL with a host", origin)
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return nil
-	}
-	for _, p := range s.cfg.WS.Origins {
-		target := u.Host
-		if strings.Contains(p, "://") {
-			target = u.Scheme + "://" + u.Host
-		}
-		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(target)); ok {
-			return nil
-		}
-	}
-	return Errorf(CodeForbidden, "Origin %q may not open a WebSocket here: only the same origin and --ws-origins are allowed", origin)
 }
 
 // checkHandshake refuses the handshakes websocket.Accept would refuse
@@ -227,29 +214,39 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) error {
 	if err := checkHandshake(w, r); err != nil {
 		return err
 	}
-	if err := s.checkOrigin(r); err != nil {
-		return err
+	who := callerOf(r)
+	if t := who.tenant(); t != "" {
+		// A tenant reads its sub-tree, whatever it asks for.
+		p.filter, p.matches = eventlog.ScopeFilter(p.filter, t)
 	}
-	if err := s.ws.acquire(); err != nil {
+	if err := s.ws.acquire(who.name()); err != nil {
 		w.Header().Set("Retry-After", "5")
 		return err
 	}
-	defer s.ws.release()
+	defer s.ws.release(who.name())
 	hr := &hijackRecorder{ResponseWriter: w}
 	c, err := websocket.Accept(hr, r, &websocket.AcceptOptions{
-		OriginPatterns:  s.cfg.WS.Origins,
-		CompressionMode: websocket.CompressionDisabled,
+		// The bearer subprotocol is never echoed: the server speaks
+		// cellos.v1 when it is offered (and none when it is not).
+		Subprotocols: []string{wsProtocol},
+		// authorize checked Origin against the Host list and --ws-origins.
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
 		// Accept has answered the request itself.
 		s.log.Debug("websocket handshake failed", "err", err)
 		return nil
 	}
-	s.ws.track(c)
+	// The server's ReadTimeout left a deadline on the connection; a
+	// socket lives on (pings find dead peers).
+	if hr.conn != nil {
+		_ = hr.conn.SetDeadline(time.Time{})
+	}
 	sk := &socket{
-		srv: s, c: c, p: p, cfg: s.cfg.WS, cork: newCorker(hr.conn),
+		srv: s, c: c, p: p, cfg: s.cfg.WS, cork: newCorker(hr.conn), who: who,
 
-		log: s.log.With("remote", r.RemoteAddr, "since", r.URL.Query().Get("since"), "subject", p.filter),
+		log: s.log.With("remote", r.RemoteAddr, "since", r.URL.Query().Get("since"), "subject", p.filter, "principal", who.name()),
 	}
 	s.ws.untrack(c, sk.serve())
 	return nil
@@ -279,6 +276,7 @@ type socket struct {
 	cork *corker // nil: no TCP_CORK
 	p    wsParams
 	cfg  WSConfig
+	who  caller // the principal the socket was opened for
 	log  *slog.Logger
 }
 
@@ -291,6 +289,10 @@ func (sk *socket) serve() string {
 	connCtx := sk.c.CloseRead(context.Background())
 	ctx, cancel := context.WithCancelCause(connCtx)
 	defer cancel(nil)
+	sk.srv.ws.track(sk.c, tracked{principal: sk.who.name(), drop: cancel})
+	if !sk.srv.stillValid(sk.who) {
+		cancel(errRevoked) // a reload withdrew the principal meanwhile
+	}
 	stop := context.AfterFunc(sk.srv.ws.ctx, func() {
 		cancel(Errorf(CodeShuttingDown, "server shutting down"))
 	})
@@ -380,7 +382,11 @@ func (sk *socket) streamFrom(ctx context.Context, drop context.CancelCauseFunc, 
 	var pos, covered uint64 // covered: everything up to here is sent or skipped
 	subscribe := func() error {
 		var err error
-		if sub, pos, err = hub.subscribe(ctx, sk.p.filter, inc, covered); err != nil {
+		filter := sk.p.filter
+		if !sk.p.matches {
+			filter = hubNothing
+		}
+		if sub, pos, err = hub.subscribe(ctx, filter, inc, covered); err != nil {
 			return sk.readFailed(ctx, inc, err)
 		}
 		return nil
@@ -461,6 +467,9 @@ func (sk *socket) readFailed(ctx context.Context, inc *eventlog.Incarnation, err
 // Reader checks what it reads: when the floor overtakes it, the socket
 // ends with 4410 after the last event before the loss.
 func (sk *socket) history(ctx context.Context, inc *eventlog.Incarnation, from, to uint64) error {
+	if !sk.p.matches {
+		return nil
+	}
 	rd, err := sk.srv.cfg.Events.OpenReader(ctx, inc, from, sk.p.filter)
 	if err != nil {
 		return sk.readFailed(ctx, inc, err)

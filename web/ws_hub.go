@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"cellos-allinone/eventlog"
 
@@ -54,9 +55,14 @@ type hubFrame struct {
 	frame []byte
 }
 
+// hubNothing is the filter of a subscriber that no event matches (a tenant
+// socket that asked for another sub-tree): it still learns of the end of
+// its incarnation.
+const hubNothing = ""
+
 // hubSub is one socket's queue.
 type hubSub struct {
-	filter string
+	filter string // hubNothing matches no event
 	// after: the socket needs every matching event after this sequence
 	// from the hub (it has the ones before from history).
 	after uint64
@@ -192,7 +198,7 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 	}
 	h.pos = d.Seq
 	for s := range h.subs {
-		if !subjectMatches(s.filter, d.Subject) {
+		if s.filter == hubNothing || !subjectMatches(s.filter, d.Subject) {
 			continue
 		}
 		if !s.push(f, h.queueBytes) {
@@ -302,23 +308,10 @@ func (s *hubSub) take(ctx context.Context, spare []*hubFrame) ([]*hubFrame, erro
 	}
 }
 
-// subjectMatches reports whether subject matches the NATS subject filter
-// ('*' one token, '>' the rest).
+// subjectMatches reports whether subject matches the NATS subject filter:
+// nats-server's own matching, so that a socket gets exactly what a
+// JetStream consumer with that filter would (a tenant's sub-tree above
+// all).
 func subjectMatches(filter, subject string) bool {
-	if filter == eventlog.SubjectAll {
-		return strings.HasPrefix(subject, eventlog.SubjectPrefix)
-	}
-	for {
-		ft, frest, fmore := strings.Cut(filter, ".")
-		st, srest, smore := strings.Cut(subject, ".")
-		switch {
-		case ft == ">":
-			return true
-		case ft != "*" && ft != st:
-			return false
-		case !fmore || !smore:
-			return fmore == smore
-		}
-		filter, subject = frest, srest
-	}
+	return natsserver.SubjectMatchesFilter(subject, filter)
 }

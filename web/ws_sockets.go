@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"maps"
+	"slices"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -18,13 +19,15 @@ const (
 	EndCursorExpired = "cursor_expired" // 4410
 	EndPingTimeout   = "ping_timeout"   // dropped, no close frame
 	EndError         = "error"          // 1011
+	EndUnauthorized  = "unauthorized"   // 4401
 )
 
 // sockets counts and tracks the open WebSockets so that their number is
 // bounded and Close can end them with 1001: http.Server.Shutdown does not
 // see hijacked connections (golang/go#17721).
 type sockets struct {
-	limit int // sockets open at once
+	limit     int // sockets open at once
+	perCaller int // sockets open at once for one principal
 	// ctx is cancelled when the server shuts down.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -32,7 +35,8 @@ type sockets struct {
 	mu      sync.Mutex
 	open    int
 	closing bool
-	conns   map[*websocket.Conn]struct{}
+	conns   map[*websocket.Conn]tracked
+	byName  map[string]int // open sockets per principal name
 	ended   map[string]uint64
 	wg      sync.WaitGroup
 
@@ -44,6 +48,12 @@ type sockets struct {
 	eventsSent prometheus.Counter
 }
 
+// tracked is what the bridge knows of one open socket.
+type tracked struct {
+	principal string                  // "" without an auth file
+	drop      context.CancelCauseFunc // ends the socket with its cause's close code
+}
+
 // SocketStats is a snapshot of the WebSocket bridge.
 type SocketStats struct {
 	Open int
@@ -51,12 +61,13 @@ type SocketStats struct {
 	Closed map[string]uint64
 }
 
-func newSockets(limit int, reg prometheus.Registerer) *sockets {
+func newSockets(limit, perCaller int, reg prometheus.Registerer) *sockets {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &sockets{
-		limit: limit, ctx: ctx, cancel: cancel,
-		conns: map[*websocket.Conn]struct{}{},
-		ended: map[string]uint64{},
+		limit: limit, perCaller: perCaller, ctx: ctx, cancel: cancel,
+		conns:  map[*websocket.Conn]tracked{},
+		byName: map[string]int{},
+		ended:  map[string]uint64{},
 		openGauge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cellos_ws_sockets", Help: "WebSockets open on /ws/events.",
 		}),
@@ -76,8 +87,9 @@ func newSockets(limit int, reg prometheus.Registerer) *sockets {
 	return s
 }
 
-// acquire takes a socket slot; release gives it back.
-func (s *sockets) acquire() error {
+// acquire takes a socket slot for the principal called name ("" without
+// an auth file, which only the total bounds); release gives it back.
+func (s *sockets) acquire(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -86,25 +98,51 @@ func (s *sockets) acquire() error {
 	if s.open >= s.limit {
 		return Errorf(CodeUnavailable, "too many WebSockets open (%d, the maximum; see --ws-max-sockets); retry later", s.limit)
 	}
+	if name != "" && s.byName[name] >= s.perCaller {
+		return Errorf(CodeUnavailable, "too many WebSockets open for principal %q (%d, the maximum per principal; see --ws-max-sockets-per-principal); retry later", name, s.perCaller)
+	}
+	if name != "" {
+		s.byName[name]++
+	}
 	s.open++
 	s.wg.Add(1)
 	s.openGauge.Inc()
 	return nil
 }
 
-func (s *sockets) release() {
+func (s *sockets) release(name string) {
 	s.mu.Lock()
 	s.open--
+	if name != "" {
+		if s.byName[name]--; s.byName[name] == 0 {
+			delete(s.byName, name)
+		}
+	}
 	s.mu.Unlock()
 	s.openGauge.Dec()
 	s.wg.Done()
 }
 
-func (s *sockets) track(c *websocket.Conn) {
+func (s *sockets) track(c *websocket.Conn, t tracked) {
 	s.mu.Lock()
-	s.conns[c] = struct{}{}
+	s.conns[c] = t
 	s.mu.Unlock()
 }
+
+// revoke ends the sockets of the named principals with 4401: their
+// credentials were removed or changed by a reload of the auth file.
+func (s *sockets) revoke(names []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.conns {
+		if t.principal != "" && slices.Contains(names, t.principal) {
+			t.drop(errRevoked)
+		}
+	}
+}
+
+// errRevoked ends a socket whose principal a reload removed or changed.
+var errRevoked = Errorf(CodeUnauthorized, "the credentials of this socket were withdrawn (the auth file was reloaded); sign in again")
 
 func (s *sockets) untrack(c *websocket.Conn, reason string) {
 	s.mu.Lock()

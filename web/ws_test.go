@@ -290,12 +290,14 @@ func TestWSNonObjectPayloadIsSentAsAString(t *testing.T) {
 	}
 }
 
+// The Origin of a browser's upgrade must name this server (its Host list,
+// any port: on loopback the loopback names) or match --ws-origins.
 func TestWSOrigin(t *testing.T) {
-	e := wsStart(t, web.WSConfig{Origins: []string{"localhost:5173", "https://*.example.com"}})
+	e := wsStart(t, web.WSConfig{Origins: []string{"app.test:5173", "https://*.example.com"}})
 	with := func(origin string) *websocket.DialOptions {
 		return &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}}
 	}
-	for _, origin := range []string{"http://evil.example", "null", "https://localhost:5174", "http://a.example.com"} {
+	for _, origin := range []string{"http://evil.example", "null", "https://app.test:5174", "http://a.example.com", "http://localhost.evil.example"} {
 		c, resp, err := e.tryDial(t, "", with(origin))
 		if err == nil {
 			c.CloseNow()
@@ -306,7 +308,7 @@ func TestWSOrigin(t *testing.T) {
 			t.Errorf("Origin %s: %v, want 403 forbidden", origin, err)
 		}
 	}
-	for _, origin := range []string{e.a.URL(), "http://localhost:5173", "https://a.example.com"} {
+	for _, origin := range []string{e.a.URL(), "http://localhost:5173", "http://127.0.0.1:9", "http://app.test:5173", "https://a.example.com"} {
 		c, _ := e.dial(t, "", with(origin))
 		c.Close(websocket.StatusNormalClosure, "")
 	}
