@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,13 +24,36 @@ const maxBody = 64 << 20
 
 // Client talks to one server. It is safe for concurrent use.
 type Client struct {
-	base *url.URL
-	hc   *http.Client
+	base  *url.URL
+	hc    *http.Client // the API's requests (bounded by a timeout)
+	ws    *http.Client // WebSocket handshakes (no timeout: the socket lives on)
+	token string
 }
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	token   string
+	rootCAs *x509.CertPool
+}
+
+// WithToken sends token as Authorization: Bearer on every request and
+// WebSocket handshake (docs/security.md).
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithRootCAs trusts the certificates of pool (a server whose certificate
+// no system authority signed, such as a self-signed one) instead of the
+// system's.
+func WithRootCAs(pool *x509.CertPool) Option { return func(o *options) { o.rootCAs = pool } }
 
 // New returns a client of the server at base, for example
 // "http://127.0.0.1:8080".
-func New(base string) (*Client, error) {
+func New(base string, opts ...Option) (*Client, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	u, err := url.Parse(strings.TrimRight(base, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("server URL %q: %v", base, err)
@@ -39,7 +64,22 @@ func New(base string) (*Client, error) {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("server URL %q: must not carry a query or fragment", base)
 	}
-	return &Client{base: u, hc: &http.Client{Timeout: 60 * time.Second}}, nil
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if o.rootCAs != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: o.rootCAs, MinVersion: tls.VersionTLS12}
+	}
+	return &Client{
+		base: u, token: o.token,
+		hc: &http.Client{Timeout: 60 * time.Second, Transport: tr},
+		ws: &http.Client{Transport: tr},
+	}, nil
+}
+
+// authorize sets the bearer token on h.
+func (c *Client) authorize(h http.Header) {
+	if c.token != "" {
+		h.Set("Authorization", "Bearer "+c.token)
+	}
 }
 
 // BaseURL is the server's address as given to New, without a trailing slash.
@@ -86,6 +126,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return 0, nil, err
 	}
 	req.Header.Set("Accept", "application/json")
+	c.authorize(req.Header)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

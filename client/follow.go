@@ -233,6 +233,10 @@ func batchRefused(err error) bool {
 // permanent reports whether retrying cannot help: the server understood
 // the request and refused it (bad parameter, no such endpoint, forbidden).
 func permanent(err error) bool {
+	var ue *UnauthorizedError
+	if errors.As(err, &ue) {
+		return true
+	}
 	var he *HandshakeError
 	if !errors.As(err, &he) {
 		return false

@@ -22,7 +22,18 @@ const (
 	// CloseCursorExpired: since+1 is below the stream's first sequence,
 	// or the epoch asked for is not the current one.
 	CloseCursorExpired websocket.StatusCode = 4410
+	// CloseUnauthorized: the socket's credentials were withdrawn (the
+	// server's auth file was reloaded without them).
+	CloseUnauthorized websocket.StatusCode = 4401
 )
+
+// UnauthorizedError is the server's 4401 close: the token no longer
+// counts. Reconnecting with it is refused; Follow gives up.
+type UnauthorizedError struct{ Reason string }
+
+func (e *UnauthorizedError) Error() string {
+	return "the server withdrew this token's access (WebSocket close 4401): " + e.Reason
+}
 
 // maxFrame bounds one frame the client accepts: well above the server's
 // event size limit, far below what could hurt.
@@ -107,7 +118,9 @@ func (c *Client) Stream(ctx context.Context, so StreamOptions) (*Stream, error) 
 
 	dialCtx, cancelDial := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelDial()
-	conn, resp, err := websocket.Dial(dialCtx, u.String(), &websocket.DialOptions{HTTPClient: &http.Client{}})
+	header := http.Header{}
+	c.authorize(header)
+	conn, resp, err := websocket.Dial(dialCtx, u.String(), &websocket.DialOptions{HTTPClient: c.ws, HTTPHeader: header})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			var raw []byte
@@ -219,9 +232,13 @@ func IsGoingAway(err error) bool {
 	return websocket.CloseStatus(err) == websocket.StatusGoingAway
 }
 
-// closeError turns a 4410 close into *ExpiredError.
+// closeError turns a 4410 close into *ExpiredError and a 4401 close into
+// *UnauthorizedError.
 func closeError(err error) error {
 	var ce websocket.CloseError
+	if errors.As(err, &ce) && ce.Code == CloseUnauthorized {
+		return &UnauthorizedError{Reason: ce.Reason}
+	}
 	if !errors.As(err, &ce) || ce.Code != CloseCursorExpired {
 		return err
 	}
