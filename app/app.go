@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,10 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"cellos-allinone/auth"
 	natsembed "cellos-allinone/embed"
 	"cellos-allinone/eventlog"
 	"cellos-allinone/projector"
 	"cellos-allinone/store"
+	"cellos-allinone/tlscert"
 	"cellos-allinone/web"
 )
 
@@ -34,6 +37,10 @@ type App struct {
 	HTTP   *web.Server
 
 	httpLn    net.Listener // bound first, handed to HTTP
+	log       *slog.Logger
+	reloadMu  sync.Mutex
+	authSet   *auth.Set     // the principals in force; nil without an auth file
+	cert      *tlscert.Pair // nil without TLS
 	cancel    context.CancelFunc
 	watching  chan struct{} // closed when the log's watcher returned
 	stopped   chan struct{} // closed when the projector's Run returned
@@ -52,7 +59,19 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	log := cfg.Logger
-	a = &App{cfg: cfg, watching: make(chan struct{}), stopped: make(chan struct{}), closed: make(chan struct{})}
+	a = &App{cfg: cfg, log: log, watching: make(chan struct{}), stopped: make(chan struct{}), closed: make(chan struct{})}
+	// Credentials first: a bad auth file or certificate is an error
+	// before anything is bound or created.
+	if cfg.AuthFile != "" {
+		if a.authSet, err = auth.ParseFile(cfg.AuthFile); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.TLSCert != "" {
+		if a.cert, err = tlscert.Load(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, err
+		}
+	}
 	// The App is passed in: by the time this runs, "return nil, err" has
 	// set the result a to nil.
 	defer func(a *App) {
@@ -119,10 +138,15 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		Logger:             log.With("system", "projector"),
 		Registerer:         reg,
 	})
-	a.HTTP = web.New(web.Config{
+	webCfg := web.Config{
 		Listener: a.httpLn, Version: cfg.Version, Logger: log.With("system", "http"), Gatherer: reg,
 		Registerer: reg, Events: a.Events, WS: cfg.WS,
-	}, a.Proj)
+		Auth: a.authSet, BoundAddr: cfg.HTTPAddr, AllowedHosts: cfg.AllowedHosts,
+	}
+	if a.cert != nil {
+		webCfg.TLS = a.cert.Config()
+	}
+	a.HTTP = web.New(webCfg, a.Proj)
 	if err := a.HTTP.Open(); err != nil {
 		return nil, err
 	}
@@ -130,7 +154,11 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if u := a.NATSMonitorURL(); u != "" {
 		log.Info("serving nats-server monitoring", "url", u)
 	}
-	log.Info("listening", "http", "http://"+a.HTTP.Addr(), "nats", a.be.URL(), "data_dir", cfg.DataDir)
+	log.Info("listening", "http", a.HTTPURL(), "nats", a.be.URL(), "data_dir", cfg.DataDir,
+		"auth", a.authSummary(), "tls", a.cert != nil)
+	if a.authSet != nil && a.cert == nil && !isLoopback(cfg.HTTPAddr) {
+		log.Warn("serving beyond loopback without TLS: bearer tokens cross the network in clear text; give --tls-cert and --tls-key")
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	go func() {
@@ -143,6 +171,53 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}()
 	return a, nil
 }
+
+// HTTPURL is the base URL of the HTTP API (https:// with TLS).
+func (a *App) HTTPURL() string {
+	if a.cert != nil {
+		return "https://" + a.HTTP.Addr()
+	}
+	return "http://" + a.HTTP.Addr()
+}
+
+// Reload re-reads the auth file and the TLS certificate (SIGHUP). Each
+// that does not load is kept as it was, and the error says why; what did
+// load takes effect for new requests, connections and handshakes, and the
+// open connections of principals that were removed or changed are closed.
+func (a *App) Reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	var errs []error
+	if a.cfg.AuthFile != "" {
+		set, err := auth.ParseFile(a.cfg.AuthFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("auth file not reloaded, the previous principals stay in force: %w", err))
+		} else {
+			closed := a.HTTP.SetAuth(set)
+			a.authSet = set
+			a.log.Info("auth file reloaded", "principals", len(set.Principals()), "withdrawn", closed)
+		}
+	}
+	if a.cert != nil {
+		if err := a.cert.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("TLS certificate not reloaded, the previous one stays in use: %w", err))
+		} else {
+			a.log.Info("TLS certificate reloaded", "not_after", a.cert.Certificate().Leaf.NotAfter)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// authSummary describes the auth in force for the start's log line.
+func (a *App) authSummary() string {
+	if a.authSet == nil {
+		return "none (loopback only)"
+	}
+	return fmt.Sprintf("%d principals from %s", len(a.authSet.Principals()), a.cfg.AuthFile)
+}
+
+// isLoopback reports whether host:port names this machine only.
+func isLoopback(addr string) bool { return requireLoopback("", addr, "") == nil }
 
 // NATSURL is where external producers publish.
 func (a *App) NATSURL() string { return a.be.URL() }

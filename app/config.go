@@ -38,9 +38,22 @@ type Config struct {
 	// WS tunes the WebSocket bridge /ws/events (web.WSConfig defaults).
 	WS web.WSConfig
 
+	// AuthFile is the auth file (docs/security.md): its principals are the
+	// only ones HTTP and the embedded NATS accept. "" keeps the server
+	// open to every local caller, which is allowed on loopback only.
+	AuthFile string
+	// AllowedHosts are further names and addresses the HTTP server
+	// answers to (the Host and Origin checks).
+	AllowedHosts []string
+	// TLSCert and TLSKey serve HTTPS and TLS on the NATS client port.
+	TLSCert, TLSKey string
+
 	Version string
 	Logger  *slog.Logger
 }
+
+// needAuthFile says why a listener beyond loopback is refused.
+const needAuthFile = "listening beyond this machine requires credentials: give --auth-file (docs/security.md)"
 
 // Sync policies of the embedded JetStream (see docs/durability.md).
 const (
@@ -83,20 +96,33 @@ func (c *Config) fill() {
 // Validate checks the configuration before anything starts.
 func (c *Config) Validate() error {
 	c.fill()
-	if err := requireLoopback("--http-addr", c.HTTPAddr); err != nil {
-		return err
-	}
-	if c.NATSURL == "" {
-		if err := requireLoopback("--nats-addr", c.NATSAddr); err != nil {
+	if c.AuthFile == "" {
+		// Without credentials only this machine may connect.
+		if err := requireLoopback("--http-addr", c.HTTPAddr, needAuthFile); err != nil {
 			return err
 		}
+		if c.NATSURL == "" {
+			if err := requireLoopback("--nats-addr", c.NATSAddr, needAuthFile); err != nil {
+				return err
+			}
+		}
+	} else if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("--http-addr %q: %v (want host:port, for example 0.0.0.0:8080)", c.HTTPAddr, err)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together: give both or neither")
+	}
+	if err := web.CheckAllowedHosts(c.AllowedHosts); err != nil {
+		return fmt.Errorf("--allowed-hosts: %w", err)
 	}
 	if c.NATSMonitorAddr != "" {
+		// Its endpoints have no authentication: this machine only, even
+		// with an auth file.
 		if c.NATSURL != "" {
 			// The URL is not repeated: it may hold credentials.
 			return fmt.Errorf("--nats-monitor-addr serves the embedded nats-server's monitoring; with --nats-url there is none: read the external server's own monitoring port")
 		}
-		if err := requireLoopback("--nats-monitor-addr", c.NATSMonitorAddr); err != nil {
+		if err := requireLoopback("--nats-monitor-addr", c.NATSMonitorAddr, "nats-server's monitoring endpoints have no authentication, so they stay on this machine (read them through an SSH tunnel)"); err != nil {
 			return err
 		}
 	}
@@ -119,8 +145,8 @@ func (c *Config) Validate() error {
 }
 
 // requireLoopback refuses listeners beyond this machine: binding elsewhere
-// needs credentials (docs/design.md §6), which this release does not have yet.
-func requireLoopback(flag, addr string) error {
+// needs credentials, an auth file (docs/security.md).
+func requireLoopback(flag, addr, why string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("%s %q: %v (want host:port, for example 127.0.0.1:8080)", flag, addr, err)
@@ -131,5 +157,5 @@ func requireLoopback(flag, addr string) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("%s %q is not a loopback address: listening beyond this machine requires credentials, which this release does not support yet", flag, addr)
+	return fmt.Errorf("%s %q is not a loopback address: %s", flag, addr, why)
 }

@@ -2,6 +2,8 @@ package apptest
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +31,9 @@ type App struct {
 	*app.App
 	tb     testing.TB
 	client *client.Client
+	// admin is the token of an admin principal when the program runs with
+	// an auth file (StartSite): Client and Publish use it.
+	admin string
 
 	stopOnce sync.Once
 	mu       sync.Mutex
@@ -77,6 +82,39 @@ func StartNotReady(tb testing.TB, cfg app.Config) *App {
 	return ta
 }
 
+// StartSite is Start with the auth file of testutil.Site (written into the
+// data dir unless cfg.AuthFile is set): Client and Publish act as its
+// admin, ClientAs as any principal.
+func StartSite(tb testing.TB, cfg app.Config) *App {
+	tb.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = tb.TempDir()
+	}
+	if cfg.AuthFile == "" {
+		cfg.AuthFile = filepath.Join(cfg.DataDir, "auth")
+		testutil.WriteAuthFile(tb, cfg.AuthFile, testutil.Site)
+	}
+	a := StartNotReady(tb, cfg)
+	a.admin = testutil.SitePrincipal(tb, "ops").Token
+	var err error
+	if a.client, err = client.New(a.URL(), client.WithToken(a.admin)); err != nil {
+		tb.Fatal(err)
+	}
+	a.WaitReady()
+	return a
+}
+
+// ClientAs is an API client that sends token (of a principal of the auth
+// file, or anything a test wants to try).
+func (a *App) ClientAs(token string) *client.Client {
+	a.tb.Helper()
+	c, err := client.New(a.URL(), client.WithToken(token))
+	if err != nil {
+		a.tb.Fatal(err)
+	}
+	return c
+}
+
 // WaitReady waits until the boot replay is done.
 func (a *App) WaitReady() {
 	a.tb.Helper()
@@ -87,11 +125,12 @@ func (a *App) WaitReady() {
 	}
 }
 
-// URL is the program's HTTP address, http://host:port.
-func (a *App) URL() string { return "http://" + a.HTTP.Addr() }
+// URL is the program's HTTP address, http://host:port (https:// with TLS).
+func (a *App) URL() string { return a.HTTPURL() }
 
-// WSURL is the address of its live stream, ws://host:port/ws/events.
-func (a *App) WSURL() string { return "ws://" + a.HTTP.Addr() + "/ws/events" }
+// WSURL is the address of its live stream, ws://host:port/ws/events
+// (wss:// with TLS).
+func (a *App) WSURL() string { return "ws" + strings.TrimPrefix(a.HTTPURL(), "http") + "/ws/events" }
 
 // Client is an API client of the program.
 func (a *App) Client() *client.Client { return a.client }
@@ -161,7 +200,11 @@ func (a *App) natsConn() *nats.Conn {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.producer == nil {
-		nc, err := nats.Connect(a.NATSURL())
+		var opts []nats.Option
+		if a.admin != "" {
+			opts = append(opts, nats.Token(a.admin))
+		}
+		nc, err := nats.Connect(a.NATSURL(), opts...)
 		if err != nil {
 			a.tb.Fatalf("connect to NATS at %s: %v", a.NATSURL(), err)
 		}

@@ -111,3 +111,11 @@ func Workload(n int) []Event {
 	}
 	return out[:n]
 }
+
+// InTenant is e published in the tenant form of its subject,
+// cellos.events.<tenant>.<entity>.<id>.<phase> (docs/design.md §2), as a
+// tenant's producer stores it.
+func InTenant(tenant string, e Event) Event {
+	e.Subject = event.SubjectPrefix + tenant + "." + strings.TrimPrefix(e.Subject, event.SubjectPrefix)
+	return e
+}

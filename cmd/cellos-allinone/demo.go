@@ -50,6 +50,7 @@ var demoServeDefaults = map[string]string{
 }
 
 type demoOpts struct {
+	remote        // --token, --creds, --cacert of --target
 	target, start string
 	seed          uint64
 	rate          float64
@@ -69,6 +70,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("demo", demoAbout, "cellos-allinone demo --rate 50 --seed 7    # then open the printed URL")
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.target, "target", "", "feed the server at this URL instead of starting one (http://host:port)")
+	o.remote.bindCredentials(fs)
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the traffic (default: random, printed)")
 	fs.Float64Var(&o.rate, "rate", 20, "events per second (0 = as fast as the server takes them)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0 = no limit)")
@@ -127,7 +129,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if o.target != "" {
-		c, err := newClient(o.target)
+		c, err := o.remote.client(o.target)
 		if err != nil {
 			return err
 		}
@@ -176,7 +178,7 @@ func rateText(rate float64) string {
 
 // withOwnServer runs the server in this process for the demo's length.
 func (o *demoOpts) withOwnServer(ctx context.Context, gen *demo.Generator, cfg app.Config, logLevel, logFormat string, stdout, stderr io.Writer) (err error) {
-	a, _, err := startApp(ctx, cfg, logLevel, logFormat, stderr)
+	a, log, err := startApp(ctx, cfg, logLevel, logFormat, stderr)
 	if err != nil {
 		return err
 	}
@@ -191,10 +193,18 @@ func (o *demoOpts) withOwnServer(ctx context.Context, gen *demo.Generator, cfg a
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		select {
-		case <-a.Stopped():
-			cancel()
-		case <-ctx.Done():
+		for {
+			select {
+			case <-a.Stopped():
+				cancel()
+				return
+			case <-ctx.Done():
+				return
+			case <-reloadRequests(ctx):
+				if err := a.Reload(); err != nil {
+					log.Error("reload incomplete", "err", err)
+				}
+			}
 		}
 	}()
 	if err := a.Proj.WaitReady(ctx); err != nil {
@@ -203,7 +213,7 @@ func (o *demoOpts) withOwnServer(ctx context.Context, gen *demo.Generator, cfg a
 		}
 		return nil
 	}
-	url := "http://" + a.HTTP.Addr()
+	url := a.HTTPURL()
 	fmt.Fprintf(stdout, "demo: open %s/ — %s, seed %d, data in %s; Ctrl-C stops\n", url, rateText(o.rate), o.seed, cfg.DataDir)
 	err = o.publish(ctx, gen, &demoPublisher{post: natsPoster(a.Events), stderr: stderr}, url, stdout)
 	if a.Err() != nil {

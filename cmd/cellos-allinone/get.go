@@ -32,10 +32,11 @@ cell ended — completed, failed, or none — and stays after its teardown.`
 
 // getOpts are the flags of get.
 type getOpts struct {
-	server, tenant, status, outcome, formation, after string
-	limit                                             int
-	all                                               bool
-	out                                               *outputFlag
+	remote
+	tenant, status, outcome, formation, after string
+	limit                                     int
+	all                                       bool
+	out                                       *outputFlag
 }
 
 func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -43,7 +44,7 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("get formations|cells|formation ID|cell ID", getAbout,
 		"cellos-allinone get cells --tenant acme --state failed -o table")
 	fs.SetOutput(stderr)
-	serverFlag(fs, &o.server)
+	o.remote.bind(fs, client.DefaultServer)
 	fs.StringVar(&o.tenant, "tenant", "", "only this tenant")
 	fs.StringVar(&o.status, "status", "", "formations: only this status; cells: only this state")
 	fs.StringVar(&o.status, "state", "", "same as --status")
@@ -96,7 +97,7 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.all && o.limit == 0 {
 		o.limit = projection.MaxLimit // fewer round trips
 	}
-	c, err := newClient(o.server)
+	c, err := o.client("")
 	if err != nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // isGetFlag: --server and -o apply everywhere, the others to lists only.
 func isGetFlag(name string, listFlags []string) bool {
 	switch name {
-	case "server", "o", "output":
+	case "server", "token", "creds", "cacert", "o", "output":
 		return true
 	}
 	for _, f := range listFlags {

@@ -113,9 +113,23 @@ func isHelpFlag(arg string) bool {
 var exitNow = os.Exit
 
 // signalContext is cancelled by the first SIGINT/SIGTERM; a second one
-// exits at once.
+// exits at once. SIGHUP never ends a command: serve (and demo's server)
+// reload their credentials on it (reloadRequests); others ignore it, so
+// that a closed terminal or "systemctl reload" does not kill them
+// silently.
 func signalContext() (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+	hups := make(chan struct{}, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			select {
+			case hups <- struct{}{}:
+			default: // one reload pending is enough
+			}
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), reloadKey{}, (<-chan struct{})(hups)))
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -131,8 +145,19 @@ func signalContext() (context.Context, func()) {
 	return ctx, func() {
 		signal.Stop(ch)
 		close(ch)
+		signal.Stop(hup)
+		close(hup)
 		cancel()
 	}
+}
+
+type reloadKey struct{}
+
+// reloadRequests delivers a value per SIGHUP (coalesced while one waits);
+// nil (never) for a context that signalContext did not make.
+func reloadRequests(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(reloadKey{}).(<-chan struct{})
+	return ch
 }
 
 func printUsage(w io.Writer) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cellos-allinone/client"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -31,10 +33,13 @@ var stdin io.Reader = os.Stdin
 const maxEventLine = 8 << 20
 
 func publish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var server, file string
+	var (
+		rm   remote
+		file string
+	)
 	fs := newFlagSet("publish", publishAbout, "cellos-allinone publish -f events.jsonl --server http://127.0.0.1:8080")
 	fs.SetOutput(stderr)
-	serverFlag(fs, &server)
+	rm.bind(fs, client.DefaultServer)
 	fs.StringVar(&file, "f", "", "file to publish, - for standard input (required)")
 	fs.StringVar(&file, "file", "", "same as -f")
 	out := bindOutput(fs, "text", "json")
@@ -47,7 +52,8 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if file == "" {
 		return usageError{"-f FILE (or -f - for standard input) is required"}
 	}
-	c, err := newClient(server)
+	server := rm.server
+	c, err := rm.client("")
 	if err != nil {
 		return err
 	}

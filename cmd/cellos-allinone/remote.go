@@ -1,11 +1,13 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 
@@ -16,14 +18,71 @@ import (
 // --target) share this file: the --server flag, the -o flag and how
 // server answers become exit codes.
 
-// serverFlag binds --server (env twin CELLOS_SERVER) to p.
-func serverFlag(fs *flag.FlagSet, p *string) {
-	fs.StringVar(p, "server", client.DefaultServer, "base URL of the cellos-allinone HTTP API")
+// remote is where a command finds a running server and how it proves who
+// it is: --server, --token or --creds, and --cacert for a server whose
+// certificate no system authority signed.
+type remote struct {
+	server, token, creds, cacert string
 }
 
-// newClient is a usage error for a malformed --server.
-func newClient(server string) (*client.Client, error) {
-	c, err := client.New(server)
+// bind binds the flags; serverDefault is --server's default ("" for
+// commands where the server is optional).
+func (rm *remote) bind(fs *flag.FlagSet, serverDefault string) {
+	fs.StringVar(&rm.server, "server", serverDefault, "base URL of the cellos-allinone HTTP API (https:// with TLS)")
+	rm.bindCredentials(fs)
+}
+
+// bindCredentials binds the flags besides --server (demo calls its server
+// --target).
+func (rm *remote) bindCredentials(fs *flag.FlagSet) {
+	fs.StringVar(&rm.token, "token", "", "bearer token of a principal of the server's auth file (prefer --creds or CELLOS_TOKEN: a flag shows in ps)")
+	fs.StringVar(&rm.creds, "creds", "", "file whose first line is the bearer token (keeps it out of the shell history and ps)")
+	fs.StringVar(&rm.cacert, "cacert", "", "PEM file of the certificate authority (or the self-signed certificate) to trust for an https:// server")
+}
+
+// credential is the bearer token to send: --token, else the first line of
+// --creds; "" for none.
+func (rm *remote) credential() (string, error) {
+	if rm.token != "" && rm.creds != "" {
+		return "", usageError{"--token and --creds exclude each other"}
+	}
+	if rm.creds == "" {
+		return rm.token, nil
+	}
+	b, err := os.ReadFile(rm.creds)
+	if err != nil {
+		return "", fmt.Errorf("--creds: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	if line = strings.TrimSpace(line); line == "" {
+		return "", fmt.Errorf("--creds %s: the first line is empty; it must hold the token", rm.creds)
+	}
+	return line, nil
+}
+
+// client is a client of server (rm.server when ""); a malformed URL is a
+// usage error.
+func (rm *remote) client(server string) (*client.Client, error) {
+	if server == "" {
+		server = rm.server
+	}
+	token, err := rm.credential()
+	if err != nil {
+		return nil, err
+	}
+	opts := []client.Option{client.WithToken(token)}
+	if rm.cacert != "" {
+		pem, err := os.ReadFile(rm.cacert)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageError{fmt.Sprintf("--cacert %s: no PEM certificate in it", rm.cacert)}
+		}
+		opts = append(opts, client.WithRootCAs(pool))
+	}
+	c, err := client.New(server, opts...)
 	if err != nil {
 		return nil, usageError{"--server: " + err.Error()}
 	}
@@ -90,6 +149,9 @@ func remoteError(server string, err error, badInput bool) error {
 	if errors.As(err, &ae) {
 		if badInput && ae.Status == 400 {
 			return usageError{ae.Message}
+		}
+		if ae.Status == 401 {
+			return fmt.Errorf("%s: %s\n(give the token of a principal of its auth file with --creds FILE or CELLOS_TOKEN)", server, ae.Error())
 		}
 		return fmt.Errorf("%s: %s", server, ae.Error())
 	}

@@ -22,8 +22,15 @@ func serveFlags(cfg *app.Config, logLevel, logFormat *string) *flag.FlagSet {
 			"the projection with its bbolt checkpoint, the HTTP API, WebSocket stream and web view.",
 		"cellos-allinone serve --data-dir /var/lib/cellos --http-addr 127.0.0.1:8080")
 	fs.StringVar(&cfg.DataDir, "data-dir", app.DefaultDataDir, "directory for the JetStream store and the checkpoint")
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", app.DefaultHTTPAddr, "HTTP listen address (loopback only)")
-	fs.StringVar(&cfg.NATSAddr, "nats-addr", app.DefaultNATSAddr, "embedded NATS client listen address (loopback only)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", app.DefaultHTTPAddr, "HTTP listen address (loopback only without --auth-file)")
+	fs.StringVar(&cfg.NATSAddr, "nats-addr", app.DefaultNATSAddr, "embedded NATS client listen address (loopback only without --auth-file)")
+	fs.StringVar(&cfg.AuthFile, "auth-file", "", "the principals HTTP and NATS accept, one a line: <name> <secret> <role>[,<role>…] [<tenant>] (docs/security.md); reloaded on SIGHUP")
+	fs.Func("allowed-hosts", "comma-separated further host names (*.example.com for sub-domains) or addresses the HTTP server answers to, any port; others get 421", func(v string) error {
+		cfg.AllowedHosts = splitList(v)
+		return web.CheckAllowedHosts(cfg.AllowedHosts)
+	})
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) for HTTPS and TLS on the NATS client port; reloaded on SIGHUP")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "use this existing NATS server/cluster instead of the embedded one")
 	fs.StringVar(&cfg.NATSMonitorAddr, "nats-monitor-addr", "", "serve the embedded nats-server's monitoring endpoints (/varz, /jsz, …) here (loopback only; off when empty; not with --nats-url)")
 	fs.StringVar(&cfg.Sync, "sync", app.SyncPolicyAlways, "JetStream fsync policy of the embedded server: always (every write is on disk before it is acknowledged) or interval")
@@ -34,18 +41,25 @@ func serveFlags(cfg *app.Config, logLevel, logFormat *string) *flag.FlagSet {
 	fs.Int64Var(&cfg.MaxBytes, "max-bytes", 0, "byte cap of a newly created stream (0 = none)")
 	fs.DurationVar(&cfg.Duplicates, "dup-window", eventlog.DefaultDuplicates, "duplicate-detection window of a newly created stream")
 	fs.IntVar(&cfg.WS.MaxSockets, "ws-max-sockets", web.DefaultWSMaxSockets, "most WebSockets open at once; more get HTTP 503")
-	fs.Func("ws-origins", "comma-separated extra Origin patterns allowed to open WebSockets (host[:port] or scheme://host[:port], path.Match wildcards); same-origin is always allowed", func(v string) error {
-		cfg.WS.Origins = nil
-		for o := range strings.SplitSeq(v, ",") {
-			if o = strings.TrimSpace(o); o != "" {
-				cfg.WS.Origins = append(cfg.WS.Origins, o)
-			}
-		}
+	fs.IntVar(&cfg.WS.MaxSocketsPerPrincipal, "ws-max-sockets-per-principal", web.DefaultWSMaxSocketsPerPrincipal, "most WebSockets one principal of the auth file has open at once; more get HTTP 503")
+	fs.Func("ws-origins", "comma-separated extra Origin patterns allowed to use the API from a browser (host[:port] or scheme://host[:port], path.Match wildcards); the server's own names are always allowed", func(v string) error {
+		cfg.WS.Origins = splitList(v)
 		return web.CheckOriginPatterns(cfg.WS.Origins)
 	})
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(logFormat, "log-format", "text", "text or json")
 	return fs
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for o := range strings.SplitSeq(v, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -63,12 +77,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case <-a.Stopped():
-		log.Error("projector stopped", "err", a.Err())
-	}
+	waitServing(ctx, a, log)
 	closeCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := a.Close(closeCtx); err != nil {
@@ -76,6 +85,27 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped cleanly")
 	return nil
+}
+
+// waitServing serves until ctx ends (SIGINT, SIGTERM) or the projector
+// stops on its own; a SIGHUP meanwhile reloads the auth file and the TLS
+// certificate and never ends the process.
+func waitServing(ctx context.Context, a *app.App, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+			return
+		case <-a.Stopped():
+			log.Error("projector stopped", "err", a.Err())
+			return
+		case <-reloadRequests(ctx):
+			log.Info("SIGHUP: reloading the auth file and the TLS certificate")
+			if err := a.Reload(); err != nil {
+				log.Error("reload incomplete", "err", err)
+			}
+		}
+	}
 }
 
 // startApp sets up logging, checks cfg (a bad one is a usage error) and

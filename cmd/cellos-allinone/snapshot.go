@@ -167,8 +167,9 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		"cellos-allinone snapshot verify --server http://127.0.0.1:8080")
 	fs.SetOutput(stderr)
 	dataDir := dataDirFlag(fs)
-	var server string
-	fs.StringVar(&server, "server", "", "verify this running server instead of a stopped data dir")
+	var rm remote
+	rm.bind(fs, "")
+	fs.Lookup("server").Usage = "verify this running server instead of a stopped data dir"
 	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS of the running server (with --server)")
 	maxDiffs := fs.Int("max-diffs", 10, "show at most this many differences")
 	if err := parse(fs, args); err != nil {
@@ -183,9 +184,10 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	// counts, aggregates, the summary) and disagrees with them or with
 	// the fold: the lists and summaries are answered from those.
 	var derived []string
+	server := rm.server
 	if server != "" {
 		var err error
-		if want, got, cursor, note, err = verifyServer(ctx, server, *natsURL); err != nil {
+		if want, got, cursor, note, err = verifyServer(ctx, &rm, *natsURL); err != nil {
 			return err
 		}
 	} else {
@@ -257,12 +259,20 @@ func expiryNote(ctx context.Context, l *eventlog.Stream) string {
 // verifyServer reads a running server's registry at one cursor and folds
 // the stream through that cursor. The registry is read page by page; if
 // the cursor moves meanwhile, it is read again.
-func verifyServer(ctx context.Context, server, natsURL string) (want, got projection.Entities, cursor uint64, note string, err error) {
-	c, err := newClient(server)
+func verifyServer(ctx context.Context, rm *remote, natsURL string) (want, got projection.Entities, cursor uint64, note string, err error) {
+	c, err := rm.client("")
 	if err != nil {
 		return want, got, 0, "", err
 	}
-	nc, err := nats.Connect(natsURL, nats.Name("cellos-allinone snapshot verify"))
+	opts := []nats.Option{nats.Name("cellos-allinone snapshot verify")}
+	if token, _ := rm.credential(); token != "" {
+		// An admin's token is also its NATS credential (docs/security.md).
+		opts = append(opts, nats.Token(token))
+	}
+	if rm.cacert != "" {
+		opts = append(opts, nats.RootCAs(rm.cacert))
+	}
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
 		return want, got, 0, "", fmt.Errorf("connect to the server's NATS at %s: %w", natsURL, err)
 	}
@@ -275,7 +285,7 @@ func verifyServer(ctx context.Context, server, natsURL string) (want, got projec
 		var consistent bool
 		got, cursor, consistent, err = servedRegistry(ctx, c)
 		if err != nil {
-			return want, got, 0, "", remoteError(server, err, false)
+			return want, got, 0, "", remoteError(rm.server, err, false)
 		}
 		if consistent {
 			scratch, err := projector.FoldLog(ctx, l, cursor)

@@ -46,12 +46,13 @@ Ctrl-C ends it (exit 0).`
 
 func tail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var (
-		server, since, from, subject string
-		count                        int
+		rm                   remote
+		since, from, subject string
+		count                int
 	)
 	fs := newFlagSet("tail", tailAbout, "cellos-allinone tail --since 0 --subject 'cell.*.failed'")
 	fs.SetOutput(stderr)
-	serverFlag(fs, &server)
+	rm.bind(fs, client.DefaultServer)
 	fs.StringVar(&since, "since", "", `print the events after this sequence first ("" = only new events, 0 = all retained)`)
 	fs.StringVar(&from, "from", "", `print the events stored since this time first: a duration ago ("1h", "15m") or an RFC 3339 time`)
 	fs.StringVar(&subject, "subject", "", `only events whose NATS subject matches this filter (wildcards * and >; the "cellos.events." prefix may be left out)`)
@@ -84,7 +85,8 @@ func tail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fo.Since = &n
 	}
-	c, err := newClient(server)
+	server := rm.server
+	c, err := rm.client("")
 	if err != nil {
 		return err
 	}
