@@ -3,6 +3,8 @@ package realbinary_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,10 +26,14 @@ import (
 // server is one `cellos-allinone serve` child process.
 type server struct {
 	cmd     *exec.Cmd
-	HTTP    string // http://127.0.0.1:port
+	hc      *http.Client // httpc, or one that trusts the server's certificate
+	HTTP    string       // http://127.0.0.1:port (https:// with TLS)
 	NATS    string // nats://127.0.0.1:port
 	logPath string
 	exited  chan struct{} // closed once the process has exited and been reaped
+	// adminToken is sent to /v1/status when the server runs with an auth
+	// file.
+	adminToken string
 }
 
 var (
@@ -41,12 +47,23 @@ var (
 // process is killed by PID when the test ends, whatever happened.
 func startServer(t *testing.T, bin, dataDir, logDir, name string, args ...string) *server {
 	t.Helper()
+	return startServerWith(t, nil, bin, dataDir, logDir, name, args...)
+}
+
+// startServerWith is startServer for a server with --tls-cert: its API is
+// reached over HTTPS trusting roots.
+func startServerWith(t *testing.T, roots *x509.CertPool, bin, dataDir, logDir, name string, args ...string) *server {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		logPath := filepath.Join(logDir, fmt.Sprintf("%s.log", name))
 		if attempt > 1 {
 			logPath = filepath.Join(logDir, fmt.Sprintf("%s-try%d.log", name, attempt))
 		}
 		s, err := launch(t, bin, dataDir, logPath, args)
+		if err == nil && roots != nil {
+			s.HTTP = "https://" + strings.TrimPrefix(s.HTTP, "http://")
+			s.hc = &http.Client{Timeout: httpc.Timeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+		}
 		if err == nil {
 			if err = s.waitReady(90 * time.Second); err != nil {
 				s.kill(t)
@@ -81,7 +98,7 @@ func launch(t *testing.T, bin, dataDir, logPath string, args []string) (*server,
 		f.Close()
 		return nil, err
 	}
-	s := &server{cmd: cmd, HTTP: "http://" + httpAddr, NATS: "nats://" + natsAddr, logPath: logPath, exited: make(chan struct{})}
+	s := &server{cmd: cmd, hc: httpc, HTTP: "http://" + httpAddr, NATS: "nats://" + natsAddr, logPath: logPath, exited: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		f.Close()
@@ -130,7 +147,7 @@ func (s *server) waitReady(d time.Duration) error {
 		if !s.running() {
 			return true
 		}
-		if resp, err := httpc.Get(s.HTTP + "/readyz"); err == nil {
+		if resp, err := s.hc.Get(s.HTTP + "/readyz"); err == nil {
 			resp.Body.Close()
 			ready = resp.StatusCode == http.StatusOK
 		}
@@ -237,7 +254,14 @@ type status struct {
 
 func (s *server) status() (status, error) {
 	var st status
-	resp, err := httpc.Get(s.HTTP + "/v1/status")
+	req, err := http.NewRequest(http.MethodGet, s.HTTP+"/v1/status", nil)
+	if err != nil {
+		return st, err
+	}
+	if s.adminToken != "" {
+		req.Header.Set("Authorization", "Bearer "+s.adminToken)
+	}
+	resp, err := s.hc.Do(req)
 	if err != nil {
 		return st, err
 	}
