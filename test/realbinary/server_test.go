@@ -28,7 +28,7 @@ type server struct {
 	cmd     *exec.Cmd
 	hc      *http.Client // httpc, or one that trusts the server's certificate
 	HTTP    string       // http://127.0.0.1:port (https:// with TLS)
-	NATS    string // nats://127.0.0.1:port
+	NATS    string       // nats://127.0.0.1:port
 	logPath string
 	exited  chan struct{} // closed once the process has exited and been reaped
 	// adminToken is sent to /v1/status when the server runs with an auth
