@@ -66,6 +66,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		if a.authSet, err = auth.ParseFile(cfg.AuthFile); err != nil {
 			return nil, err
 		}
+		if fi, err := os.Stat(cfg.AuthFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("the auth file can be read by other users of this machine; chmod 600 it", "path", cfg.AuthFile, "mode", fi.Mode().Perm().String())
+		}
 	}
 	if cfg.TLSCert != "" {
 		if a.cert, err = tlscert.Load(cfg.TLSCert, cfg.TLSKey); err != nil {

@@ -25,6 +25,10 @@ type config struct {
 	reps       int
 	sockets    []int
 	fanoutRate int
+	// Figure 9, the doors: clients posting at once, events published over
+	// NATS, sockets and rate of the live stream, and how long each runs.
+	doorClients, doorEvents, doorSockets, doorRate int
+	doorFor                                        time.Duration
 	queryRate  int
 	inflight   int
 	seed       uint64
@@ -74,6 +78,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.fanoutRate, "fanout-rate", 100, "events/s published during the fan-out")
 	fs.DurationVar(&c.fanoutFor, "fanout-duration", 10*time.Second, "publish time of each fan-out point")
 	fs.IntVar(&c.queryRate, "query-ingest-rate", 5000, "events/s published while the query latency is measured")
+	fs.IntVar(&c.doorClients, "door-clients", 8, "doors: HTTP clients posting at once, each one request after the other")
+	fs.IntVar(&c.doorEvents, "door-events", 50_000, "doors: events published over NATS")
+	fs.IntVar(&c.doorSockets, "door-sockets", 100, "doors: sockets reading the live stream")
+	fs.IntVar(&c.doorRate, "door-rate", 500, "doors: events/s of the live stream")
+	fs.DurationVar(&c.doorFor, "door-duration", 5*time.Second, "doors: how long the HTTP clients post, and the live stream runs")
 	fs.DurationVar(&c.queryDur, "query-duration", 15*time.Second, "how long queries run under ingest (a third of it idle before)")
 	fs.IntVar(&c.inflight, "inflight", 4096, "most unacknowledged async publishes")
 	fs.DurationVar(&c.syncInterval, "sync-interval", time.Second, "the servers run with --sync interval and this --sync-interval (the bare nats-server too)")
@@ -105,6 +114,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		set("wait-dup-window", func() { c.waitDup = false })
 		set("timeout", func() { c.timeout = 10 * time.Minute })
 		set("web-timeout", func() { c.webTimeout = time.Minute })
+		set("door-events", func() { c.doorEvents = 5000 })
+		set("door-sockets", func() { c.doorSockets = 20 })
+		set("door-rate", func() { c.doorRate = 200 })
+		set("door-duration", func() { c.doorFor = time.Second })
 	}
 	c.seed = *seed
 	for s := range strings.SplitSeq(*sockets, ",") {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
 )
 
 // fanoutPoint is figure 7 at one socket count: events published at a
@@ -29,8 +30,8 @@ type fanoutPoint struct {
 
 // batchSupported probes /ws/events?batch=1: a server without batch frames
 // refuses the unknown parameter with 400 before the upgrade.
-func batchSupported(ctx context.Context, s *server) (bool, error) {
-	c, resp, err := websocket.Dial(ctx, wsURL(s, true), nil)
+func batchSupported(ctx context.Context, s *server, header http.Header) (bool, error) {
+	c, resp, err := websocket.Dial(ctx, wsURL(s, true), &websocket.DialOptions{HTTPHeader: header})
 	if err == nil {
 		c.CloseNow()
 		return true, nil
@@ -102,13 +103,23 @@ func (r *wsReader) read(ctx context.Context, lv *live, sent []atomic.Int64, hell
 	}
 }
 
-// fanout opens k sockets, publishes cfg.fanoutRate events/s for
-// cfg.fanoutFor, and waits until every socket has every event (or a
-// minute more has passed).
-func fanout(ctx context.Context, cfg *config, s *server, k int, batch bool, seed uint64) (fanoutPoint, error) {
+// fanoutSpec is what one fan-out measurement sends and as whom.
+type fanoutSpec struct {
+	rate   int           // events/s published
+	dur    time.Duration // publish time
+	header http.Header   // of every socket's upgrade (a bearer token)
+	nats   []nats.Option // of the publisher's connection (its credentials)
+}
+
+// figure7 is the fan-out of figure 7: anonymous, cfg's rate and time.
+func (c *config) figure7() fanoutSpec { return fanoutSpec{rate: c.fanoutRate, dur: c.fanoutFor} }
+
+// fanout opens k sockets, publishes sp.rate events/s for sp.dur, and
+// waits until every socket has every event (or a minute more has passed).
+func fanout(ctx context.Context, cfg *config, s *server, k int, batch bool, seed uint64, sp fanoutSpec) (fanoutPoint, error) {
 	lv := newLive(seed)
-	n := int(cfg.fanoutFor.Seconds() * float64(cfg.fanoutRate))
-	p := fanoutPoint{Sockets: k, Rate: cfg.fanoutRate, Events: n, Batch: batch}
+	n := int(sp.dur.Seconds() * float64(sp.rate))
+	p := fanoutPoint{Sockets: k, Rate: sp.rate, Events: n, Batch: batch}
 	sent := make([]atomic.Int64, n)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -125,7 +136,7 @@ func fanout(ctx context.Context, cfg *config, s *server, k int, batch bool, seed
 	}()
 	for i := range readers {
 		dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
-		c, _, err := websocket.Dial(dctx, wsURL(s, batch), nil)
+		c, _, err := websocket.Dial(dctx, wsURL(s, batch), &websocket.DialOptions{HTTPHeader: sp.header})
 		dcancel()
 		if err != nil {
 			return p, fmt.Errorf("socket %d of %d: %w", i+1, k, err)
@@ -140,13 +151,13 @@ func fanout(ctx context.Context, cfg *config, s *server, k int, batch bool, seed
 		return p, fmt.Errorf("%d sockets: not every socket had its hello within 60s", k)
 	}
 
-	nc, js, err := connect(s.NATS, cfg.inflight)
+	nc, js, err := connect(s.NATS, cfg.inflight, sp.nats...)
 	if err != nil {
 		return p, err
 	}
 	defer nc.Close()
 	peak := sampleRSS(rctx, s.pid())
-	if _, err := publish(ctx, js, n, cfg.fanoutRate, func(int) (message, error) { return lv.next() }, func(i int, t time.Time) {
+	if _, err := publish(ctx, js, n, sp.rate, func(int) (message, error) { return lv.next() }, func(i int, t time.Time) {
 		sent[i].Store(t.UnixNano())
 	}); err != nil {
 		return p, err

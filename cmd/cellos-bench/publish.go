@@ -15,9 +15,9 @@ const streamName = "CELLOS_EVENTS"
 
 // connect opens a NATS connection to url and a JetStream context whose
 // async publishes have at most inflight acknowledgements outstanding.
-func connect(url string, inflight int) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url, nats.Name("cellos-bench"), nats.Timeout(10*time.Second),
-		nats.ReconnectBufSize(-1), nats.MaxReconnects(0))
+func connect(url string, inflight int, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("cellos-bench"), nats.Timeout(10 * time.Second),
+		nats.ReconnectBufSize(-1), nats.MaxReconnects(0)}, opts...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to %s: %w", url, err)
 	}

@@ -45,6 +45,7 @@ func (r *run) markdown(plots []string) string {
 	r.writeQueries(&b)
 	r.writeFanout(&b, plots)
 	r.writeWeb(&b)
+	r.writeDoors(&b)
 	r.writeMethod(&b)
 	return b.String()
 }
@@ -238,5 +239,45 @@ func (r *run) writeWeb(b *strings.Builder) {
 			tries[i] = sec(v / 1000)
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %d | %s → %s |\n", res.Bin.Label, count(w.Formations), strings.Join(tries, ", "), w.Rows, mib(w.RSSBefore), mib(w.RSSPeak))
+	}
+}
+
+// doors returns res's figure 9 in mode, if measured.
+func (res *result) doors(mode string) (doorsResult, bool) {
+	for _, d := range res.Doors {
+		if d.Mode == mode {
+			return d, true
+		}
+	}
+	return doorsResult{}, false
+}
+
+// writeDoors is figure 9: every door with and without an auth file,
+// against "before" without one (today's throughput, the Security issue's
+// bound: within 10 %).
+func (r *run) writeDoors(b *strings.Builder) {
+	fmt.Fprintf(b, "\n## Doors: publish and live stream with and without an auth file\n\n")
+	c := r.cfg
+	fmt.Fprintf(b, "A fresh server per binary and mode (`open`: no auth file; `auth`: an auth file, the publisher and the reader principals of tenant `acme`); "+
+		"medians of %d, the modes interleaved. HTTP: %d clients post one event after the other for %s. NATS: %s events published asynchronously "+
+		"(the tenant publisher in the seed's untenanted subjects, which nats-server maps into `cellos.events.acme.>`). "+
+		"Live: %d sockets on `/ws/events` (the tenant reader's, confined to its sub-tree) while %d ev/s are published over NATS for %s.\n\n",
+		c.reps, c.doorClients, c.doorFor, count(c.doorEvents), c.doorSockets, c.doorRate, c.doorFor)
+	b.WriteString("| binary | mode | HTTP POST ev/s | NATS publish ev/s | live p50 / p99 | live delivered |\n|---|---|---|---|---|---|\n")
+	for _, res := range r.Results {
+		for _, d := range res.Doors {
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s / %s | %.2f %% |\n", res.Bin.Label, d.Mode, evs(d.HTTPRate), evs(d.NATSRate),
+				ms(d.Live.Latency.P50), ms(d.Live.Latency.P99), d.Live.Delivered*100)
+		}
+	}
+	base := r.now()
+	if before := r.before(); before != nil {
+		base = before
+	}
+	open, ok1 := base.doors("open")
+	auth, ok2 := r.now().doors("auth")
+	if ok1 && ok2 {
+		fmt.Fprintf(b, "\n\"now\" with an auth file against %q without one: HTTP %s, NATS %s, live p99 %s.\n", base.Bin.Label,
+			pct(auth.HTTPRate/open.HTTPRate), pct(auth.NATSRate/open.NATSRate), ratio(auth.Live.Latency.P99, open.Live.Latency.P99, "×"))
 	}
 }

@@ -19,6 +19,7 @@ type result struct {
 	Batch  bool          `json:"batch"` // the server takes /ws/events?batch=1
 	Fanout []fanoutPoint `json:"fanout"`
 	Web    webResult     `json:"web"`
+	Doors  []doorsResult `json:"doors"` // per mode: open, and auth when the binary has it
 }
 
 // run is one whole run, what the report is made of.
@@ -93,6 +94,12 @@ func bench(ctx context.Context, args []string) error {
 	}
 	for i, res := range r.Results {
 		if err := serving(ctx, cfg, res, filepath.Join(cfg.workDir, fmt.Sprintf("%s-%d", res.Bin.Label, cfg.events)), uint64(i)); err != nil {
+			return err
+		}
+	}
+	for i, res := range r.Results {
+		cfg.say("%-6s doors: publish and read live with and without an auth file", res.Bin.Label)
+		if res.Doors, err = doors(ctx, cfg, res.Bin, cfg.seed+5000*uint64(i+1)); err != nil {
 			return err
 		}
 	}
@@ -216,11 +223,11 @@ func serving(ctx context.Context, cfg *config, res *result, dir string, i uint64
 	}
 	cfg.say("%-6s queries at %d cells: idle p50 %.1f ms p99 %.1f ms; under %d ev/s p50 %.1f ms p99 %.1f ms", res.Bin.Label, res.Query.Cells,
 		res.Query.Idle.P50*1000, res.Query.Idle.P99*1000, res.Query.IngestRate, res.Query.Busy.P50*1000, res.Query.Busy.P99*1000)
-	if res.Batch, err = batchSupported(ctx, s); err != nil {
+	if res.Batch, err = batchSupported(ctx, s, nil); err != nil {
 		return err
 	}
 	for j, k := range cfg.sockets {
-		p, err := fanout(ctx, cfg, s, k, res.Batch, seed+uint64(j)+1)
+		p, err := fanout(ctx, cfg, s, k, res.Batch, seed+uint64(j)+1, cfg.figure7())
 		if err != nil {
 			return err
 		}
