@@ -29,11 +29,11 @@ type config struct {
 	// NATS, sockets and rate of the live stream, and how long each runs.
 	doorClients, doorEvents, doorSockets, doorRate int
 	doorFor                                        time.Duration
-	queryRate  int
-	inflight   int
-	seed       uint64
-	chromium   string
-	waitDup    bool
+	queryRate                                      int
+	inflight                                       int
+	seed                                           uint64
+	chromium                                       string
+	waitDup                                        bool
 
 	fanoutFor, queryDur, syncInterval, timeout, webTimeout time.Duration
 	bootTimeout, stopTimeout, loadTimeout                  time.Duration
