@@ -12,7 +12,7 @@ import (
 func genMessages(r *rand.Rand, n int) []Message {
 	var out []Message
 	for _, m := range testutil.RandomLog(r, n) {
-		out = append(out, Message{Seq: m.Seq, Time: m.Time, Payload: m.Payload})
+		out = append(out, Message{Seq: m.Seq, Subject: m.Subject, Time: m.Time, Payload: m.Payload})
 	}
 	return out
 }
