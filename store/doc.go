@@ -14,8 +14,10 @@
 //	  schema     big-endian uint64, SchemaVersion
 //	  epoch      the stream incarnation the state is a fold of
 //	  cursor     big-endian uint64, last applied stream sequence
-//	  position   JSON projection.Meta (cursor id, counters — rejected and
-//	             the untenanted-form count per tenant among them — gaps)
+//	  position   JSON projection.Meta (cursor id, counters, gaps) but …
+//	  untenanted … the counters' untenanted-form count per tenant, JSON:
+//	             up to 1,001 keys that only the status reads, kept out of
+//	             the position every read decodes
 //	  at         RFC 3339 time of the commit
 //	formations/           id -> formation record (record.go; tombstones included)
 //	cells/                id -> cell record
