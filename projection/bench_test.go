@@ -3,8 +3,11 @@ package projection
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"cellos-allinone/event"
 )
 
 // benchFormation builds the events of formation f: 10 cells, each
@@ -80,6 +83,40 @@ func BenchmarkApply(b *testing.B) {
 		}
 		seq++
 		p.Apply(Message{Seq: seq, Time: base, Payload: log[i%len(log)]})
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkApplyTenantForm folds the same events published in their
+// tenant's sub-tree (cellos.events.<tenant>.…), as a tenant producer's
+// are: the subject is parsed, the data's tenant checked against it.
+func BenchmarkApplyTenantForm(b *testing.B) {
+	var log []Message
+	for f := range 1000 {
+		tenant := fmt.Sprintf("tenant-%d", f%7)
+		for _, pl := range benchFormation(f) {
+			subject, _, err := event.Route(pl)
+			if err != nil {
+				b.Fatal(err)
+			}
+			subject = strings.Replace(subject, event.SubjectPrefix, event.SubjectPrefix+tenant+".", 1)
+			log = append(log, Message{Subject: subject, Time: base, Payload: pl})
+		}
+	}
+	b.ReportAllocs()
+	p := New()
+	var seq uint64
+	b.ResetTimer()
+	for i := range b.N {
+		if i%len(log) == 0 && i > 0 {
+			p, seq = New(), 0
+		}
+		seq++
+		m := log[i%len(log)]
+		m.Seq = seq
+		if p.Apply(m) != Applied {
+			b.Fatalf("event %d: not applied", seq)
+		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
