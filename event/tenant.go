@@ -3,7 +3,7 @@ package event
 import "strings"
 
 // SubjectTenant returns the tenant a stored subject carries, if any
-// (docs/design.md §2): a subject of cellos.events.> whose third token is
+// (docs/design.md §3, rule 1): a subject of cellos.events.> whose third token is
 // neither "formation" nor "cell" has the tenant form
 // cellos.events.<tenant>.<entity>.<id>.<phase>, and that token is its
 // tenant, whatever follows it — an odd subject a tenant publisher sends is

@@ -126,7 +126,7 @@ func (dec *Decoder) Decode(m Message) Decoded {
 	}
 	if tenant, ok := event.SubjectTenant(m.Subject); ok {
 		// The subject is the server's word for the tenant (docs/design.md
-		// §2); data that declares another one is rejected.
+		// §3, rule 1); data that declares another one is rejected.
 		d.TenantID, d.TenantForm = tenant, true
 		if other(declared, tenant) || other(str(corr, "tenantId"), tenant) {
 			d.Outcome, d.Rejection = Rejected, RejectedSubjectTenant

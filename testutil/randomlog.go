@@ -43,7 +43,7 @@ func CEAt(typ, at string, data any) []byte {
 // RandomLog draws a random event log for fold tests: small id spaces so that events
 // collide, every event type, malformed and unknown events, random and odd
 // times, sequence jumps (gaps) and repeats (stale). Subjects come in both
-// forms (docs/design.md §2) and odd ones; tenants are declared in data,
+// forms (docs/design.md §3) and odd ones; tenants are declared in data,
 // agreeing with the subject's or not, or not at all — so that tenants
 // collide: cross-tenant events, cells that inherit their formation's
 // tenant, producers of a tenant that publish untenanted.
