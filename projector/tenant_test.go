@@ -127,3 +127,21 @@ func (r *rig) assertChecked() {
 		r.t.Fatalf("Check() of the served state = %q, want nothing", diffs)
 	}
 }
+
+// Before any event of a tenant, /v1/status says so with an empty object,
+// never null.
+func TestStatusUntenantedEmpty(t *testing.T) {
+	dir, nc, _ := startNATS(t, 0)
+	r := startProjector(t, dir, nc, Config{})
+	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(st.Events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"applied":0,"ignored":0,"malformed":0,"rejected":0,"untenantedOfTenant":{}}`; string(raw) != want {
+		t.Errorf("/v1/status events = %s, want %s", raw, want)
+	}
+}
