@@ -76,7 +76,8 @@ func TestTrafficIsValidAndComplete(t *testing.T) {
 		if err != nil {
 			t.Fatalf("event %d is not a valid CloudEvent: %v\n%s", i, err, raw)
 		}
-		if _, _, err := event.Route(raw); err != nil {
+		subject, _, err := event.Route(raw)
+		if err != nil {
 			t.Fatalf("event %d cannot be routed to a subject: %v\n%s", i, err, raw)
 		}
 		var keys map[string]json.RawMessage
@@ -84,7 +85,7 @@ func TestTrafficIsValidAndComplete(t *testing.T) {
 			t.Fatalf("event %d lacks time or datacontenttype: %s", i, raw)
 		}
 		seen[strings.TrimPrefix(env.Type, "dev.cellos.events.")]++
-		out := p.Apply(projection.Message{Seq: uint64(i + 1), Time: base, Payload: raw})
+		out := p.Apply(projection.Message{Seq: uint64(i + 1), Subject: subject, Time: base, Payload: raw})
 		_, _, known := event.Classify(env.Type)
 		if _, err := event.Check(raw); known && err != nil {
 			t.Fatalf("event %d of a known type fails the API's check: %v\n%s", i, err, raw)

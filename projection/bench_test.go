@@ -3,8 +3,11 @@ package projection
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"cellos-allinone/event"
 )
 
 // benchFormation builds the events of formation f: 10 cells, each
@@ -66,20 +69,52 @@ func benchLog(from, to int) [][]byte {
 func BenchmarkApply(b *testing.B) {
 	log := benchLog(0, 1000) // 54,000 events
 	var size int
+	msgs := make([]Message, 0, len(log))
 	for _, pl := range log {
 		size += len(pl)
+		msgs = append(msgs, Message{Time: base, Payload: pl})
 	}
 	b.SetBytes(int64(size / len(log)))
+	benchFold(b, msgs)
+}
+
+// BenchmarkApplyTenantForm folds the same events published in their
+// tenant's sub-tree (cellos.events.<tenant>.…), as a tenant producer's
+// are: the subject is parsed, the data's tenant checked against it.
+func BenchmarkApplyTenantForm(b *testing.B) {
+	var msgs []Message
+	for f := range 1000 {
+		tenant := fmt.Sprintf("tenant-%d", f%7)
+		for _, pl := range benchFormation(f) {
+			subject, _, err := event.Route(pl)
+			if err != nil {
+				b.Fatal(err)
+			}
+			subject = strings.Replace(subject, event.SubjectPrefix, event.SubjectPrefix+tenant+".", 1)
+			msgs = append(msgs, Message{Subject: subject, Time: base, Payload: pl})
+		}
+	}
+	benchFold(b, msgs)
+}
+
+// benchFold applies msgs, numbered from 1, b.N times in all; a fresh
+// projection starts each time they have been used up. Every one must
+// apply.
+func benchFold(b *testing.B, msgs []Message) {
 	b.ReportAllocs()
 	p := New()
 	var seq uint64
 	b.ResetTimer()
 	for i := range b.N {
-		if i%len(log) == 0 && i > 0 {
+		if i%len(msgs) == 0 && i > 0 {
 			p, seq = New(), 0
 		}
 		seq++
-		p.Apply(Message{Seq: seq, Time: base, Payload: log[i%len(log)]})
+		m := msgs[i%len(msgs)]
+		m.Seq = seq
+		if out := p.Apply(m); out != Applied {
+			b.Fatalf("event %d: %v, want applied", seq, out)
+		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

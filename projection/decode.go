@@ -19,8 +19,13 @@ import (
 type Decoded struct {
 	Seq uint64
 	// Outcome is Applied for a well-formed event of a known type, else
-	// Ignored or Malformed (Apply may still turn it into Stale).
+	// Ignored or Malformed, or Rejected when the message alone breaks a
+	// tenant rule (Apply may still turn it into Stale, or an Applied one
+	// into Rejected).
 	Outcome Outcome
+	// Rejection is the rule that rejected the event when Outcome is
+	// Rejected.
+	Rejection Rejection
 	// ID identifies the message: its CloudEvent id, or a digest of its
 	// bytes when it is not a CloudEvent (event.MessageID).
 	ID string
@@ -31,7 +36,12 @@ type Decoded struct {
 	At       time.Time // the CloudEvent time, else the stored time (rule 1)
 
 	FormationID string
-	TenantID    string // data.tenantId, else data.correlation.tenantId
+	// TenantID is the event's tenant (rule 1): the subject's when the
+	// subject has the tenant form, else data.tenantId, else
+	// data.correlation.tenantId; "" makes no claim.
+	TenantID string
+	// TenantForm is true when the subject carries the tenant.
+	TenantForm  bool
 	SpecID      string
 	RunID       string
 	Name        string
@@ -108,18 +118,30 @@ func (dec *Decoder) Decode(m Message) Decoded {
 	d.Reason = str(data, "reason")
 	d.ExitCode = int64Of(data, "exitCode")
 	d.Labels = labelsOf(data)
-	d.TenantID = str(data, "tenantId")
-	if corr := data.Get("correlation"); corr != nil && corr.Type() == fastjson.TypeObject {
-		d.Correlation = corr.MarshalTo(nil)
-		if d.TenantID == "" {
-			d.TenantID = str(corr, "tenantId")
+	declared := str(data, "tenantId")
+	var corr *fastjson.Value
+	if c := data.Get("correlation"); c != nil && c.Type() == fastjson.TypeObject {
+		corr = c
+		d.Correlation = c.MarshalTo(nil)
+	}
+	if tenant, ok := event.SubjectTenant(m.Subject); ok {
+		// The subject is the server's word for the tenant (docs/design.md
+		// §3, rule 1); data that declares another one is rejected.
+		d.TenantID, d.TenantForm = tenant, true
+		if other(declared, tenant) || other(str(corr, "tenantId"), tenant) {
+			d.Outcome, d.Rejection = Rejected, RejectedSubjectTenant
 		}
+	} else if d.TenantID = declared; d.TenantID == "" {
+		d.TenantID = str(corr, "tenantId")
 	}
 	if phase == "summary" {
 		d.Data = sortedObject(data)
 	}
 	return d
 }
+
+// other reports whether declared names a tenant other than tenant.
+func other(declared, tenant string) bool { return declared != "" && declared != tenant }
 
 // str reads a string field; a field of another type reads as absent.
 func str(v *fastjson.Value, key string) string {

@@ -2,6 +2,7 @@ package projection
 
 import (
 	"bytes"
+	"cmp"
 	"maps"
 
 	"cellos-allinone/event"
@@ -20,6 +21,12 @@ type State interface {
 	SaveFormation(f Formation)
 	LoadCell(id string) (Cell, bool)
 	SaveCell(c Cell)
+	// FormationCells lists the ids of the cells whose formationId is id,
+	// in any order. The fold asks once per formation, when it first gets
+	// a tenant (its cells inherit it, rule 4), so an answer may cost an
+	// index range; it must include the cells saved since the State last
+	// wrote anything down.
+	FormationCells(id string) []string
 }
 
 // Meta is the fold's position: the last sequence applied, the identity of
@@ -32,28 +39,41 @@ type Meta struct {
 }
 
 // Apply folds one decoded message into st (docs/design.md §3). A message
-// at or below the cursor changes nothing (Stale).
-func Apply(st State, d Decoded) Outcome {
+// at or below the cursor changes nothing (Stale). A rejected one names the
+// rule that rejected it.
+func Apply(st State, d Decoded) (Outcome, Rejection) {
 	m := st.Meta()
 	if d.Seq <= m.Cursor {
-		return Stale
+		return Stale, ""
 	}
 	Skip(st, d.Seq-1)
 	m.Cursor, m.CursorID = d.Seq, d.ID
-	switch d.Outcome {
+	out, why := d.Outcome, d.Rejection
+	var tenant string // the event's, declared or its entity's
+	if out == Applied {
+		if d.Kind == event.KindFormation {
+			tenant, why = applyFormation(st, d)
+		} else {
+			tenant, why = applyCell(st, d)
+		}
+		if why != "" {
+			out = Rejected
+		}
+	}
+	switch out {
 	case Applied:
 		m.Counters.Applied++
-		if d.Kind == event.KindFormation {
-			applyFormation(st, d)
-		} else {
-			applyCell(st, d)
-		}
+	case Rejected:
+		m.Counters.Rejected++
 	case Ignored:
 		m.Counters.Ignored++
 	default:
 		m.Counters.Malformed++
 	}
-	return d.Outcome
+	if tenant != "" && !d.TenantForm {
+		m.Counters.countUntenanted(tenant)
+	}
+	return out, why
 }
 
 // Skip moves the cursor to seq without applying anything: the stream no
@@ -74,8 +94,23 @@ func Skip(st State, seq uint64) {
 	m.Cursor, m.CursorID = seq, ""
 }
 
-func applyCell(st State, d Decoded) {
+// applyCell folds a cell event; it returns the event's tenant (declared,
+// else the cell's) and, for a rejected event, the rule.
+func applyCell(st State, d Decoded) (string, Rejection) {
 	c, found := st.LoadCell(d.EntityID)
+	if found && c.TenantID != "" && other(d.TenantID, c.TenantID) {
+		return d.TenantID, RejectedEntityTenant
+	}
+	// Only an event that names a formation loads it: the cell gets its
+	// formation (and may inherit its tenant) only from such an event.
+	var f Formation
+	var hasF bool
+	if d.FormationID != "" {
+		f, hasF = st.LoadFormation(d.FormationID)
+		if claim := cmp.Or(d.TenantID, c.TenantID); hasF && f.TenantID != "" && other(claim, f.TenantID) {
+			return claim, RejectedFormationTenant
+		}
+	}
 	changed := !found
 	if !found {
 		c = Cell{ID: d.EntityID, State: CellAdmitted, CreatedAt: d.At}
@@ -101,25 +136,39 @@ func applyCell(st State, d Decoded) {
 		}
 		changed = true
 	}
-	changed = fill(&c.FormationID, d.FormationID) || changed
+	joined := fill(&c.FormationID, d.FormationID)
+	changed = joined || changed
 	changed = fill(&c.SpecID, d.SpecID) || changed
 	changed = fill(&c.RunID, d.RunID) || changed
 	changed = fill(&c.TenantID, d.TenantID) || changed
+	if joined && hasF {
+		// Rule 4: a cell without a tenant of its own takes its
+		// formation's as it joins it (the event changed the cell anyway).
+		fill(&c.TenantID, f.TenantID)
+	}
 	if c.Correlation == nil && d.Correlation != nil {
 		c.Correlation = d.Correlation
 		changed = true
 	}
 	if !changed {
-		return
+		return c.TenantID, ""
 	}
 	c.LastSeq, c.UpdatedAt = d.Seq, d.At
 	st.SaveCell(c)
+	return c.TenantID, ""
 }
 
-func applyFormation(st State, d Decoded) {
+// applyFormation folds a formation event; it returns the event's tenant
+// (declared, else the formation's) and, for a rejected event, the rule.
+func applyFormation(st State, d Decoded) (string, Rejection) {
 	f, found := st.LoadFormation(d.EntityID)
+	// Before the tombstone's no-op: a deleted formation keeps its tenant,
+	// and an event of another tenant is rejected, not ignored.
+	if found && f.TenantID != "" && other(d.TenantID, f.TenantID) {
+		return d.TenantID, RejectedEntityTenant
+	}
 	if found && f.Deleted {
-		return
+		return cmp.Or(d.TenantID, f.TenantID), ""
 	}
 	changed := false
 	switch {
@@ -140,7 +189,8 @@ func applyFormation(st State, d Decoded) {
 		}
 	}
 	changed = fill(&f.Name, d.Name) || changed
-	changed = fill(&f.TenantID, d.TenantID) || changed
+	tenantNow := fill(&f.TenantID, d.TenantID)
+	changed = tenantNow || changed
 	if f.Labels == nil && d.Labels != nil {
 		f.Labels = maps.Clone(d.Labels)
 		changed = true
@@ -149,6 +199,10 @@ func applyFormation(st State, d Decoded) {
 		f.LastSeq, f.UpdatedAt = d.Seq, d.At
 		st.SaveFormation(f)
 	}
+	if tenantNow {
+		inherit(st, f.ID, f.TenantID)
+	}
+	return f.TenantID, ""
 }
 
 // fill sets *dst to v when *dst is empty and v is not: rule 4's "set by the

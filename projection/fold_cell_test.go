@@ -86,7 +86,7 @@ func TestCellStateRank(t *testing.T) {
 			if want := msgTime(1); !c.CreatedAt.Equal(want) {
 				t.Errorf("Cell(%q).CreatedAt = %v, want %v", "c1", c.CreatedAt, want)
 			}
-			if got, want := p.Counters(), (Counters{Applied: uint64(len(tc.steps))}); got != want {
+			if got, want := p.Counters(), (Counters{Applied: uint64(len(tc.steps))}); !got.Equal(want) {
 				t.Errorf("Counters() = %+v, want %+v", got, want)
 			}
 		})
@@ -94,7 +94,8 @@ func TestCellStateRank(t *testing.T) {
 }
 
 // Fold rule 4 (and doc.go): formationId, specId, runId, tenantId and
-// correlation are set by the first event carrying them, never changed.
+// correlation are set by the first event carrying them, never changed. (An
+// event of another tenant is rejected: store/tenant_test.go.)
 func TestCellFixedFields(t *testing.T) {
 	corrA := obj{"traceId": "A", "tenantId": "tA"}
 	corrB := obj{"traceId": "B"}
@@ -106,7 +107,7 @@ func TestCellFixedFields(t *testing.T) {
 	}{
 		{"set by admitted, kept",
 			[]step{{"admitted", obj{"formationId": "f1", "specId": "s1", "runId": "r1", "tenantId": "t1", "correlation": corrA}},
-				{"started", obj{"formationId": "f2", "specId": "s2", "runId": "r2", "tenantId": "t2", "correlation": corrB}}},
+				{"started", obj{"formationId": "f2", "specId": "s2", "runId": "r2", "tenantId": "t1", "correlation": corrB}}},
 			Cell{FormationID: "f1", SpecID: "s1", RunID: "r1", TenantID: "t1", Correlation: json.RawMessage(`{"tenantId":"tA","traceId":"A"}`)}, 2},
 		{"filled by a no-op state event",
 			[]step{{"completed", obj{"exitCode": 0}}, {"started", obj{"formationId": "f1", "specId": "s1"}}},
@@ -121,7 +122,7 @@ func TestCellFixedFields(t *testing.T) {
 			[]step{{"admitted", obj{"specId": "s1"}}, {"started", obj{"runId": "r1", "specId": "s9"}}, {"destroyed", obj{"formationId": "f1", "runId": "r9"}}},
 			Cell{FormationID: "f1", SpecID: "s1", RunID: "r1"}, 3},
 		{"tenant from correlation, then kept",
-			[]step{{"admitted", obj{"correlation": corrA}}, {"started", obj{"tenantId": "t2"}}},
+			[]step{{"admitted", obj{"correlation": corrA}}, {"started", obj{"correlation": corrB}}},
 			Cell{TenantID: "tA", Correlation: json.RawMessage(`{"tenantId":"tA","traceId":"A"}`)}, 2},
 		{"filled by a summary",
 			[]step{{"summary", obj{"formationId": "f1", "passed": true}}},

@@ -54,7 +54,7 @@ func TestApplyMalformed(t *testing.T) {
 			if out != Malformed {
 				t.Fatalf("Apply(%q) = %v, want %v", tc.payload, out, Malformed)
 			}
-			if got, want := p.Counters(), (Counters{Applied: 1, Malformed: 1}); got != want {
+			if got, want := p.Counters(), (Counters{Applied: 1, Malformed: 1}); !got.Equal(want) {
 				t.Errorf("Counters() after %q = %+v, want %+v", tc.payload, got, want)
 			}
 			if got := p.Cursor(); got != 2 {
@@ -91,7 +91,7 @@ func TestApplyUnknownTypeIgnored(t *testing.T) {
 				if out := p.Apply(Message{Seq: 3, Time: msgTime(3), Payload: pl}); out != Ignored {
 					t.Fatalf("Apply(%q) = %v, want %v", pl, out, Ignored)
 				}
-				if got, want := p.Counters(), (Counters{Ignored: 1}); got != want {
+				if got, want := p.Counters(), (Counters{Ignored: 1}); !got.Equal(want) {
 					t.Errorf("Counters() after %q = %+v, want %+v", pl, got, want)
 				}
 				if got := p.Cursor(); got != 3 {
@@ -235,7 +235,7 @@ func TestApplyStale(t *testing.T) {
 	if got := string(p.Dump()); got != dump {
 		t.Errorf("Dump() after stale = %s, want %s", got, dump)
 	}
-	if got := p.Counters(); got != counters {
+	if got := p.Counters(); !got.Equal(counters) {
 		t.Errorf("Counters() after stale = %+v, want %+v", got, counters)
 	}
 	if got := p.Cursor(); got != 2 {
@@ -344,7 +344,7 @@ func TestSkip(t *testing.T) {
 	if out := p.Apply(Message{Seq: 10, Payload: cellEv("started", "c1", nil)}); out != Stale {
 		t.Errorf("Apply(seq 10) after Skip(10) = %v, want %v", out, Stale)
 	}
-	if got, want := p.Counters(), (Counters{Applied: 1}); got != want {
+	if got, want := p.Counters(), (Counters{Applied: 1}); !got.Equal(want) {
 		t.Errorf("Counters() after Skip = %+v, want %+v", got, want)
 	}
 }

@@ -59,7 +59,8 @@ func TestFormationStatus(t *testing.T) {
 	}
 }
 
-// doc.go: name, tenantId and labels are set by the first event carrying them.
+// doc.go: name, tenantId and labels are set by the first event carrying
+// them. (An event of another tenant is rejected: store/tenant_test.go.)
 func TestFormationFixedFields(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -69,7 +70,7 @@ func TestFormationFixedFields(t *testing.T) {
 	}{
 		{"set by created, kept",
 			[][]byte{formEv("created", "f1", obj{"name": "A", "tenantId": "t1", "labels": obj{"env": "dev"}}),
-				formEv("running", "f1", obj{"name": "B", "tenantId": "t2", "labels": obj{"env": "prod"}})},
+				formEv("running", "f1", obj{"name": "B", "tenantId": "t1", "labels": obj{"env": "prod"}})},
 			Formation{Name: "A", TenantID: "t1", Labels: map[string]string{"env": "dev"}}, 2},
 		{"filled by a no-op status event",
 			[][]byte{formEv("running", "f1", nil), formEv("created", "f1", obj{"name": "A", "labels": obj{"k": "v"}})},
@@ -135,7 +136,7 @@ func TestFormationDeleted(t *testing.T) {
 			applied := p.Counters().Applied
 			later := [][]byte{
 				formEv("created", "f1", obj{"name": "again", "labels": obj{"a": "b"}}),
-				formEv("running", "f1", obj{"tenantId": "t9"}),
+				formEv("running", "f1", obj{"tenantId": "t1"}),
 				formEv("completed", "f1", nil),
 				formEv("deleted", "f1", nil),
 			}

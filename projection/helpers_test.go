@@ -106,5 +106,6 @@ func (r *recorder) SaveFormation(f Formation) { r.saves++; r.Projection.SaveForm
 // apply folds m through the recorder.
 func (r *recorder) apply(m Message) Outcome {
 	var dec Decoder
-	return Apply(r, dec.Decode(m))
+	out, _ := Apply(r, dec.Decode(m))
+	return out
 }

@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"maps"
 	"time"
 )
 
@@ -13,10 +14,11 @@ const (
 	Ignored                  // well-formed CloudEvent of an unknown type
 	Malformed                // not a usable CloudEvent; skipped
 	Stale                    // sequence at or below the cursor; nothing happened
+	Rejected                 // a tenant claim the fold refuses (fold v3); skipped
 )
 
 func (o Outcome) String() string {
-	return [...]string{"applied", "ignored", "malformed", "stale"}[o]
+	return [...]string{"applied", "ignored", "malformed", "stale", "rejected"}[o]
 }
 
 // Counters count events by outcome. They are part of the projection's
@@ -25,6 +27,26 @@ type Counters struct {
 	Applied   uint64 `json:"applied"`
 	Ignored   uint64 `json:"ignored"`
 	Malformed uint64 `json:"malformed"`
+	Rejected  uint64 `json:"rejected"`
+	// UntenantedOfTenant counts, per tenant, the events of a known type
+	// published in the untenanted subject form whose tenant — declared,
+	// else their entity's — is that tenant: producers that should move to
+	// the tenant form. Bounded (see MaxUntenantedTenants); nil until the
+	// first such event.
+	UntenantedOfTenant map[string]uint64 `json:"untenantedOfTenant"`
+}
+
+// Equal reports whether c and o count the same (a nil map equals an
+// empty one).
+func (c Counters) Equal(o Counters) bool {
+	return c.Applied == o.Applied && c.Ignored == o.Ignored && c.Malformed == o.Malformed &&
+		c.Rejected == o.Rejected && maps.Equal(c.UntenantedOfTenant, o.UntenantedOfTenant)
+}
+
+// Clone returns c with a map of its own.
+func (c Counters) Clone() Counters {
+	c.UntenantedOfTenant = maps.Clone(c.UntenantedOfTenant)
+	return c
 }
 
 // Gap is a range of sequences the projection never saw (expired or deleted
@@ -39,7 +61,10 @@ const MaxGaps = 100
 
 // Message is one stored event as the projection sees it.
 type Message struct {
-	Seq     uint64
+	Seq uint64
+	// Subject is the subject the event is stored under: its tenant form
+	// names the event's tenant (rule 1). "" reads as the untenanted form.
+	Subject string
 	Time    time.Time // JetStream's storage time, the fallback timestamp
 	Payload []byte
 }
@@ -70,7 +95,10 @@ func New() *Projection {
 }
 
 // Apply decodes m and folds it.
-func (p *Projection) Apply(m Message) Outcome { return Apply(p, p.dec.Decode(m)) }
+func (p *Projection) Apply(m Message) Outcome {
+	out, _ := Apply(p, p.dec.Decode(m))
+	return out
+}
 
 // Skip moves the cursor to seq without applying anything (see Skip).
 func (p *Projection) Skip(seq uint64) { Skip(p, seq) }
@@ -83,7 +111,7 @@ func (p *Projection) Cursor() uint64 { return p.meta.Cursor }
 func (p *Projection) CursorID() string { return p.meta.CursorID }
 
 // Counters returns the outcome counters.
-func (p *Projection) Counters() Counters { return p.meta.Counters }
+func (p *Projection) Counters() Counters { return p.meta.Counters.Clone() }
 
 // Gaps returns the sequence ranges the projection skipped, oldest first.
 func (p *Projection) Gaps() []Gap { return append([]Gap(nil), p.meta.Gaps...) }
@@ -114,6 +142,15 @@ func (p *Projection) LoadCell(id string) (Cell, bool) {
 		return Cell{}, false
 	}
 	return *c, true
+}
+
+// FormationCells implements State, from the derived membership.
+func (p *Projection) FormationCells(id string) []string {
+	ids := make([]string, 0, len(p.members[id]))
+	for cid := range p.members[id] {
+		ids = append(ids, cid)
+	}
+	return ids
 }
 
 // SaveCell implements State and keeps the per-formation counts (rule 7).

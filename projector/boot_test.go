@@ -169,12 +169,26 @@ func TestBoot(t *testing.T) {
 		boot:  Boot{Rebuild: RebuildUnreadable, ReplayFrom: 1, ReplayTo: 40, Replayed: 40},
 		aside: 1,
 	}, {
-		name: "older schema rebuilds", // fold v1: cells without an outcome
+		name: "older schema rebuilds", // schema 3: fold v2, without the tenant rules
 		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
 			e.checkpointOfSchema(t, store.SchemaVersion-1)
 			return nil
 		},
 		boot: Boot{Rebuild: RebuildOldSchema, ReplayFrom: 1, ReplayTo: 25, Replayed: 25},
+	}, {
+		// What fold v2 made of a cross-tenant event is no state of fold v3.
+		name: "a state of fold v2 rebuilds",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.checkpointOfFoldV2(t)
+			return nil
+		},
+		boot: Boot{Rebuild: RebuildOldSchema, ReplayFrom: 1, ReplayTo: 3, Replayed: 3},
+		status: func(t *testing.T, st Status) {
+			want := projection.Counters{Applied: 2, Rejected: 1, UntenantedOfTenant: map[string]uint64{"t0": 2, "t1": 1}}
+			if !st.Events.Equal(want) {
+				t.Fatalf("Status().Events = %+v, want %+v", st.Events, want)
+			}
+		},
 	}, {
 		name: "newer schema rebuilds and keeps the file",
 		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
@@ -245,6 +259,56 @@ func (e *bootEnv) checkpointOfSchema(t *testing.T, schema uint64) {
 		b := make([]byte, 8)
 		b[7] = byte(schema)
 		return tx.Bucket([]byte("meta")).Put([]byte("schema"), b)
+	})
+}
+
+// checkpointOfFoldV2 stores three events — a cell of t0, a "started"
+// that declares t1, a "completed" that claims nothing — and leaves the
+// checkpoint fold v2 wrote of them (schema 3): the cell completed through
+// the foreign event's start. Fold v3 rejects that event, so the cell
+// stays admitted until the "completed".
+func (e *bootEnv) checkpointOfFoldV2(t *testing.T) {
+	t.Helper()
+	testutil.MustPublish(t, e.nc,
+		testutil.Cell("c1", "admitted", map[string]any{"tenantId": "t0"}),
+		testutil.Cell("c1", "started", map[string]any{"tenantId": "t1"}),
+		testutil.Cell("c1", "completed", map[string]any{"exitCode": 0}))
+	st, _, err := store.Open(e.checkpointPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Reset(e.log.Epoch()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := st.Batch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dec projection.Decoder
+	var times []time.Time
+	err = e.log.FoldUpTo(testutil.Ctx(t, 10*time.Second), 3, func(d eventlog.Delivery) {
+		projection.Apply(b, dec.Decode(projection.Message{Seq: d.Seq, Subject: d.Subject, Time: d.Time, Payload: d.Payload}))
+		times = append(times, d.Time.UTC())
+	})
+	if err != nil || len(times) != 3 {
+		t.Fatalf("fold of the stream: %d events, %v", len(times), err)
+	}
+	// What fold v2 had: the start applied (same cell otherwise), every
+	// event counted as applied, no tenant counters.
+	c, _ := b.LoadCell("c1")
+	c.State, c.Outcome, c.ExitCode = projection.CellRunning, "", nil
+	c.LastSeq, c.UpdatedAt = 2, times[1]
+	b.SaveCell(c)
+	b.Meta().Counters = projection.Counters{Applied: 3}
+	if err := b.Commit(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	st.Close()
+	mutateBolt(t, e.checkpointPath(), func(tx *bolt.Tx) error {
+		v := make([]byte, 8)
+		v[7] = 3
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), v)
 	})
 }
 

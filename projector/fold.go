@@ -13,7 +13,7 @@ import (
 func FoldLog(ctx context.Context, l *eventlog.Stream, seq uint64) (*projection.Projection, error) {
 	p := projection.New()
 	err := l.FoldUpTo(ctx, seq, func(d eventlog.Delivery) {
-		p.Apply(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload})
+		p.Apply(projection.Message{Seq: d.Seq, Subject: d.Subject, Time: d.Time, Payload: d.Payload})
 	})
 	return p, err
 }

@@ -209,8 +209,9 @@ func (r *rig) assertEquals(want *projection.Projection, what string) {
 	var got projection.Entities
 	var dump string
 	var cursor uint64
+	var counters projection.Counters
 	err := r.p.Read(func(v View) {
-		cursor, dump = v.Cursor(), string(v.Dump())
+		cursor, dump, counters = v.Cursor(), string(v.Dump()), v.Counters()
 		got = v.Reader.(*store.View).Entities()
 	})
 	if err != nil {
@@ -219,5 +220,8 @@ func (r *rig) assertEquals(want *projection.Projection, what string) {
 	if dump != string(want.Dump()) {
 		r.t.Fatalf("projection at cursor %d differs from %s (cursor %d):\n%s", cursor, what, want.Cursor(),
 			strings.Join(projection.DiffEntities(want.Entities(), got, 5), "\n"))
+	}
+	if cursor == want.Cursor() && !counters.Equal(want.Counters()) {
+		r.t.Fatalf("counters at cursor %d = %+v, want those of %s: %+v", cursor, counters, what, want.Counters())
 	}
 }

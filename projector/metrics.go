@@ -88,6 +88,8 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 			func(c projection.Counters) uint64 { return c.Ignored }),
 		counter("cellos_events_malformed_total", "Malformed events skipped (survives restarts).",
 			func(c projection.Counters) uint64 { return c.Malformed }),
+		counter("cellos_events_rejected_total", "Events skipped for a tenant claim fold v3 refuses (survives restarts).",
+			func(c projection.Counters) uint64 { return c.Rejected }),
 	)
 	return m
 }

@@ -76,7 +76,7 @@ func (p *Projector) follow(ctx context.Context) {
 				// must not cost a whole batch.
 				buf = make([]projection.Decoded, 0, min(decodeBatch, d.Pending+1))
 			}
-			buf = append(buf, dec.Decode(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload}))
+			buf = append(buf, dec.Decode(projection.Message{Seq: d.Seq, Subject: d.Subject, Time: d.Time, Payload: d.Payload}))
 			queued = d.Seq
 			if len(buf) == cap(buf) || d.Pending == 0 {
 				if !p.enqueue(work{events: buf, lastPending: d.Pending}) {
@@ -185,14 +185,18 @@ func (p *Projector) applyEvents(ctx context.Context, w work) {
 		if p.cfg.beforeApply != nil {
 			p.cfg.beforeApply()
 		}
-		out := projection.Apply(p.batch, d)
+		out, why := projection.Apply(p.batch, d)
 		if out == projection.Stale {
 			continue
 		}
 		p.lastSeen.Store(d.Seq)
 		p.uncommitted++
-		if out == projection.Malformed {
+		switch out {
+		case projection.Malformed:
 			p.log.Warn("malformed event skipped", "seq", d.Seq, "id", d.ID)
+		case projection.Rejected:
+			p.log.Warn("event rejected: its tenant claim breaks a rule of fold v3 (docs/design.md §3)",
+				"seq", d.Seq, "id", d.ID, "rule", string(why), "entity", d.Kind.String()+" "+d.EntityID, "tenant", d.TenantID)
 		}
 		if booting && d.Seq <= target {
 			p.replayed.Add(1)

@@ -119,6 +119,9 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 	if s.Gaps == nil {
 		s.Gaps = []projection.Gap{}
 	}
+	if s.Events.UntenantedOfTenant == nil {
+		s.Events.UntenantedOfTenant = map[string]uint64{}
+	}
 	// Lag is measured against what the consumer feeds (the rebuilt
 	// projection while rebuilding, else the served one), and only when
 	// the stream read is that incarnation: another one's last sequence

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -31,6 +32,9 @@ type Batch struct {
 	forms  map[string]*formSlot
 	dCells []*cellSlot // changed since the last commit
 	dForms []*formSlot
+	// joined lists, per formation id, the cells that got that formationId
+	// since the last commit: the ones its index range does not hold yet.
+	joined map[string][]string
 	rtx    *bolt.Tx // for loads; never open during a commit
 	gen    uint64   // commits so far: the age of cached entities
 	limit  int
@@ -63,7 +67,8 @@ func (s *Store) Batch() (*Batch, error) {
 	}
 	return &Batch{
 		s: s, epoch: cp.Epoch, meta: cp.Meta,
-		cells: map[string]*cellSlot{}, forms: map[string]*formSlot{}, limit: DefaultCacheEntities,
+		cells: map[string]*cellSlot{}, forms: map[string]*formSlot{}, joined: map[string][]string{},
+		limit: DefaultCacheEntities,
 	}, nil
 }
 
@@ -135,6 +140,10 @@ func (b *Batch) SaveCell(c projection.Cell) {
 		sl = &cellSlot{}
 		b.cells[c.ID] = sl
 	}
+	if sl.c.FormationID == "" && c.FormationID != "" {
+		// A formationId is set once: the committed index cannot hold it.
+		b.joined[c.FormationID] = append(b.joined[c.FormationID], c.ID)
+	}
 	sl.c, sl.exists, sl.used = c, true, b.gen
 	if !sl.dirty {
 		sl.dirty = true
@@ -162,6 +171,36 @@ func (b *Batch) LoadFormation(id string) (projection.Formation, bool) {
 	}
 	sl.used = b.gen
 	return sl.f, sl.exists
+}
+
+// FormationCells implements projection.State: the cells the file files
+// under the formation (its ix-cell-formation range, every class) and those
+// that joined it since the last commit. A formation without committed
+// cells costs one read of its counts; one with some, a range per class.
+func (b *Batch) FormationCells(id string) []string {
+	ids, err := b.committedCells(id)
+	if err != nil {
+		panic(fmt.Errorf("store: read the cells of formation %q: %w", id, err))
+	}
+	return append(ids, b.joined[id]...)
+}
+
+func (b *Batch) committedCells(id string) (ids []string, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	tx, err := b.readTx()
+	if err != nil {
+		return nil, err
+	}
+	if tx.Bucket(bucketCounts).Get([]byte(id)) == nil {
+		return nil, nil // no committed cell counts in it
+	}
+	var prefixes [][]byte
+	for _, cl := range classes("", "") {
+		prefixes = append(prefixes, group(id, cl))
+	}
+	ids, _ = scan(tx.Bucket(bucketCellByFormation), prefixes, "", "", math.MaxInt, nil)
+	return ids, nil
 }
 
 // SaveFormation implements projection.State.
@@ -208,6 +247,7 @@ func (b *Batch) Commit(at time.Time) (err error) {
 		sl.stored, sl.inStore, sl.dirty = keysOfFormation(&sl.f), true, false
 	}
 	b.dCells, b.dForms = b.dCells[:0], b.dForms[:0]
+	clear(b.joined)
 	b.gen++
 	b.evict()
 	return nil

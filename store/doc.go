@@ -8,13 +8,16 @@
 // fsyncs every commit. The read side is a View (a projection.Reader) over
 // one read transaction: one answer is one committed state.
 //
-// Bucket tree (schema 3):
+// Bucket tree (schema 4):
 //
 //	meta/
 //	  schema     big-endian uint64, SchemaVersion
 //	  epoch      the stream incarnation the state is a fold of
 //	  cursor     big-endian uint64, last applied stream sequence
-//	  position   JSON projection.Meta (cursor id, counters, gaps)
+//	  position   JSON projection.Meta (cursor id, counters, gaps) but …
+//	  untenanted … the counters' untenanted-form count per tenant, JSON:
+//	             up to 1,001 keys that only the status reads, kept out of
+//	             the position every read decodes
 //	  at         RFC 3339 time of the commit
 //	formations/           id -> formation record (record.go; tombstones included)
 //	cells/                id -> cell record
@@ -32,8 +35,16 @@
 // ranges and never a scan of every entity.
 //
 // Schema versions: 1 was fold v1; 2 adds a cell's outcome (fold v2), both
-// as JSON records read whole into memory; 3 is this layout. A file of an
-// older schema is rebuilt from the stream.
+// as JSON records read whole into memory; 3 is this layout; 4 is the same
+// layout holding a fold v3 (tenants from the subject, rejected events,
+// inherited tenants, the counters that come with them), which a state of
+// fold v2 is not. A file of an older schema is rebuilt from the stream.
+//
+// A formation's cells, which it hands its tenant when it first gets one
+// (Batch.FormationCells), are its ix-cell-formation range (every class)
+// plus those that joined it since the last commit; a formation without a
+// counts record has no committed cells, so the range is read only for a
+// formation that has some.
 //
 // A file that bbolt opened but could not read, whose key table does not
 // decode, or whose schema is newer than this binary's is moved aside

@@ -22,14 +22,18 @@ import (
 
 // SchemaVersion is the layout this binary writes. An older one is
 // discarded and rebuilt; a newer one is moved aside.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 var (
 	keySchema   = []byte("schema")
 	keyEpoch    = []byte("epoch")
 	keyCursor   = []byte("cursor")
 	keyPosition = []byte("position")
-	keyAt       = []byte("at")
+	// The untenanted-form counts per tenant (projection.Counters) are
+	// kept beside the position, not in it: every read decodes the
+	// position, and only the status asks for them.
+	keyUntenanted = []byte("untenanted")
+	keyAt         = []byte("at")
 )
 
 // ErrLocked means another process holds the checkpoint file.
@@ -352,14 +356,30 @@ func (s *Store) Info() (cp Checkpoint, found bool, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
 	err = s.db.View(func(tx *bolt.Tx) error {
-		cp, found, err = readInfo(tx)
+		if cp, found, err = readInfo(tx); err != nil || cp.Schema != SchemaVersion {
+			return err
+		}
+		cp.Meta.Counters.UntenantedOfTenant, err = readUntenanted(tx)
 		return err
 	})
 	return cp, found, err
 }
 
-// readInfo reads the meta bucket. A schema other than this binary's comes
-// back with only Schema set.
+// readUntenanted reads the untenanted-form counts the meta bucket keeps
+// beside the position.
+func readUntenanted(tx *bolt.Tx) (map[string]uint64, error) {
+	var m map[string]uint64
+	if raw := tx.Bucket(bucketMeta).Get(keyUntenanted); raw != nil {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("untenanted counts: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// readInfo reads the meta bucket but the untenanted counts
+// (readUntenanted). A schema other than this binary's comes back with only
+// Schema set.
 func readInfo(tx *bolt.Tx) (cp Checkpoint, found bool, err error) {
 	m := tx.Bucket(bucketMeta)
 	raw := m.Get(keySchema)
@@ -429,6 +449,11 @@ func (s *Store) Reset(epoch string) (err error) {
 
 // putMeta writes the position beside the state it describes.
 func putMeta(tx *bolt.Tx, epoch string, m projection.Meta, at time.Time) error {
+	untenanted, err := json.Marshal(m.Counters.UntenantedOfTenant)
+	if err != nil {
+		return err
+	}
+	m.Counters.UntenantedOfTenant = nil // kept apart
 	pos, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -439,6 +464,7 @@ func putMeta(tx *bolt.Tx, epoch string, m projection.Meta, at time.Time) error {
 		{keyEpoch, []byte(epoch)},
 		{keyCursor, be64(m.Cursor)},
 		{keyPosition, pos},
+		{keyUntenanted, untenanted},
 		{keyAt, []byte(at.UTC().Format(time.RFC3339Nano))},
 	} {
 		if err := mb.Put(kv.k, kv.v); err != nil {

@@ -89,7 +89,7 @@ func sameAs(tb testing.TB, s *Store, p *projection.Projection) {
 		if g, w := string(v.Dump()), string(p.Dump()); g != w {
 			tb.Fatalf("store Dump = %.600s\nwant %.600s", g, w)
 		}
-		if v.Cursor() != p.Cursor() || v.CursorID() != p.CursorID() || v.Counters() != p.Counters() {
+		if v.Cursor() != p.Cursor() || v.CursorID() != p.CursorID() || !v.Counters().Equal(p.Counters()) {
 			tb.Fatalf("store position %d %q %+v, want %d %q %+v", v.Cursor(), v.CursorID(), v.Counters(), p.Cursor(), p.CursorID(), p.Counters())
 		}
 		if g, w := fmt.Sprint(v.Gaps()), fmt.Sprint(p.Gaps()); g != w {
@@ -160,7 +160,11 @@ func TestFailedCommitKeepsThePreviousState(t *testing.T) {
 
 // The store folds like the in-memory projection, whatever the log and
 // wherever the commits fall, also across a close and a reopen of the file:
-// same entities, counts, position, summary and query answers.
+// same entities, counts, position, counters, summary and query answers,
+// and derived data that agrees with the records. The logs hold both
+// subject forms and tenants that collide: every rule of fold v3 rejects
+// some event, and cells inherit a tenant both through the committed index
+// and through what joined a formation since the last commit.
 func TestStoreEqualsMemoryFold(t *testing.T) {
 	seeds := []uint64{1, 2, 3, 42, 1234567}
 	n := 60
@@ -170,6 +174,21 @@ func TestStoreEqualsMemoryFold(t *testing.T) {
 	for i := range n {
 		seeds = append(seeds, uint64(i)*0x9E3779B97F4A7C15+7)
 	}
+	rejected := map[projection.Rejection]int{}
+	var inherited inheritance
+	t.Cleanup(func() {
+		if t.Failed() {
+			return
+		}
+		for _, why := range []projection.Rejection{projection.RejectedSubjectTenant, projection.RejectedEntityTenant, projection.RejectedFormationTenant} {
+			if rejected[why] == 0 {
+				t.Errorf("no random log had an event rejected by %s", why)
+			}
+		}
+		if inherited.committed == 0 || inherited.joined == 0 {
+			t.Errorf("cells inherited through the index %d times, through what joined since the last commit %d times; want both", inherited.committed, inherited.joined)
+		}
+	})
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, seed^0xC0FFEE))
@@ -186,9 +205,11 @@ func TestStoreEqualsMemoryFold(t *testing.T) {
 			var dec projection.Decoder
 			b, _ := s.Batch()
 			for i, m := range log {
-				msg := projection.Message{Seq: m.Seq, Time: m.Time, Payload: m.Payload}
+				msg := projection.Message{Seq: m.Seq, Subject: m.Subject, Time: m.Time, Payload: m.Payload}
 				want.Apply(msg)
-				projection.Apply(b, dec.Decode(msg))
+				if _, why := projection.Apply(&inheritanceSpy{b, &inherited}, dec.Decode(msg)); why != "" {
+					rejected[why]++
+				}
 				if r.IntN(6) == 0 {
 					if err := b.Commit(time.Now()); err != nil {
 						t.Fatal(err)
@@ -216,15 +237,40 @@ func TestStoreEqualsMemoryFold(t *testing.T) {
 			defer s.Close()
 			sameAs(t, s, want)
 			sameQueries(t, s, want)
+			err = s.View(func(v *View) error {
+				if d := v.Check(10); len(d) != 0 {
+					t.Errorf("Check() = %q, want nothing", d)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
+}
+
+// inheritance counts the cells a Batch listed for a formation that got
+// its first tenant: found in the committed index, or joined since.
+type inheritance struct{ committed, joined int }
+
+type inheritanceSpy struct {
+	*Batch
+	n *inheritance
+}
+
+func (s *inheritanceSpy) FormationCells(id string) []string {
+	s.n.joined += len(s.joined[id])
+	ids := s.Batch.FormationCells(id)
+	s.n.committed += len(ids) - len(s.joined[id])
+	return ids
 }
 
 // sameQueries asks the store's view and the in-memory fold the same
 // questions: every filter, paged.
 func sameQueries(t *testing.T, s *Store, want *projection.Projection) {
 	t.Helper()
-	tenants := []string{"", "t0", "t1", "zz"}
+	tenants := []string{"", "t0", "t1", "t2", "zz"}
 	err := s.View(func(v *View) error {
 		for _, tenant := range tenants {
 			if g, w := jsonOf(v.Summary(tenant)), jsonOf(want.Summary(tenant)); g != w {

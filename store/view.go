@@ -22,6 +22,8 @@ type View struct {
 	cp    Checkpoint
 	names []string // the key table, for decoding
 	err   error    // the first damaged record met; Store.View returns it
+
+	untenantedRead bool // cp.Meta.Counters.UntenantedOfTenant is read
 }
 
 // View calls fn with a read of the last commit. A damaged record met on
@@ -72,8 +74,22 @@ func (v *View) Cursor() uint64 { return v.cp.Meta.Cursor }
 // CursorID identifies the message at the cursor.
 func (v *View) CursorID() string { return v.cp.Meta.CursorID }
 
-// Counters implements projection.Reader.
-func (v *View) Counters() projection.Counters { return v.cp.Meta.Counters }
+// Counters implements projection.Reader. The untenanted-form counts are
+// read at the first call: most reads never ask.
+func (v *View) Counters() projection.Counters {
+	if !v.untenantedRead {
+		v.untenantedRead = true
+		func() {
+			defer v.recoverDamage()
+			m, err := readUntenanted(v.tx)
+			if err != nil {
+				v.fail(fmt.Errorf("%w: %w", ErrDamaged, err))
+			}
+			v.cp.Meta.Counters.UntenantedOfTenant = m
+		}()
+	}
+	return v.cp.Meta.Counters.Clone()
+}
 
 // Gaps implements projection.Reader.
 func (v *View) Gaps() []projection.Gap { return append([]projection.Gap(nil), v.cp.Meta.Gaps...) }

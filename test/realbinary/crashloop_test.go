@@ -128,7 +128,7 @@ func checkBoot(t *testing.T, r int, st status) {
 	if r > 1 && b.Replayed >= b.ReplayTo {
 		t.Errorf("round %d: boot replayed %d of %d events: the checkpoint was not used", r, b.Replayed, b.ReplayTo)
 	}
-	if n := st.Events.Applied + st.Events.Ignored + st.Events.Malformed; n != st.Cursor || len(st.Gaps) != 0 {
+	if n := st.Events.Applied + st.Events.Ignored + st.Events.Malformed + st.Events.Rejected; n != st.Cursor || len(st.Gaps) != 0 {
 		t.Errorf("round %d: counters %+v sum to %d, gaps %d; want every one of the %d events counted once and no gap", r, st.Events, n, len(st.Gaps), st.Cursor)
 	}
 }

@@ -327,7 +327,7 @@ func powerCutLoop(t *testing.T, syncMode string) {
 			t.Errorf("round %d: the stream ends at #%d and holds %d messages from #1, the projection records %d missing (gaps %s); the served cursor is %d: want the cursor at the end, and every sequence held or a gap",
 				r, lastSeq, read, gapped, st.Gaps, st.Cursor)
 		}
-		if n := st.Events.Applied + st.Events.Ignored + st.Events.Malformed; n+gapped != st.Cursor {
+		if n := st.Events.Applied + st.Events.Ignored + st.Events.Malformed + st.Events.Rejected; n+gapped != st.Cursor {
 			t.Errorf("round %d: counters %+v sum to %d, gaps cover %d; want every one of the %d events counted once", r, st.Events, n, gapped, st.Cursor)
 		}
 

@@ -248,6 +248,7 @@ type status struct {
 		Applied   uint64 `json:"applied"`
 		Ignored   uint64 `json:"ignored"`
 		Malformed uint64 `json:"malformed"`
+		Rejected  uint64 `json:"rejected"`
 	} `json:"events"`
 	Gaps []json.RawMessage `json:"gaps"`
 }
