@@ -10,8 +10,8 @@ import { EventLog, Feed } from './feed.js';
 import { Header, Rate, toast } from './header.js';
 import { FormationsView, FormationView } from './formations.js';
 import { CellsView, CellView } from './cells.js';
-import { Throttle, allIdle, observe, reloadAll } from './query.js';
-import { h, num, relTime } from './dom.js';
+import { Throttle, allIdle, observe, reloadAll, retryFailed } from './query.js';
+import { h, num, relTime, Failure } from './dom.js';
 import { onAuthFailure, token, setToken, clearToken, whoami, canRead } from './auth.js';
 import { SignIn, WhoBadge } from './signin.js';
 
@@ -41,6 +41,8 @@ const sync = new Sync({
   onChange: invalidate,
   onRevoked: (reason) => authProblem('revoked', reason),
   checkAuth,
+  // Reads that failed while the server was away are tried again at once.
+  onLive: retryFailed,
   onEvent: (seq, subject, event) => {
     log.add(seq, subject, event);
     rate.hit();
@@ -288,6 +290,8 @@ function invalidate() {
 const navFormations = document.getElementById('n-formations');
 const navCells = document.getElementById('n-cells');
 const loadingEl = h('div', { class: 'loading', role: 'status' });
+// The snapshot's failure, in place of the view until the server answers.
+const snapFailure = new Failure(() => sync.retryNow());
 
 function render() {
   scheduled = false;
@@ -299,6 +303,8 @@ function render() {
   const store = sync.store;
   if (store) {
     loadingEl.remove();
+    snapFailure.el.remove();
+    current.view.el.hidden = false;
     if (wantedTenant() !== askedTenant) summary.now();
     current.view.render(store);
     perf.renders++;
@@ -321,7 +327,15 @@ function render() {
         perf.firstPaint = performance.now();
       });
     }
+  } else if (sync.lastFailure) {
+    // Not an empty registry: the registry could not be read.
+    loadingEl.remove();
+    current.view.el.hidden = true;
+    snapFailure.show('Could not load the registry', describeError(sync.lastFailure), sync.retryAt, !sync.retryAt);
+    if (!snapFailure.el.isConnected) main.prepend(snapFailure.el);
   } else {
+    snapFailure.el.remove();
+    current.view.el.hidden = false;
     loadingEl.textContent = sync.phase === 'loading'
       ? 'Loading the registry…'
       : 'Waiting for the server — this page connects by itself as soon as it answers.';

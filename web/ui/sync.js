@@ -93,14 +93,16 @@ export async function loadSnapshot(signal, tenant = '') {
 
 // Sync owns the connection. Its public state is read by the header:
 //   phase: 'loading' | 'connecting' | 'live' | 'reconnecting' | 'resyncing' | 'waiting' | 'stopped'
+//     | 'signin' (halted: the page needs a token)
 export class Sync {
-  constructor({ onChange, onEvent, onResynced, onStore, tenant, onRevoked, checkAuth }) {
+  constructor({ onChange, onEvent, onResynced, onStore, tenant, onRevoked, checkAuth, onLive }) {
     this.onChange = onChange; // something visible changed
     this.onEvent = onEvent; // (seq, subject, event, live) for the feed
     this.onResynced = onResynced; // (info) after a 4410 resync
     this.onStore = onStore; // (store, {epochChanged, previous}) a new snapshot replaced the old one
     this.tenant = tenant || (() => ''); // the tenant whose counts the summary holds
     this.onRevoked = onRevoked || (() => {}); // (reason) the server closed the socket with 4401
+    this.onLive = onLive || (() => {}); // the stream's hello arrived: the server answers
     // checkAuth() resolves true when a refused socket was refused for its
     // credentials (the app then halts the page), false to retry as usual.
     this.checkAuth = checkAuth || (() => Promise.resolve(false));
@@ -109,6 +111,7 @@ export class Sync {
     this.attempt = 0;
     this.retryAt = 0;
     this.lastError = '';
+    this.lastFailure = null; // the error of the last failed snapshot read
     this.hello = null;
     this.ws = null;
     this.timer = 0;
@@ -148,12 +151,14 @@ export class Sync {
       const previous = this.store;
       const epochChanged = previous && previous.epoch !== store.epoch;
       this.store = store;
+      this.lastFailure = null;
       this.onStore(store, { epochChanged, previous });
       if (info) this.onResynced({ ...info, cursor: store.cursor });
       this.connect();
     } catch (err) {
       // A 401 or 403 halted the page already (getJSON told the app).
       if (this.stopped) return;
+      this.lastFailure = err;
       // 503: the server is replaying its log; anything else: unreachable.
       const waiting = err instanceof HTTPError && err.status === 503;
       this.retry(() => this.resync(phase, info), waiting ? 'waiting' : 'reconnecting', err.message);
@@ -195,6 +200,7 @@ export class Sync {
       this.hello = f;
       this.attempt = 0;
       this.setPhase('live');
+      this.onLive();
       return;
     }
     let applied = false;
