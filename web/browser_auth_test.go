@@ -223,3 +223,51 @@ func TestBrowserSignedOutByReload(t *testing.T) {
 	pageWait(t, ctx, "live as globex-dash", `window.__cellos?.state().phase === 'live' && document.getElementById('who').textContent.includes('globex-dash (tenant globex)')`, 10*time.Second)
 	pageWait(t, ctx, "globex's formation", `[...document.querySelectorAll('table.formations tbody tr')].map(tr => tr.querySelector('td').textContent).join() .includes('Globex payroll')`, 5*time.Second)
 }
+
+// TestBrowserRefusedSocketAsksWhy: the page is cut off, and meanwhile its
+// principal is withdrawn; when the line is back the server refuses the
+// socket's upgrade (401), which a browser sees only as a failed socket
+// (1006). The page asks /v1/whoami why, and says its token is no longer
+// accepted instead of reconnecting with it again and again.
+func TestBrowserRefusedSocketAsksWhy(t *testing.T) {
+	ctx := newBrowser(t, 1280, 900)
+	a, authFile := startSite(t)
+	a.WaitCursor(a.Publish(tenantFormation("acme", "acme-f1", "Acme nightly")...)[0])
+	proxy := newCutProxy(t, a.HTTP.Addr())
+
+	pageDo(t, ctx, chromedp.Navigate("http://"+proxy.addr()+"/"))
+	promptFor(t, ctx, "needed")
+	pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](signInJS(testutil.SitePrincipal(t, "acme-dash").Token)))
+	pageWait(t, ctx, "live as acme-dash", `window.__cellos?.state().phase === 'live' && document.getElementById('who').textContent.includes('acme-dash')`, 10*time.Second)
+
+	proxy.cut()
+	pageWait(t, ctx, "reconnecting", `document.getElementById('conn').dataset.state === 'reconnecting'`, 5*time.Second)
+	var rest []testutil.Principal
+	for _, p := range testutil.Site {
+		if p.Name != "acme-dash" {
+			rest = append(rest, p)
+		}
+	}
+	testutil.WriteAuthFile(t, authFile, rest)
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.restore()
+
+	said := promptFor(t, ctx, "unauthorized")
+	for _, want := range []string{"401", "withdrawn"} {
+		if !strings.Contains(said, want) {
+			t.Errorf("after a refused socket the prompt says %q; want %q in it", said, want)
+		}
+	}
+	if code := pageEval[int](t, ctx, `__cellos.sync.lastClose?.code || 0`); code != 1006 {
+		t.Errorf("the refused socket closed with %d in the browser, want 1006", code)
+	}
+	if st := pageEval[struct {
+		Stopped bool
+		RetryAt float64
+		Token   string
+	}](t, ctx, `({ stopped: __cellos.sync.stopped, retryAt: __cellos.sync.retryAt, token: `+storedTokenJS+` })`); !st.Stopped || st.RetryAt != 0 || st.Token != "" {
+		t.Errorf("after the refused socket: sync stopped %v, next retry at %v, token %q; want stopped, no retry, no token", st.Stopped, st.RetryAt, st.Token)
+	}
+}

@@ -39,6 +39,11 @@ func TestBrowserLiveUpdates(t *testing.T) {
 	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
 	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	pageWait(t, ctx, "empty state", `document.querySelector('.empty')?.textContent.includes('cellos-allinone demo')`, 2*time.Second)
+	// Without an auth file there is nothing to sign in to, and no one to
+	// be signed in as.
+	if shown := pageEval[bool](t, ctx, `!document.getElementById('who').hidden || !!document.querySelector('.signin') || __cellos.state().signin !== ''`); shown {
+		t.Error("on a server without an auth file the page shows a sign-in, or who is signed in")
+	}
 
 	p.pub("formation", "pay-batch", "created", map[string]any{"name": "Payments batch", "tenantId": "acme"})
 	p.pub("formation", "pay-batch", "launching", nil)
