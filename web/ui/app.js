@@ -115,6 +115,8 @@ async function loadWho() {
     const r = await whoami();
     if (r.ok && r.body) {
       who = r.body;
+      // A server that needs no token (any more) is sent none.
+      if (!who.authRequired) clearToken();
       whoBadge.show(problem && problem.kind !== 'forbidden' ? null : who);
       if (isAdmin()) pollStatus();
     }
