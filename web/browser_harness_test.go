@@ -132,15 +132,15 @@ func pageEval[T any](t *testing.T, ctx context.Context, js string) T {
 
 // pageWait polls a JavaScript predicate until it is truthy or the timeout
 // passes; then it reports what the page looked like. A poll cut short by
-// a navigation (its JavaScript context went away) starts again in the new
-// page.
+// a navigation (its JavaScript context went away, or the target navigated:
+// signing in reloads the page) starts again in the new page.
 func pageWait(t *testing.T, ctx context.Context, what, js string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var err error
 	for left := timeout; left > 0; left = time.Until(deadline) {
 		_, err = chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(left), chromedp.WithPollingInterval(20*time.Millisecond)))
-		if err == nil || !strings.Contains(err.Error(), "context") {
+		if err == nil || !(strings.Contains(err.Error(), "context") || strings.Contains(err.Error(), "navigated")) {
 			break
 		}
 	}

@@ -39,6 +39,11 @@ func TestBrowserLiveUpdates(t *testing.T) {
 	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
 	pageWait(t, ctx, "connected", `__cellos.state().phase === 'live'`, 5*time.Second)
 	pageWait(t, ctx, "empty state", `document.querySelector('.empty')?.textContent.includes('cellos-allinone demo')`, 2*time.Second)
+	// Without an auth file there is nothing to sign in to, and no one to
+	// be signed in as.
+	if shown := pageEval[bool](t, ctx, `!document.getElementById('who').hidden || !!document.querySelector('.signin') || __cellos.state().signin !== ''`); shown {
+		t.Error("on a server without an auth file the page shows a sign-in, or who is signed in")
+	}
 
 	p.pub("formation", "pay-batch", "created", map[string]any{"name": "Payments batch", "tenantId": "acme"})
 	p.pub("formation", "pay-batch", "launching", nil)
@@ -698,7 +703,8 @@ func TestBrowserCleanClose(t *testing.T) {
 }
 
 // TestBrowserScreenshots takes the README's screenshots from demo traffic:
-// desktop (light and dark) and phone width, into the directory
+// desktop (light and dark) and phone width, and the sign-in prompt of a
+// server with an auth file, into the directory
 // CELLOS_SCREENSHOTS names. It is a tool more than a test, so it runs only
 // then: `task screenshots` writes them into docs/.
 func TestBrowserScreenshots(t *testing.T) {
@@ -772,6 +778,15 @@ func TestBrowserScreenshots(t *testing.T) {
 		if fi, err := os.Stat(path); err != nil || fi.Size() < 10_000 {
 			t.Errorf("screenshot %s looks empty (%v)", path, err)
 		}
+	}
+
+	// The sign-in prompt of a server with an auth file.
+	site, _ := startSite(t)
+	pageDo(t, ctx, chromedp.EmulateViewport(1100, 480), darkMode(false), chromedp.Navigate(site.URL()+"/#/formations"))
+	promptFor(t, ctx, "needed")
+	pageWait(t, ctx, "frame", `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`, 2*time.Second)
+	if path := pageScreenshot(t, ctx, dir, "screenshot-signin.png"); path == "" {
+		t.Error("no sign-in screenshot")
 	}
 	t.Logf("screenshots in %s", dir)
 }

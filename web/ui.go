@@ -32,6 +32,21 @@ type uiAssets struct {
 	version string            // digest of every asset: changes when any file does
 	files   map[string][]byte // path inside ui/ → content
 	index   []byte            // index.html with the versioned asset prefix filled in
+	etag    string            // of index
+}
+
+// summaryPreload is index.html's preload of the page's first read. A
+// server with an auth file serves the page without it: the preload is
+// sent without the page's token (a 401), and Chromium hands that answer
+// to the page's own request, which carries the token.
+var summaryPreload = []byte(`<link rel="preload" as="fetch" href="/v1/summary" crossorigin>` + "\n")
+
+// withoutPreload is the page of a server with an auth file. Its ETag
+// differs, so that a browser never revalidates one page into the other
+// when the same binary restarts with or without an auth file.
+func (a *uiAssets) withoutPreload() {
+	a.index = bytes.Replace(a.index, summaryPreload, nil, 1)
+	a.etag = `"` + a.version + `-auth"`
 }
 
 func loadUI() *uiAssets {
@@ -64,6 +79,7 @@ func loadUI() *uiAssets {
 	}
 	a.version = hex.EncodeToString(h.Sum(nil))[:12]
 	a.index = bytes.ReplaceAll(a.files["index.html"], []byte("{{ASSETS}}"), []byte(uiPrefix+a.version))
+	a.etag = `"` + a.version + `"`
 	return a
 }
 
@@ -78,6 +94,9 @@ var uiTypes = map[string]string{
 // uiRoutes serves the page at / and its assets under /ui/<version>/.
 func (s *Server) uiRoutes() {
 	ui := loadUI()
+	if s.authSet.Load() != nil {
+		ui.withoutPreload()
+	}
 	// The page and its files are open: they hold no data, and the page
 	// asks for a token when the server needs one.
 	s.handle("GET /{$}", accessOpen, ui.serveIndex)
@@ -94,7 +113,7 @@ func (a *uiAssets) serveIndex(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Content-Type", uiTypes[".html"])
 	// The page names the current asset version, so it must be revalidated.
 	h.Set("Cache-Control", "no-cache")
-	h.Set("ETag", `"`+a.version+`"`)
+	h.Set("ETag", a.etag)
 	http.ServeContent(w, r, "index.html", time.Time{}, bytes.NewReader(a.index))
 	return nil
 }

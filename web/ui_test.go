@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"cellos-allinone/auth"
 	"cellos-allinone/projection"
 	"cellos-allinone/projector"
 )
@@ -80,6 +82,37 @@ func TestUIIndex(t *testing.T) {
 	}
 	if res := get(t, s, "/", "If-None-Match", `"`+ui.version+`"`); res.StatusCode != http.StatusNotModified {
 		t.Errorf("GET / with a matching ETag = %d, want 304", res.StatusCode)
+	}
+}
+
+// TestUIIndexWithAuth: a server with an auth file serves the page without
+// its preload of /v1/summary (the preload would go without the page's
+// token, and its 401 would answer the page's own read), under an ETag of
+// its own.
+func TestUIIndexWithAuth(t *testing.T) {
+	set, err := auth.Parse(strings.NewReader("ops "+auth.Digest("ops-token")+" admin\n"), "auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui := loadUI()
+	plain := body(t, get(t, New(Config{}, idleProjector{}), "/"))
+	if !strings.Contains(plain, string(bytes.TrimSpace(summaryPreload))) {
+		t.Fatalf("index.html without an auth file lacks the preload %s", summaryPreload)
+	}
+	s := New(Config{Auth: set}, idleProjector{})
+	res := get(t, s, "/")
+	if got, want := res.Header.Get("ETag"), `"`+ui.version+`-auth"`; got != want {
+		t.Errorf("GET / with an auth file: ETag %s, want %s", got, want)
+	}
+	b := body(t, res)
+	if strings.Contains(b, `rel="preload"`) {
+		t.Errorf("index.html with an auth file still preloads the summary")
+	}
+	if want := `src="/ui/` + ui.version + `/app.js"`; !strings.Contains(b, want) {
+		t.Errorf("index.html with an auth file does not load %s", want)
+	}
+	if res := get(t, s, "/", "If-None-Match", `"`+ui.version+`"`); res.StatusCode != http.StatusOK {
+		t.Errorf("GET / with an auth file and the ETag of the page without = %d, want 200", res.StatusCode)
 	}
 }
 

@@ -1,17 +1,19 @@
-// The dashboard's entry point: routing, the render loop, the summary and
-// the wiring of sync, queries, feed and views.
+// The dashboard's entry point: routing, the render loop, the summary, the
+// sign-in, and the wiring of sync, queries, feed and views.
 //
 // Events are applied to the store as they arrive (cheap), and drawn at most
 // once per animation frame (expensive): a burst of hundreds of events per
 // second costs one render per frame, and a hidden tab draws nothing.
 
-import { Sync, getJSON } from './sync.js';
+import { Sync, getJSON, describeError, HTTPError } from './sync.js';
 import { EventLog, Feed } from './feed.js';
 import { Header, Rate, toast } from './header.js';
 import { FormationsView, FormationView } from './formations.js';
 import { CellsView, CellView } from './cells.js';
-import { Throttle, allIdle, observe, reloadAll } from './query.js';
-import { h, num, relTime } from './dom.js';
+import { Throttle, allIdle, observe, reloadAll, retryFailed } from './query.js';
+import { h, num, relTime, Failure } from './dom.js';
+import { onAuthFailure, token, setToken, clearToken, whoami, canRead } from './auth.js';
+import { SignIn, WhoBadge } from './signin.js';
 
 const log = new EventLog();
 const rate = new Rate();
@@ -37,6 +39,10 @@ let askedTenant = '';
 const sync = new Sync({
   tenant: wantedTenant,
   onChange: invalidate,
+  onRevoked: (reason) => authProblem('revoked', reason),
+  checkAuth,
+  // Reads that failed while the server was away are tried again at once.
+  onLive: retryFailed,
   onEvent: (seq, subject, event) => {
     log.add(seq, subject, event);
     rate.hit();
@@ -91,6 +97,120 @@ const main = document.getElementById('main');
 const aside = document.getElementById('aside');
 aside.append(feed.el);
 
+// ---- signing in (docs/ui.md, "Signing in")
+
+// who is GET /v1/whoami's answer once in: on a server without an auth
+// file {authRequired: false} and every role.
+let who = null;
+// problem is why the page needs a token ({kind, detail}), null while it
+// has one that works (or needs none). The page then shows the prompt in
+// place of the views, and reads nothing.
+let problem = null;
+const RANK = { needed: 1, unauthorized: 2, forbidden: 2, revoked: 3 };
+const signin = new SignIn({ onSubmit: signIn });
+const whoBadge = new WhoBadge(document.getElementById('who'), { onSignOut: signOut });
+
+async function loadWho() {
+  try {
+    const r = await whoami();
+    if (r.ok && r.body) {
+      who = r.body;
+      // A server that needs no token (any more) is sent none.
+      if (!who.authRequired) clearToken();
+      whoBadge.show(problem && problem.kind !== 'forbidden' ? null : who);
+      if (isAdmin()) pollStatus();
+    }
+  } catch {
+    // The server is not answering: the snapshot's failure says so.
+  }
+  return who;
+}
+
+const isAdmin = () => !!who && who.roles.includes('admin');
+
+// authProblem halts the page and asks for a token: kind is needed (none
+// stored), unauthorized (401: unknown or withdrawn), forbidden (403: the
+// principal lacks the role) or revoked (the socket closed with 4401). A
+// later problem of lower rank does not hide the first one's words.
+function authProblem(kind, detail = '') {
+  if (kind === 'unauthorized' && !token()) kind = 'needed';
+  if (problem && RANK[problem.kind] >= RANK[kind]) return;
+  const first = !problem;
+  problem = { kind, detail };
+  // A token that is unknown or withdrawn is of no more use; a forbidden
+  // one still names its principal (shown, with Sign out).
+  if (kind !== 'forbidden') clearToken();
+  whoBadge.show(kind === 'forbidden' ? who : null);
+  sync.halt();
+  if (current) {
+    current.view.stop();
+    current = null;
+  }
+  document.body.dataset.view = 'signin';
+  for (const a of document.querySelectorAll('[data-nav]')) a.removeAttribute('aria-current');
+  // The server's own words, where they add to the page's: not for a
+  // page that simply has no token yet.
+  signin.show(kind, who, kind === 'needed' ? '' : detail);
+  main.replaceChildren(signin.el);
+  if (first) signin.focus();
+  document.title = 'Sign in · CellOS';
+  // A forbidden token names its principal: show whose it is.
+  if (kind === 'forbidden' && !who?.name) loadWho().then(() => problem?.kind === 'forbidden' && signin.show('forbidden', who, detail));
+  invalidate();
+}
+
+onAuthFailure((err) => authProblem(err.status === 403 ? 'forbidden' : 'unauthorized', err.body?.error?.message || ''));
+
+// checkAuth is asked when the socket was refused before it opened: a
+// browser sees a refused upgrade only as close 1006, so /v1/whoami tells
+// whether the token is the reason. It resolves true when it was.
+async function checkAuth() {
+  if (who && !who.authRequired) return false;
+  let r;
+  try {
+    r = await whoami();
+  } catch {
+    return false; // the server is down: retry as usual
+  }
+  if (r.status === 401) {
+    authProblem('unauthorized', r.body?.error?.message || '');
+    return true;
+  }
+  if (r.ok && r.body?.authRequired && !canRead(r.body)) {
+    who = r.body;
+    authProblem('forbidden');
+    return true;
+  }
+  return false;
+}
+
+// signIn checks a pasted token with /v1/whoami before keeping it, then
+// loads the page again with it: nothing of an earlier principal's view
+// stays in memory. It resolves with why the token was not taken.
+async function signIn(t) {
+  let r;
+  try {
+    r = await whoami(t);
+  } catch (err) {
+    return `Not signed in: ${describeError(err)}`;
+  }
+  if (r.status === 401) {
+    signin.show('unauthorized', null, r.body?.error?.message || '');
+    return 'Not signed in: the server does not accept this token.';
+  }
+  if (!r.ok) {
+    return `Not signed in: ${describeError(new HTTPError(r.status, r.body))}`;
+  }
+  setToken(t);
+  location.reload();
+  return '';
+}
+
+function signOut() {
+  clearToken();
+  location.reload();
+}
+
 // ---- routing: #/formations, #/formations/<id>, #/cells, #/cells/<id>, #/events
 
 function parseRoute() {
@@ -105,6 +225,9 @@ function parseRoute() {
 let current = null; // {key, view}
 
 function route(initial = false) {
+  // Signed out: the views wait for a token (the URL keeps the view asked
+  // for, which the page opens after signing in).
+  if (problem) return;
   // In-page anchors such as the skip link ("#main") are not routes.
   if (location.hash && !location.hash.startsWith('#/') && current) return;
   const r = parseRoute();
@@ -169,13 +292,21 @@ function invalidate() {
 const navFormations = document.getElementById('n-formations');
 const navCells = document.getElementById('n-cells');
 const loadingEl = h('div', { class: 'loading', role: 'status' });
+// The snapshot's failure, in place of the view until the server answers.
+const snapFailure = new Failure(() => sync.retryNow());
 
 function render() {
   scheduled = false;
   header.render(sync, rate, status);
+  if (problem) {
+    footer();
+    return;
+  }
   const store = sync.store;
   if (store) {
     loadingEl.remove();
+    snapFailure.el.remove();
+    current.view.el.hidden = false;
     if (wantedTenant() !== askedTenant) summary.now();
     current.view.render(store);
     perf.renders++;
@@ -198,7 +329,15 @@ function render() {
         perf.firstPaint = performance.now();
       });
     }
+  } else if (sync.lastFailure) {
+    // Not an empty registry: the registry could not be read.
+    loadingEl.remove();
+    current.view.el.hidden = true;
+    snapFailure.show('Could not load the registry', describeError(sync.lastFailure), sync.retryAt, !sync.retryAt);
+    if (!snapFailure.el.isConnected) main.prepend(snapFailure.el);
   } else {
+    snapFailure.el.remove();
+    current.view.el.hidden = false;
     loadingEl.textContent = sync.phase === 'loading'
       ? 'Loading the registry…'
       : 'Waiting for the server — this page connects by itself as soon as it answers.';
@@ -226,12 +365,13 @@ setInterval(() => {
   for (const t of document.querySelectorAll('time[data-ts]')) t.textContent = relTime(t.dataset.ts, now);
 }, 5000);
 
+// /v1/status is an admin's: the page asks it only when it may.
 let polling = false;
 async function pollStatus() {
-  if (polling) return; // a slow server gets one poll at a time
+  if (polling || problem || !isAdmin()) return; // a slow server gets one poll at a time
   polling = true;
   try {
-    status = await getJSON('/v1/status');
+    status = await getJSON('/v1/status', undefined, { quiet: true });
   } catch {
     // The socket's state is what the header shows; status is a bonus.
   } finally {
@@ -258,13 +398,13 @@ document.addEventListener('keydown', (e) => {
 
 window.addEventListener('pagehide', () => sync.stop());
 window.addEventListener('pageshow', (e) => {
-  if (e.persisted) sync.start();
+  if (e.persisted && !problem) sync.start();
 });
 
 window.addEventListener('hashchange', () => route());
 route(true);
 sync.start();
-pollStatus();
+loadWho();
 
 // For the browser tests and for curious operators in the console.
 window.__cellos = {
@@ -275,6 +415,7 @@ window.__cellos = {
     const t = sync.store?.summary.totals();
     return {
       phase: sync.phase,
+      signin: problem ? problem.kind : '',
       cursor: sync.store ? sync.store.cursor : 0,
       epoch: sync.store ? sync.store.epoch : '',
       connects: sync.connects,

@@ -1,6 +1,7 @@
 // The cells list and one cell's page.
 
-import { h, ago, badge, mono, emptyState } from './dom.js';
+import { Failure, h, ago, badge, mono, emptyState } from './dom.js';
+import { describeError } from './sync.js';
 import { ListView, td } from './list.js';
 import { OneQuery } from './query.js';
 import { CELL_STATES, CELL_OUTCOMES } from './store.js';
@@ -132,13 +133,14 @@ export class CellView {
     this.badgeSlot = h('span');
     this.meta = h('dl', { class: 'meta' });
     this.missing = h('div', { hidden: true });
+    this.failure = new Failure(() => this.q.retry());
     this.body = h('div', null,
       h('div', { class: 'pagehead' }, this.h1, this.badgeSlot),
       this.meta,
       this.timeline.el);
     this.el = h('div', { class: 'view cell' },
       h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/cells', text: 'Cells' }), h('span', { 'aria-hidden': 'true', text: '›' }), h('span', { 'aria-current': 'page', text: id })),
-      this.missing, this.body);
+      this.failure.el, this.missing, this.body);
   }
 
   route() {}
@@ -161,7 +163,16 @@ export class CellView {
 
   render(store) {
     const c = this.q.entity(store);
-    this.missing.hidden = !!c;
+    // A failed read: why, and Retry, above the page (in place of it when
+    // it was never read).
+    const err = this.q.error;
+    if (err) {
+      this.failure.show(this.q.loaded ? 'Could not refresh this cell' : 'Could not load this cell',
+        describeError(err), this.q.throttle.retryAt(), this.q.throttle.busy);
+    } else {
+      this.failure.hide();
+    }
+    this.missing.hidden = !!c || (!!err && !this.q.loaded);
     this.body.hidden = !c;
     if (!c) {
       const sig = this.q.loaded ? 'missing' : 'loading';

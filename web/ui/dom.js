@@ -138,3 +138,37 @@ export function copyable(cmd) {
   });
   return h('div', { class: 'cmd' }, h('code', { text: cmd }), btn);
 }
+
+// Failure stands in place of a list or a page whose read failed — never
+// an empty list that would look like "no data": what failed and why, when
+// the page tries again by itself, and Retry.
+export class Failure {
+  constructor(onRetry) {
+    this.title = h('h2');
+    this.msg = h('p', { class: 'failmsg' });
+    this.when = h('p', { class: 'failwhen' });
+    this.btn = h('button', { type: 'button', class: 'btn', text: 'Retry' });
+    this.btn.addEventListener('click', onRetry);
+    // Only what failed and why is announced, not the countdown.
+    this.el = h('div', { class: 'failure', hidden: true }, h('div', { role: 'alert' }, this.title, this.msg), this.when, this.btn);
+  }
+
+  // show: retryAt is when the page tries again by itself (Date.now()
+  // time, 0 for not scheduled); busy while a read is on its way.
+  show(title, message, retryAt = 0, busy = false, now = Date.now()) {
+    setText(this.title, title);
+    setText(this.msg, message);
+    const secs = Math.max(1, Math.ceil((retryAt - now) / 1000));
+    setText(this.when, busy ? 'Trying again…' : retryAt ? `The page tries again by itself in ${secs} s.` : '');
+    this.btn.disabled = busy;
+    this.el.hidden = false;
+  }
+
+  hide() {
+    this.el.hidden = true;
+  }
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}

@@ -1,7 +1,8 @@
 // The formations list (with the summary cards of the whole registry, or of
 // one tenant) and one formation's page.
 
-import { h, num, ago, badge, cellBar, mono, emptyState } from './dom.js';
+import { Failure, h, num, ago, badge, cellBar, mono, emptyState } from './dom.js';
+import { describeError } from './sync.js';
 import { ListView, td } from './list.js';
 import { OneQuery } from './query.js';
 import { CELL_STATES, FORMATION_STATUSES } from './store.js';
@@ -159,6 +160,7 @@ export class FormationView {
     this.events = h('ol', { class: 'events compact', 'aria-label': 'Latest events of its cells, newest first' });
     this.eventsEmpty = h('p', { class: 'muted', text: 'No event of its cells has arrived since this page opened; each cell’s page has its timeline.' });
     this.missing = h('div', { hidden: true });
+    this.failure = new Failure(() => this.fq.retry());
     // The formation itself; its counts move with every cell of it, also the
     // cells not on screen: those are read again.
     this.fq = new OneQuery(ctx, {
@@ -207,7 +209,7 @@ export class FormationView {
       h('section', { 'aria-labelledby': 'fe-h' }, h('h2', { id: 'fe-h', text: 'Latest events of its cells' }), this.eventsEmpty, this.events));
     this.el = h('div', { class: 'view formation' },
       h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/formations', text: 'Formations' }), h('span', { 'aria-hidden': 'true', text: '›' }), this.crumbName),
-      this.missing, this.body);
+      this.failure.el, this.missing, this.body);
   }
 
   route(r) {
@@ -236,7 +238,16 @@ export class FormationView {
 
   render(store) {
     const f = this.fq.entity(store);
-    this.missing.hidden = !!f;
+    // A failed read: why, and Retry, above the page (in place of it when
+    // it was never read).
+    const err = this.fq.error;
+    if (err) {
+      this.failure.show(this.fq.loaded ? 'Could not refresh this formation' : 'Could not load this formation',
+        describeError(err), this.fq.throttle.retryAt(), this.fq.throttle.busy);
+    } else {
+      this.failure.hide();
+    }
+    this.missing.hidden = !!f || (!!err && !this.fq.loaded);
     this.body.hidden = !f;
     if (!f) {
       const sig = this.fq.loaded ? 'missing' : 'loading';

@@ -93,6 +93,8 @@ export class Header {
         return ['resyncing', sync.retryAt ? `Resync in ${secs}s` : 'Resyncing…'];
       case 'stopped':
         return ['stopped', 'Disconnected'];
+      case 'signin':
+        return ['stopped', 'Not signed in'];
     }
     return ['connecting', sync.phase];
   }

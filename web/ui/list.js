@@ -5,8 +5,9 @@
 // and pages and the page holds one page of rows, whatever the registry's
 // size. The rows are ordered by id, the only order the server pages in.
 
-import { h, num, syncRows } from './dom.js';
+import { h, num, syncRows, Failure } from './dom.js';
 import { ListQuery } from './query.js';
+import { describeError } from './sync.js';
 
 let uid = 0;
 const SEARCH_DEBOUNCE = 250;
@@ -75,8 +76,9 @@ export class ListView {
     this.pageInfo = h('span', { class: 'pageinfo' });
     this.pager = h('nav', { class: 'pager', 'aria-label': `${opts.name} pages` }, this.prev, this.pageInfo, this.next);
     this.emptyEl = h('div', { class: 'emptywrap' });
+    this.failure = new Failure(() => this.q.retry());
     this.tableWrap = h('div', { class: 'tablewrap' }, this.table);
-    this.el = h('div', { class: 'list' }, bar, this.countEl, this.emptyEl, this.tableWrap, this.pager);
+    this.el = h('div', { class: 'list' }, bar, this.countEl, this.failure.el, this.emptyEl, this.tableWrap, this.pager);
   }
 
   // filters are the URL's filter parameters (no page).
@@ -179,6 +181,18 @@ export class ListView {
     });
     const current = this.q.current();
     this.table.setAttribute('aria-busy', String(!current));
+    // A failed read: its error and Retry in place of the list when the
+    // rows on screen are not the answer asked for (or there are none);
+    // above them when they are, and only a refresh failed.
+    const err = this.q.error;
+    const failed = !!err && !current;
+    if (err) {
+      this.failure.show(current ? `Could not refresh the ${this.o.name}` : `Could not load the ${this.o.name}`,
+        describeError(err), this.q.throttle.retryAt(), this.q.throttle.busy);
+    } else {
+      this.failure.hide();
+    }
+    this.el.classList.toggle('failed', failed);
 
     const filtered = this.o.filters.some((f) => this.params.get(f.name));
     this.clearBtn.hidden = !filtered;
@@ -187,13 +201,15 @@ export class ListView {
     const size = this.o.pageSize;
     const n = this.pageNo();
     const pages = total === null ? 0 : Math.max(1, Math.ceil(total / size));
+    this.countEl.hidden = failed;
     this.countEl.textContent = !this.q.loaded ? `Loading ${noun}…`
       : !filtered ? `${num(total ?? 0)} ${noun}`
         : total !== null ? `${num(total)} ${noun} match` : `Matching ${noun}, ${num(size)} a page`;
     const empty = current && rows.length === 0;
     // An empty registry shows only what to do about it, not idle filters.
-    this.bar.hidden = this.countEl.hidden = empty && !filtered && this.o.registryEmpty(store);
-    this.tableWrap.hidden = rows.length === 0;
+    if (empty && !filtered && this.o.registryEmpty(store)) this.bar.hidden = this.countEl.hidden = true;
+    else this.bar.hidden = false;
+    this.tableWrap.hidden = rows.length === 0 || failed;
     // Rebuilt only when its kind changes, so that its buttons keep focus.
     const sig = empty ? `${filtered}|${this.o.registryEmpty(store)}` : '';
     if (sig !== this.emptySig) {
@@ -201,7 +217,7 @@ export class ListView {
       this.emptyEl.replaceChildren(empty ? this.o.empty(store, filtered, () => this.clearBtn.click()) : '');
     }
     const first = n === 1;
-    this.pager.hidden = first && !this.q.next;
+    this.pager.hidden = (first && !this.q.next) || failed;
     this.prev.disabled = first;
     this.next.disabled = !this.q.next || !current;
     const from = n ? (n - 1) * size + 1 : 0;

@@ -10,10 +10,13 @@ import { tenantOf } from './store.js';
 
 // REFRESH_GAP is the least time between two reads of one query caused by
 // events; REFRESH_DELAY lets a burst of events (and the server's own fold)
-// settle before the first of them; RETRY waits after a failed read.
+// settle before the first of them; a failed read is tried again after
+// RETRY, doubled after each failure in a row up to RETRY_CAP (the Retry
+// button, or the live stream coming back, tries at once).
 export const REFRESH_GAP = 1000;
 const REFRESH_DELAY = 60;
 const RETRY = 2000;
+const RETRY_CAP = 30000;
 
 // All the throttles alive, so that the tests (and the app) can tell when
 // every read has landed, and every query alive, which the app tells of each
@@ -32,6 +35,12 @@ export function reloadAll() {
   for (const q of queries) q.throttle.now();
 }
 
+// retryFailed tries every failed read again at once (the server answers
+// again: the live stream is back).
+export function retryFailed() {
+  for (const t of alive) if (t.failures) t.now();
+}
+
 // Throttle runs an async job: never two at once, and never sooner than gap
 // after the previous start unless asked now().
 export class Throttle {
@@ -43,6 +52,8 @@ export class Throttle {
     this.busy = false;
     this.again = 0; // 0: no, 1: when the gap allows, 2: at once
     this.stopped = false;
+    this.failures = 0; // failed runs in a row
+    this.due = 0; // Date.now() time of the next run, while one is scheduled
     alive.add(this);
   }
 
@@ -55,7 +66,13 @@ export class Throttle {
     }
     if (this.timer) return;
     const wait = Math.max(delay, this.last + this.gap - performance.now());
+    this.due = Date.now() + wait;
     this.timer = setTimeout(() => this.fire(), wait);
+  }
+
+  // retryAt is when a failed job runs again by itself (0: not scheduled).
+  retryAt() {
+    return this.failures && this.timer ? this.due : 0;
   }
 
   // now runs the job at once (after the one running): a user's action.
@@ -92,11 +109,12 @@ export class Throttle {
       failed = true;
     }
     this.busy = false;
+    this.failures = failed ? this.failures + 1 : 0;
     if (this.stopped) return;
     const again = this.again;
     this.again = 0;
     if (again === 2) this.now();
-    else if (failed) this.poke(RETRY);
+    else if (failed) this.poke(Math.min(RETRY_CAP, RETRY * 2 ** (this.failures - 1)));
     else if (again) this.poke();
   }
 
@@ -119,7 +137,7 @@ class Query {
     this.kind = kind;
     this.onChange = onChange;
     this.loaded = false; // a first answer arrived
-    this.error = '';
+    this.error = null;
     this.held = null; // maintained by the store
     this.throttle = new Throttle(() => this.load());
     queries.add(this);
@@ -139,15 +157,20 @@ class Query {
     const { complete, missed } = store.hold(this, this.kind, items, body.cursor);
     accept();
     this.loaded = true;
-    this.error = '';
+    this.error = null;
     if (!complete || missed.some((e) => this.affects(e, store))) this.throttle.poke();
     this.onChange();
   }
 
   fail(err) {
-    this.error = err.message || String(err);
+    this.error = err;
     this.onChange();
     throw err;
+  }
+
+  // retry reads again at once (the Retry button).
+  retry() {
+    this.throttle.now();
   }
 
   // holds reports whether the store's row for id is this query's.

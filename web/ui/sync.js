@@ -15,14 +15,21 @@
 //      was recreated) load a fresh snapshot, swap it in, and go on. When the
 //      4410 names a new epoch and the snapshot is still of the old one (the
 //      server is rebuilding from the recreated stream and serves its old
-//      view until then), keep the old store and load again after a backoff.
+//      view until then), keep the old store and load again after a backoff;
+//   5. on a server with an auth file, every request carries the page's
+//      token (auth.js). A 401 or 403 of a read, a socket the server closes
+//      with 4401 (its principal withdrawn), or a socket refused at its
+//      upgrade (seen only as 1006: /v1/whoami tells why) halts the page:
+//      it asks for a token instead of retrying with a dead one.
 //
 // Rendering is not done here: every change calls onChange, and the app
 // batches those into one render per animation frame.
 
 import { Store } from './store.js';
+import { authFailed, authHeaders, wsProtocols } from './auth.js';
 
 export const CLOSE_RESYNC = 4410;
+export const CLOSE_UNAUTHORIZED = 4401;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 
@@ -31,21 +38,42 @@ export class HTTPError extends Error {
     super((body && body.error && body.error.message) || `HTTP ${status}`);
     this.status = status;
     this.body = body;
+    this.code = (body && body.error && body.error.code) || '';
   }
 }
 
-export async function getJSON(path, signal) {
-  // Plain requests (the API answers no-store anyway), so that the first
-  // snapshot pages preloaded by index.html are taken as they are.
-  const res = await fetch(path, { signal });
+// getJSON reads an API resource with the page's token. A 401 or 403 is
+// told to the app (auth.js) before it is thrown, unless quiet.
+export async function getJSON(path, signal, { quiet = false } = {}) {
+  // Plain requests (the API answers no-store anyway), so that the
+  // snapshot preloaded by index.html is taken as it is when the page has
+  // no token to send.
+  const res = await fetch(path, { signal, headers: authHeaders() });
   let body = null;
   try {
     body = await res.json();
   } catch {
     body = null;
   }
-  if (!res.ok) throw new HTTPError(res.status, body);
+  if (!res.ok) {
+    const err = new HTTPError(res.status, body);
+    if (!quiet && (res.status === 401 || res.status === 403)) authFailed(err);
+    throw err;
+  }
   return body;
+}
+
+// describeError says in plain words why a read failed.
+export function describeError(err) {
+  if (!(err instanceof HTTPError)) {
+    return 'The server did not answer: it may be down or restarting, or the network is gone.';
+  }
+  const what = `HTTP ${err.status}${err.code ? ` ${err.code}` : ''}`;
+  const said = err.body?.error?.message ? `: ${err.body.error.message}` : '';
+  if (err.code === 'not_ready') return `The server is starting: it is still replaying its event log (${what}).`;
+  if (err.status === 503) return `The server is unavailable for now (${what}${said}).`;
+  if (err.status >= 500) return `The server failed to answer (${what}${said}).`;
+  return `The server refused the request (${what}${said}).`;
 }
 
 // backoffDelay is the wait before reconnect attempt n (0-based): an
@@ -65,18 +93,25 @@ export async function loadSnapshot(signal, tenant = '') {
 
 // Sync owns the connection. Its public state is read by the header:
 //   phase: 'loading' | 'connecting' | 'live' | 'reconnecting' | 'resyncing' | 'waiting' | 'stopped'
+//     | 'signin' (halted: the page needs a token)
 export class Sync {
-  constructor({ onChange, onEvent, onResynced, onStore, tenant }) {
+  constructor({ onChange, onEvent, onResynced, onStore, tenant, onRevoked, checkAuth, onLive }) {
     this.onChange = onChange; // something visible changed
     this.onEvent = onEvent; // (seq, subject, event, live) for the feed
     this.onResynced = onResynced; // (info) after a 4410 resync
     this.onStore = onStore; // (store, {epochChanged, previous}) a new snapshot replaced the old one
     this.tenant = tenant || (() => ''); // the tenant whose counts the summary holds
+    this.onRevoked = onRevoked || (() => {}); // (reason) the server closed the socket with 4401
+    this.onLive = onLive || (() => {}); // the stream's hello arrived: the server answers
+    // checkAuth() resolves true when a refused socket was refused for its
+    // credentials (the app then halts the page), false to retry as usual.
+    this.checkAuth = checkAuth || (() => Promise.resolve(false));
     this.store = null;
     this.phase = 'loading';
     this.attempt = 0;
     this.retryAt = 0;
     this.lastError = '';
+    this.lastFailure = null; // the error of the last failed snapshot read
     this.hello = null;
     this.ws = null;
     this.timer = 0;
@@ -116,11 +151,14 @@ export class Sync {
       const previous = this.store;
       const epochChanged = previous && previous.epoch !== store.epoch;
       this.store = store;
+      this.lastFailure = null;
       this.onStore(store, { epochChanged, previous });
       if (info) this.onResynced({ ...info, cursor: store.cursor });
       this.connect();
     } catch (err) {
+      // A 401 or 403 halted the page already (getJSON told the app).
       if (this.stopped) return;
+      this.lastFailure = err;
       // 503: the server is replaying its log; anything else: unreachable.
       const waiting = err instanceof HTTPError && err.status === 503;
       this.retry(() => this.resync(phase, info), waiting ? 'waiting' : 'reconnecting', err.message);
@@ -137,10 +175,15 @@ export class Sync {
     // Several events per frame when they are ready together: one message
     // and one parse for a burst instead of one per event.
     q.set('batch', '1');
-    const ws = new WebSocket(`${proto}//${location.host}/ws/events?${q}`);
+    // The token rides as a subprotocol beside cellos.v1; the server
+    // answers cellos.v1.
+    const ws = new WebSocket(`${proto}//${location.host}/ws/events?${q}`, wsProtocols());
     this.ws = ws;
     this.connects++;
     if (this.phase !== 'reconnecting' && this.phase !== 'waiting') this.setPhase('connecting');
+    ws.onopen = () => {
+      ws.opened = true;
+    };
     ws.onmessage = (m) => this.frame(ws, m.data);
     ws.onclose = (e) => this.closed(ws, e);
   }
@@ -157,6 +200,7 @@ export class Sync {
       this.hello = f;
       this.attempt = 0;
       this.setPhase('live');
+      this.onLive();
       return;
     }
     let applied = false;
@@ -206,7 +250,22 @@ export class Sync {
       }
       return;
     }
+    if (e.code === CLOSE_UNAUTHORIZED) {
+      // The server withdrew this principal's credentials: reconnecting
+      // with the same token can only be refused again.
+      this.halt();
+      this.onRevoked(e.reason);
+      return;
+    }
     const why = e.code === 1001 ? 'server went away' : `connection closed (${e.code})`;
+    if (!ws.opened) {
+      // Refused before it opened: the server is down, or it refused the
+      // upgrade (401, 403), which a browser sees only as 1006. Ask why.
+      this.checkAuth().then((refused) => {
+        if (!refused && !this.stopped && !this.ws) this.retry(() => this.connect(), 'reconnecting', why);
+      });
+      return;
+    }
     this.retry(() => this.connect(), 'reconnecting', why);
   }
 
@@ -228,6 +287,19 @@ export class Sync {
     clearTimeout(this.timer);
     this.retryAt = 0;
     this.retryFn();
+  }
+
+  // halt stops everything at once and stays stopped (a sign-in is
+  // needed): no retry, no socket.
+  halt() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.retryAt = 0;
+    if (this.loading) this.loading.abort();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000, 'signed out');
+    this.setPhase('signin');
   }
 
   // stop closes the socket cleanly (1000) and stays closed. It resolves

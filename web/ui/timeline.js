@@ -10,7 +10,7 @@
 import { h } from './dom.js';
 import { describe } from './store.js';
 import { entry } from './feed.js';
-import { getJSON, HTTPError } from './sync.js';
+import { getJSON, HTTPError, describeError } from './sync.js';
 
 const PAGE = 50;
 
@@ -90,7 +90,7 @@ export class Timeline {
         this.epoch = this.epoch || store?.epoch || '';
         this.error = '';
       } else {
-        this.error = `Could not read the timeline: ${err.message}`;
+        this.error = `Could not read the timeline. ${describeError(err)}`;
       }
     } finally {
       this.busy = false;
