@@ -1,6 +1,8 @@
 package embed
 
 import (
+	"cmp"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +19,17 @@ import (
 
 // DefaultAddr is where external producers reach the embedded server.
 const DefaultAddr = "127.0.0.1:4222"
+
+// Limits of the client port when Options leave them zero.
+const (
+	// DefaultMaxPayload is the largest message a client may publish:
+	// nats-server's own default, said out loud.
+	DefaultMaxPayload = 1 << 20
+	// DefaultMaxConns bounds the client connections (producers, readers,
+	// CLIs; this process's own count too): far above what one box
+	// serves, far below what exhausts its file descriptors.
+	DefaultMaxConns = 4096
+)
 
 // Options configure the embedded server. Zero values mean the documented
 // defaults.
@@ -41,6 +54,15 @@ type Options struct {
 	// role (accounts.go); SetAuth replaces it. nil: no authentication,
 	// every client in the stream's account, as without an auth file.
 	Auth *auth.Set
+	// Certificate, when set, makes the client port TLS-only (TLS 1.2 at
+	// least) with this certificate; SetCertificate replaces it. Connect
+	// stays in-process without TLS.
+	Certificate *tls.Certificate
+	// MaxPayload is the largest message a client may publish; 0 means
+	// DefaultMaxPayload.
+	MaxPayload int32
+	// MaxConns bounds the client connections; 0 means DefaultMaxConns.
+	MaxConns int
 }
 
 // Server is a running embedded nats-server.
@@ -52,6 +74,7 @@ type Server struct {
 	watchers map[string]*blockWatcher // by stream name
 
 	login     *login        // nil without Options.Auth
+	cert      *certificate  // nil without Options.Certificate
 	gate      *nats.Conn    // the JetStream gate's connection; nil without Options.Auth
 	gateSlots chan struct{} // one per request the gate is passing on
 
@@ -85,6 +108,9 @@ func Start(o Options) (*Server, error) {
 			monPort = server.RANDOM_PORT // 0 would mean no monitoring at all
 		}
 	}
+	if o.MaxPayload < 0 || o.MaxConns < 0 {
+		return nil, errors.New("embed: MaxPayload and MaxConns cannot be negative")
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -102,6 +128,15 @@ func Start(o Options) (*Server, error) {
 		NoSigs:       true,
 		HTTPHost:     monHost,
 		HTTPPort:     monPort,
+		MaxPayload:   cmp.Or(o.MaxPayload, DefaultMaxPayload),
+		MaxConn:      cmp.Or(o.MaxConns, DefaultMaxConns),
+	}
+	if o.Certificate != nil {
+		s.cert = &certificate{}
+		if err := s.SetCertificate(o.Certificate); err != nil {
+			return nil, err
+		}
+		opts.TLSConfig = s.cert.config()
 	}
 	if o.Auth != nil {
 		// No principal can log in until Start has made the accounts
