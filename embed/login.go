@@ -38,9 +38,16 @@ type login struct {
 	// no hook for a closed connection, so the entries of closed ones are
 	// pruned when the map has doubled since the last prune.
 	connsMu sync.Mutex
-	conns   map[uint64]*auth.Principal
+	conns   map[uint64]opened
 	pruneAt int
 	pruning bool
+	round   uint64 // counts prunes
+}
+
+// opened is a connection a principal opened, in prune round round.
+type opened struct {
+	p     *auth.Principal
+	round uint64
 }
 
 func newLogin(srv *Server, set *auth.Set, grants map[string]grant) (*login, error) {
@@ -49,7 +56,7 @@ func newLogin(srv *Server, set *auth.Set, grants map[string]grant) (*login, erro
 		return nil, err
 	}
 	return &login{srv: srv, secret: hex.EncodeToString(b[:]), set: set, grants: grants,
-		conns: map[uint64]*auth.Principal{}, pruneAt: minPruneAt}, nil
+		conns: map[uint64]opened{}, pruneAt: minPruneAt}, nil
 }
 
 // minPruneAt is the fewest connections recorded before a prune.
@@ -124,26 +131,28 @@ func signedNonce(pub, sig string, nonce []byte) bool {
 func (l *login) record(cid uint64, p *auth.Principal) {
 	l.connsMu.Lock()
 	defer l.connsMu.Unlock()
-	l.conns[cid] = p
+	l.conns[cid] = opened{p, l.round}
 	if len(l.conns) >= l.pruneAt && !l.pruning {
 		l.pruning = true
-		go l.prune()
+		l.round++
+		go l.prune(l.round - 1)
 	}
 }
 
-// prune forgets the connections that have closed.
-func (l *login) prune() {
+// prune forgets the connections recorded up to round that have closed.
+// A connection is among the server's before it logs in, so one recorded
+// before the prune began and still open is in the list of open ones;
+// one recorded later may not be, and is kept.
+func (l *login) prune(round uint64) {
 	open, err := l.srv.openConns()
 	l.connsMu.Lock()
 	defer l.connsMu.Unlock()
 	l.pruning = false
-	if err != nil {
-		l.pruneAt = 2 * len(l.conns)
-		return
-	}
-	for cid := range l.conns {
-		if !open[cid] {
-			delete(l.conns, cid)
+	if err == nil {
+		for cid, o := range l.conns {
+			if o.round <= round && !open[cid] {
+				delete(l.conns, cid)
+			}
 		}
 	}
 	l.pruneAt = max(minPruneAt, 2*len(l.conns))
@@ -158,8 +167,8 @@ func (l *login) swap(next *auth.Set, grants map[string]grant) []uint64 {
 	l.connsMu.Lock()
 	defer l.connsMu.Unlock()
 	var ended []uint64
-	for cid, p := range l.conns {
-		if !auth.Same(p, next.Lookup(p.Name)) {
+	for cid, o := range l.conns {
+		if !auth.Same(o.p, next.Lookup(o.p.Name)) {
 			ended = append(ended, cid)
 			delete(l.conns, cid)
 		}

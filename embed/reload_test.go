@@ -123,3 +123,25 @@ func TestSetAuthClosesExactlyTheChangedPrincipals(t *testing.T) {
 		}
 	}
 }
+
+// The logins forget connections that closed, and only those: a reload
+// still closes a changed principal's connection opened before a prune.
+func TestPruneForgetsOnlyClosedConnections(t *testing.T) {
+	kept := makePrincipal(t, "acme-read", "reader", "acme", "token")
+	churn := makePrincipal(t, "acme-pub", "publisher", "acme", "password")
+	srv, _ := startAuthNATS(t, natsembed.Options{Auth: authSet(t, kept, churn)})
+	base := srv.NumClients() // this process's own
+	c := mustDial(t, srv.ClientURL(), kept)
+	for range 20 {
+		mustDial(t, srv.ClientURL(), churn).Close()
+	}
+	testutil.WaitFor(t, 5*time.Second, "the server to see the closed connections go", func() bool { return srv.NumClients() == base+1 })
+	srv.PruneLogins()
+	if got := srv.RecordedLogins(); got != 1 {
+		t.Fatalf("%d connections remembered after the prune, want 1", got)
+	}
+	if err := srv.SetAuth(authSet(t, churn)); err != nil {
+		t.Fatal(err)
+	}
+	c.waitClosed(t, kept.name)
+}
