@@ -10,16 +10,16 @@ import (
 	"cellos-allinone/eventlog"
 )
 
-// The account layout once an auth set is given (docs/security.md):
+// The account layout once an auth set is given (doc.go):
 //
 //	$G            the stream, this process's own connections, admins
 //	TENANT_<t>    the principals of tenant t
 //	UNTENANTED    the principals without a tenant that are not admins
 //
 // Nothing but the stream's account holds JetStream: the other accounts
-// reach it only through the service imports set up here, each one
-// exported by $G to that account alone. A client's _INBOX.> therefore
-// never sees another account's replies.
+// reach it only through the service imports set up here, each exported by
+// $G to the accounts that import it and no other. A client's _INBOX.>
+// therefore never sees another account's replies.
 const (
 	tenantAccountPrefix = "TENANT_"
 	untenantedAccount   = "UNTENANTED"
@@ -70,8 +70,7 @@ func (sc scope) gate() string {
 var entities = []string{event.KindFormation.String(), event.KindCell.String()}
 
 // route is one service import of a scope's account: from is the subject
-// the client uses, to the subject in $G. resp is the response type ($G
-// exports to exactly that account).
+// the client uses, to the subject in $G, resp the type of its replies.
 type route struct {
 	from, to string
 	resp     server.ServiceRespType
