@@ -1,6 +1,8 @@
 package embed
 
 import (
+	"cmp"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,10 +13,23 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"cellos-allinone/auth"
 )
 
 // DefaultAddr is where external producers reach the embedded server.
 const DefaultAddr = "127.0.0.1:4222"
+
+// Limits of the client port when Options leave them zero.
+const (
+	// DefaultMaxPayload is the largest message a client may publish:
+	// nats-server's own default, said out loud.
+	DefaultMaxPayload = 1 << 20
+	// DefaultMaxConns bounds the client connections (producers, readers,
+	// CLIs; this process's own count too): far above what one box
+	// serves, far below what exhausts its file descriptors.
+	DefaultMaxConns = 4096
+)
 
 // Options configure the embedded server. Zero values mean the documented
 // defaults.
@@ -33,6 +48,21 @@ type Options struct {
 	MonitorAddr string
 	// Logger receives the server's log lines; nil discards them.
 	Logger *slog.Logger
+
+	// Auth, when set, admits only its principals (and this process's
+	// own connections, Connect) and puts them in accounts by tenant and
+	// role (accounts.go); SetAuth replaces it. nil: no authentication,
+	// every client in the stream's account, as without an auth file.
+	Auth *auth.Set
+	// Certificate, when set, makes the client port TLS-only (TLS 1.2 at
+	// least) with this certificate; SetCertificate replaces it. Connect
+	// stays in-process without TLS.
+	Certificate *tls.Certificate
+	// MaxPayload is the largest message a client may publish; 0 means
+	// DefaultMaxPayload.
+	MaxPayload int32
+	// MaxConns bounds the client connections; 0 means DefaultMaxConns.
+	MaxConns int
 }
 
 // Server is a running embedded nats-server.
@@ -42,6 +72,14 @@ type Server struct {
 
 	watchMu  sync.Mutex
 	watchers map[string]*blockWatcher // by stream name
+
+	login     *login        // nil without Options.Auth
+	cert      *certificate  // nil without Options.Certificate
+	gate      *nats.Conn    // the JetStream gate's connection; nil without Options.Auth
+	gateSlots chan struct{} // one per request the gate is passing on
+
+	accountsMu sync.Mutex                 // serialises SetAuth
+	accounts   map[string]*server.Account // the scopes' accounts, by name
 }
 
 // Start starts the server and waits until it accepts connections.
@@ -70,6 +108,15 @@ func Start(o Options) (*Server, error) {
 			monPort = server.RANDOM_PORT // 0 would mean no monitoring at all
 		}
 	}
+	if o.MaxPayload < 0 || o.MaxConns < 0 {
+		return nil, errors.New("embed: MaxPayload and MaxConns cannot be negative")
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{log: log, watchers: map[string]*blockWatcher{}, accounts: map[string]*server.Account{},
+		gateSlots: make(chan struct{}, gateInFlight)}
 	opts := &server.Options{
 		ServerName:   "cellos-allinone",
 		Host:         host,
@@ -81,13 +128,38 @@ func Start(o Options) (*Server, error) {
 		NoSigs:       true,
 		HTTPHost:     monHost,
 		HTTPPort:     monPort,
+		MaxPayload:   cmp.Or(o.MaxPayload, DefaultMaxPayload),
+		MaxConn:      cmp.Or(o.MaxConns, DefaultMaxConns),
+	}
+	if o.Certificate != nil {
+		s.cert = &certificate{}
+		if err := s.SetCertificate(o.Certificate); err != nil {
+			return nil, err
+		}
+		opts.TLSConfig = s.cert.config()
+	}
+	if o.Auth != nil {
+		// No principal can log in until Start has made the accounts
+		// (after JetStream, which must find $G alone to keep it as the
+		// stream's account): Check refuses who has no grant.
+		if s.login, err = newLogin(s, o.Auth, nil); err != nil {
+			return nil, fmt.Errorf("embed: internal credentials: %w", err)
+		}
+		opts.CustomClientAuthentication = s.login
+		// A nonce in every INFO, for the NKey principals' signatures.
+		opts.AlwaysEnableNonce = true
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embed: configure nats-server: %w", err)
 	}
+	s.ns = ns
 	if o.Logger != nil {
-		ns.SetLoggerV2(&logAdapter{l: o.Logger}, false, false, false)
+		la := &logAdapter{l: o.Logger}
+		if s.login != nil {
+			la.known = s.login.known
+		}
+		ns.SetLoggerV2(la, false, false, false)
 	}
 	// Start returns once JetStream has restored its streams (after a crash
 	// that is a scan of the whole store) and the listener is up, or has
@@ -98,11 +170,25 @@ func Start(o Options) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("embed: nats-server on %s did not start (a port in use, or JetStream store unreadable: see the log)", addr)
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if s.login != nil {
+		if err := s.startAuth(o.Auth); err != nil {
+			s.Shutdown()
+			return nil, err
+		}
 	}
-	return &Server{ns: ns, log: log, watchers: map[string]*blockWatcher{}}, nil
+	return s, nil
+}
+
+// startAuth makes the accounts of the first auth set and the gate.
+func (s *Server) startAuth(set *auth.Set) error {
+	s.accountsMu.Lock()
+	defer s.accountsMu.Unlock()
+	grants, err := s.ensureAccounts(set)
+	if err != nil {
+		return err
+	}
+	s.login.swap(set, grants)
+	return s.startGate()
 }
 
 // CheckAddr binds the client address host:port for a moment to find a busy
@@ -148,10 +234,16 @@ func splitAddr(addr string) (host string, port int, err error) {
 	return host, port, nil
 }
 
-// Connect opens an in-process client connection: no socket, no port.
+// Connect opens an in-process client connection: no socket, no port, no
+// TLS. With Options.Auth it logs in as the internal user, in the stream's
+// account with every permission, with a secret made at Start that exists
+// only in this process's memory and is accepted only in-process.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
-	opts = append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("cellos-allinone")}, opts...)
-	return nats.Connect("", opts...)
+	base := []nats.Option{nats.InProcessServer(s.ns), nats.Name("cellos-allinone")}
+	if s.login != nil {
+		base = append(base, nats.UserInfo(internalUser, s.login.secret))
+	}
+	return nats.Connect("", append(base, opts...)...)
 }
 
 // ClientURL is the nats:// URL external producers use.
@@ -170,6 +262,9 @@ func (s *Server) MonitorURL() string {
 // Shutdown stops the server and waits until JetStream has flushed and
 // closed its files.
 func (s *Server) Shutdown() {
+	if s.gate != nil {
+		s.gate.Close()
+	}
 	s.stopWatchers()
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
