@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,7 +105,11 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if aside != "" {
 		log.Warn("checkpoint file unreadable; moved aside", "path", aside)
 	}
-	if a.be, err = openBackend(&cfg, log); err != nil {
+	var cert *tls.Certificate
+	if a.cert != nil {
+		cert = a.cert.Certificate()
+	}
+	if a.be, err = openBackend(&cfg, a.authSet, cert, log); err != nil {
 		return nil, err
 	}
 	ctxOpen, cancelOpen := context.WithTimeout(ctx, 30*time.Second)
@@ -197,6 +202,13 @@ func (a *App) Reload() error {
 			errs = append(errs, fmt.Errorf("auth file not reloaded, the previous principals stay in force: %w", err))
 		} else {
 			closed := a.HTTP.SetAuth(set)
+			if a.be.srv != nil {
+				// The same set for NATS: the withdrawn principals' NATS
+				// connections are closed too.
+				if err := a.be.srv.SetAuth(set); err != nil {
+					errs = append(errs, fmt.Errorf("NATS principals not reloaded: %w", err))
+				}
+			}
 			a.authSet = set
 			a.log.Info("auth file reloaded", "principals", len(set.Principals()), "withdrawn", closed)
 		}
@@ -205,6 +217,11 @@ func (a *App) Reload() error {
 		if err := a.cert.Reload(); err != nil {
 			errs = append(errs, fmt.Errorf("TLS certificate not reloaded, the previous one stays in use: %w", err))
 		} else {
+			if a.be.srv != nil {
+				if err := a.be.srv.SetCertificate(a.cert.Certificate()); err != nil {
+					errs = append(errs, fmt.Errorf("NATS certificate not reloaded: %w", err))
+				}
+			}
 			a.log.Info("TLS certificate reloaded", "not_after", a.cert.Certificate().Leaf.NotAfter)
 		}
 	}

@@ -1,12 +1,14 @@
 package app
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"cellos-allinone/auth"
 	natsembed "cellos-allinone/embed"
 )
 
@@ -17,7 +19,9 @@ type backend struct {
 	srv *natsembed.Server // nil when external
 }
 
-func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
+// openBackend connects to NATS: the embedded server (with the auth file's
+// principals and the TLS certificate, when given), or cfg.NATSURL.
+func openBackend(cfg *Config, set *auth.Set, cert *tls.Certificate, log *slog.Logger) (*backend, error) {
 	opts := []nats.Option{
 		nats.Name("cellos-allinone"),
 		nats.MaxReconnects(-1),
@@ -44,6 +48,9 @@ func openBackend(cfg *Config, log *slog.Logger) (*backend, error) {
 		SyncAlways:   cfg.Sync == SyncPolicyAlways,
 		SyncInterval: cfg.SyncInterval,
 		Logger:       log.With("system", "nats-server"),
+		Auth:         set,
+		Certificate:  cert,
+		MaxConns:     cfg.NATSMaxConns,
 	})
 	if err != nil {
 		return nil, err

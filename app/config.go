@@ -47,6 +47,9 @@ type Config struct {
 	AllowedHosts []string
 	// TLSCert and TLSKey serve HTTPS and TLS on the NATS client port.
 	TLSCert, TLSKey string
+	// NATSMaxConns bounds the embedded server's client connections (0:
+	// embed.DefaultMaxConns).
+	NATSMaxConns int
 
 	Version string
 	Logger  *slog.Logger
@@ -137,6 +140,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SyncInterval < 0 {
 		return fmt.Errorf("--sync-interval must be positive")
+	}
+	if c.NATSMaxConns < 0 {
+		return fmt.Errorf("--nats-max-conns must not be negative")
 	}
 	if c.CheckpointInterval < 0 || c.CheckpointEvents < 0 || c.MaxAge < 0 || c.MaxBytes < 0 || c.Duplicates < 0 {
 		return fmt.Errorf("checkpoint and retention settings must not be negative")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"cellos-allinone/api"
 	"cellos-allinone/app"
@@ -517,5 +520,125 @@ func readUntil(t *testing.T, ctx context.Context, c *websocket.Conn, publish fun
 		if bytes.Contains(b, []byte(marker)) {
 			return out
 		}
+	}
+}
+
+// natsAs connects to the program's NATS port as a principal of the site
+// (user name and token as password); violations reports each permission
+// violation the server sends back.
+func natsAs(t *testing.T, a *apptest.App, p testutil.Principal) (*nats.Conn, <-chan error) {
+	t.Helper()
+	violations := make(chan error, 64)
+	nc, err := nats.Connect(a.NATSURL(), nats.UserInfo(p.Name, p.Token), nats.MaxReconnects(0),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(err.Error(), "Permissions Violation") {
+				select {
+				case violations <- err:
+				default:
+				}
+			}
+		}))
+	if err != nil {
+		t.Fatalf("%s: connect: %v", p.Name, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc, violations
+}
+
+// refused asserts that the server answers one attempt of a principal with
+// a permission violation (within 5 s).
+func refused(t *testing.T, who, what string, violations <-chan error, attempt func()) {
+	t.Helper()
+	attempt()
+	select {
+	case err := <-violations:
+		if !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+			t.Errorf("%s, %s: %v, want a permissions violation", who, what, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("%s, %s: no permissions violation within 5s", who, what)
+	}
+}
+
+// The tenant matrix over NATS, through the whole program: a tenant
+// publisher's seed-form publish lands in its sub-tree and its registry;
+// every non-admin principal is refused by nats-server when it tries to
+// purge or delete the stream, create a consumer outside its sub-tree,
+// publish outside it, or subscribe to the whole log; the stream is
+// unharmed; anonymous connections are refused.
+func TestTenantMatrixNATS(t *testing.T) {
+	a := apptest.StartSite(t, app.Config{})
+	siteData(t, a)
+	before, _ := a.Events.State(context.Background())
+
+	acme := testutil.SitePrincipal(t, "acme-sup")
+	nc, _ := natsAs(t, a, acme)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e := testutil.Formation("acme-nats-f1", "created", map[string]any{"name": "over NATS"})
+	ack, err := js.Publish(ctx, e.Subject, e.Payload, jetstream.WithMsgID("acme/nats-1"))
+	if err != nil {
+		t.Fatalf("acme-sup publishes the seed's subject: %v", err)
+	}
+	msg, err := a.Events.Handle().GetMsg(ctx, ack.Sequence)
+	if err != nil || msg.Subject != "cellos.events.acme.formation.acme-nats-f1.created" {
+		t.Fatalf("stored as %q (%v), want in acme's sub-tree", msg.Subject, err)
+	}
+	a.WaitCursor(ack.Sequence)
+	var fl api.FormationList
+	getAs(t, a, testutil.SitePrincipal(t, "acme-dash").Token, "/v1/formations?prefix=acme-nats", &fl)
+	if len(fl.Formations) != 1 || fl.Formations[0].TenantID != "acme" {
+		t.Errorf("acme-dash sees %+v, want acme-nats-f1 of tenant acme", fl.Formations)
+	}
+	if status, _ := call(t, a, http.MethodGet, "/v1/formations/acme-nats-f1", testutil.SitePrincipal(t, "globex-dash").Token, nil); status != http.StatusNotFound {
+		t.Errorf("globex-dash GET acme's formation: %d, want 404", status)
+	}
+
+	for _, p := range testutil.Site {
+		if p.Roles == "admin" {
+			continue
+		}
+		nc, violations := natsAs(t, a, p)
+		other := "globex"
+		if p.Tenant == "globex" {
+			other = "acme"
+		}
+		for _, tc := range []struct {
+			what    string
+			attempt func()
+		}{
+			{"purge the stream", func() { _ = nc.PublishRequest("$JS.API.STREAM.PURGE.CELLOS_EVENTS", nc.NewRespInbox(), nil) }},
+			{"delete the stream", func() { _ = nc.PublishRequest("$JS.API.STREAM.DELETE.CELLOS_EVENTS", nc.NewRespInbox(), nil) }},
+			{"delete a consumer", func() {
+				_ = nc.PublishRequest("$JS.API.CONSUMER.DELETE.CELLOS_EVENTS.any", nc.NewRespInbox(), nil)
+			}},
+			{"subscribe to the whole log", func() { _, _ = nc.SubscribeSync("cellos.events.>") }},
+		} {
+			refused(t, p.Name, tc.what, violations, tc.attempt)
+		}
+		// An untenanted publisher may publish anywhere in cellos.events.>
+		// (it is trusted with every tenant); every other principal is
+		// confined.
+		if p.Tenant != "" || !strings.Contains(p.Roles, "publisher") {
+			refused(t, p.Name, "publish into another tenant", violations, func() {
+				_ = nc.Publish("cellos.events."+other+".cell.intruder.failed", testutil.Cell("intruder", "failed", nil).Payload)
+			})
+		}
+		if p.Tenant != "" {
+			refused(t, p.Name, "create a consumer outside its sub-tree", violations, func() {
+				_ = nc.PublishRequest("$JS.API.CONSUMER.CREATE.CELLOS_EVENTS.peek.cellos.events."+other+".>", nc.NewRespInbox(), []byte(`{}`))
+			})
+		}
+	}
+	if _, err := nats.Connect(a.NATSURL(), nats.MaxReconnects(0)); err == nil {
+		t.Error("an anonymous connection was accepted")
+	}
+	after, err := a.Events.State(context.Background())
+	if err != nil || after.Epoch != before.Epoch || after.FirstSeq != before.FirstSeq || after.LastSeq != ack.Sequence {
+		t.Errorf("stream after the attempts: %+v (%v); want the same incarnation and floor, ending at #%d", after, err, ack.Sequence)
 	}
 }

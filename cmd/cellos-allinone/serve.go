@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"cellos-allinone/app"
+	natsembed "cellos-allinone/embed"
 	"cellos-allinone/eventlog"
 	"cellos-allinone/projector"
 	"cellos-allinone/web"
@@ -31,6 +32,7 @@ func serveFlags(cfg *app.Config, logLevel, logFormat *string) *flag.FlagSet {
 	})
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) for HTTPS and TLS on the NATS client port; reloaded on SIGHUP")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.IntVar(&cfg.NATSMaxConns, "nats-max-conns", natsembed.DefaultMaxConns, "most client connections the embedded NATS server takes at once")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "use this existing NATS server/cluster instead of the embedded one")
 	fs.StringVar(&cfg.NATSMonitorAddr, "nats-monitor-addr", "", "serve the embedded nats-server's monitoring endpoints (/varz, /jsz, …) here (loopback only; off when empty; not with --nats-url)")
 	fs.StringVar(&cfg.Sync, "sync", app.SyncPolicyAlways, "JetStream fsync policy of the embedded server: always (every write is on disk before it is acknowledged) or interval")
