@@ -67,8 +67,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		if a.authSet, err = auth.ParseFile(cfg.AuthFile); err != nil {
 			return nil, err
 		}
-		if fi, err := os.Stat(cfg.AuthFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			log.Warn("the auth file can be read by other users of this machine; chmod 600 it", "path", cfg.AuthFile, "mode", fi.Mode().Perm().String())
+		if fi, err := os.Stat(cfg.AuthFile); err == nil && fi.Mode().Perm()&0o077 != 0 && a.authSet.HoldsSecrets() {
+			log.Warn("the auth file holds tokens and other users of this machine can read it: chmod 600 it, or keep only sha256: digests in it",
+				"path", cfg.AuthFile, "mode", fi.Mode().Perm().String())
 		}
 	}
 	if cfg.TLSCert != "" {

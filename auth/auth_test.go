@@ -56,6 +56,9 @@ func TestParseAndLookUp(t *testing.T) {
 	if p := s.Lookup("ops"); !p.Can(Reader) || !p.Can(Publisher) || !p.Can(Admin) {
 		t.Errorf("admin %+v cannot do everything", p)
 	}
+	if !s.HoldsSecrets() || mustParse(t, "a "+Digest("x")+" reader\n").HoldsSecrets() {
+		t.Errorf("HoldsSecrets: a file with a literal token must say so, one of digests must not")
+	}
 	if got := strings.Join(s.Tenants(), ","); got != "acme,globex" {
 		t.Errorf("Tenants = %q", got)
 	}

@@ -150,7 +150,7 @@ func (p *Principal) setSecret(s string) error {
 		}
 		p.kind, p.nkey = secretNKey, pub
 	default:
-		p.kind = secretDigest
+		p.kind, p.literal = secretDigest, true
 		p.digest = sha256.Sum256([]byte(s))
 	}
 	return nil

@@ -64,8 +64,9 @@ type Principal struct {
 	// Line is the principal's line in the auth file.
 	Line int
 
-	kind   secretKind
-	digest [sha256.Size]byte // SHA-256 of the token or password
+	kind    secretKind
+	literal bool              // the file holds the token itself
+	digest  [sha256.Size]byte // SHA-256 of the token or password
 	nkey   string            // public user key
 }
 

@@ -56,6 +56,18 @@ func (s *Set) NKey(pub string) *Principal {
 	return nil
 }
 
+// HoldsSecrets reports whether the file holds a token itself (a literal
+// secret) rather than only digests and public keys: then it must be kept
+// from other users.
+func (s *Set) HoldsSecrets() bool {
+	for _, p := range s.list {
+		if p.literal {
+			return true
+		}
+	}
+	return false
+}
+
 // Tenants lists the tenants the principals are confined to, sorted, each
 // once.
 func (s *Set) Tenants() []string {

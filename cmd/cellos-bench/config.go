@@ -29,6 +29,7 @@ type config struct {
 	// NATS, sockets and rate of the live stream, and how long each runs.
 	doorClients, doorEvents, doorSockets, doorRate int
 	doorFor                                        time.Duration
+	doorsOnly                                      bool
 	queryRate                                      int
 	inflight                                       int
 	seed                                           uint64
@@ -83,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.doorSockets, "door-sockets", 100, "doors: sockets reading the live stream")
 	fs.IntVar(&c.doorRate, "door-rate", 500, "doors: events/s of the live stream")
 	fs.DurationVar(&c.doorFor, "door-duration", 5*time.Second, "doors: how long the HTTP clients post, and the live stream runs")
+	fs.BoolVar(&c.doorsOnly, "doors-only", false, "measure the doors (figure 9) alone and print their section; docs/benchmarks.md is left as it is")
 	fs.DurationVar(&c.queryDur, "query-duration", 15*time.Second, "how long queries run under ingest (a third of it idle before)")
 	fs.IntVar(&c.inflight, "inflight", 4096, "most unacknowledged async publishes")
 	fs.DurationVar(&c.syncInterval, "sync-interval", time.Second, "the servers run with --sync interval and this --sync-interval (the bare nats-server too)")

@@ -98,10 +98,12 @@ type live struct {
 	prefix string // "demo-<run>-": every id of this generator starts so
 }
 
-func newLive(seed uint64) *live {
-	probe := demo.New(trafficOptions(seed)).Next()
+func newLive(seed uint64) *live { return newLiveOf(trafficOptions(seed)) }
+
+func newLiveOf(o demo.Options) *live {
+	probe := demo.New(o).Next()
 	id := probe.ID
-	return &live{g: demo.New(trafficOptions(seed)), prefix: id[:strings.LastIndexByte(id, '-')+1]}
+	return &live{g: demo.New(o), prefix: id[:strings.LastIndexByte(id, '-')+1]}
 }
 
 func (l *live) next() (message, error) { return next(l.g) }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"cellos-allinone/demo"
 	"cellos-allinone/event"
 )
 
@@ -32,7 +33,9 @@ type doorsResult struct {
 
 // The principals of the auth mode: a tenant publisher and a tenant
 // reader, as a site of docs/security.md has them. Their tokens exist only
-// in this run's work dir.
+// in this run's work dir. The traffic is the demo's first tenant's alone
+// (its events declare it), in both modes, so that both publish the same
+// bytes.
 const (
 	doorTenant    = "acme"
 	doorPublisher = "acme-sup"
@@ -63,38 +66,53 @@ func doorModes(cfg *config, b binary) ([]doorsMode, error) {
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		return nil, err
 	}
-	return append(modes, doorsMode{name: "auth", args: []string{"--auth-file", path}, pubToken: pub, readToken: read}), nil
+	// One principal holds every socket of the live stream.
+	args := []string{"--auth-file", path, "--ws-max-sockets-per-principal", fmt.Sprint(cfg.doorSockets + 64)}
+	return append(modes, doorsMode{name: "auth", args: args, pubToken: pub, readToken: read}), nil
 }
 
-// doors measures every door of fresh servers of b, one per mode, each
-// mode cfg.reps times (the medians are kept), the modes interleaved.
-func doors(ctx context.Context, cfg *config, b binary, seed uint64) ([]doorsResult, error) {
-	modes, err := doorModes(cfg, b)
-	if err != nil {
-		return nil, err
+// doors measures every door of fresh servers of each binary, one per
+// mode, each cfg.reps times — every binary and mode once per repetition,
+// interleaved, so that a noisy neighbour hits them alike — and keeps the
+// medians in each result's Doors. The traffic of a repetition is the same
+// for every binary and mode.
+func doors(ctx context.Context, cfg *config, results []*result) error {
+	type cell struct {
+		res  *result
+		mode doorsMode
+		runs []doorsResult
 	}
-	runs := make([][]doorsResult, len(modes))
+	var cells []*cell
+	for _, res := range results {
+		modes, err := doorModes(cfg, res.Bin)
+		if err != nil {
+			return err
+		}
+		for _, m := range modes {
+			cells = append(cells, &cell{res: res, mode: m})
+		}
+	}
 	for rep := range cfg.reps {
-		for i, m := range modes {
-			dir := filepath.Join(cfg.workDir, fmt.Sprintf("doors-%s-%s-%d", b.Label, m.name, rep))
-			r, err := doorsOnce(ctx, cfg, b, m, dir, seed+uint64(100*rep+i))
+		for _, c := range cells {
+			dir := filepath.Join(cfg.workDir, fmt.Sprintf("doors-%s-%s-%d", c.res.Bin.Label, c.mode.name, rep))
+			r, err := doorsOnce(ctx, cfg, c.res.Bin, c.mode, dir, cfg.seed+5000+uint64(100*rep))
 			if err != nil {
-				return nil, fmt.Errorf("doors, %s %s: %w", b.Label, m.name, err)
+				return fmt.Errorf("doors, %s %s: %w", c.res.Bin.Label, c.mode.name, err)
 			}
-			runs[i] = append(runs[i], r)
+			c.runs = append(c.runs, r)
 			if err := os.RemoveAll(dir); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	out := make([]doorsResult, len(modes))
-	for i, rs := range runs {
-		out[i] = medianDoors(rs)
+	for _, c := range cells {
+		d := medianDoors(c.runs)
+		c.res.Doors = append(c.res.Doors, d)
 		cfg.say("%-6s doors (%s): HTTP %.0f ev/s, NATS %.0f ev/s, live %d sockets × %d ev/s p50 %.1f ms p99 %.1f ms, %.1f %% delivered",
-			b.Label, out[i].Mode, out[i].HTTPRate, out[i].NATSRate, out[i].Live.Sockets, out[i].Live.Rate,
-			out[i].Live.Latency.P50*1000, out[i].Live.Latency.P99*1000, out[i].Live.Delivered*100)
+			c.res.Bin.Label, d.Mode, d.HTTPRate, d.NATSRate, d.Live.Sockets, d.Live.Rate,
+			d.Live.Latency.P50*1000, d.Live.Latency.P99*1000, d.Live.Delivered*100)
 	}
-	return out, nil
+	return nil
 }
 
 func doorsOnce(ctx context.Context, cfg *config, b binary, m doorsMode, dir string, seed uint64) (doorsResult, error) {
@@ -105,14 +123,14 @@ func doorsOnce(ctx context.Context, cfg *config, b binary, m doorsMode, dir stri
 		return r, err
 	}
 	defer s.kill()
-	if r.HTTPRate, err = httpDoor(ctx, cfg, s, m.pubToken, newLive(seed)); err != nil {
+	if r.HTTPRate, err = httpDoor(ctx, cfg, s, m.pubToken, doorLive(seed)); err != nil {
 		return r, err
 	}
 	var natsOpts []nats.Option
 	if m.pubToken != "" {
 		natsOpts = append(natsOpts, nats.UserInfo(doorPublisher, m.pubToken))
 	}
-	if r.NATSRate, err = natsDoor(ctx, cfg, s, natsOpts, newLive(seed+1)); err != nil {
+	if r.NATSRate, err = natsDoor(ctx, cfg, s, natsOpts, doorLive(seed+1)); err != nil {
 		return r, err
 	}
 	sp := fanoutSpec{rate: cfg.doorRate, dur: cfg.doorFor, nats: natsOpts}
@@ -123,10 +141,20 @@ func doorsOnce(ctx context.Context, cfg *config, b binary, m doorsMode, dir stri
 	if err != nil {
 		return r, err
 	}
-	if r.Live, err = fanout(ctx, cfg, s, cfg.doorSockets, batch, seed+2, sp); err != nil {
+	if r.Live, err = fanout(ctx, cfg, s, cfg.doorSockets, batch, sp.with(doorLive(seed+2))); err != nil {
 		return r, err
 	}
 	return r, s.stop(cfg.stopTimeout)
+}
+
+// doorLive is the doors' traffic: the demo's, of its first tenant only.
+func doorLive(seed uint64) *live {
+	o := trafficOptions(seed)
+	o.Tenants = 1
+	if demo.TenantNames[0] != doorTenant {
+		panic("the demo's first tenant is not " + doorTenant)
+	}
+	return newLiveOf(o)
 }
 
 // httpDoor posts events with cfg.doorClients clients, each one request

@@ -105,19 +105,26 @@ func (r *wsReader) read(ctx context.Context, lv *live, sent []atomic.Int64, hell
 
 // fanoutSpec is what one fan-out measurement sends and as whom.
 type fanoutSpec struct {
+	lv     *live         // the traffic
 	rate   int           // events/s published
 	dur    time.Duration // publish time
 	header http.Header   // of every socket's upgrade (a bearer token)
 	nats   []nats.Option // of the publisher's connection (its credentials)
 }
 
-// figure7 is the fan-out of figure 7: anonymous, cfg's rate and time.
-func (c *config) figure7() fanoutSpec { return fanoutSpec{rate: c.fanoutRate, dur: c.fanoutFor} }
+// figure7 is the fan-out of figure 7: the demo's traffic of seed,
+// anonymous, cfg's rate and time.
+func (c *config) figure7(seed uint64) fanoutSpec {
+	return fanoutSpec{lv: newLive(seed), rate: c.fanoutRate, dur: c.fanoutFor}
+}
+
+// with is sp with the traffic lv.
+func (sp fanoutSpec) with(lv *live) fanoutSpec { sp.lv = lv; return sp }
 
 // fanout opens k sockets, publishes sp.rate events/s for sp.dur, and
 // waits until every socket has every event (or a minute more has passed).
-func fanout(ctx context.Context, cfg *config, s *server, k int, batch bool, seed uint64, sp fanoutSpec) (fanoutPoint, error) {
-	lv := newLive(seed)
+func fanout(ctx context.Context, cfg *config, s *server, k int, batch bool, sp fanoutSpec) (fanoutPoint, error) {
+	lv := sp.lv
 	n := int(sp.dur.Seconds() * float64(sp.rate))
 	p := fanoutPoint{Sockets: k, Rate: sp.rate, Events: n, Batch: batch}
 	sent := make([]atomic.Int64, n)
