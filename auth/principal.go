@@ -67,7 +67,7 @@ type Principal struct {
 	kind    secretKind
 	literal bool              // the file holds the token itself
 	digest  [sha256.Size]byte // SHA-256 of the token or password
-	nkey   string            // public user key
+	nkey    string            // public user key
 }
 
 // Can reports whether the principal holds role (admin holds every role).
