@@ -2,14 +2,8 @@ package embed_test
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	neturl "net/url"
 	"strings"
@@ -19,65 +13,15 @@ import (
 	"github.com/nats-io/nats.go"
 
 	natsembed "cellos-allinone/embed"
+	"cellos-allinone/testutil"
 )
-
-// testCA issues certificates for 127.0.0.1.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t testing.TB) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cellos test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// issue makes a server certificate for 127.0.0.1 with serial.
-func (ca *testCA) issue(t testing.TB, serial int64) *tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // servedSerial connects with TLS (at most version max, 0 for any) and
 // returns the serial of the certificate the server showed and the TLS
 // version it spoke.
-func servedSerial(t testing.TB, url string, ca *testCA, maxVersion uint16, opts ...nats.Option) (int64, uint16, error) {
+func servedSerial(t testing.TB, url string, ca *testutil.CA, maxVersion uint16, opts ...nats.Option) (int64, uint16, error) {
 	t.Helper()
-	c, err := dial(t, url, append(opts, nats.Secure(&tls.Config{RootCAs: ca.pool, MaxVersion: maxVersion}))...)
+	c, err := dial(t, url, append(opts, nats.Secure(&tls.Config{RootCAs: ca.Pool, MaxVersion: maxVersion}))...)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -94,9 +38,9 @@ func servedSerial(t testing.TB, url string, ca *testCA, maxVersion uint16, opts 
 // ones go on. A client that will not speak TLS does not get in. The
 // process's own connection stays in-process without TLS.
 func TestTLSServesTheCurrentCertificate(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testutil.NewCA(t)
 	p := makePrincipal(t, "acme-pub", "publisher", "acme", "password")
-	srv, nc := startAuthNATS(t, natsembed.Options{Auth: authSet(t, p), Certificate: ca.issue(t, 101)})
+	srv, nc := startAuthNATS(t, natsembed.Options{Auth: authSet(t, p), Certificate: ca.Issue(t, 101, "127.0.0.1")})
 
 	serial, version, err := servedSerial(t, srv.ClientURL(), ca, 0, p.options()...)
 	if err != nil {
@@ -108,9 +52,9 @@ func TestTLSServesTheCurrentCertificate(t *testing.T) {
 	if _, _, err := servedSerial(t, srv.ClientURL(), ca, tls.VersionTLS11, p.options()...); err == nil {
 		t.Error("a client limited to TLS 1.1 connected")
 	}
-	open := mustDial(t, srv.ClientURL(), p, nats.Secure(&tls.Config{RootCAs: ca.pool}))
+	open := mustDial(t, srv.ClientURL(), p, nats.Secure(&tls.Config{RootCAs: ca.Pool}))
 
-	if err := srv.SetCertificate(ca.issue(t, 102)); err != nil {
+	if err := srv.SetCertificate(ca.Issue(t, 102, "127.0.0.1")); err != nil {
 		t.Fatal(err)
 	}
 	if serial, _, err := servedSerial(t, srv.ClientURL(), ca, 0, p.options()...); err != nil || serial != 102 {
@@ -166,7 +110,7 @@ func plainAnswered(t testing.TB, url string, p principal) bool {
 // Without a certificate at start there is no TLS to replace.
 func TestSetCertificateNeedsTLS(t *testing.T) {
 	srv, _ := startAuthNATS(t, natsembed.Options{})
-	if err := srv.SetCertificate(newTestCA(t).issue(t, 1)); err == nil {
+	if err := srv.SetCertificate(testutil.NewCA(t).Issue(t, 1, "127.0.0.1")); err == nil {
 		t.Error("SetCertificate on a server started without TLS succeeded")
 	}
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"cellos-allinone/demo"
 	"cellos-allinone/projection"
 	"cellos-allinone/testutil"
 )
@@ -147,14 +146,8 @@ func TestBrowserContrast(t *testing.T) {
 	ctx := newBrowser(t, 1280, 900)
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
-	const n = 900
-	step := 200 * time.Millisecond
-	g := demo.New(demo.Options{Seed: 7, Start: time.Now().Add(-n * step), Step: step, Formations: 8})
-	var msgs []testutil.Event
-	for range n {
-		msgs = append(msgs, demoEvent(t, g.Next()))
-	}
-	a.WaitCursor(p.pubRaw(msgs))
+	last, g := p.demoEndingNow(900)
+	a.WaitCursor(last)
 	var fid, cid string
 	for _, f := range apiGet[struct{ Formations []projection.Formation }](t, a.URL(), "/v1/formations?limit=1000").Formations {
 		if f.Cells.Total > 1 {

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"cellos-allinone/app"
+	"cellos-allinone/demo"
 	"cellos-allinone/apptest"
 	"cellos-allinone/testutil"
 )
@@ -409,4 +410,18 @@ func (p *cutProxy) restore() {
 	p.mu.Lock()
 	p.down = false
 	p.mu.Unlock()
+}
+
+// demoEndingNow publishes n events of demo traffic (seed 7, 8 formations)
+// whose simulated clock ends now, so that times read "Xs ago", and
+// returns the last sequence and the generator, for more of the same.
+func (p *producer) demoEndingNow(n int) (uint64, *demo.Generator) {
+	p.t.Helper()
+	step := 200 * time.Millisecond
+	g := demo.New(demo.Options{Seed: 7, Start: time.Now().Add(-time.Duration(n) * step), Step: step, Formations: 8})
+	msgs := make([]testutil.Event, 0, n)
+	for range n {
+		msgs = append(msgs, demoEvent(p.t, g.Next()))
+	}
+	return p.pubRaw(msgs), g
 }

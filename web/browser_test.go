@@ -715,15 +715,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	ctx := newBrowser(t, 1440, 900)
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
-	// Demo traffic whose simulated clock ends now, so times read "Xs ago".
-	const n = 900
-	step := 200 * time.Millisecond
-	g := demo.New(demo.Options{Seed: 7, Start: time.Now().Add(-n * step), Step: step, Formations: 8})
-	var msgs []testutil.Event
-	for range n {
-		msgs = append(msgs, demoEvent(t, g.Next()))
-	}
-	last := p.pubRaw(msgs)
+	last, g := p.demoEndingNow(900)
 	a.WaitCursor(last)
 
 	shots := []struct {
@@ -746,7 +738,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	for i := range 120 {
 		<-tick.C
 		batch := 1 + i%3 // an uneven rate reads better than a flat one
-		msgs = msgs[:0]
+		var msgs []testutil.Event
 		for range batch {
 			msgs = append(msgs, demoEvent(t, g.Next()))
 		}
