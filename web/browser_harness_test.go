@@ -22,8 +22,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"cellos-allinone/app"
-	"cellos-allinone/demo"
 	"cellos-allinone/apptest"
+	"cellos-allinone/demo"
 	"cellos-allinone/testutil"
 )
 
