@@ -75,13 +75,43 @@ function sortedJSON(o) {
   return JSON.stringify(out);
 }
 
+// eventTime is an event's time as the server reads it (rule 1): its
+// CloudEvent time when that is RFC 3339 and its UTC year is 0–9999, else
+// the time it was stored (fallback; the page's clock when it has none). It
+// is written as the server writes it: UTC, with the fraction it had, to the
+// nanosecond.
 function eventTime(ev, fallback) {
-  if (typeof ev.time === 'string' && ev.time !== '') {
-    const t = Date.parse(ev.time);
-    if (!Number.isNaN(t)) return new Date(t).toISOString();
-  }
-  return fallback || new Date().toISOString();
+  return (typeof ev.time === 'string' && rfc3339(ev.time)) || fallback || new Date().toISOString();
 }
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(Z|[+-]\d{2}:\d{2})$/;
+
+// rfc3339 reads a time as Go's time.Parse(time.RFC3339Nano) does and
+// writes it as its JSON encoding of the UTC time does; '' when it is not
+// one, or its UTC year falls outside 0–9999.
+function rfc3339(s) {
+  const m = RFC3339.exec(s);
+  if (!m) return '';
+  const [y, mo, d, hh, mm, ss] = m.slice(1, 7).map(Number);
+  const days = new Date(Date.UTC(2000, mo, 0)).getUTCDate() - (mo === 2 && !leap(y) ? 1 : 0);
+  if (mo < 1 || mo > 12 || d < 1 || d > days || hh > 23 || mm > 59 || ss > 59) return '';
+  let offset = 0;
+  if (m[8] !== 'Z') {
+    const oh = Number(m[8].slice(1, 3));
+    const om = Number(m[8].slice(4, 6));
+    if (oh > 24 || om > 60) return '';
+    offset = (m[8][0] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const t = new Date(0);
+  t.setUTCFullYear(y, mo - 1, d);
+  t.setUTCHours(hh, mm - offset, ss, 0);
+  const year = t.getUTCFullYear();
+  if (year < 0 || year > 9999) return '';
+  const frac = (m[7] || '').slice(0, 9).replace(/0+$/, '');
+  return `${t.toISOString().slice(0, 19)}${frac ? `.${frac}` : ''}Z`;
+}
+
+const leap = (y) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 
 // describe says what an event is about, for the feed and for filtering:
 // {kind, phase, id, formationId, valid}.
