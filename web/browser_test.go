@@ -10,6 +10,7 @@ package web_test
 // screenshots` writes them into docs/, which holds the committed ones).
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -267,21 +268,31 @@ func TestBrowserResyncsAfterPurge(t *testing.T) {
 }
 
 // TestBrowserShowsWhatTheServerHas: the page folds live events into the
-// rows it shows and into its summary (docs/design.md §3), and reads a page
-// or the summary again when an event may change them in a way it cannot
-// fold. After live demo traffic — published while the page is open, so
-// that its reads land at other cursors than its socket's — what each view
-// shows, row by row and field by field, and its summary numbers equal the
-// server's answers to the same queries at the same cursor.
+// rows it shows and into its summary (docs/design.md §3, fold v3), and
+// reads a page or the summary again when an event may change them in a way
+// it cannot fold. After live traffic — published while the page is open,
+// so that its reads land at other cursors than its socket's — what each
+// view shows, row by row and field by field, and its summary numbers equal
+// the server's answers to the same queries at the same cursor.
+//
+// The traffic is demo traffic, every other event in the tenant form of its
+// subject (testutil.InTenant), with the cases of fold v3 (v3Round) mixed
+// in: tenants' events against other tenants' cells and formations (rules
+// a, b and c, rejected on the page as on the server), untenanted cells of
+// tenanted formations, a formation that gets its tenant after its cells
+// exist, and a deleted formation of acme that gets globex's events. The
+// views include pages that hold those entities while it happens.
 func TestBrowserShowsWhatTheServerHas(t *testing.T) {
 	ctx := newBrowser(t, 1280, 900)
 	a := startProgram(t, t.TempDir(), "")
 	p := newProducer(t, a)
 	g := demo.New(demo.Options{Seed: 11, Step: time.Second, Formations: 40, Tenants: 6})
-	next := func(n int) []testutil.Event {
-		out := make([]testutil.Event, 0, n)
-		for range n {
-			out = append(out, demoEvent(t, g.Next()))
+	n := 0
+	next := func(k int) []testutil.Event {
+		out := make([]testutil.Event, 0, k)
+		for range k {
+			n++
+			out = append(out, demoEventIn(t, g.Next(), n%2 == 0))
 		}
 		return out
 	}
@@ -289,20 +300,41 @@ func TestBrowserShowsWhatTheServerHas(t *testing.T) {
 	// not bring it back.
 	p.pub("formation", "zombie", "created", map[string]any{"name": "Deleted long ago"})
 	p.pub("formation", "zombie", "deleted", nil)
+	// The entities of fold v3's cases, one set per round of traffic.
+	const rounds = 10
+	var setup []testutil.Event
+	for r := range rounds {
+		setup = append(setup, v3Setup(p, r)...)
+	}
+	p.pubRaw(setup)
 	a.WaitCursor(p.pubRaw(next(6500)))
 
 	// Traffic while the page is open: some payloads are not CloudEvents at
-	// all, which must advance the cursor all the same.
-	traffic := func(batches int) uint64 {
-		for i := range batches {
+	// all, which must advance the cursor all the same; a round's cases of
+	// fold v3 go between the demo's events, by batch.
+	rejected := 0
+	traffic := func(acts map[int]v3Act, from, to int) uint64 {
+		for i := from; i < to; i++ {
 			batch := next(50)
 			if i%10 == 0 {
 				batch = append(batch, testutil.Event{Subject: "cellos.events.cell.junk.x", Payload: []byte("not json")})
 			}
+			if act, ok := acts[i]; ok {
+				batch = append(batch, act.events...)
+				rejected += act.rejected
+			}
 			p.pubRaw(batch)
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // a pace, not a wait
 		}
 		return p.pub("formation", "zombie", "running", nil)
+	}
+	// caughtUp waits until the page has applied every event up to last
+	// and every read it made has landed.
+	caughtUp := func(last uint64) {
+		t.Helper()
+		a.WaitCursor(last)
+		pageWait(t, ctx, "page at the last event", fmt.Sprintf(`__cellos.state().cursor === %d`, last), 10*time.Second)
+		waitSettled(t, ctx)
 	}
 
 	type entity = map[string]any
@@ -332,27 +364,62 @@ func TestBrowserShowsWhatTheServerHas(t *testing.T) {
 			compareEntity(t, fmt.Sprintf("%s row %d", what, i), got[i], w.(entity))
 		}
 	}
-	check := func(hash, list, summary string) {
+	// check opens a view, runs a round of traffic, and compares what the
+	// view shows with the server's answers: list ("" for none), summary,
+	// and one (a detail page's entity: /v1/formations/{id} or
+	// /v1/cells/{id}, "" for none). The round goes in two halves, the page
+	// caught up between them: what the second half does to rows the view
+	// holds is the page's own fold, not a read that lands after it.
+	round := 0
+	check := func(hash, list, summary, one string) shown {
 		t.Helper()
 		pageDo(t, ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = %q`, hash)))
 		pageWait(t, ctx, "view read", `__cellos.state().phase === 'live' && __cellos.settled()`, 10*time.Second)
-		last := traffic(30)
-		a.WaitCursor(last)
-		pageWait(t, ctx, "page at the last event", fmt.Sprintf(`__cellos.state().cursor === %d`, last), 10*time.Second)
-		waitSettled(t, ctx)
+		acts := v3Round(p, round)
+		round++
+		caughtUp(traffic(acts, 0, 15))
+		caughtUp(traffic(acts, 15, 30))
 		got := pageEval[shown](t, ctx, `__cellos.shown()`)
 		if a.Cursor() != got.Cursor {
 			t.Fatalf("%s: page at %d, server at %d", hash, got.Cursor, a.Cursor())
 		}
-		body := apiGet[entity](t, a.URL(), list)
-		if c := uint64(body["cursor"].(float64)); c != got.Cursor {
-			t.Fatalf("%s: server answered at %d, page at %d", list, c, got.Cursor)
+		if list != "" {
+			body := apiGet[entity](t, a.URL(), list)
+			if c := uint64(body["cursor"].(float64)); c != got.Cursor {
+				t.Fatalf("%s: server answered at %d, page at %d", list, c, got.Cursor)
+			}
+			switch {
+			case body["formations"] != nil:
+				compareRows(hash, got.Rows, body["formations"].([]any))
+			case body["cells"] != nil:
+				compareRows(hash, got.Rows, body["cells"].([]any))
+			}
 		}
-		switch {
-		case body["formations"] != nil:
-			compareRows(hash, got.Rows, body["formations"].([]any))
-		case body["cells"] != nil:
-			compareRows(hash, got.Rows, body["cells"].([]any))
+		if one != "" {
+			res, err := http.Get(a.URL() + one)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				Cursor          uint64
+				Formation, Cell entity
+			}
+			err = json.NewDecoder(res.Body).Decode(&body)
+			res.Body.Close()
+			switch {
+			case res.StatusCode == http.StatusNotFound:
+				if got.Entity != nil {
+					t.Errorf("%s: %s is not found on the server, the page shows %v", hash, one, got.Entity)
+				}
+			case err != nil || res.StatusCode != http.StatusOK:
+				t.Fatalf("GET %s: %d %v", one, res.StatusCode, err)
+			case body.Cursor != got.Cursor:
+				t.Fatalf("%s: server answered at %d, page at %d", one, body.Cursor, got.Cursor)
+			case body.Formation != nil:
+				compareEntity(t, hash, got.Entity, body.Formation)
+			default:
+				compareEntity(t, hash, got.Entity, body.Cell)
+			}
 		}
 		sum := apiGet[entity](t, a.URL(), summary)
 		delete(sum, "cursor")
@@ -370,36 +437,55 @@ func TestBrowserShowsWhatTheServerHas(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %d rows and the summary equal the server's at cursor %d", hash, len(got.Rows), got.Cursor)
+		return got
 	}
 	pageDo(t, ctx, chromedp.Navigate(a.URL()+"/"))
-	check("#/formations", "/v1/formations?limit=50", "/v1/summary")
-	check("#/formations?tenant=acme", "/v1/formations?tenant=acme&limit=50", "/v1/summary?tenant=acme")
-	check("#/cells?state=running", "/v1/cells?state=running&limit=100", "/v1/summary")
-	check("#/cells?tenant=globex&outcome=none", "/v1/cells?tenant=globex&outcome=none&limit=100", "/v1/summary?tenant=globex")
-	// The page of a formation still at work (the newest running one: the
-	// demo finishes and deletes the older ones first), and its cells.
+	check("#/formations", "/v1/formations?limit=50", "/v1/summary", "")
+	check("#/formations?tenant=acme", "/v1/formations?tenant=acme&limit=50", "/v1/summary?tenant=acme", "")
+	check("#/cells?state=running", "/v1/cells?state=running&limit=100", "/v1/summary", "")
+	check("#/cells?tenant=globex&outcome=none", "/v1/cells?tenant=globex&outcome=none&limit=100", "/v1/summary?tenant=globex", "")
+	// The page of a demo formation still at work (the newest running one:
+	// the demo finishes and deletes the older ones first), and its cells.
 	busiest := ""
-	for _, f := range apiGet[struct{ Formations []projection.Formation }](t, a.URL(), "/v1/formations?status=running&limit=1000").Formations {
+	for _, f := range apiGet[struct{ Formations []projection.Formation }](t, a.URL(), "/v1/formations?status=running&prefix=f-&limit=1000").Formations {
 		if f.Cells.Admitted+f.Cells.Running > 0 {
 			busiest = f.ID
 		}
 	}
-	check("#/formations/"+busiest, "/v1/cells?formation="+busiest+"&limit=100", "/v1/summary")
-	got := pageEval[shown](t, ctx, `__cellos.shown()`)
-	if res, err := http.Get(a.URL() + "/v1/formations/" + busiest); err != nil {
-		t.Fatal(err)
-	} else if res.Body.Close(); res.StatusCode == http.StatusNotFound {
-		// Finished and deleted meanwhile (the demo deletes some).
-		if got.Entity != nil {
-			t.Errorf("formation %s: deleted on the server, shown on the page: %v", busiest, got.Entity)
-		}
-		t.Logf("formation %s was deleted during the traffic; the page says so", busiest)
-	} else {
-		want := apiGet[entity](t, a.URL(), "/v1/formations/"+busiest)["formation"].(entity)
-		compareEntity(t, "formation "+busiest, got.Entity, want)
-	}
+	check("#/formations/"+busiest, "/v1/cells?formation="+busiest+"&limit=100", "/v1/summary", "/v1/formations/"+busiest)
 	if pageEval[bool](t, ctx, `[...document.querySelectorAll('table.formations tbody tr')].some(tr => tr.textContent.includes('Deleted long ago'))`) {
 		t.Error("the deleted formation came back")
+	}
+	// Round 5: the page holds a formation without a tenant and its cells;
+	// it gets acme, the cells without a tenant inherit it (without moving
+	// their lastSeq), and one with its own keeps it and is refused the
+	// formation (rule c).
+	f5 := check("#/formations/v3-f5", "/v1/cells?formation=v3-f5&limit=100", "/v1/summary", "/v1/formations/v3-f5")
+	if f5.Entity["tenantId"] != "acme" || len(f5.Rows) != 4 {
+		t.Errorf("formation v3-f5: tenant %v with %d cells on the page, want acme with 4", f5.Entity["tenantId"], len(f5.Rows))
+	}
+	// Round 6: acme's cells of the v3 cases, while cells the page does not
+	// hold inherit acme.
+	check("#/cells?tenant=acme&prefix=v3-", "/v1/cells?tenant=acme&prefix=v3-&limit=100", "/v1/summary?tenant=acme", "")
+	// Round 7: a cell of globex's, which initech tries to start, fail and
+	// move to its formation (rules a, b), between globex's own events.
+	c7 := check("#/cells/v3-g7-c0", "", "/v1/summary", "/v1/cells/v3-g7-c0")
+	if c7.Entity["tenantId"] != "globex" || c7.Entity["state"] != "running" {
+		t.Errorf("cell v3-g7-c0: tenant %v, state %v on the page, want globex, running", c7.Entity["tenantId"], c7.Entity["state"])
+	}
+	// Round 8: cells without a tenant whose formation, which the page does
+	// not hold, gets one: the page cannot tell, and reads them again.
+	check("#/cells?prefix=v3-f8", "/v1/cells?prefix=v3-f8&limit=100", "/v1/summary", "")
+	// Round 9: the formations of the v3 cases, one of acme's deleted and
+	// then sent globex's events.
+	check("#/formations?prefix=v3-", "/v1/formations?prefix=v3-&limit=50", "/v1/summary", "")
+
+	// Every case of the rules was sent, and the server rejected each.
+	status := apiGet[struct {
+		Events projection.Counters `json:"events"`
+	}](t, a.URL(), "/v1/status")
+	if int(status.Events.Rejected) != rejected {
+		t.Errorf("the server rejected %d events, the test sent %d to be rejected", status.Events.Rejected, rejected)
 	}
 	t.Logf("requests: %s", pageEval[string](t, ctx, `(() => {
 		const n = {};
@@ -409,6 +495,94 @@ func TestBrowserShowsWhatTheServerHas(t *testing.T) {
 		}
 		return JSON.stringify(n);
 	})()`))
+}
+
+// v3Act is what a round of traffic sends between the demo's events after
+// one batch: events, and how many of them the server must reject.
+type v3Act struct {
+	events   []testutil.Event
+	rejected int
+}
+
+// v3Setup publishes the entities of round r's cases of fold v3, before the
+// page opens: formation v3-f<r> without a tenant, with three cells without
+// one and one (c2) with hooli's own; v3-g<r> of globex (in its tenant's
+// sub-tree) with a cell that inherits globex and one of globex's; v3-d<r>
+// of acme with a cell; and v3-i<r>, initech's cell of no formation.
+func v3Setup(p *producer, r int) []testutil.Event {
+	f, g, d := fmt.Sprintf("v3-f%d", r), fmt.Sprintf("v3-g%d", r), fmt.Sprintf("v3-d%d", r)
+	in := testutil.InTenant
+	type data = map[string]any
+	return []testutil.Event{
+		p.event("formation", f, "created", data{"name": fmt.Sprintf("Late tenant %d", r)}),
+		p.event("cell", f+"-c0", "admitted", data{"formationId": f, "specId": "spec-v3"}),
+		p.event("cell", f+"-c1", "admitted", data{"formationId": f}),
+		in("hooli", p.event("cell", f+"-c2", "admitted", data{"formationId": f})),
+		p.event("cell", f+"-c3", "admitted", data{"formationId": f}),
+		in("globex", p.event("formation", g, "created", data{"name": fmt.Sprintf("Globex %d", r)})),
+		p.event("cell", g+"-c0", "admitted", data{"formationId": g}),
+		in("globex", p.event("cell", g+"-c1", "admitted", data{"formationId": g})),
+		in("acme", p.event("formation", d, "created", data{"name": fmt.Sprintf("Deleted %d", r)})),
+		in("acme", p.event("cell", d+"-c0", "admitted", data{"formationId": d})),
+		in("initech", p.event("cell", fmt.Sprintf("v3-i%d", r), "admitted", nil)),
+	}
+}
+
+// v3Round is what round r's traffic sends about the entities of v3Setup,
+// by batch: the cases of globex's and acme's entities in the first half
+// (batches 0–14), those of v3-f<r> in the second, where no event of a cell
+// the views do not hold arrives without a formation (which would make them
+// read again).
+func v3Round(p *producer, r int) map[int]v3Act {
+	f, g, d := fmt.Sprintf("v3-f%d", r), fmt.Sprintf("v3-g%d", r), fmt.Sprintf("v3-d%d", r)
+	in := testutil.InTenant
+	type data = map[string]any
+	return map[int]v3Act{
+		// Rule a: initech's sub-tree, globex's data.
+		2: {events: []testutil.Event{in("initech", p.event("cell", g+"-c0", "started", data{"tenantId": "globex"}))}, rejected: 1},
+		// Rule b: initech against globex's cell and formation, in its
+		// sub-tree and in the untenanted form.
+		4: {events: []testutil.Event{
+			in("initech", p.event("cell", g+"-c0", "failed", data{"reason": "hijack"})),
+			in("initech", p.event("formation", g, "cancelled", nil)),
+			p.event("cell", g+"-c1", "failed", data{"reason": "claimed by initech", "tenantId": "initech"}),
+		}, rejected: 3},
+		// Rule c: initech's cell, and a new one, name globex's formation.
+		6: {events: []testutil.Event{
+			in("initech", p.event("cell", fmt.Sprintf("v3-i%d", r), "started", data{"formationId": g})),
+			in("initech", p.event("cell", fmt.Sprintf("v3-x%d", r), "admitted", data{"formationId": g})),
+		}, rejected: 2},
+		8: {events: []testutil.Event{in("acme", p.event("formation", d, "deleted", nil))}},
+		// A deleted formation keeps its tenant: globex's events are
+		// rejected (rule b), a cell of globex's naming it too (rule c);
+		// acme's change nothing on the tombstone, or apply to acme's cell.
+		10: {events: []testutil.Event{
+			in("globex", p.event("formation", d, "running", nil)),
+			p.event("formation", d, "launching", data{"tenantId": "globex"}),
+			in("acme", p.event("formation", d, "running", nil)),
+			in("globex", p.event("cell", fmt.Sprintf("v3-y%d", r), "admitted", data{"formationId": d})),
+			in("acme", p.event("cell", d+"-c0", "started", data{"formationId": d})),
+		}, rejected: 3},
+		// globex's own events apply; a cell without a tenant joins globex's
+		// formation and inherits globex.
+		12: {events: []testutil.Event{
+			in("globex", p.event("cell", g+"-c0", "started", nil)),
+			p.event("cell", g+"-c1", "completed", data{"exitCode": 0}),
+			p.event("cell", g+"-c2", "admitted", data{"formationId": g}),
+		}},
+		// f's cells move (no claim).
+		13: {events: []testutil.Event{
+			p.event("cell", f+"-c0", "started", nil),
+			p.event("cell", f+"-c0", "summary", data{"passed": 12, "failed": 0}),
+			p.event("cell", f+"-c1", "completed", data{"exitCode": 0}),
+		}},
+		// f gets its first tenant after its cells exist: c0, c1 and c3
+		// inherit it, c2 keeps hooli, and is refused the formation (rule
+		// c). Nothing else of f's cells follows: a list of acme's cells
+		// must see them arrive by itself.
+		22: {events: []testutil.Event{in("acme", p.event("formation", f, "running", nil))}},
+		24: {events: []testutil.Event{in("hooli", p.event("cell", f+"-c2", "started", data{"formationId": f, "tenantId": "hooli"}))}, rejected: 1},
+	}
 }
 
 // compareEntity compares an entity the page shows with the server's, field
@@ -785,10 +959,33 @@ func TestBrowserScreenshots(t *testing.T) {
 
 // demoEvent is a demo event on the subject a supervisor routes it to.
 func demoEvent(t *testing.T, ev demo.Event) testutil.Event {
+	return demoEventIn(t, ev, false)
+}
+
+// demoEventIn is a demo event on the subject a supervisor routes it to,
+// in the tenant form of its tenant's sub-tree when tenantForm is set and
+// its data names a tenant, as a tenant's producer stores it.
+func demoEventIn(t *testing.T, ev demo.Event, tenantForm bool) testutil.Event {
 	t.Helper()
 	subject, _, err := event.Route(ev.JSON())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testutil.Event{Subject: subject, Payload: ev.JSON()}
+	e := testutil.Event{Subject: subject, Payload: ev.JSON()}
+	if !tenantForm {
+		return e
+	}
+	var d struct {
+		TenantID    string `json:"tenantId"`
+		Correlation struct {
+			TenantID string `json:"tenantId"`
+		} `json:"correlation"`
+	}
+	if err := json.Unmarshal(ev.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	if tenant := cmp.Or(d.TenantID, d.Correlation.TenantID); tenant != "" {
+		return testutil.InTenant(tenant, e)
+	}
+	return e
 }

@@ -49,12 +49,19 @@ func TestBrowserTimeline(t *testing.T) {
 	}
 	pageWait(t, ctx, "More gone at the end", `document.querySelector('.view.cell .tlmore').hidden`, 2*time.Second)
 
-	// Live: the cell's new event is appended; another cell's is not.
+	// Live: the cell's new events are appended, also one in a tenant's
+	// sub-tree (the API's timeline holds both forms); another cell's are
+	// not.
 	p.pub("cell", "c-tl-other", "started", nil)
 	seq := p.pub("cell", "c-tl", "completed", map[string]any{"exitCode": 0})
 	p.pub("cell", "c-tl-other", "completed", map[string]any{"exitCode": 1})
 	mine = append(mine, seq)
 	pageWait(t, ctx, fmt.Sprintf("live event #%d appended", seq), shown+fmt.Sprintf(`.at(-1) === %d`, seq), 3*time.Second)
+	p.a.Publish(testutil.InTenant("acme", p.event("cell", "c-tl-other", "destroyed", nil)))
+	seq = p.a.Publish(testutil.InTenant("acme", p.event("cell", "c-tl", "destroyed", nil)))[0]
+	mine = append(mine, seq)
+	p.pub("cell", "c-tl-other", "summary", nil)
+	pageWait(t, ctx, fmt.Sprintf("live event #%d of acme's sub-tree appended", seq), shown+fmt.Sprintf(`.at(-1) === %d`, seq), 3*time.Second)
 	pageWait(t, ctx, "the page caught up", fmt.Sprintf(`__cellos.state().cursor === %d`, seq+1), 3*time.Second)
 	if got := pageEval[[]uint64](t, ctx, shown); !slices.Equal(got, mine) {
 		t.Errorf("timeline after live events: %v, want %v", got, mine)

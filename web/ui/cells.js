@@ -64,7 +64,8 @@ export class CellsView {
       total: cellsTotal,
       registryEmpty,
       key: (c) => c.id,
-      version: (c) => c.lastSeq,
+      // A cell that inherits its formation's tenant keeps its lastSeq.
+      version: (c) => `${c.lastSeq}|${c.tenantId}`,
       row: (c) => this.row(c),
       href: (c) => `#/cells/${encodeURIComponent(c.id)}`,
       empty: (store, filtered, clear) => (filtered
@@ -184,9 +185,11 @@ export class CellView {
       return;
     }
     this.missingSig = '';
-    if (this.seen !== c || this.seenSeq !== c.lastSeq) {
+    // A cell that inherits its formation's tenant keeps its lastSeq.
+    const sig = `${c.lastSeq}|${c.tenantId}`;
+    if (this.seen !== c || this.seenSig !== sig) {
       this.seen = c;
-      this.seenSeq = c.lastSeq;
+      this.seenSig = sig;
       this.badgeSlot.replaceChildren(badge(c.state, 'big'));
       this.meta.replaceChildren(
         ...metaRow('Formation', c.formationId ? h('a', { href: `#/formations/${encodeURIComponent(c.formationId)}`, text: c.formationId }) : '—'),

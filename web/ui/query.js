@@ -3,10 +3,11 @@
 // live stream into them), and asks again — at most once a second — when an
 // event may change what it shows but cannot be folded into a row it holds:
 // an entity it does not hold appears in its range, a row leaves its filter,
-// or a formation's cell counts move through a cell it does not hold.
+// a formation's cell counts move through a cell it does not hold, a row it
+// holds was marked unknown (the page cannot decide the event for it, fold
+// v3), or cells it does not hold may have taken a formation's first tenant.
 
 import { getJSON, HTTPError } from './sync.js';
-import { tenantOf } from './store.js';
 
 // REFRESH_GAP is the least time between two reads of one query caused by
 // events; REFRESH_DELAY lets a burst of events (and the server's own fold)
@@ -154,11 +155,11 @@ class Query {
       this.throttle.poke(REFRESH_GAP);
       return;
     }
-    const { complete, missed } = store.hold(this, this.kind, items, body.cursor);
+    const { complete, effects } = store.hold(this, this.kind, items, body.cursor);
     accept();
     this.loaded = true;
     this.error = null;
-    if (!complete || missed.some((e) => this.affects(e, store))) this.throttle.poke();
+    if (!complete || effects.some((e) => this.affects(e, store))) this.throttle.poke();
     this.onChange();
   }
 
@@ -176,6 +177,12 @@ class Query {
   // holds reports whether the store's row for id is this query's.
   holds(store, id) {
     return !!(this.held && store.owners[this.kind].get(id)?.has(this));
+  }
+
+  // lost reports whether an event marked a row of this query unknown: the
+  // row takes no event until the query has read it again.
+  lost(eff, store) {
+    return !!eff.stale?.some((r) => r.kind === this.kind && this.holds(store, r.id));
   }
 
   stop() {
@@ -266,18 +273,33 @@ export class ListQuery extends Query {
   // affects: whether an event means this page must be read again.
   affects(eff, store) {
     if (!this.loaded) return false;
-    if (eff.kind !== this.kind) return this.others(eff, store, this);
+    if (this.lost(eff, store)) return true;
+    // A rejected event changes nothing (rule 2 of fold v3).
+    if (eff.rule) return false;
+    if (eff.kind !== this.kind) return this.gains(eff, store) || this.others(eff, store, this);
     // A row it holds has folded the event (or was read after it): read
     // again only when the row left the filters.
     if (this.holds(store, eff.id)) return !!eff.changed && !this.matches(store.get(this.kind, eff.id));
     if (!this.inRange(eff.id)) return false;
-    // What the event itself says of the entity's identity.
+    // What the event itself says of the entity's identity: an entity of
+    // another tenant than the filter's either stays so or rejects it.
     const p = this.shown;
-    const t = tenantOf(eff.data);
+    const t = eff.tenant;
     if (p.get('tenant') && t && t !== p.get('tenant')) return false;
     const fid = typeof eff.data.formationId === 'string' ? eff.data.formationId : '';
     if (this.kind === 'cell' && p.get('formation') && fid && fid !== p.get('formation')) return false;
     return true;
+  }
+
+  // gains: whether a formation event changes which cells belong on this
+  // page: cells it holds took the formation's tenant and left the
+  // filters, or cells it does not hold may have taken the tenant it
+  // filters by (rule 4).
+  gains(eff, store) {
+    if (this.kind !== 'cell' || eff.kind !== 'formation') return false;
+    if (eff.inherited?.some((id) => this.holds(store, id) && !this.matches(store.get('cell', id)))) return true;
+    const p = this.shown;
+    return !!eff.mayGive && p.get('tenant') === eff.mayGive && (!p.get('formation') || p.get('formation') === eff.id);
   }
 }
 
@@ -321,6 +343,8 @@ export class OneQuery extends Query {
 
   affects(eff, store) {
     if (!this.loaded) return false;
+    if (this.lost(eff, store)) return true;
+    if (eff.rule) return false;
     if (eff.kind !== this.kind) return this.others(eff, store, this);
     return eff.id === this.id && !this.holds(store, eff.id);
   }

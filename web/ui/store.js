@@ -4,10 +4,13 @@
 // goes when no view holds it any more (docs/ui.md, "What the page holds").
 //
 // Every event of the live stream is folded into the rows it concerns by the
-// same rules as the server's (docs/design.md §3, fold rules v2). Each row
-// remembers the cursor up to which it reflects the log, so an event it
-// already shows is never applied twice, and a row read at an older cursor
-// than the page's is brought forward from the last events (the ring).
+// same rules as the server's (docs/design.md §3, fold v3): the tenant of an
+// event comes from its subject when the subject has the tenant form, and an
+// event of one tenant against another's entity is rejected — it changes
+// nothing. Each row remembers the cursor up to which it reflects the log,
+// so an event it already shows is never applied twice, and a row read at an
+// older cursor than the page's is brought forward from the last events (the
+// ring).
 //
 // The fold says what an event did to a row it holds (old and new status,
 // state, outcome, tenant): that is the event's effect on the summary's
@@ -15,6 +18,16 @@
 // effect: the summary is then marked dirty, and the app asks the server
 // again (at most once a second), and the views decide whether the event
 // may change what they show (query.js).
+//
+// Fold v3 asks more than the row an event is about: rule c and a cell's
+// inherited tenant depend on its formation's tenant, and a formation's
+// first tenant goes to every cell of it without one. The page decides
+// these from the rows it holds where they tell (the formation's row, or a
+// cell of the formation without a tenant, which says the formation has
+// none); where they do not, it does not guess: the row the event may
+// change is marked unknown (not folded into until its query has read it
+// again, which the effect's `stale` tells the query), and so is the
+// summary.
 
 export const CELL_STATES = ['admitted', 'running', 'completed', 'failed', 'destroyed'];
 // A cell's outcome: set by its first completed or failed, kept through
@@ -54,10 +67,33 @@ const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
 const str = (d, k) => (typeof d[k] === 'string' ? d[k] : '');
 const int = (d, k) => (Number.isInteger(d[k]) ? d[k] : null);
 
-// tenantOf is the tenant an event's data names (rule 1), '' when none.
-export function tenantOf(d) {
-  return str(d, 'tenantId') || (isObject(d.correlation) ? str(d.correlation, 'tenantId') : '');
+const SUBJECT_PREFIX = 'cellos.events.';
+
+// subjectTenant is the tenant a stored subject carries (rule 1): the third
+// token of cellos.events.<tenant>.<entity>.<id>.<phase> when it is neither
+// formation nor cell, whatever follows it; '' for the untenanted form.
+export function subjectTenant(subject) {
+  if (typeof subject !== 'string' || !subject.startsWith(SUBJECT_PREFIX)) return '';
+  const rest = subject.slice(SUBJECT_PREFIX.length);
+  const dot = rest.indexOf('.');
+  const token = dot < 0 ? rest : rest.slice(0, dot);
+  return token === 'formation' || token === 'cell' ? '' : token;
 }
+
+// eventTenant is the tenant of an event (rule 1): the subject's when the
+// subject has the tenant form, else data.tenantId, else
+// data.correlation.tenantId; '' makes no claim. rejected says rule a: the
+// subject names a tenant and the data declares another (either field).
+export function eventTenant(subject, d) {
+  const declared = str(d, 'tenantId');
+  const corr = isObject(d.correlation) ? str(d.correlation, 'tenantId') : '';
+  const sub = subjectTenant(subject);
+  if (sub) return { tenant: sub, rejected: other(declared, sub) || other(corr, sub) };
+  return { tenant: declared || corr, rejected: false };
+}
+
+// other reports whether claim names a tenant other than tenant.
+const other = (claim, tenant) => claim !== '' && claim !== tenant;
 
 function labelsOf(d) {
   const l = d.labels;
@@ -75,13 +111,43 @@ function sortedJSON(o) {
   return JSON.stringify(out);
 }
 
+// eventTime is an event's time as the server reads it (rule 1): its
+// CloudEvent time when that is RFC 3339 and its UTC year is 0–9999, else
+// the time it was stored (fallback; the page's clock when it has none). It
+// is written as the server writes it: UTC, with the fraction it had, to the
+// nanosecond.
 function eventTime(ev, fallback) {
-  if (typeof ev.time === 'string' && ev.time !== '') {
-    const t = Date.parse(ev.time);
-    if (!Number.isNaN(t)) return new Date(t).toISOString();
-  }
-  return fallback || new Date().toISOString();
+  return (typeof ev.time === 'string' && rfc3339(ev.time)) || fallback || new Date().toISOString();
 }
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(Z|[+-]\d{2}:\d{2})$/;
+
+// rfc3339 reads a time as Go's time.Parse(time.RFC3339Nano) does and
+// writes it as its JSON encoding of the UTC time does; '' when it is not
+// one, or its UTC year falls outside 0–9999.
+function rfc3339(s) {
+  const m = RFC3339.exec(s);
+  if (!m) return '';
+  const [y, mo, d, hh, mm, ss] = m.slice(1, 7).map(Number);
+  const days = new Date(Date.UTC(2000, mo, 0)).getUTCDate() - (mo === 2 && !leap(y) ? 1 : 0);
+  if (mo < 1 || mo > 12 || d < 1 || d > days || hh > 23 || mm > 59 || ss > 59) return '';
+  let offset = 0;
+  if (m[8] !== 'Z') {
+    const oh = Number(m[8].slice(1, 3));
+    const om = Number(m[8].slice(4, 6));
+    if (oh > 24 || om > 60) return '';
+    offset = (m[8][0] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const t = new Date(0);
+  t.setUTCFullYear(y, mo - 1, d);
+  t.setUTCHours(hh, mm - offset, ss, 0);
+  const year = t.getUTCFullYear();
+  if (year < 0 || year > 9999) return '';
+  const frac = (m[7] || '').slice(0, 9).replace(/0+$/, '');
+  return `${t.toISOString().slice(0, 19)}${frac ? `.${frac}` : ''}Z`;
+}
+
+const leap = (y) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 
 // describe says what an event is about, for the feed and for filtering:
 // {kind, phase, id, formationId, valid}.
@@ -92,6 +158,27 @@ export function describe(ev) {
   const phase = c ? c.phase : (typeof ev.type === 'string' ? ev.type.split('.').pop() : '');
   const id = c ? str(d, c.kind === 'formation' ? 'formationId' : 'cellId') : (str(d, 'cellId') || str(d, 'formationId'));
   return { kind: c ? c.kind : '', phase, id, formationId: str(d, 'formationId'), valid: !!c };
+}
+
+// The CloudEvent attributes the server's fold reads: each a string when
+// present (null reads as absent); anything else makes the event malformed.
+const ATTRIBUTES = ['specversion', 'id', 'source', 'type', 'subject', 'time'];
+
+// decode reads one stored event as the server's fold does: null when it is
+// malformed or of a type the fold does not know, else {kind, phase, id,
+// data, tenant (the event's), rejected (rule a)}.
+function decode(subject, ev) {
+  if (!isObject(ev)) return null;
+  for (const k of ATTRIBUTES) if (ev[k] !== undefined && ev[k] !== null && typeof ev[k] !== 'string') return null;
+  if (ev.specversion !== '1.0') return null;
+  for (const k of ['id', 'type', 'source']) if (typeof ev[k] !== 'string' || ev[k] === '') return null;
+  const c = classify(ev.type);
+  if (!c) return null;
+  const data = isObject(ev.data) ? ev.data : null;
+  if (!data) return null;
+  const id = str(data, c.kind === 'formation' ? 'formationId' : 'cellId');
+  if (!ID_RE.test(id)) return null;
+  return { kind: c.kind, phase: c.phase, id, data, ...eventTenant(subject, data) };
 }
 
 // keyOf is what a cell's place in its formation's counts depends on.
@@ -135,7 +222,7 @@ export class Summary {
   // apply moves the counts on by one event's effect (see Store.fold).
   apply(seq, eff) {
     if (seq <= this.at || !eff) return;
-    if (eff.unknown) {
+    if (eff.unknown || eff.dirty) {
       this.dirty = true;
       return;
     }
@@ -203,9 +290,11 @@ export class Store {
     this.summary = new Summary(body, tenant);
     this.formations = new Map(); // id → formation held by a view
     this.cells = new Map(); // id → cell held by a view
-    this.at = { formation: new Map(), cell: new Map() }; // id → cursor its row reflects
+    // id → cursor its row reflects; Infinity: the row misses an event it
+    // could not fold, and takes none until its query has read it again.
+    this.at = { formation: new Map(), cell: new Map() };
     this.owners = { formation: new Map(), cell: new Map() }; // id → Set of queries
-    this.ring = []; // the last events: {seq, ev, time, eff}
+    this.ring = []; // the last events: {seq, subject, ev, time, eff}
     this.version = 0; // bumped on every change: views cache on it
     this.observer = null; // (effect) for every entity event applied live
   }
@@ -223,62 +312,223 @@ export class Store {
     return f && !f.deleted ? f : null;
   }
 
-  // apply folds one stored event (as framed by /ws/events) into the rows
-  // and the summary, and reports whether a row changed. Events at or below
-  // the cursor are no-ops: they were applied already.
-  apply(seq, ev, msgTime) {
+  // apply folds one stored event (as framed by /ws/events: its sequence,
+  // subject and CloudEvent) into the rows and the summary, and reports
+  // whether a row changed. Events at or below the cursor are no-ops: they
+  // were applied already.
+  apply(seq, subject, ev, msgTime) {
     if (seq <= this.cursor) return false;
     this.cursor = seq;
-    const eff = this.fold(seq, ev, msgTime);
-    this.ring.push({ seq, ev, time: msgTime, eff });
+    const eff = this.fold(seq, subject, ev, msgTime);
+    this.ring.push({ seq, subject, ev, time: msgTime, eff });
     if (this.ring.length > RING + RING / 4) this.ring.splice(0, this.ring.length - RING);
     this.summary.apply(seq, eff);
     if (!eff) return false;
-    if (eff.changed) this.version++;
+    const changed = !!eff.changed || !!eff.inherited || !!eff.stale;
+    if (changed) this.version++;
     this.observer?.(eff);
-    return !!eff.changed;
+    return changed;
   }
 
-  // fold applies one event to the row it concerns and returns its effect:
+  // fold applies one event to the rows it concerns and returns its effect:
   // null for an event that concerns no entity (malformed, unknown type),
-  // {kind, id, phase, data, seq, unknown: true} when no row reflects the
-  // log just before it (the entity is not held, or its row was read after
-  // this event), else {…, changed, old, now} with the summary keys before
-  // and after.
-  fold(seq, ev, msgTime) {
-    if (!isObject(ev) || ev.specversion !== '1.0') return null;
-    for (const k of ['id', 'type', 'source']) if (typeof ev[k] !== 'string' || ev[k] === '') return null;
-    const c = classify(ev.type);
-    if (!c) return null;
-    const data = isObject(ev.data) ? ev.data : null;
-    if (!data) return null;
-    const id = str(data, c.kind === 'formation' ? 'formationId' : 'cellId');
-    if (!ID_RE.test(id)) return null;
-    const eff = { kind: c.kind, id, phase: c.phase, data, seq };
-    const row = this.get(c.kind, id);
-    const atMap = this.at[c.kind];
-    if (!row || seq <= atMap.get(id)) {
-      eff.unknown = true;
+  // else {kind, id, phase, data, seq, tenant (the event's), and
+  //   rule: why it was rejected ('subject_tenant', 'entity_tenant',
+  //     'formation_tenant'), '' when it was not, undefined when the page
+  //     cannot tell;
+  //   unknown: true when no row reflects the log just before it (the
+  //     entity is not held, its row was read after this event, or the page
+  //     cannot decide the event's outcome for it);
+  //   changed, old, now: for a row it was folded into, whether it changed,
+  //     and the summary keys before and after;
+  //   dirty: its effect on the summary is more than old → now (a
+  //     formation's first tenant goes to its cells);
+  //   inherited: the held cells that took their formation's tenant;
+  //   stale: the rows ({kind, id}) it may have changed in a way the page
+  //     cannot tell, now unknown until read again;
+  //   mayGive: a tenant that cells the page does not hold may have taken
+  //     from the formation (its first tenant);
+  //   firstTenant (formation events): the tenant the formation got by it,
+  //     '' none, undefined unknown;
+  //   fTenant (cell events naming a formation): that formation's tenant
+  //     just before it, when the page knows it}.
+  // prior is the effect the same event had when it arrived live: what was
+  // decided then still holds when the ring is replayed into rows read
+  // later (hold), whose formations may have moved on since.
+  fold(seq, subject, ev, msgTime, prior) {
+    const e = decode(subject, ev);
+    if (!e) return null;
+    const eff = { kind: e.kind, id: e.id, phase: e.phase, data: e.data, seq, tenant: e.tenant };
+    const row = this.get(e.kind, e.id);
+    const atMap = this.at[e.kind];
+    // The row reflects the log just before this event.
+    const held = !!row && seq > atMap.get(e.id);
+    if (e.rejected) {
+      // Rule a, from the event alone: it changes nothing anywhere.
+      eff.rule = 'subject_tenant';
+      eff.changed = false;
+      if (held) atMap.set(e.id, seq);
       return eff;
     }
-    atMap.set(id, seq);
     const at = eventTime(ev, msgTime);
-    if (c.kind === 'formation') {
-      eff.old = formationKey(row);
-      eff.changed = this.applyFormation(row, seq, at, c.phase, data);
-      eff.now = formationKey(row);
-    } else {
-      const before = keyOf(row);
-      eff.old = cellKey(row);
-      eff.changed = this.applyCell(row, seq, at, c.phase, data);
-      eff.now = cellKey(row);
-      const after = keyOf(row);
-      if (before.formation !== after.formation || before.state !== after.state || before.outcome !== after.outcome) {
-        this.recount(seq, before, -1);
-        this.recount(seq, after, 1);
+    if (e.kind === 'formation') this.foldFormation(eff, e, held ? row : null, at, prior);
+    else this.foldCell(eff, e, held ? row : null, at, prior);
+    return eff;
+  }
+
+  foldFormation(eff, e, f, at, prior) {
+    const { seq, id } = eff;
+    if (!f) {
+      eff.unknown = true;
+      // What became of the formation was decided when the event arrived
+      // live (replayed now into cells read later), or can be told from a
+      // row read after it, or not at all.
+      let first;
+      if (prior && prior.firstTenant !== undefined) {
+        eff.rule = prior.rule;
+        first = prior.firstTenant;
+      } else if (e.tenant) {
+        first = this.firstTenantAfter(id, e.tenant);
+      } else {
+        first = ''; // an event without a tenant gives none
+      }
+      eff.firstTenant = first;
+      if (first) {
+        eff.mayGive = first;
+        this.inherit(eff, id, first);
+      } else if (first === undefined) {
+        // It may be the formation's first tenant: a held cell of it
+        // without one may have taken it, and cells not held may have.
+        eff.mayGive = e.tenant;
+        this.markStale(eff, id);
+      }
+      return;
+    }
+    this.at.formation.set(id, seq);
+    if (f.tenantId && other(e.tenant, f.tenantId)) {
+      // Rule b: another tenant's formation, also a tombstone.
+      eff.rule = 'entity_tenant';
+      eff.changed = false;
+      eff.firstTenant = '';
+      return;
+    }
+    eff.rule = '';
+    const had = f.tenantId;
+    eff.old = formationKey(f);
+    eff.changed = this.applyFormation(f, seq, at, e.phase, e.data, e.tenant);
+    eff.now = formationKey(f);
+    eff.firstTenant = !had && f.tenantId ? f.tenantId : '';
+    if (eff.firstTenant) {
+      // Rule 4: its cells without a tenant take it. Those the page does
+      // not hold move the per-tenant counts too: read the summary again.
+      eff.dirty = true;
+      eff.mayGive = eff.firstTenant;
+      this.inherit(eff, id, eff.firstTenant);
+    }
+  }
+
+  // firstTenantAfter tells, from a formation row read after the event (or
+  // the absence of any), whether an event of tenant t gave formation id its
+  // first tenant: '' no, t yes, undefined when the page cannot tell.
+  firstTenantAfter(id, t) {
+    const f = this.formations.get(id);
+    if (!f || this.at.formation.get(id) === Infinity) return undefined;
+    // Its tenant now is not t: the event gave none (a first tenant stays).
+    return f.tenantId === t ? undefined : '';
+  }
+
+  // inherit gives tenant to the held cells of formation fid without one
+  // that reflect the log before eff's event (rule 4); their lastSeq and
+  // updatedAt stay.
+  inherit(eff, fid, tenant) {
+    const at = this.at.cell;
+    for (const [id, c] of this.cells) {
+      if (c.formationId !== fid || c.tenantId || !(eff.seq > at.get(id))) continue;
+      c.tenantId = tenant;
+      at.set(id, eff.seq);
+      (eff.inherited ||= []).push(id);
+    }
+  }
+
+  // markStale marks unknown the held cells of formation fid without a
+  // tenant that reflect the log before eff's event: the event may have
+  // given them one.
+  markStale(eff, fid) {
+    const at = this.at.cell;
+    for (const [id, c] of this.cells) {
+      if (c.formationId !== fid || c.tenantId || !(eff.seq > at.get(id))) continue;
+      at.set(id, Infinity);
+      (eff.stale ||= []).push({ kind: 'cell', id });
+    }
+  }
+
+  // formationTenant is what the page knows of formation fid's tenant just
+  // before sequence seq: {known: true, tenant}, or {known: false, maybe}
+  // where maybe, when set, is the one tenant it can have besides none.
+  formationTenant(fid, seq) {
+    const f = this.formations.get(fid);
+    const a = this.at.formation.get(fid);
+    if (!f || a === Infinity) return { known: false };
+    // A row that reflects the log before seq tells; one read after it
+    // tells only that its tenant was that one or none (a tenant, once set,
+    // never changes).
+    if (seq > a || !f.tenantId) return { known: true, tenant: f.tenantId };
+    return { known: false, maybe: f.tenantId };
+  }
+
+  foldCell(eff, e, c, at, prior) {
+    const { seq, id } = eff;
+    const fid = str(e.data, 'formationId');
+    let fk = fid ? this.formationTenant(fid, seq) : { known: true, tenant: '' };
+    if (!fk.known && prior && prior.fTenant !== undefined) fk = { known: true, tenant: prior.fTenant };
+    if (fid && fk.known) eff.fTenant = fk.tenant;
+    if (!c) {
+      eff.unknown = true;
+      return;
+    }
+    if (c.tenantId && other(e.tenant, c.tenantId)) {
+      // Rule b: another tenant's cell.
+      this.at.cell.set(id, seq);
+      eff.rule = 'entity_tenant';
+      eff.changed = false;
+      return;
+    }
+    // Rule c judges the formation the event names with the cell's tenant
+    // (the event's, else the one it has); a cell that joins it without
+    // either takes the formation's (rule 4). A cell of that formation
+    // without a tenant says the formation has none.
+    const claim = e.tenant || c.tenantId;
+    const joins = !!fid && !c.formationId;
+    let fTenant = '';
+    if ((claim || joins) && fid) {
+      if (!fk.known && c.formationId === fid && !c.tenantId) fk = { known: true, tenant: '' };
+      if (fk.known) fTenant = fk.tenant;
+      else if (claim && fk.maybe === claim) fTenant = claim; // none or the cell's: not rejected
+      else {
+        // Its formation's tenant decides, and the page does not know it.
+        this.at.cell.set(id, Infinity);
+        eff.unknown = true;
+        eff.stale = [{ kind: 'cell', id }];
+        return;
+      }
+      if (fTenant && other(claim, fTenant)) {
+        this.at.cell.set(id, seq);
+        eff.rule = 'formation_tenant';
+        eff.changed = false;
+        return;
       }
     }
-    return eff;
+    this.at.cell.set(id, seq);
+    eff.rule = '';
+    const before = keyOf(c);
+    eff.old = cellKey(c);
+    eff.changed = this.applyCell(c, seq, at, e.phase, e.data, e.tenant, fTenant);
+    eff.now = cellKey(c);
+    const after = keyOf(c);
+    if (before.formation !== after.formation || before.state !== after.state || before.outcome !== after.outcome) {
+      this.recount(seq, before, -1);
+      this.recount(seq, after, 1);
+    }
   }
 
   // recount moves a held cell in the counts of its formation, when that
@@ -288,7 +538,7 @@ export class Store {
     if (f && seq > this.at.formation.get(k.formation)) countCell(f.cells, k, n);
   }
 
-  applyFormation(f, seq, at, phase, d) {
+  applyFormation(f, seq, at, phase, d, tenant) {
     if (f.deleted) return false;
     let changed = false;
     if (phase === 'deleted') {
@@ -303,7 +553,7 @@ export class Store {
       }
     }
     changed = fill(f, 'name', str(d, 'name')) || changed;
-    changed = fill(f, 'tenantId', tenantOf(d)) || changed;
+    changed = fill(f, 'tenantId', tenant) || changed;
     if (Object.keys(f.labels).length === 0) {
       const l = labelsOf(d);
       if (l) {
@@ -318,7 +568,10 @@ export class Store {
     return changed;
   }
 
-  applyCell(c, seq, at, phase, d) {
+  // applyCell folds an event that is not rejected into cell c: tenant is
+  // the event's, fTenant the tenant of the formation it names (given to a
+  // cell without one as it joins).
+  applyCell(c, seq, at, phase, d, tenant, fTenant) {
     let changed = false;
     if (phase === 'summary') {
       // Rule 5: attach (replace) compliance in any state.
@@ -344,10 +597,14 @@ export class Store {
         changed = true;
       }
     }
-    changed = fill(c, 'formationId', str(d, 'formationId')) || changed;
+    const joined = fill(c, 'formationId', str(d, 'formationId'));
+    changed = joined || changed;
     changed = fill(c, 'specId', str(d, 'specId')) || changed;
     changed = fill(c, 'runId', str(d, 'runId')) || changed;
-    changed = fill(c, 'tenantId', tenantOf(d)) || changed;
+    changed = fill(c, 'tenantId', tenant) || changed;
+    // Rule 4: a cell without a tenant of its own takes its formation's as
+    // it joins it.
+    if (joined) fill(c, 'tenantId', fTenant);
     if (c.correlation === undefined && isObject(d.correlation)) {
       c.correlation = d.correlation;
       changed = true;
@@ -362,8 +619,10 @@ export class Store {
   // hold takes the rows a query read at cursor (replacing what that query
   // held before) and brings them up to the page's cursor from the ring.
   // complete is false when the ring no longer reaches back to cursor (the
-  // query must ask again); missed lists the effects, during that catch-up,
-  // of events about entities held by no one.
+  // query must ask again); effects lists the effects of the events folded
+  // during that catch-up, for the query to judge as it judges live ones
+  // (a row that left its filters, an entity held by no one, a row marked
+  // unknown).
   hold(owner, kind, items, cursor) {
     const map = this.map(kind);
     const at = this.at[kind];
@@ -397,22 +656,22 @@ export class Store {
     }
     owner.held = { kind, ids };
     this.version++;
-    const missed = [];
-    if (cursor >= this.cursor) return { complete: true, missed };
+    const effects = [];
+    if (cursor >= this.cursor) return { complete: true, effects };
     const ring = this.ring;
     if (ring.length === 0 || ring[0].seq > cursor + 1) {
       // The rows miss events the page no longer has: they are shown, but
       // nothing is folded into them (their effects are unknown) until the
       // query has read them again.
       for (const id of ids) if (at.get(id) === cursor) at.set(id, Infinity);
-      return { complete: false, missed };
+      return { complete: false, effects };
     }
     for (const e of ring) {
       if (e.seq <= cursor) continue;
-      const eff = this.fold(e.seq, e.ev, e.time);
-      if (eff?.unknown) missed.push(eff);
+      const eff = this.fold(e.seq, e.subject, e.ev, e.time, e.eff);
+      if (eff) effects.push(eff);
     }
-    return { complete: true, missed };
+    return { complete: true, effects };
   }
 
   // release drops the rows owner held that no one else holds.

@@ -221,7 +221,8 @@ export class Sync {
     const s = this.store;
     // Repeats (at or below the cursor) are dropped: never applied twice.
     if (e.seq <= s.cursor) return false;
-    s.apply(e.seq, e.event, e.time);
+    // The subject goes to the fold: its tenant form names the event's tenant.
+    s.apply(e.seq, e.subject, e.event, e.time);
     if (this.hello && e.seq > this.hello.lastSeq) this.hello.lastSeq = e.seq;
     this.onEvent(e.seq, e.subject, e.event, true);
     return true;

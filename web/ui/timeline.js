@@ -4,8 +4,9 @@
 // new events as the page's stream brings them, appended at the end.
 //
 // "The entity's events" is what the API means by it: those stored under
-// cellos.events.<kind>.<id>. (docs/design.md §2), so live events are
-// matched by subject too.
+// cellos.events.<kind>.<id>. or, in a tenant's sub-tree,
+// cellos.events.<tenant>.<kind>.<id>. (docs/design.md §2; web/timeline.go),
+// so live events are matched by subject too.
 
 import { h } from './dom.js';
 import { describe } from './store.js';
@@ -13,6 +14,22 @@ import { entry } from './feed.js';
 import { getJSON, HTTPError, describeError } from './sync.js';
 
 const PAGE = 50;
+
+// entitySubject says whether a subject is one of the entity's, as the
+// API's filters match them: cellos.events.<kind>.<id>.> and
+// cellos.events.*.<kind>.<id>.> — the second left out for an entity called
+// like its kind, for which the two overlap.
+function entitySubject(kind, id) {
+  const root = 'cellos.events.';
+  const plain = `${root}${kind}.${id}.`;
+  const tail = `.${kind}.${id}.`;
+  return (subject) => {
+    if (typeof subject !== 'string' || !subject.startsWith(root)) return false;
+    if (subject.startsWith(plain)) return true;
+    const dot = subject.indexOf('.', root.length);
+    return id !== kind && dot > root.length && subject.startsWith(tail, dot);
+  };
+}
 
 export class Timeline {
   // ctx is the app's (ctx.store() gives the page's epoch); log the page's
@@ -23,7 +40,7 @@ export class Timeline {
     this.log = log;
     this.onChange = onChange;
     this.path = `/v1/${kind}s/${encodeURIComponent(id)}/events`;
-    this.prefix = `cellos.events.${kind}.${id}.`;
+    this.subjectOf = entitySubject(kind, id);
     this.reset();
     const hid = `tl-${kind}-h`;
     this.list = h('ol', { class: 'events compact timeline', 'aria-label': `Timeline of this ${kind}, oldest first` });
@@ -133,7 +150,7 @@ export class Timeline {
     }
     for (let j = i; j < ring.length; j++) {
       const e = ring[j];
-      if (e.seq > this.next && e.subject?.startsWith(this.prefix)) this.add(e.seq, e.subject, e.event);
+      if (e.seq > this.next && this.subjectOf(e.subject)) this.add(e.seq, e.subject, e.event);
     }
     this.next = newest.seq;
   }
