@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
-
-	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"cellos-allinone/eventlog"
 
@@ -62,7 +61,7 @@ const hubNothing = ""
 
 // hubSub is one socket's queue.
 type hubSub struct {
-	filter string // hubNothing matches no event
+	filter subjectFilter // hubNothing's matches no event
 	// after: the socket needs every matching event after this sequence
 	// from the hub (it has the ones before from history).
 	after uint64
@@ -197,8 +196,9 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 		}
 	}
 	h.pos = d.Seq
+	tokens := strings.Split(d.Subject, ".")
 	for s := range h.subs {
-		if s.filter == hubNothing || !subjectMatches(s.filter, d.Subject) {
+		if !s.filter.matches(tokens) {
 			continue
 		}
 		if !s.push(f, h.queueBytes) {
@@ -226,7 +226,7 @@ func (h *hub) subscribe(ctx context.Context, filter string, inc *eventlog.Incarn
 		}
 		if cur == inc {
 			pos := h.pos
-			s := &hubSub{filter: filter, after: max(pos, covered), notify: make(chan struct{}, 1), gone: make(chan struct{})}
+			s := &hubSub{filter: compileFilter(filter), after: max(pos, covered), notify: make(chan struct{}, 1), gone: make(chan struct{})}
 			h.subs[s] = struct{}{}
 			h.mu.Unlock()
 			return s, pos, nil
@@ -308,10 +308,52 @@ func (s *hubSub) take(ctx context.Context, spare []*hubFrame) ([]*hubFrame, erro
 	}
 }
 
-// subjectMatches reports whether subject matches the NATS subject filter:
-// nats-server's own matching, so that a socket gets exactly what a
-// JetStream consumer with that filter would (a tenant's sub-tree above
-// all).
+// subjectFilter is a NATS subject filter split into its tokens once, so
+// that the hub matches each event against every socket's filter without
+// parsing either again. Its matching equals nats-server's
+// (server.SubjectMatchesFilter), which FuzzSubjectFilter (params_fuzz_test.go) proves.
+type subjectFilter struct {
+	all    bool // cellos.events.>: every stored subject
+	tokens []string
+}
+
+// compileFilter splits filter; hubNothing compiles to a filter that
+// matches nothing.
+func compileFilter(filter string) subjectFilter {
+	if filter == eventlog.SubjectAll {
+		return subjectFilter{all: true}
+	}
+	if filter == hubNothing {
+		return subjectFilter{}
+	}
+	return subjectFilter{tokens: strings.Split(filter, ".")}
+}
+
+// matches reports whether a subject, split into tokens, matches: '*'
+// stands for one token, '>' (last) for one or more.
+func (f subjectFilter) matches(tokens []string) bool {
+	if f.all {
+		// Every subject the stream stores is inside cellos.events.>.
+		return len(tokens) > 2 && tokens[0] == "cellos" && tokens[1] == "events"
+	}
+	if len(f.tokens) == 0 {
+		return false
+	}
+	for i, ft := range f.tokens {
+		switch {
+		case ft == ">":
+			return len(tokens) > i
+		case i >= len(tokens):
+			return false
+		case ft != "*" && ft != tokens[i]:
+			return false
+		}
+	}
+	return len(tokens) == len(f.tokens)
+}
+
+// subjectMatches reports whether subject matches filter, as a socket's
+// compiled filter does.
 func subjectMatches(filter, subject string) bool {
-	return natsserver.SubjectMatchesFilter(subject, filter)
+	return compileFilter(filter).matches(strings.Split(subject, "."))
 }
