@@ -3,6 +3,7 @@ package projector
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -78,6 +79,57 @@ func (p *Projector) promoteOrReadyIfDone(ctx context.Context) {
 	}()
 }
 
+// readAhead is what the follow side last saw, so that the monitor and
+// /v1/status need not ask JetStream while the consumer plainly has more
+// to read: a message get at the cursor loads (and caches for seconds) a
+// whole message block the consumer passed long ago — measured at 1 M
+// events, such gets held 128 MB of blocks during a rebuild.
+type readAhead struct {
+	pending atomic.Uint64 // messages stored after the last one read, as JetStream said
+	readAt  atomic.Int64  // when it was read, unix nanoseconds
+	// appliedStored is when JetStream stored the last message applied
+	// (unix nanoseconds): the age of the oldest one not yet applied is at
+	// most its age.
+	appliedStored atomic.Int64
+}
+
+func (r *readAhead) read(pending uint64) {
+	r.pending.Store(pending)
+	r.readAt.Store(time.Now().UnixNano())
+}
+
+func (r *readAhead) applied(stored time.Time) {
+	if !stored.IsZero() {
+		r.appliedStored.Store(stored.UnixNano())
+	}
+}
+
+// far reports whether the consumer, a moment ago, was told that more
+// messages are stored after what it read: then something is left to read,
+// without asking. (A message deleted meanwhile ends it being told so; a
+// second later the monitor asks again.)
+func (r *readAhead) far() bool {
+	return r.pending.Load() > 0 && time.Since(time.Unix(0, r.readAt.Load())) < time.Second
+}
+
+// oldestUnapplied reports whether the stream holds a message after cursor,
+// and how long ago the first of them was stored. While the consumer reads
+// far ahead (a replay, a rebuild, a burst) it answers without a message
+// get: yes, with the age of the last applied message (an upper bound).
+func (p *Projector) oldestUnapplied(ctx context.Context, cursor uint64) (age time.Duration, found bool) {
+	if p.ahead.far() {
+		if ns := p.ahead.appliedStored.Load(); ns != 0 {
+			age = time.Since(time.Unix(0, ns))
+		}
+		return max(0, age), true
+	}
+	msg, found, err := p.events.NextAfter(ctx, cursor)
+	if err != nil || !found {
+		return 0, false
+	}
+	return max(0, time.Since(msg.Time)), true
+}
+
 // leftToRead reports whether the incarnation being followed holds a
 // message after the last one applied. It answers for that incarnation
 // only: when the stream was recreated meanwhile (the state read before
@@ -90,6 +142,9 @@ func (p *Projector) leftToRead(ctx context.Context) bool {
 	epoch := p.followedEpoch()
 	inc := p.events.Current()
 	if inc.Epoch != epoch {
+		return true
+	}
+	if p.ahead.far() {
 		return true
 	}
 	st, err := p.events.State(ctx)
@@ -116,9 +171,8 @@ func (p *Projector) measureLag(ctx context.Context) {
 	if st.LastSeq > cursor && st.Epoch == p.followedEpoch() {
 		// Sequences deleted one by one are not waiting to be applied:
 		// nothing stored after the cursor is no lag.
-		if msg, found, err := p.events.NextAfter(ctx, cursor); err == nil && found {
-			events = st.LastSeq - cursor
-			age = max(0, time.Since(msg.Time))
+		if a, found := p.oldestUnapplied(ctx, cursor); found {
+			events, age = st.LastSeq-cursor, a
 		}
 	}
 	p.lag.mu.Lock()

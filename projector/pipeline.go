@@ -25,7 +25,8 @@ const decodeBatch = 256
 // work is one item of the apply queue.
 type work struct {
 	events      []projection.Decoded
-	lastPending uint64 // messages stored after the batch's last one when it was read
+	lastPending uint64    // messages stored after the batch's last one when it was read
+	lastStored  time.Time // when JetStream stored the batch's last message
 	do          func() // a control step, run on the apply goroutine
 	done        chan struct{}
 	stop        bool
@@ -70,6 +71,7 @@ func (p *Projector) follow(ctx context.Context) {
 		stop := func() { stopRepair(); stopInc() }
 		var dec projection.Decoder
 		var buf []projection.Decoded
+		var stored time.Time // of the last message read
 		err := p.events.Follow(fctx, inc, queued+1, func(d eventlog.Delivery) error {
 			if buf == nil {
 				// Sized by what is waiting: live, one event at a time
@@ -77,9 +79,10 @@ func (p *Projector) follow(ctx context.Context) {
 				buf = make([]projection.Decoded, 0, min(decodeBatch, d.Pending+1))
 			}
 			buf = append(buf, dec.Decode(projection.Message{Seq: d.Seq, Subject: d.Subject, Time: d.Time, Payload: d.Payload}))
-			queued = d.Seq
+			queued, stored = d.Seq, d.Time
+			p.ahead.read(d.Pending)
 			if len(buf) == cap(buf) || d.Pending == 0 {
-				if !p.enqueue(work{events: buf, lastPending: d.Pending}) {
+				if !p.enqueue(work{events: buf, lastPending: d.Pending, lastStored: d.Time}) {
 					return errApplyStopped
 				}
 				buf = nil
@@ -87,7 +90,7 @@ func (p *Projector) follow(ctx context.Context) {
 			return nil
 		})
 		stop()
-		if len(buf) > 0 && !p.enqueue(work{events: buf, lastPending: 1}) {
+		if len(buf) > 0 && !p.enqueue(work{events: buf, lastPending: 1, lastStored: stored}) {
 			return
 		}
 		switch {
@@ -202,6 +205,7 @@ func (p *Projector) applyEvents(ctx context.Context, w work) {
 			p.replayed.Add(1)
 		}
 	}
+	p.ahead.applied(w.lastStored)
 	switch {
 	case p.building != nil:
 		// Pending is counted when the message was read, which can be long

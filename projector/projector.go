@@ -123,6 +123,7 @@ type Projector struct {
 	cpErr    atomic.Pointer[string] // last failure, nil after a success
 	cpFails  atomic.Uint64
 	lastSeen atomic.Uint64 // last sequence applied to the batch being followed
+	ahead    readAhead     // what the follow side last read (monitor.go)
 	lag      lagState
 }
 

@@ -132,9 +132,9 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 		applied, epoch = p.lastSeen.Load(), p.followedEpoch()
 	}
 	if st.LastSeq > applied && st.Epoch == epoch {
-		if msg, found, err := p.events.NextAfter(ctx, applied); err == nil && found {
+		if age, found := p.oldestUnapplied(ctx, applied); found {
 			s.Lag = st.LastSeq - applied
-			s.LagSeconds = max(0, time.Since(msg.Time).Seconds())
+			s.LagSeconds = age.Seconds()
 		}
 	}
 	return s, nil

@@ -20,6 +20,7 @@ type status struct {
 	Cursor uint64 `json:"cursor"`
 	Lag    uint64 `json:"lag"`
 	Stream struct {
+		FirstSeq uint64 `json:"firstSeq"`
 		LastSeq  uint64 `json:"lastSeq"`
 		Messages uint64 `json:"messages"`
 		Bytes    uint64 `json:"bytes"`

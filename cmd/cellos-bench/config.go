@@ -30,6 +30,10 @@ type config struct {
 	doorClients, doorEvents, doorSockets, doorRate int
 	doorFor                                        time.Duration
 	doorsOnly                                      bool
+	// Figure 10, months: events published, events the stream keeps, and
+	// in how many steps; --months-only runs it alone.
+	monthsEvents, monthsRetained, monthsSteps int
+	monthsOnly                                bool
 	queryRate                                      int
 	inflight                                       int
 	seed                                           uint64
@@ -84,6 +88,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.doorSockets, "door-sockets", 100, "doors: sockets reading the live stream")
 	fs.IntVar(&c.doorRate, "door-rate", 500, "doors: events/s of the live stream")
 	fs.DurationVar(&c.doorFor, "door-duration", 5*time.Second, "doors: how long the HTTP clients post, and the live stream runs")
+	fs.IntVar(&c.monthsEvents, "months-events", 10_000_000, "months: events published in all")
+	fs.IntVar(&c.monthsRetained, "months-retained", 1_000_000, "months: events the stream keeps (its byte cap is this × 490 B)")
+	fs.IntVar(&c.monthsSteps, "months-steps", 10, "months: steps of the history, each measured")
+	fs.BoolVar(&c.monthsOnly, "months-only", false, "measure months (figure 10) alone and print its section; docs/benchmarks.md is left as it is")
 	fs.BoolVar(&c.doorsOnly, "doors-only", false, "measure the doors (figure 9) alone and print their section; docs/benchmarks.md is left as it is")
 	fs.DurationVar(&c.queryDur, "query-duration", 15*time.Second, "how long queries run under ingest (a third of it idle before)")
 	fs.IntVar(&c.inflight, "inflight", 4096, "most unacknowledged async publishes")
@@ -120,6 +128,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		set("door-sockets", func() { c.doorSockets = 20 })
 		set("door-rate", func() { c.doorRate = 200 })
 		set("door-duration", func() { c.doorFor = time.Second })
+		set("months-events", func() { c.monthsEvents = 200_000 })
+		set("months-retained", func() { c.monthsRetained = 20_000 })
+		set("months-steps", func() { c.monthsSteps = 4 })
 	}
 	c.seed = *seed
 	for s := range strings.SplitSeq(*sockets, ",") {

@@ -20,6 +20,8 @@ func (r *run) plots(dir string) ([]string, error) {
 		{"bench-ready.png", r.readyPlot},
 		{"bench-rss.png", r.rssPlot},
 		{"bench-fanout.png", r.fanoutPlot},
+		{"bench-months-state.png", r.monthsStatePlot},
+		{"bench-months-entities.png", r.monthsEntitiesPlot},
 	} {
 		pl, err := p.draw()
 		if err != nil {
@@ -106,6 +108,37 @@ func (r *run) fanoutPlot() (*plot.Plot, error) {
 		return []any{
 			res.Bin.Label + ": p50", line(res.Fanout, x, func(p fanoutPoint) float64 { return max(p.Latency.P50*1000, 0.01) }),
 			res.Bin.Label + ": p99", line(res.Fanout, x, func(p fanoutPoint) float64 { return max(p.Latency.P99*1000, 0.01) }),
+		}
+	})
+	return pl, err
+}
+
+func monthsX(p monthsPoint) float64 { return float64(p.Events) / 1e6 }
+
+func (r *run) monthsStatePlot() (*plot.Plot, error) {
+	if len(r.now().Months.Points) == 0 {
+		return nil, nil
+	}
+	pl := newPlot("State file and memory against events published", "events published (millions)", "MiB")
+	err := r.series(pl, func(res *result) []any {
+		return []any{
+			res.Bin.Label + ": checkpoint.db", line(res.Months.Points, monthsX, func(p monthsPoint) float64 { return float64(p.StateBytes) / (1 << 20) }),
+			res.Bin.Label + ": RSS", line(res.Months.Points, monthsX, func(p monthsPoint) float64 { return p.RSSMiB }),
+			res.Bin.Label + ": rebuild's peak RSS", line(res.Months.Points, monthsX, func(p monthsPoint) float64 { return p.Rebuild.HWMMiB }),
+		}
+	})
+	return pl, err
+}
+
+func (r *run) monthsEntitiesPlot() (*plot.Plot, error) {
+	if len(r.now().Months.Points) == 0 {
+		return nil, nil
+	}
+	pl := newPlot("Registry against events published", "events published (millions)", "thousands")
+	err := r.series(pl, func(res *result) []any {
+		return []any{
+			res.Bin.Label + ": formations + cells held", line(res.Months.Points, monthsX, func(p monthsPoint) float64 { return float64(p.Formations+p.Cells) / 1000 }),
+			res.Bin.Label + ": events retained", line(res.Months.Points, monthsX, func(p monthsPoint) float64 { return float64(p.StreamMsgs) / 1000 }),
 		}
 	})
 	return pl, err

@@ -46,6 +46,7 @@ func (r *run) markdown(plots []string) string {
 	r.writeFanout(&b, plots)
 	r.writeWeb(&b)
 	r.writeDoors(&b)
+	r.writeMonths(&b, plots)
 	r.writeMethod(&b)
 	return b.String()
 }
@@ -279,5 +280,31 @@ func (r *run) writeDoors(b *strings.Builder) {
 	if ok1 && ok2 {
 		fmt.Fprintf(b, "\n\"now\" with an auth file against %q without one: HTTP %s, NATS %s, live p99 %s.\n", base.Bin.Label,
 			pct(auth.HTTPRate/open.HTTPRate), pct(auth.NATSRate/open.NATSRate), ratio(auth.Live.Latency.P99, open.Live.Latency.P99, "×"))
+	}
+}
+
+// writeMonths is figure 10: a long history through a stream that keeps a
+// fraction of it.
+func (r *run) writeMonths(b *strings.Builder, plots []string) {
+	m := r.now().Months
+	if len(m.Points) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n## Months: %s events through a stream that keeps about %s\n\n", count(m.Events), count(m.Retained))
+	fmt.Fprintf(b, "A server whose stream has a byte cap of %s (about %s events; the oldest go first) takes %s demo events, published as fast as acks allow, in %d steps. "+
+		"After each step: the registry (`/v1/status` `registry`), the state file, the server's RSS and what it wrote to storage per event (`write_bytes` of `/proc/<pid>/io`: bbolt and JetStream); "+
+		"then a clean stop and a restart from the checkpoint (boot), and a rebuild of a copy of the data dir without `checkpoint.db` (its time and peak RSS).\n\n",
+		bytesMiB(m.MaxBytes), count(m.Retained), count(m.Events), len(m.Points))
+	b.WriteString("| binary | published | retained (floor) | registry: formations + cells | state file | RSS | written / event | boot | rebuild (peak RSS) |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, res := range r.Results {
+		for _, p := range res.Months.Points {
+			fmt.Fprintf(b, "| %s | %s | %s (#%s) | %s + %s | %s | %s | %.0f B | %s | %s (%s) |\n", res.Bin.Label, count(p.Events), count(int(p.StreamMsgs)), count(int(p.StreamFirst)),
+				count(p.Formations), count(p.Cells), bytesMiB(p.StateBytes), mib(p.RSSMiB), p.WrittenPerEvent, sec(p.Boot.Ready.Seconds()), sec(p.Rebuild.Ready.Seconds()), mib(p.Rebuild.HWMMiB))
+		}
+	}
+	for _, name := range []string{"bench-months-state.png", "bench-months-entities.png"} {
+		if contains(plots, name) {
+			fmt.Fprintf(b, "\n![%s](%s)\n", name, name)
+		}
 	}
 }

@@ -21,6 +21,7 @@ type result struct {
 	Fanout []fanoutPoint `json:"fanout"`
 	Web    webResult     `json:"web"`
 	Doors  []doorsResult `json:"doors"` // per mode: open, and auth when the binary has it
+	Months monthsResult  `json:"months"`
 }
 
 // run is one whole run, what the report is made of.
@@ -74,6 +75,15 @@ func bench(ctx context.Context, args []string) error {
 	if r.Results, err = binaries(ctx, cfg, root); err != nil {
 		return err
 	}
+	if cfg.monthsOnly {
+		var b strings.Builder
+		if err := allMonths(ctx, cfg, r.Results); err != nil {
+			return err
+		}
+		r.writeMonths(&b, nil)
+		fmt.Print(b.String())
+		return nil
+	}
 	if cfg.doorsOnly {
 		var b strings.Builder
 		if err := doors(ctx, cfg, r.Results); err != nil {
@@ -109,6 +119,9 @@ func bench(ctx context.Context, args []string) error {
 	}
 	cfg.say("doors: publish and read live with and without an auth file")
 	if err := doors(ctx, cfg, r.Results); err != nil {
+		return err
+	}
+	if err := allMonths(ctx, cfg, r.Results); err != nil {
 		return err
 	}
 	r.Took, r.Load[1] = time.Since(r.Started), loadAverage()
@@ -273,5 +286,18 @@ func (r *run) write() error {
 	}
 	fmt.Print(md)
 	cfg.say("wrote %s and %d plots in %s", path, len(plots), r.Took.Round(time.Second))
+	return nil
+}
+
+// allMonths runs figure 10 for every binary, one after the other.
+func allMonths(ctx context.Context, cfg *config, results []*result) error {
+	for i, res := range results {
+		cfg.say("%-6s months: %s events into a stream that keeps about %s", res.Bin.Label, count(cfg.monthsEvents), count(cfg.monthsRetained))
+		m, err := months(ctx, cfg, res.Bin, cfg.seed+9000*uint64(i+1))
+		if err != nil {
+			return fmt.Errorf("months, %s: %w", res.Bin.Label, err)
+		}
+		res.Months = m
+	}
 	return nil
 }
