@@ -34,11 +34,11 @@ type config struct {
 	// in how many steps; --months-only runs it alone.
 	monthsEvents, monthsRetained, monthsSteps int
 	monthsOnly                                bool
-	queryRate                                      int
-	inflight                                       int
-	seed                                           uint64
-	chromium                                       string
-	waitDup                                        bool
+	queryRate                                 int
+	inflight                                  int
+	seed                                      uint64
+	chromium                                  string
+	waitDup                                   bool
 
 	fanoutFor, queryDur, syncInterval, timeout, webTimeout time.Duration
 	bootTimeout, stopTimeout, loadTimeout                  time.Duration
