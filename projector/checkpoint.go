@@ -22,7 +22,7 @@ func (p *Projector) commit() error {
 	// The next attempt comes after as many events again or on the
 	// interval, not on the next work item: a failing disk is not
 	// hammered once per batch of events.
-	p.uncommitted = 0
+	p.uncommitted, p.uncommittedBytes = 0, 0
 	if err != nil {
 		p.m.checkpointFailures.Inc()
 		p.cpFails.Add(1)

@@ -2,6 +2,8 @@ package projector
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +45,28 @@ func TestCheckpointAfterEventCount(t *testing.T) {
 	}
 	if st.Checkpoint.Cursor < 200 || st.Checkpoint.At == nil {
 		t.Fatalf("checkpoint %+v, want cursor ≥ 200 from the event-count trigger", st.Checkpoint)
+	}
+}
+
+// What a commit holds in memory is bounded by bytes too: large events
+// make a commit due long before the event count or the interval does.
+func TestCheckpointAfterPayloadBytes(t *testing.T) {
+	dir, nc, _ := startNATS(t, 0)
+	r := startProjector(t, dir, nc, Config{CheckpointEvents: 1_000_000, CheckpointInterval: 10 * time.Second})
+	blob := strings.Repeat("x", 500<<10)
+	var events []testutil.Event
+	for i := range 40 { // 20 MB of payload: more than commitBytes
+		events = append(events, testutil.Cell(fmt.Sprintf("c-%d", i), "summary", map[string]any{"blob": blob}))
+	}
+	start := time.Now()
+	testutil.MustPublish(t, nc, events...)
+	r.waitApplied(40)
+	// 16 MiB is reached at the 34th event: a commit holds it at once.
+	if !testutil.Poll(5*time.Second, 5*time.Millisecond, func() bool { return r.p.cpCursor.Load() >= 33 }) {
+		t.Fatalf("checkpoint cursor %d after %d MB of payload, want a commit from the byte bound (%d MB)", r.p.cpCursor.Load(), 40*len(blob)>>20, commitBytes>>20)
+	}
+	if d := time.Since(start); d >= 10*time.Second {
+		t.Fatalf("the commit came after %v: the interval's, not the byte bound's", d)
 	}
 }
 

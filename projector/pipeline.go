@@ -18,16 +18,28 @@ import (
 // events (start a rebuild, swap it in, commit on request) travel through
 // the same queue.
 
-// decodeBatch is how many decoded events travel together; a smaller
-// batch goes as soon as the stream has nothing more stored.
-const decodeBatch = 256
+// decodeBatch and decodeBytes bound a batch of decoded events: it goes
+// once it holds decodeBatch events or decodeBytes of payload (an event
+// larger than that goes alone), or as soon as the stream has nothing more
+// stored. With the queue's 64 batches, what waits between the two
+// goroutines is bounded: 16 MiB of ordinary events, 64 of the largest.
+const (
+	decodeBatch = 256
+	decodeBytes = 256 << 10
+)
+
+// commitBytes: a commit is also due once this much payload was applied
+// since the last one — the changes it made are held in memory until then,
+// and an event may be up to a MiB.
+const commitBytes = 16 << 20
 
 // work is one item of the apply queue.
 type work struct {
 	events      []projection.Decoded
 	lastPending uint64    // messages stored after the batch's last one when it was read
 	lastStored  time.Time // when JetStream stored the batch's last message
-	do          func() // a control step, run on the apply goroutine
+	bytes       int       // payload bytes of its events
+	do          func()    // a control step, run on the apply goroutine
 	done        chan struct{}
 	stop        bool
 }
@@ -72,6 +84,7 @@ func (p *Projector) follow(ctx context.Context) {
 		var dec projection.Decoder
 		var buf []projection.Decoded
 		var stored time.Time // of the last message read
+		var bytes int        // payload in buf
 		err := p.events.Follow(fctx, inc, queued+1, func(d eventlog.Delivery) error {
 			if buf == nil {
 				// Sized by what is waiting: live, one event at a time
@@ -80,17 +93,18 @@ func (p *Projector) follow(ctx context.Context) {
 			}
 			buf = append(buf, dec.Decode(projection.Message{Seq: d.Seq, Subject: d.Subject, Time: d.Time, Payload: d.Payload}))
 			queued, stored = d.Seq, d.Time
+			bytes += len(d.Payload)
 			p.ahead.read(d.Pending)
-			if len(buf) == cap(buf) || d.Pending == 0 {
-				if !p.enqueue(work{events: buf, lastPending: d.Pending, lastStored: d.Time}) {
+			if len(buf) == cap(buf) || d.Pending == 0 || bytes >= decodeBytes {
+				if !p.enqueue(work{events: buf, lastPending: d.Pending, lastStored: d.Time, bytes: bytes}) {
 					return errApplyStopped
 				}
-				buf = nil
+				buf, bytes = nil, 0
 			}
 			return nil
 		})
 		stop()
-		if len(buf) > 0 && !p.enqueue(work{events: buf, lastPending: 1, lastStored: stored}) {
+		if len(buf) > 0 && !p.enqueue(work{events: buf, lastPending: 1, lastStored: stored, bytes: bytes}) {
 			return
 		}
 		switch {
@@ -206,6 +220,7 @@ func (p *Projector) applyEvents(ctx context.Context, w work) {
 		}
 	}
 	p.ahead.applied(w.lastStored)
+	p.uncommittedBytes += w.bytes
 	switch {
 	case p.building != nil:
 		// Pending is counted when the message was read, which can be long
@@ -218,7 +233,7 @@ func (p *Projector) applyEvents(ctx context.Context, w work) {
 			p.readyNow()
 		}
 	}
-	if p.uncommitted >= p.commitEvery(booting) {
+	if p.uncommitted >= p.commitEvery(booting) || p.uncommittedBytes >= commitBytes {
 		p.commitLogged()
 	}
 }

@@ -109,7 +109,9 @@ type Projector struct {
 	repair         repairSignal // a rebuild asked for by damage met (repair.go)
 	broken         atomic.Bool  // the batch met damage: set and cleared on the apply goroutine
 	uncommitted    int          // events applied since the last commit; apply goroutine
-	readyPending   bool         // the replay is done, ready once a commit holds it; apply goroutine
+	// uncommittedBytes is their payload; apply goroutine.
+	uncommittedBytes int
+	readyPending     bool // the replay is done, ready once a commit holds it; apply goroutine
 
 	ready     chan struct{}
 	readyOnce sync.Once

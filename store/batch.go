@@ -13,10 +13,14 @@ import (
 	"cellos-allinone/projection"
 )
 
-// DefaultCacheEntities bounds the entities a Batch keeps in memory after
-// they were committed: the recently used ones, which the next events most
-// likely touch again.
-const DefaultCacheEntities = 50_000
+// DefaultCacheEntities and DefaultCacheBytes bound the entities a Batch
+// keeps in memory after they were committed (the recently used ones, which
+// the next events most likely touch again): by count, and by their size —
+// an entity may carry a compliance summary of up to an event's size.
+const (
+	DefaultCacheEntities = 50_000
+	DefaultCacheBytes    = 32 << 20
+)
 
 // Batch is the write side of a Store and a projection.State: the fold
 // changes entities here, in memory, and Commit writes every change with
@@ -37,11 +41,15 @@ type Batch struct {
 	joined map[string][]string
 	rtx    *bolt.Tx // for loads; never open during a commit
 	gen    uint64   // commits so far: the age of cached entities
-	limit  int
+	limit  int      // entities cached after a commit
+	// bytes is the size of the cached entities (slotSize), limitBytes its
+	// bound after a commit.
+	bytes, limitBytes int
 }
 
 type cellSlot struct {
 	c       projection.Cell
+	size    int      // what it holds in memory, about (cellSize)
 	exists  bool     // c is an entity (not a cached absence)
 	stored  cellKeys // where the file has it filed, when inStore
 	inStore bool
@@ -51,6 +59,7 @@ type cellSlot struct {
 
 type formSlot struct {
 	f       projection.Formation
+	size    int
 	exists  bool
 	stored  formKeys
 	inStore bool
@@ -68,7 +77,7 @@ func (s *Store) Batch() (*Batch, error) {
 	return &Batch{
 		s: s, epoch: cp.Epoch, meta: cp.Meta,
 		cells: map[string]*cellSlot{}, forms: map[string]*formSlot{}, joined: map[string][]string{},
-		limit: DefaultCacheEntities,
+		limit: DefaultCacheEntities, limitBytes: DefaultCacheBytes,
 	}, nil
 }
 
@@ -127,6 +136,7 @@ func (b *Batch) LoadCell(id string) (projection.Cell, bool) {
 			}
 			sl.c, sl.exists, sl.stored, sl.inStore = c, true, keysOfCell(&c), true
 		}
+		b.resizeCell(sl)
 		b.cells[id] = sl
 	}
 	sl.used = b.gen
@@ -145,6 +155,7 @@ func (b *Batch) SaveCell(c projection.Cell) {
 		b.joined[c.FormationID] = append(b.joined[c.FormationID], c.ID)
 	}
 	sl.c, sl.exists, sl.used = c, true, b.gen
+	b.resizeCell(sl)
 	if !sl.dirty {
 		sl.dirty = true
 		b.dCells = append(b.dCells, sl)
@@ -167,6 +178,7 @@ func (b *Batch) LoadFormation(id string) (projection.Formation, bool) {
 			}
 			sl.f, sl.exists, sl.stored, sl.inStore = f, true, keysOfFormation(&f), true
 		}
+		b.resizeFormation(sl)
 		b.forms[id] = sl
 	}
 	sl.used = b.gen
@@ -212,10 +224,35 @@ func (b *Batch) SaveFormation(f projection.Formation) {
 		b.forms[f.ID] = sl
 	}
 	sl.f, sl.exists, sl.used = f, true, b.gen
+	b.resizeFormation(sl)
 	if !sl.dirty {
 		sl.dirty = true
 		b.dForms = append(b.dForms, sl)
 	}
+}
+
+// slotOverhead is what a cached slot costs beside its strings and JSON:
+// the slot, the entity's fixed fields, the map entry.
+const slotOverhead = 256
+
+// resizeCell and resizeFormation keep b.bytes in step with what a slot
+// holds.
+func (b *Batch) resizeCell(sl *cellSlot) {
+	c := &sl.c
+	n := slotOverhead + 2*len(c.ID) + len(c.FormationID) + len(c.TenantID) + len(c.SpecID) + len(c.RunID) +
+		len(c.Reason) + len(c.Correlation) + len(c.Compliance)
+	b.bytes += n - sl.size
+	sl.size = n
+}
+
+func (b *Batch) resizeFormation(sl *formSlot) {
+	f := &sl.f
+	n := slotOverhead + 2*len(f.ID) + len(f.Name) + len(f.TenantID)
+	for k, v := range f.Labels {
+		n += len(k) + len(v) + 32
+	}
+	b.bytes += n - sl.size
+	sl.size = n
 }
 
 // Commit writes every change since the last commit, the derived counts,
@@ -275,27 +312,34 @@ func (b *Batch) write(tx *bolt.Tx, at time.Time) error {
 }
 
 // evict drops clean entities unused since the last commit when the cache
-// holds more than its limit, then, if still over, every clean one.
+// holds more than its limits (entities or bytes), then, if still over,
+// every clean one.
 func (b *Batch) evict() {
-	if len(b.cells)+len(b.forms) <= b.limit {
+	over := func() bool { return len(b.cells)+len(b.forms) > b.limit || b.bytes > b.limitBytes }
+	if !over() {
 		return
 	}
 	for _, cutoff := range []uint64{b.gen - 1, b.gen + 1} {
 		for id, sl := range b.cells {
 			if !sl.dirty && sl.used < cutoff {
+				b.bytes -= sl.size
 				delete(b.cells, id)
 			}
 		}
 		for id, sl := range b.forms {
 			if !sl.dirty && sl.used < cutoff {
+				b.bytes -= sl.size
 				delete(b.forms, id)
 			}
 		}
-		if len(b.cells)+len(b.forms) <= b.limit {
+		if !over() {
 			return
 		}
 	}
 }
+
+// CachedBytes is what the cached entities hold in memory, about.
+func (b *Batch) CachedBytes() int { return b.bytes }
 
 // Close ends the batch's read transaction; pending changes are dropped.
 func (b *Batch) Close() { b.closeReadTx() }

@@ -562,3 +562,37 @@ func TestViewUnknownFilterValuesSelectNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The cache of a Batch is bounded by the bytes its entities hold, not
+// only by their number: cells with large compliance summaries are evicted
+// once committed, and read back from the file as they were.
+func TestBatchCacheIsBoundedInBytes(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "checkpoint.db"))
+	if err := s.Reset("e1"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Batch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.limitBytes = 1 << 20
+	big := `{"report":"` + strings.Repeat("x", 64<<10) + `"}`
+	for i := range 100 {
+		b.SaveCell(projection.Cell{ID: fmt.Sprintf("c-%03d", i), State: projection.CellAdmitted, Compliance: json.RawMessage(big), LastSeq: uint64(i + 1)})
+	}
+	if b.CachedBytes() < 100*64<<10 {
+		t.Fatalf("CachedBytes = %d before the commit, want at least the 100 summaries", b.CachedBytes())
+	}
+	b.Meta().Cursor = 100
+	if err := b.Commit(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.CachedBytes(); got > b.limitBytes {
+		t.Errorf("CachedBytes = %d after the commit, want at most %d", got, b.limitBytes)
+	}
+	c, ok := b.LoadCell("c-042")
+	if !ok || string(c.Compliance) != big {
+		t.Errorf("c-042 read back: found %v, compliance of %d bytes; want the summary of %d", ok, len(c.Compliance), len(big))
+	}
+}
