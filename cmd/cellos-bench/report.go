@@ -47,6 +47,7 @@ func (r *run) markdown(plots []string) string {
 	r.writeWeb(&b)
 	r.writeDoors(&b)
 	r.writeMonths(&b, plots)
+	b.WriteString(experiments)
 	r.writeMethod(&b)
 	return b.String()
 }
