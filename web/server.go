@@ -95,7 +95,7 @@ func New(cfg Config, proj Projector) *Server {
 	s.hosts = newHostList(boundAddr(cfg), cfg.AllowedHosts)
 	s.ws = newSockets(cfg.WS.MaxSockets, cfg.WS.MaxSocketsPerPrincipal, cfg.Registerer)
 	if cfg.Events != nil {
-		s.hub = newHub(cfg.Events, cfg.Logger, cfg.WS.QueueBytes)
+		s.hub = newHub(cfg.Events, cfg.Logger, cfg.WS.QueueBytes, cfg.WS.HubIdleAfter)
 	}
 	s.routes()
 	return s

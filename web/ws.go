@@ -58,6 +58,10 @@ type WSConfig struct {
 	// larger frames; the events arriving meanwhile wait at most that long.
 	// A socket that was quiet longer sends at once.
 	BatchWait time.Duration
+	// HubIdleAfter: the hub stops reading the live stream once no socket
+	// has been subscribed for this long while events kept coming, and
+	// starts again at the stream's end for the next socket (docs/websocket.md).
+	HubIdleAfter time.Duration
 }
 
 // Defaults of WSConfig.
@@ -73,6 +77,7 @@ const (
 	DefaultWSBatchBytes             = 1 << 20
 	DefaultWSBatchEvents            = 1000
 	DefaultWSBatchWait              = 50 * time.Millisecond
+	DefaultWSHubIdleAfter           = 30 * time.Second
 )
 
 func (c *WSConfig) fill() {
@@ -102,6 +107,9 @@ func (c *WSConfig) fill() {
 	}
 	if c.BatchWait <= 0 {
 		c.BatchWait = DefaultWSBatchWait
+	}
+	if c.HubIdleAfter <= 0 {
+		c.HubIdleAfter = DefaultWSHubIdleAfter
 	}
 }
 

@@ -31,16 +31,26 @@ import (
 // *eventlog.CursorError. Publishing
 // into a subscriber never blocks: a subscriber whose queue would exceed
 // its byte bound is dropped (the socket closes with 4408).
+//
+// The hub reads only while somebody listens: it starts with the first
+// subscriber, and once it has had none for idleAfter while events kept
+// coming, it stops and forgets its incarnation. The next subscriber wakes
+// it and it starts again at the stream's end, as at its first start. A
+// consumer that delivers every event to nobody cost ~10 µs of CPU per
+// event beside the projector's (docs/benchmarks.md, "ingest experiments").
 type hub struct {
 	events     *eventlog.Stream
 	log        *slog.Logger
 	queueBytes int
+	idleAfter  time.Duration
+	wake       chan struct{} // has a value when a subscriber found the hub idle
 
-	mu      sync.Mutex
-	inc     *eventlog.Incarnation // followed; nil before the first
-	changed chan struct{}         // closed and replaced when inc changes
-	pos     uint64                // every event after pos is handed to the subscribers
-	subs    map[*hubSub]struct{}
+	mu         sync.Mutex
+	inc        *eventlog.Incarnation // followed; nil before the first and while idle
+	changed    chan struct{}         // closed and replaced when inc changes
+	pos        uint64                // every event after pos is handed to the subscribers
+	subs       map[*hubSub]struct{}
+	emptySince time.Time // when subs last became empty, or the hub woke
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -77,15 +87,19 @@ type hubSub struct {
 var (
 	errQueueFull = errors.New("send queue full")
 	errHubFailed = errors.New("reading the live stream failed")
+	// errHubIdle ends the hub's read when nobody has listened for a while.
+	errHubIdle = errors.New("no subscriber")
 	// errIncarnationEnded: the stream was deleted and created again.
 	errIncarnationEnded = eventlog.ErrIncarnationEnded
 )
 
-func newHub(events *eventlog.Stream, log *slog.Logger, queueBytes int) *hub {
-	return &hub{events: events, log: log, queueBytes: queueBytes, changed: make(chan struct{}), subs: map[*hubSub]struct{}{}}
+func newHub(events *eventlog.Stream, log *slog.Logger, queueBytes int, idleAfter time.Duration) *hub {
+	return &hub{events: events, log: log, queueBytes: queueBytes, idleAfter: idleAfter,
+		wake: make(chan struct{}, 1), changed: make(chan struct{}), subs: map[*hubSub]struct{}{}}
 }
 
-// start follows the stream from its current end until stop.
+// start runs the hub until stop: it follows the stream from its end
+// whenever a subscriber wants it.
 func (h *hub) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan struct{})
@@ -105,6 +119,9 @@ func (h *hub) stop() {
 func (h *hub) run(ctx context.Context) {
 	const backoff = time.Second
 	for ctx.Err() == nil {
+		if !h.awaitWanted(ctx) {
+			return
+		}
 		inc := h.events.Current()
 		st, err := h.events.State(ctx)
 		if err != nil {
@@ -119,7 +136,7 @@ func (h *hub) run(ctx context.Context) {
 		if h.inc != inc {
 			// The first incarnation, or a new one: its live tail starts at
 			// its end.
-			h.inc, h.pos = inc, st.LastSeq
+			h.inc, h.pos, h.emptySince = inc, st.LastSeq, time.Now()
 			close(h.changed)
 			h.changed = make(chan struct{})
 		}
@@ -131,6 +148,9 @@ func (h *hub) run(ctx context.Context) {
 		switch {
 		case ctx.Err() != nil:
 			return
+		case errors.Is(err, errHubIdle):
+			h.idle()
+			continue
 		case h.events.Settle(ctx, inc):
 			h.log.Info("WebSocket hub: the stream was recreated; closing the live sockets of the old incarnation with 4410", "epoch", inc.Epoch)
 			h.dropAll(errIncarnationEnded)
@@ -146,6 +166,37 @@ func (h *hub) run(ctx context.Context) {
 	}
 }
 
+// awaitWanted returns at once while the hub has an incarnation to follow;
+// an idle hub waits until a subscriber wakes it. It is false when ctx ends.
+func (h *hub) awaitWanted(ctx context.Context) bool {
+	h.mu.Lock()
+	following := h.inc != nil
+	h.mu.Unlock()
+	if following {
+		return true
+	}
+	select {
+	case <-h.wake:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// idle lets the hub rest unless a subscriber came meanwhile (then it goes
+// on from its position). Subscribers waiting for an incarnation learn
+// that the hub has none and wake it.
+func (h *hub) idle() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.subs) > 0 {
+		return
+	}
+	h.inc = nil
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
 // deliver hands one event to every matching subscriber. A jump in the
 // sequence is checked against the stream's first sequence: when the floor
 // passed the hub's position, the subscribers that needed events below the
@@ -159,11 +210,14 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 	prev, n := h.pos, len(h.subs)
 	if n == 0 {
 		h.pos = d.Seq
-	}
-	h.mu.Unlock()
-	if n == 0 {
+		idle := time.Since(h.emptySince) >= h.idleAfter
+		h.mu.Unlock()
+		if idle {
+			return errHubIdle
+		}
 		return nil
 	}
+	h.mu.Unlock()
 	var lost *eventlog.CursorError
 	if d.Seq > prev+1 {
 		st, err := h.events.State(ctx)
@@ -235,7 +289,14 @@ func (h *hub) subscribe(ctx context.Context, filter string, inc *eventlog.Incarn
 		if inc.Ended() {
 			return nil, 0, errIncarnationEnded
 		}
-		// The hub has not reached inc yet (it starts, or it is moving on).
+		if cur == nil {
+			select {
+			case h.wake <- struct{}{}:
+			default:
+			}
+		}
+		// The hub has not reached inc yet (it is idle, it starts, or it is
+		// moving on).
 		select {
 		case <-changed:
 		case <-inc.Done():
@@ -247,12 +308,22 @@ func (h *hub) subscribe(ctx context.Context, filter string, inc *eventlog.Incarn
 
 func (h *hub) unsubscribe(s *hubSub) {
 	h.mu.Lock()
-	delete(h.subs, s)
+	h.removeLocked(s)
 	h.mu.Unlock()
 }
 
-func (h *hub) dropLocked(s *hubSub, why error) {
+func (h *hub) removeLocked(s *hubSub) {
+	if _, ok := h.subs[s]; !ok {
+		return
+	}
 	delete(h.subs, s)
+	if len(h.subs) == 0 {
+		h.emptySince = time.Now()
+	}
+}
+
+func (h *hub) dropLocked(s *hubSub, why error) {
+	h.removeLocked(s)
 	s.mu.Lock()
 	s.why = why
 	s.queue, s.bytes = nil, 0

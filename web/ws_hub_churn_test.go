@@ -24,7 +24,7 @@ func TestHubRefusesASubscriberOfAnEndedIncarnation(t *testing.T) {
 	}
 	testutil.MustPublish(t, nc, testutil.Event{Subject: "cellos.events.cell.c1.admitted", Payload: []byte(`{}`)})
 	old := events.Current()
-	h := newHub(events, slog.New(slog.DiscardHandler), 1<<20)
+	h := newHub(events, slog.New(slog.DiscardHandler), 1<<20, time.Minute)
 	h.inc, h.pos = old, 1 // as right after it dropped old's subscribers
 	testutil.RemoveStream(t, events)
 	if err := events.Ensure(ctx); err != nil { // what the watcher does
@@ -51,7 +51,7 @@ func TestHubJumpDropsOnlySubscribersThatMissedEvents(t *testing.T) {
 	ev := testutil.Event{Subject: "cellos.events.cell.c1.admitted", Payload: []byte(`{}`)}
 	testutil.MustPublish(t, nc, ev, ev, ev, ev, ev)
 	inc := events.Current()
-	h := newHub(events, slog.New(slog.DiscardHandler), 1<<20)
+	h := newHub(events, slog.New(slog.DiscardHandler), 1<<20, time.Minute)
 	h.inc, h.pos = inc, 0 // it has not read anything yet
 	// A live-only socket (needs everything after the hub's position) and
 	// one whose history covered 1..5 before it subscribed.

@@ -423,3 +423,59 @@ func TestWSLiveOnlyUnderConcurrentPublishing(t *testing.T) {
 		}
 	}
 }
+
+// The hub reads the stream only while a socket listens: with none for
+// HubIdleAfter while events flow it deletes its consumer, and the next
+// socket, live-only or resuming from before the rest, gets every event
+// after its position, gap-free.
+func TestWSHubRestsWithoutSockets(t *testing.T) {
+	e := wsStart(t, web.WSConfig{HubIdleAfter: 100 * time.Millisecond})
+	followers := func() int {
+		lister := e.a.Events.Handle().ListConsumers(testutil.Ctx(t, 5*time.Second))
+		n := 0
+		for ci := range lister.Info() {
+			if ci.Config.Description == eventlog.FollowerDescription {
+				n++
+			}
+		}
+		if err := lister.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const subject = "cellos.events.cell.c1.started"
+	testutil.WaitFor(t, 10*time.Second, "the projector's follower", func() bool { return followers() >= 1 })
+	e.a.WaitCursor(e.publish(t, "cellos.events.cell.c0.started", 1)[0])
+	if n := followers(); n != 1 {
+		t.Fatalf("%d followers before any socket, want the projector's alone", n)
+	}
+	c, _ := e.dial(t, "", nil)
+	testutil.WaitFor(t, 10*time.Second, "the hub's follower beside the projector's", func() bool { return followers() == 2 })
+	seqs := e.publish(t, subject, 3)
+	if got := seqsOf(readEvents(t, c, 3)); !slices.Equal(got, seqs) {
+		t.Fatalf("live socket got %v, want %v", got, seqs)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+	testutil.WaitFor(t, 10*time.Second, "the hub at rest after its last socket", func() bool {
+		e.publish(t, subject, 1) // it rests only while events flow
+		return followers() == 1
+	})
+	before := e.lastSeq(t)
+	rested := e.publish(t, subject, 5)
+
+	live, _ := e.dial(t, "", nil)
+	resumed, hello := e.dial(t, fmt.Sprintf("since=%d", before), nil)
+	if hello.LastSeq != rested[4] {
+		t.Fatalf("hello lastSeq %d, want %d", hello.LastSeq, rested[4])
+	}
+	next := e.publish(t, subject, 2)
+	if got := seqsOf(readEvents(t, resumed, 7)); !slices.Equal(got, append(rested, next...)) {
+		t.Errorf("socket resuming from %d got %v, want %v then %v", before, got, rested, next)
+	}
+	if got := seqsOf(readEvents(t, live, 2)); !slices.Equal(got, next) {
+		t.Errorf("live socket opened at rest got %v, want %v", got, next)
+	}
+	if n := followers(); n != 2 {
+		t.Errorf("%d followers with two sockets, want the projector's and the hub's", n)
+	}
+}

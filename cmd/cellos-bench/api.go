@@ -114,6 +114,33 @@ func parseHistogram(text, name string) (histogram, bool) {
 	return h, len(h.le) > 0
 }
 
+// commitHistogram is the server's cellos_checkpoint_duration_seconds now;
+// empty when it cannot be read.
+func (s *server) commitHistogram() histogram {
+	text, err := s.metrics()
+	if err != nil {
+		return histogram{}
+	}
+	h, _ := parseHistogram(text, "cellos_checkpoint_duration_seconds")
+	return h
+}
+
+// minus is the histogram of the observations made after earlier was read
+// (the same buckets); false when either is missing or they differ.
+func (h histogram) minus(earlier histogram) (histogram, bool) {
+	if len(h.le) == 0 || len(earlier.le) != len(h.le) {
+		return histogram{}, false
+	}
+	d := histogram{le: h.le, counts: make([]float64, len(h.counts))}
+	for i := range h.counts {
+		if earlier.le[i] != h.le[i] {
+			return histogram{}, false
+		}
+		d.counts[i] = h.counts[i] - earlier.counts[i]
+	}
+	return d, true
+}
+
 type byBound histogram
 
 func (b byBound) Len() int           { return len(b.le) }

@@ -35,6 +35,20 @@ x_bucket{le="+Inf"} 10
 	if got, _ := (histogram{}).quantile(0.99); !math.IsNaN(got) {
 		t.Errorf("empty histogram: %v, want NaN", got)
 	}
+
+	// A phase's own observations: the counts after it minus those before.
+	before := histogram{le: []float64{0.01, 0.05, math.Inf(1)}, counts: []float64{10, 10, 10}}
+	after := histogram{le: []float64{0.01, 0.05, math.Inf(1)}, counts: []float64{10, 20, 20}}
+	d, ok := after.minus(before)
+	if !ok || d.count() != 10 {
+		t.Fatalf("after.minus(before) = %+v, %v; want 10 observations", d, ok)
+	}
+	if got, _ := d.quantile(0.5); math.Abs(got-0.03) > 1e-9 {
+		t.Errorf("median of the phase = %v, want 0.03 (all of it in (0.01, 0.05])", got)
+	}
+	if _, ok := after.minus(histogram{}); ok {
+		t.Error("minus a missing histogram reported ok")
+	}
 }
 
 func TestStats(t *testing.T) {

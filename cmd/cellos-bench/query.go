@@ -18,6 +18,11 @@ type queryResult struct {
 	Ingested   float64 `json:"ingested"`   // events/s acknowledged in it
 	Idle       latency `json:"idle"`       // nobody publishing
 	Busy       latency `json:"busy"`       // while the ingest runs
+	// cellos_checkpoint_duration_seconds over the busy phase alone: the
+	// commits of a steady ingest at IngestRate.
+	CommitP99   float64 `json:"commitP99"` // seconds
+	CommitAbove bool    `json:"commitAbove"`
+	Commits     float64 `json:"commits"`
 }
 
 // latency is a distribution of durations in seconds.
@@ -59,6 +64,7 @@ func queryLatency(ctx context.Context, cfg *config, s *server, lv *live) (queryR
 	}
 	defer nc.Close()
 	n := int(cfg.queryDur.Seconds() * float64(cfg.queryRate))
+	commitsBefore := s.commitHistogram()
 	pubDone := make(chan error, 1)
 	var ps pubStats
 	go func() {
@@ -71,6 +77,10 @@ func queryLatency(ctx context.Context, cfg *config, s *server, lv *live) (queryR
 		return r, err
 	}
 	r.Busy, r.Ingested = latencyOf(busy), ps.rate
+	if h, ok := s.commitHistogram().minus(commitsBefore); ok {
+		r.CommitP99, r.CommitAbove = h.quantile(0.99)
+		r.Commits = h.count()
+	}
 	return r, nil
 }
 

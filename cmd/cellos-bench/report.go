@@ -47,6 +47,7 @@ func (r *run) markdown(plots []string) string {
 	r.writeWeb(&b)
 	r.writeDoors(&b)
 	r.writeMonths(&b, plots)
+	b.WriteString(experiments)
 	r.writeMethod(&b)
 	return b.String()
 }
@@ -126,6 +127,10 @@ func (r *run) writeSummary(b *strings.Builder) {
 		"target ≤ 400 B", ratio(now.Ingest.bytesPerEntity(), 400, "× the target"))
 	add("5", "checkpoint transaction p99 (during the ingest)", "—",
 		func(x *result) string { return ckptP99(x.Ingest) }, "target ≤ 50 ms", ratio(now.Ingest.CheckpointP99, 0.050, "× the target"))
+	add("5", fmt.Sprintf("checkpoint transaction p99 under %s ev/s of ingest (figure 6's busy phase)", count(r.cfg.queryRate)), "—",
+		func(x *result) string {
+			return ckptP99(ingestResult{CheckpointP99: x.Query.CommitP99, CheckpointAbove: x.Query.CommitAbove, Checkpoints: x.Query.Commits})
+		}, "target ≤ 50 ms", ratio(now.Query.CommitP99, 0.050, "× the target"))
 	add("6", fmt.Sprintf("`GET /v1/cells?tenant=…&state=…&limit=100` p50 / p99 under %s ev/s of ingest", count(r.cfg.queryRate)), "—",
 		func(x *result) string { return ms(x.Query.Busy.P50) + " / " + ms(x.Query.Busy.P99) },
 		"target p99 ≤ 20 ms", ratio(now.Query.Busy.P99, 0.020, "× the target"))
