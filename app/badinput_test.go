@@ -79,9 +79,10 @@ func consumersOf(t *testing.T, a *apptest.App) int {
 	return info.State.Consumers
 }
 
-// liveConsumers are the consumers a running app keeps: the projector's
-// ordered consumer and the WebSocket hub's.
-const liveConsumers = 2
+// liveConsumers are the consumers a running app keeps without sockets:
+// the projector's ordered consumer (the WebSocket hub follows only while a
+// socket listens).
+const liveConsumers = 1
 
 // TestBadInputChangesNothing sends bad input to every endpoint over real
 // HTTP and WebSocket: each request gets its 4xx with an error code and a
@@ -92,7 +93,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	a := apptest.Start(t, app.Config{})
 	seqs := a.Publish(testutil.Workload(60)...)
 	a.WaitCursor(seqs[len(seqs)-1])
-	// The hub creates its consumer in the background after start.
+	// The projector creates its consumer in the background after start.
 	var n int
 	if !testutil.Poll(10*time.Second, 10*time.Millisecond, func() bool { n = consumersOf(t, a); return n == liveConsumers }) {
 		t.Fatalf("stream consumers = %d after 10s, want %d", n, liveConsumers)
