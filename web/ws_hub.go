@@ -33,8 +33,8 @@ import (
 // its byte bound is dropped (the socket closes with 4408).
 //
 // The hub reads only while somebody listens: it starts with the first
-// subscriber, and once it has had none for idleAfter while events kept
-// coming, it stops and forgets its incarnation. The next subscriber wakes
+// subscriber, and once it has had none for idleAfter, it stops (its
+// consumer is deleted) and forgets its incarnation. The next subscriber wakes
 // it and it starts again at the stream's end, as at its first start. A
 // consumer that delivers every event to nobody cost ~10 µs of CPU per
 // event beside the projector's (docs/benchmarks.md, "ingest experiments").
@@ -50,7 +50,8 @@ type hub struct {
 	changed    chan struct{}         // closed and replaced when inc changes
 	pos        uint64                // every event after pos is handed to the subscribers
 	subs       map[*hubSub]struct{}
-	emptySince time.Time // when subs last became empty, or the hub woke
+	emptySince time.Time               // when subs last became empty, or the hub woke
+	rest       context.CancelCauseFunc // ends the current read with errHubIdle
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -136,19 +137,25 @@ func (h *hub) run(ctx context.Context) {
 		if h.inc != inc {
 			// The first incarnation, or a new one: its live tail starts at
 			// its end.
-			h.inc, h.pos, h.emptySince = inc, st.LastSeq, time.Now()
+			h.inc, h.pos = inc, st.LastSeq
 			close(h.changed)
 			h.changed = make(chan struct{})
 		}
 		from := h.pos + 1
+		rctx, rest := context.WithCancelCause(ctx)
+		h.rest = rest
+		if len(h.subs) == 0 {
+			h.restLaterLocked() // whoever woke the hub left already
+		}
 		h.mu.Unlock()
-		fctx, stop := inc.Bind(ctx)
+		fctx, stop := inc.Bind(rctx)
 		err = h.events.Follow(fctx, inc, from, func(d eventlog.Delivery) error { return h.deliver(ctx, inc, d) })
 		stop()
+		rest(nil)
 		switch {
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, errHubIdle):
+		case errors.Is(context.Cause(rctx), errHubIdle):
 			h.idle()
 			continue
 		case h.events.Settle(ctx, inc):
@@ -210,14 +217,11 @@ func (h *hub) deliver(ctx context.Context, inc *eventlog.Incarnation, d eventlog
 	prev, n := h.pos, len(h.subs)
 	if n == 0 {
 		h.pos = d.Seq
-		idle := time.Since(h.emptySince) >= h.idleAfter
-		h.mu.Unlock()
-		if idle {
-			return errHubIdle
-		}
-		return nil
 	}
 	h.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
 	var lost *eventlog.CursorError
 	if d.Seq > prev+1 {
 		st, err := h.events.State(ctx)
@@ -318,8 +322,21 @@ func (h *hub) removeLocked(s *hubSub) {
 	}
 	delete(h.subs, s)
 	if len(h.subs) == 0 {
-		h.emptySince = time.Now()
+		h.restLaterLocked()
 	}
+}
+
+// restLaterLocked notes that the hub has no subscriber from now on and
+// ends its read idleAfter later unless one came meanwhile.
+func (h *hub) restLaterLocked() {
+	h.emptySince = time.Now()
+	time.AfterFunc(h.idleAfter, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if len(h.subs) == 0 && time.Since(h.emptySince) >= h.idleAfter && h.rest != nil {
+			h.rest(errHubIdle)
+		}
+	})
 }
 
 func (h *hub) dropLocked(s *hubSub, why error) {
