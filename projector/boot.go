@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,7 +85,13 @@ func (p *Projector) start(ctx context.Context) error {
 		// Nothing to replay (also when the events after the cursor were
 		// deleted: the last sequence stays above it).
 		if err := p.commit(); err != nil {
-			return err
+			if errors.Is(err, store.ErrDamaged) {
+				return err
+			}
+			// Retried by the apply goroutine before anything else
+			// (stall.go); the commit that succeeds makes it ready.
+			p.readyPending = true
+			return nil
 		}
 		p.markReady()
 	}

@@ -75,9 +75,17 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 			Name: "cellos_checkpoint_cursor", Help: "Cursor of the last checkpoint written.",
 		}, func() float64 { return float64(p.cpCursor.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "cellos_ready", Help: "1 once the boot replay is done.",
+			Name: "cellos_ready", Help: "1 once the boot replay is done and while commits succeed (what /readyz answers).",
 		}, func() float64 {
-			if p.Ready() {
+			if p.Ready() && p.failing.Load() == nil {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_checkpoint_failing", Help: "1 while a commit keeps failing: the fold has stopped and retries it; reads serve the last commit.",
+		}, func() float64 {
+			if p.failing.Load() != nil {
 				return 1
 			}
 			return 0

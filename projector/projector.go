@@ -124,8 +124,9 @@ type Projector struct {
 	cpAt     atomic.Pointer[time.Time]
 	cpErr    atomic.Pointer[string] // last failure, nil after a success
 	cpFails  atomic.Uint64
-	lastSeen atomic.Uint64 // last sequence applied to the batch being followed
-	ahead    readAhead     // what the follow side last read (monitor.go)
+	failing  atomic.Pointer[CommitFailure] // a commit being retried (stall.go); written on the apply goroutine
+	lastSeen atomic.Uint64                 // last sequence applied to the batch being followed
+	ahead    readAhead                     // what the follow side last read (monitor.go)
 	lag      lagState
 }
 
@@ -200,7 +201,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		return err
 	}
 	applyCtx, stopApply := context.WithCancel(context.Background())
-	go p.applyLoop(applyCtx)
+	go p.applyLoop(applyCtx, ctx.Done())
 	var wg sync.WaitGroup
 	wg.Go(func() { p.progressLoop(ctx) })
 	wg.Go(func() { p.monitor(ctx) })

@@ -52,6 +52,10 @@ type CheckpointStatus struct {
 	// the latest one, "" once a write succeeded again.
 	Failures  uint64 `json:"failures"`
 	LastError string `json:"lastError"`
+	// Failing is the commit that keeps failing, null while commits
+	// succeed: the fold has stopped since then and retries it; reads
+	// serve the last commit (Cursor).
+	Failing *CommitFailure `json:"failing"`
 }
 
 // RebuildStatus is a rebuild from the stream while running.
@@ -84,7 +88,7 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 			Messages: st.Messages, Bytes: st.Bytes,
 		},
 		Boot:       p.BootInfo(),
-		Checkpoint: CheckpointStatus{At: p.cpAt.Load(), Failures: p.cpFails.Load()},
+		Checkpoint: CheckpointStatus{At: p.cpAt.Load(), Failures: p.cpFails.Load(), Failing: p.CommitFailing()},
 	}
 	if e := p.cpErr.Load(); e != nil {
 		s.Checkpoint.LastError = *e
