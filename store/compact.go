@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -14,8 +15,8 @@ import (
 // bbolt never gives pages back to the file system: a page a commit frees
 // (an entity deleted, a page copied on write) goes to its free list and is
 // reused by later commits, but the file keeps its size. Compact writes the
-// state densely into a new file beside the served one, which Replace then
-// swaps in; the served file is only read until that swap.
+// state densely into a new file beside the served one, which SwapIn then
+// renames over it; the served file is only read until that rename.
 
 // FileStats is how the state file's pages are used.
 type FileStats struct {
@@ -28,6 +29,11 @@ type FileStats struct {
 	// pending pages × page size. Commits reuse them; only a compaction
 	// gives them back.
 	FreeBytes int64 `json:"freeBytes"`
+	// PageSize is the size of one page; LivePages and FreePages count
+	// the pages of LiveBytes and FreeBytes.
+	PageSize  int64 `json:"pageSize"`
+	LivePages int64 `json:"livePages"`
+	FreePages int64 `json:"freePages"`
 }
 
 // FileStats reads how the file's pages are used (a read transaction and
@@ -43,8 +49,11 @@ func (s *Store) FileStats() (FileStats, error) {
 		return fs, err
 	}
 	st := s.db.Stats()
-	fs.FreeBytes = int64(st.FreePageN+st.PendingPageN) * int64(s.db.Info().PageSize)
-	fs.LiveBytes = max(0, used-fs.FreeBytes)
+	fs.PageSize = int64(s.db.Info().PageSize)
+	fs.FreePages = int64(st.FreePageN + st.PendingPageN)
+	fs.LivePages = max(0, used/fs.PageSize-fs.FreePages)
+	fs.FreeBytes = fs.FreePages * fs.PageSize
+	fs.LiveBytes = fs.LivePages * fs.PageSize
 	fs.FileBytes = used
 	if fi, err := os.Stat(s.path); err == nil {
 		fs.FileBytes = fi.Size()
@@ -66,7 +75,7 @@ const compactTxBytes = 32 << 20
 var ErrNoRoom = errors.New("not enough free space for a compacted copy of the state file")
 
 // Compact copies the state of the last commit, densely, into a new file
-// beside the served one and returns it open, for Replace to swap in. The
+// beside the served one and returns it open, for SwapIn to swap in. The
 // served file is only read: reads go on meanwhile, and a crash at any
 // point leaves it as it was. The caller must not commit meanwhile; a copy
 // whose position differs from the served file's at its end is discarded
@@ -138,8 +147,56 @@ func (s *Store) Compact() (c *Store, err error) {
 	return c, nil
 }
 
-// compactHook, set by tests, runs when the copy is written.
+// compactHook, set by tests, runs when the copy is written, before it is
+// closed and its directory synced.
 var compactHook func()
+
+// SwapIn makes c, the copy Compact returned, s's file: c's file is renamed
+// over s's, and s goes on with c's open database, the old one is closed.
+// serving is the lock every reader of s holds for one read: only the
+// rename and the change of database happen under it, so readers wait for
+// a rename, not for a file to be opened or a directory synced. The copy
+// holds the commit s's file holds, so an answer is of that commit before
+// the swap as after it. A crash at any point leaves one complete state
+// file at s's path: the copy is complete, fsynced, and its directory
+// entry durable before the rename (Compact), the rename replaces the name
+// in one step, and the directory is synced after it; until that sync a
+// power cut may bring back the old file, which holds the same commit.
+//
+// An error that is ErrNotReplaced leaves s as it was and c open (the
+// caller closes and removes it); any other comes after the rename, and the
+// swap stands. c is used up either way but for ErrNotReplaced.
+func (s *Store) SwapIn(c *Store, serving sync.Locker) error {
+	if c.path != s.path+CompactSuffix {
+		return fmt.Errorf("%w: %s is not a compacted copy of %s", ErrNotReplaced, c.path, s.path)
+	}
+	serving.Lock()
+	if err := os.Rename(c.path, s.path); err != nil {
+		serving.Unlock()
+		return fmt.Errorf("%w: rename %s to %s: %w", ErrNotReplaced, c.path, s.path, err)
+	}
+	old := s.db
+	s.db = c.db
+	s.keys.Store(c.keys.Load())
+	serving.Unlock()
+	c.db = nil
+	if swapHook != nil {
+		swapHook("renamed")
+	}
+	err := syncDir(filepath.Dir(s.path))
+	if swapHook != nil {
+		swapHook("synced")
+	}
+	// No reader holds the old database any more (they all hold serving
+	// for one read); closing it unmaps it and lets its file go.
+	if cerr := old.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// swapHook, set by tests, runs at the named points of SwapIn.
+var swapHook func(point string)
 
 // checkRoom refuses a copy of live bytes that the file system in dir has
 // not room for, with a margin: a compaction must never be what fills the

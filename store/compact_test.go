@@ -18,10 +18,24 @@ import (
 // store and the dump its last commit serves.
 func bloated(tb testing.TB, big, small int) (*Store, string) {
 	tb.Helper()
-	s := mustOpen(tb, filepath.Join(tb.TempDir(), "cp.db"))
+	return bloatedAt(tb, filepath.Join(tb.TempDir(), "cp.db"), big, small)
+}
+
+func bloatedAt(tb testing.TB, path string, big, small int) (*Store, string) {
+	tb.Helper()
+	s := mustOpen(tb, path)
 	write(tb, s, "e", testutil.Workload(big), 500)
 	write(tb, s, "e", testutil.Workload(small), 500)
 	return s, dumpOf(tb, s)
+}
+
+// swapIn swaps c in as the projector does, under a lock readers hold.
+func swapIn(tb testing.TB, s, c *Store) {
+	tb.Helper()
+	var mu sync.Mutex
+	if err := s.SwapIn(c, &mu); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func dumpOf(tb testing.TB, s *Store) string {
@@ -42,6 +56,9 @@ func TestCompactShrinksTheFileAndKeepsTheState(t *testing.T) {
 	if before.FreeBytes < 4*before.LiveBytes || before.LiveBytes <= 0 {
 		t.Fatalf("FileStats() = %+v before, want most of the file free", before)
 	}
+	if before.PageSize <= 0 || before.LivePages*before.PageSize != before.LiveBytes || before.FreePages*before.PageSize != before.FreeBytes {
+		t.Fatalf("FileStats() = %+v, want live and free bytes to be their pages × the page size", before)
+	}
 	cpBefore, _, _ := s.Info()
 	c, err := s.Compact()
 	if err != nil {
@@ -51,9 +68,7 @@ func TestCompactShrinksTheFileAndKeepsTheState(t *testing.T) {
 	if got, _ := s.FileStats(); got.FileBytes != before.FileBytes {
 		t.Fatalf("served file size %d after Compact, want %d until the swap", got.FileBytes, before.FileBytes)
 	}
-	if _, err := Replace(s, c, false); err != nil {
-		t.Fatal(err)
-	}
+	swapIn(t, s, c)
 	after, err := s.FileStats()
 	if err != nil {
 		t.Fatal(err)
@@ -179,16 +194,42 @@ func TestReadsDuringCompaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	_, err = Replace(s, c, false)
-	mu.Unlock()
-	if err != nil {
+	if err := s.SwapIn(c, &mu); err != nil {
 		t.Fatal(err)
 	}
 	n := reads.Load()
 	testutil.WaitFor(t, 10*time.Second, "a read after the swap", func() bool { return reads.Load() > n })
 	stop.Store(true)
 	wg.Wait()
+}
+
+// A swap whose rename fails changes nothing: the state file is served as
+// it was, the copy stays open for the caller to drop.
+func TestSwapInThatCannotRenameLeavesTheStateFile(t *testing.T) {
+	s, want := bloated(t, 2_000, 200)
+	before, _ := s.FileStats()
+	c, err := s.Compact()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := os.Remove(c.Path()); err != nil { // the rename's source is gone
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	if err := s.SwapIn(c, &mu); !errors.Is(err, ErrNotReplaced) {
+		t.Fatalf("SwapIn() of a copy whose file is gone = %v, want ErrNotReplaced", err)
+	}
+	if !mu.TryLock() {
+		t.Fatal("SwapIn left the readers' lock held")
+	}
+	mu.Unlock()
+	if got, _ := s.FileStats(); got != before || dumpOf(t, s) != want {
+		t.Fatalf("after a failed swap FileStats() = %+v, want %+v and the same state", got, before)
+	}
+	if err := s.SwapIn(s, &mu); !errors.Is(err, ErrNotReplaced) {
+		t.Fatalf("SwapIn() of a store that is no copy = %v, want ErrNotReplaced", err)
+	}
 }
 
 func TestCompactRefusesWithoutRoom(t *testing.T) {
@@ -227,9 +268,7 @@ func BenchmarkCompact(b *testing.B) {
 			b.Fatal(err)
 		}
 		mid := time.Now()
-		if _, err := Replace(s, c, false); err != nil {
-			b.Fatal(err)
-		}
+		swapIn(b, s, c)
 		copyTime += mid.Sub(start)
 		swapTime += time.Since(mid)
 	}

@@ -58,8 +58,9 @@
 // bbolt keeps the pages a commit frees for later commits and never gives
 // them back to the file system. Compact copies the last commit densely
 // into a file beside the served one (CompactSuffix), reading the served
-// file only, and Replace swaps the copy in: until that rename the served
-// file is untouched, so a crash during a compaction leaves it as it was
-// and the copy is a leftover (RemoveLeftovers). FileStats says how much of
-// the file is live and how much is free.
+// file only, and SwapIn renames the copy over it: until that rename the
+// served file is untouched, so a crash during a compaction leaves it as it
+// was and the copy is a leftover (RemoveLeftovers); after it the copy,
+// complete and holding the same commit, is the state file. FileStats says
+// how much of the file is live and how much is free.
 package store
