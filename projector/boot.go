@@ -55,6 +55,7 @@ func (p *Projector) start(ctx context.Context) error {
 	if reason != "" {
 		p.log.Warn("checkpoint discarded; rebuilding from the stream", "reason", reason)
 	}
+	p.compactAtBoot()
 	if p.batch, err = p.served.Batch(); err != nil {
 		return err
 	}

@@ -191,6 +191,7 @@ func (p *Projector) applyLoop(ctx context.Context, stopping <-chan struct{}) {
 			}
 		case <-t.C:
 			p.commitIfDue()
+			p.compactIfDue()
 		}
 	}
 }

@@ -29,6 +29,7 @@ type Status struct {
 	Rebuild    *RebuildStatus      `json:"rebuild"`
 	Boot       Boot                `json:"boot"`
 	Checkpoint CheckpointStatus    `json:"checkpoint"`
+	StateFile  StateFileStatus     `json:"stateFile"`
 	Events     projection.Counters `json:"events"`
 	Gaps       []projection.Gap    `json:"gaps"`
 	Registry   RegistryStatus      `json:"registry"`
@@ -92,6 +93,10 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 	}
 	if e := p.cpErr.Load(); e != nil {
 		s.Checkpoint.LastError = *e
+	}
+	s.StateFile = p.compacted.status()
+	if fs, err := p.fileStats(); err == nil {
+		s.StateFile.FileStats = fs
 	}
 	err = p.Read(func(v View) {
 		s.Epoch, s.Cursor = v.Epoch, v.Cursor()
