@@ -69,6 +69,9 @@ func TestCompactShrinksTheFileAndKeepsTheState(t *testing.T) {
 		t.Fatalf("served file size %d after Compact, want %d until the swap", got.FileBytes, before.FileBytes)
 	}
 	swapIn(t, s, c)
+	if err := c.Close(); err != nil { // used up by the swap: nothing to close
+		t.Fatalf("Close() of the copy swapped in = %v", err)
+	}
 	after, err := s.FileStats()
 	if err != nil {
 		t.Fatal(err)

@@ -230,8 +230,14 @@ func moveAside(path string) (string, error) {
 // Path is the checkpoint file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the file. A copy SwapIn took in has no file of its own
+// any more: closing it does nothing.
+func (s *Store) Close() error {
+	if s.db == nil {
+		return nil
+	}
+	return s.db.Close()
+}
 
 // Quarantine moves the current file aside and starts an empty one: used when
 // the checkpoint's content turns out unusable.
