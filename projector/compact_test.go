@@ -198,13 +198,17 @@ func TestCompactionWhileServing(t *testing.T) {
 	seqs = testutil.MustPublish(t, nc, small...)
 	last := seqs[len(seqs)-1]
 	r.waitCursor(last)
-	if st := r.status(); st.StateFile.LastCompaction != nil || st.StateFile.FreeBytes < st.StateFile.LiveBytes {
-		t.Fatalf("stateFile after the churn = %+v, want more free than live pages and no compaction yet", st.StateFile)
+	// How much of the file the churn leaves free depends on how the
+	// replacements fell into commits (a third to two thirds here); the
+	// pages in use are also left sparse, which the compaction packs.
+	churned := r.status().StateFile
+	if churned.LastCompaction != nil || churned.FreeBytes < 2<<20 || churned.FreeBytes*4 < churned.LiveBytes {
+		t.Fatalf("stateFile after the churn = %+v, want a quarter of the pages free and no compaction yet", churned)
 	}
-	// Now the threshold the file's free pages exceed (set on the apply
-	// goroutine, which reads it).
+	// Now thresholds the file's free pages exceed (set on the apply
+	// goroutine, which reads them).
 	probePhase.Store(1)
-	r.p.runOnApply(func() { r.p.cfg.CompactMinFree = 1 << 20 })
+	r.p.runOnApply(func() { r.p.cfg.CompactMinFree, r.p.cfg.CompactFreeRatio = 1<<20, 0.2 })
 
 	var st Status
 	testutil.WaitFor(t, 60*time.Second, "a compaction of the bloated file", func() bool {
@@ -227,6 +231,7 @@ func TestCompactionWhileServing(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
+	t.Logf("after the churn %+v, after the compaction %+v", churned.FileStats, st.StateFile.FileStats)
 	t.Logf("compaction of %d bytes to %d (%d free before): %d ms, swap %.3f ms (the rename %v); %d reads while the fold was paused; "+
 		"the slowest read %v, the slowest cursor read %v before the compaction, %v during it",
 		c.BytesBefore, c.BytesAfter, c.FreeBytesBefore, c.DurationMs, c.SwapMs, c.swapHeld, <-readsDuringCopy,
