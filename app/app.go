@@ -143,6 +143,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.Proj = projector.New(a.Events, st, projector.Config{
 		CheckpointInterval: cfg.CheckpointInterval,
 		CheckpointEvents:   cfg.CheckpointEvents,
+		CompactMinFree:     cfg.CompactMinFree,
 		StoreAside:         aside,
 		Logger:             log.With("system", "projector"),
 		Registerer:         reg,

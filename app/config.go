@@ -29,6 +29,10 @@ type Config struct {
 
 	CheckpointInterval time.Duration
 	CheckpointEvents   int
+	// CompactMinFree: the state file is compacted when its free pages
+	// take more than this many bytes and more than half its pages (0:
+	// projector.DefaultCompactMinFree; negative: never).
+	CompactMinFree int64
 
 	// Stream settings used only when the stream is created.
 	MaxAge     time.Duration

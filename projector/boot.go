@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -54,6 +55,7 @@ func (p *Projector) start(ctx context.Context) error {
 	if reason != "" {
 		p.log.Warn("checkpoint discarded; rebuilding from the stream", "reason", reason)
 	}
+	p.compactAtBoot()
 	if p.batch, err = p.served.Batch(); err != nil {
 		return err
 	}
@@ -84,7 +86,13 @@ func (p *Projector) start(ctx context.Context) error {
 		// Nothing to replay (also when the events after the cursor were
 		// deleted: the last sequence stays above it).
 		if err := p.commit(); err != nil {
-			return err
+			if errors.Is(err, store.ErrDamaged) {
+				return err
+			}
+			// Retried by the apply goroutine before anything else
+			// (stall.go); the commit that succeeds makes it ready.
+			p.readyPending = true
+			return nil
 		}
 		p.markReady()
 	}

@@ -19,9 +19,6 @@ func (p *Projector) commit() error {
 	start := time.Now()
 	err := p.batch.Commit(start)
 	p.m.checkpointSeconds.Observe(time.Since(start).Seconds())
-	// The next attempt comes after as many events again or on the
-	// interval, not on the next work item: a failing disk is not
-	// hammered once per batch of events.
 	p.uncommitted, p.uncommittedBytes = 0, 0
 	if err != nil {
 		p.m.checkpointFailures.Inc()
@@ -30,11 +27,17 @@ func (p *Projector) commit() error {
 		p.cpErr.Store(&msg)
 		err = fmt.Errorf("write checkpoint at cursor %d: %w", p.batch.Meta().Cursor, err)
 		if errors.Is(err, store.ErrDamaged) {
+			p.failing.Store(nil)
 			p.applyDamaged(err)
+		} else {
+			// Retried, before anything else, by the apply goroutine
+			// (stall.go).
+			p.commitFailed(err)
 		}
 		return err
 	}
 	p.cpErr.Store(nil)
+	p.commitSucceeded()
 	if p.building != nil {
 		p.building.committed = p.batch.Meta().Cursor
 	} else {
@@ -49,12 +52,11 @@ func (p *Projector) commit() error {
 	return nil
 }
 
-// commitLogged commits; a failure is logged and retried with the next
-// commit (the changes stay pending, the file keeps its last commit).
+// commitLogged commits. A failure is logged by commitFailed and retried,
+// before anything else, by the apply goroutine (stall.go); the changes
+// stay pending and the file keeps its last commit.
 func (p *Projector) commitLogged() {
-	if err := p.commit(); err != nil {
-		p.log.Error("checkpoint failed; keeping the previous one", "err", err)
-	}
+	_ = p.commit()
 }
 
 // commitIfDue commits on the interval when anything changed or the cursor
@@ -75,8 +77,12 @@ func (p *Projector) committedCursor() uint64 {
 }
 
 // Checkpoint commits what was applied now (on the apply goroutine while
-// the projector runs). Nothing to write is not an error.
+// the projector runs). Nothing to write is not an error. While a commit
+// keeps failing it returns at once with that failure.
 func (p *Projector) Checkpoint() error {
+	if f := p.failing.Load(); f != nil {
+		return f.err()
+	}
 	var err error
 	if !p.runOnApply(func() { err = p.commit() }) {
 		return errors.New("the projector is not running")

@@ -14,9 +14,18 @@
 //     folded beside it; the new one replaces it in one step once it has
 //     caught up. No answer mixes the two.
 //   - A checkpoint holds the entities and the cursor of one instant: they
-//     are taken together under the projection's lock and written in one
-//     bbolt transaction. A failed write is retried with the next
-//     checkpoint; the previous checkpoint on disk stays intact.
+//     are written in one bbolt transaction. A failed write (a full disk,
+//     an I/O error) rolls back whole and stops the fold: nothing more is
+//     taken from the stream, the same commit is retried with backoff
+//     (100 ms doubling to 30 s), CommitFailing says since when, and reads
+//     serve the previous commit, intact on disk. When a retry succeeds the
+//     fold goes on where it stopped: nothing lost, nothing applied twice.
+//   - The state file is compacted when its free pages exceed
+//     CompactMinFree bytes and CompactFreeRatio of its pages (compact.go):
+//     at boot before the replay, or while running between two commits,
+//     the fold paused for the copy. Reads go on from the served file and
+//     wait only for the rename that swaps the copy in; the copy holds the
+//     same commit, so no answer changes with the swap.
 //   - Falling behind is said: a warning once the oldest unapplied event
 //     has waited LagWarnAfter, one line when caught up again.
 package projector

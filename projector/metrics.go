@@ -4,12 +4,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"cellos-allinone/projection"
+	"cellos-allinone/store"
 )
 
 type metrics struct {
 	checkpointSeconds  prometheus.Histogram
 	checkpointFailures prometheus.Counter
 	replayDuration     prometheus.Gauge
+	compactions        *prometheus.CounterVec
+	compactedBytes     prometheus.Counter
+	compactDuration    prometheus.Gauge
+	compactLast        prometheus.Gauge
 }
 
 func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
@@ -27,6 +32,25 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 			Name: "cellos_boot_replay_duration_seconds",
 			Help: "Time from start of boot until the replay reached the stream's last sequence read at boot.",
 		}),
+		compactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cellos_state_file_compactions_total",
+			Help: "Compactions of the state file: result done (swapped in) or failed (the file is served as it was).",
+		}, []string{"result"}),
+		compactedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cellos_state_file_compacted_bytes_total",
+			Help: "Bytes the compactions of the state file gave back to the file system.",
+		}),
+		compactDuration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cellos_state_file_last_compaction_duration_seconds",
+			Help: "How long the last compaction swapped in took: the fold paused that long (reads went on).",
+		}),
+		compactLast: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cellos_state_file_last_compaction_timestamp_seconds",
+			Help: "When the last compaction swapped in began (Unix time); 0 when none was.",
+		}),
+	}
+	for _, r := range []string{"done", "failed"} {
+		m.compactions.WithLabelValues(r)
 	}
 	if reg == nil {
 		return m
@@ -43,8 +67,32 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 		_ = p.Read(func(v View) { c = v.Cursor() })
 		return c
 	}
+	fileStat := func(get func(store.FileStats) int64) func() float64 {
+		return func() float64 {
+			fs, _ := p.fileStats()
+			return float64(get(fs))
+		}
+	}
 	reg.MustRegister(
 		m.checkpointSeconds, m.checkpointFailures, m.replayDuration,
+		m.compactions, m.compactedBytes, m.compactDuration, m.compactLast,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_state_file_bytes", Help: "Size of the state file (checkpoint.db).",
+		}, fileStat(func(fs store.FileStats) int64 { return fs.FileBytes })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_state_file_live_bytes", Help: "What the state's pages take in the state file.",
+		}, fileStat(func(fs store.FileStats) int64 { return fs.LiveBytes })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_state_file_free_bytes", Help: "Free pages of the state file: reused by commits, given back by a compaction.",
+		}, fileStat(func(fs store.FileStats) int64 { return fs.FreeBytes })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_state_file_compacting", Help: "1 while the state file is compacted: the fold is paused, reads go on.",
+		}, func() float64 {
+			if p.compacted.since.Load() != nil {
+				return 1
+			}
+			return 0
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "cellos_projection_cursor", Help: "Last stream sequence applied to the projection.",
 		}, func() float64 { return float64(cursor()) }),
@@ -75,9 +123,17 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 			Name: "cellos_checkpoint_cursor", Help: "Cursor of the last checkpoint written.",
 		}, func() float64 { return float64(p.cpCursor.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "cellos_ready", Help: "1 once the boot replay is done.",
+			Name: "cellos_ready", Help: "1 once the boot replay is done and while commits succeed (what /readyz answers).",
 		}, func() float64 {
-			if p.Ready() {
+			if p.Ready() && p.failing.Load() == nil {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_checkpoint_failing", Help: "1 while a commit keeps failing: the fold has stopped and retries it; reads serve the last commit.",
+		}, func() float64 {
+			if p.failing.Load() != nil {
 				return 1
 			}
 			return 0

@@ -156,9 +156,11 @@ func (p *Projector) runOnApply(fn func()) bool {
 }
 
 // applyLoop folds what the queue brings and commits on schedule until it
-// gets the stop item. A state it cannot write or read ends it with the
-// error in applyErr.
-func (p *Projector) applyLoop(ctx context.Context) {
+// gets the stop item. A commit that fails is retried before anything else
+// is taken from the queue (stall.go) until stopping is closed; from then
+// on the queue is drained to the stop item with single attempts. A state
+// it cannot write or read ends it with the error in applyErr.
+func (p *Projector) applyLoop(ctx context.Context, stopping <-chan struct{}) {
 	defer close(p.applyDone)
 	defer func() {
 		if r := recover(); r != nil {
@@ -171,7 +173,11 @@ func (p *Projector) applyLoop(ctx context.Context) {
 	}()
 	t := time.NewTicker(p.cfg.CheckpointInterval)
 	defer t.Stop()
+	draining := false // stopping: no more retries, the queue is drained
 	for {
+		if !draining && p.failing.Load() != nil && !p.retryCommit(stopping) {
+			draining = true
+		}
 		select {
 		case w := <-p.work:
 			switch {
@@ -185,6 +191,7 @@ func (p *Projector) applyLoop(ctx context.Context) {
 			}
 		case <-t.C:
 			p.commitIfDue()
+			p.compactIfDue()
 		}
 	}
 }

@@ -34,6 +34,12 @@ type Config struct {
 	// LagWarnAfter: a warning is logged when the oldest event not yet
 	// applied has waited this long (default 5 s).
 	LagWarnAfter time.Duration
+	// CompactFreeRatio and CompactMinFree: the state file is compacted
+	// (compact.go) when its free pages are more than this fraction of its
+	// pages (default 0.5) and more than this many bytes (default 64 MiB);
+	// a negative CompactMinFree never compacts.
+	CompactFreeRatio float64
+	CompactMinFree   int64
 	// StoreAside names a checkpoint file store.Open had to move aside.
 	StoreAside string
 	Logger     *slog.Logger
@@ -43,6 +49,12 @@ type Config struct {
 	// beforeApply, when set (by tests), runs before each event is applied:
 	// a way to make the projector slow without holding its locks.
 	beforeApply func()
+	// beforeSwap, when set (by tests), runs between a compaction's copy
+	// and its swap.
+	beforeSwap func()
+	// compactSpacing: at most one compaction while running per (default
+	// 10 minutes; tests shorten it).
+	compactSpacing time.Duration
 }
 
 // Defaults and bounds of Config.
@@ -67,6 +79,15 @@ func (c *Config) fill() {
 	}
 	if c.LagWarnAfter <= 0 {
 		c.LagWarnAfter = DefaultLagWarnAfter
+	}
+	if c.CompactFreeRatio <= 0 {
+		c.CompactFreeRatio = DefaultCompactFreeRatio
+	}
+	if c.CompactMinFree == 0 {
+		c.CompactMinFree = DefaultCompactMinFree
+	}
+	if c.compactSpacing <= 0 {
+		c.compactSpacing = defaultCompactSpacing
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -124,9 +145,12 @@ type Projector struct {
 	cpAt     atomic.Pointer[time.Time]
 	cpErr    atomic.Pointer[string] // last failure, nil after a success
 	cpFails  atomic.Uint64
-	lastSeen atomic.Uint64 // last sequence applied to the batch being followed
-	ahead    readAhead     // what the follow side last read (monitor.go)
+	failing  atomic.Pointer[CommitFailure] // a commit being retried (stall.go); written on the apply goroutine
+	lastSeen atomic.Uint64                 // last sequence applied to the batch being followed
+	ahead    readAhead                     // what the follow side last read (monitor.go)
 	lag      lagState
+
+	compacted compaction // compact.go
 }
 
 // New returns a projector over an opened log and state file. Run boots
@@ -200,7 +224,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		return err
 	}
 	applyCtx, stopApply := context.WithCancel(context.Background())
-	go p.applyLoop(applyCtx)
+	go p.applyLoop(applyCtx, ctx.Done())
 	var wg sync.WaitGroup
 	wg.Go(func() { p.progressLoop(ctx) })
 	wg.Go(func() { p.monitor(ctx) })

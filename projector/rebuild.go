@@ -100,7 +100,12 @@ func (p *Projector) startOver(ctx context.Context, inc *eventlog.Incarnation, re
 			return err
 		}
 	} else if !p.broken.Load() {
-		p.commitLogged()
+		// What was applied of the old incarnation is committed first; a
+		// failure is retried before anything else (stall.go), and the
+		// follow goroutine asks for the rebuild again.
+		if err := p.commit(); err != nil {
+			return err
+		}
 	}
 	path := p.served.Path() + rebuildSuffix
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -29,6 +29,7 @@ type Status struct {
 	Rebuild    *RebuildStatus      `json:"rebuild"`
 	Boot       Boot                `json:"boot"`
 	Checkpoint CheckpointStatus    `json:"checkpoint"`
+	StateFile  StateFileStatus     `json:"stateFile"`
 	Events     projection.Counters `json:"events"`
 	Gaps       []projection.Gap    `json:"gaps"`
 	Registry   RegistryStatus      `json:"registry"`
@@ -52,6 +53,10 @@ type CheckpointStatus struct {
 	// the latest one, "" once a write succeeded again.
 	Failures  uint64 `json:"failures"`
 	LastError string `json:"lastError"`
+	// Failing is the commit that keeps failing, null while commits
+	// succeed: the fold has stopped since then and retries it; reads
+	// serve the last commit (Cursor).
+	Failing *CommitFailure `json:"failing"`
 }
 
 // RebuildStatus is a rebuild from the stream while running.
@@ -84,10 +89,14 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 			Messages: st.Messages, Bytes: st.Bytes,
 		},
 		Boot:       p.BootInfo(),
-		Checkpoint: CheckpointStatus{At: p.cpAt.Load(), Failures: p.cpFails.Load()},
+		Checkpoint: CheckpointStatus{At: p.cpAt.Load(), Failures: p.cpFails.Load(), Failing: p.CommitFailing()},
 	}
 	if e := p.cpErr.Load(); e != nil {
 		s.Checkpoint.LastError = *e
+	}
+	s.StateFile = p.compacted.status()
+	if fs, err := p.fileStats(); err == nil {
+		s.StateFile.FileStats = fs
 	}
 	err = p.Read(func(v View) {
 		s.Epoch, s.Cursor = v.Epoch, v.Cursor()

@@ -343,3 +343,9 @@ func (b *Batch) CachedBytes() int { return b.bytes }
 
 // Close ends the batch's read transaction; pending changes are dropped.
 func (b *Batch) Close() { b.closeReadTx() }
+
+// Release ends the batch's read transaction, which closing its store's
+// file (SwapIn) waits for; the batch goes on, its next read opens
+// another. After a SwapIn, whose new file holds the state the batch last
+// committed, its cached entities are still right.
+func (b *Batch) Release() { b.closeReadTx() }

@@ -53,5 +53,14 @@
 // when it is read and reported as ErrDamaged. A file the operating system
 // does not let the process open (permissions, a read-only mount, a full
 // disk) is an error naming the file: nothing is moved, since a rebuild
-// would not fix it.
+// would not fix it. Opening a file that has every bucket writes nothing.
+//
+// bbolt keeps the pages a commit frees for later commits and never gives
+// them back to the file system. Compact copies the last commit densely
+// into a file beside the served one (CompactSuffix), reading the served
+// file only, and SwapIn renames the copy over it: until that rename the
+// served file is untouched, so a crash during a compaction leaves it as it
+// was and the copy is a leftover (RemoveLeftovers); after it the copy,
+// complete and holding the same commit, is the state file. FileStats says
+// how much of the file is live and how much is free.
 package store

@@ -143,23 +143,14 @@ func openBolt(path string) (db *bolt.DB, err error) {
 			db, err = nil, fmt.Errorf("%w: %v", ErrDamaged, r)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      time.Second,
-		FreelistType: bolt.FreelistMapType,
-		// Mapped once large enough that a growing file rarely makes
-		// readers wait for a remap; address space only, not memory.
-		InitialMmapSize: initialMmapSize,
-	})
+	db, err = bolt.Open(path, 0o600, boltOptions())
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, ErrLocked
 	}
 	if err != nil {
 		return nil, err
 	}
-	// The file grows by this much at a time (bbolt's default is 16 MiB):
-	// less slack at its end, for a truncate and fsync every 4 MiB of
-	// growth.
-	db.AllocSize = 4 << 20
+	db.AllocSize = allocSize
 	// A file cut short (a torn copy, a full disk) can have intact meta
 	// pages pointing past its end; reading there would fault. Its
 	// high-water mark says how long it must be: a cheap check, whatever the
@@ -172,14 +163,26 @@ func openBolt(path string) (db *bolt.DB, err error) {
 			return nil, fmt.Errorf("truncated: %d bytes of %d", fi.Size(), want)
 		}
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	// A file that has every bucket is opened without a write: opening is
+	// a moment (a compaction's swap waits for it), and a full disk is
+	// met by the first commit, which waits for room (projector).
+	missing := false
+	_ = db.View(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+			missing = missing || tx.Bucket(b) == nil
 		}
 		return nil
 	})
+	if missing {
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, b := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -194,6 +197,22 @@ func openBolt(path string) (db *bolt.DB, err error) {
 	}
 	return db, nil
 }
+
+// boltOptions are the options every state file is opened with.
+func boltOptions() *bolt.Options {
+	return &bolt.Options{
+		Timeout:      time.Second,
+		FreelistType: bolt.FreelistMapType,
+		// Mapped once large enough that a growing file rarely makes
+		// readers wait for a remap; address space only, not memory.
+		InitialMmapSize: initialMmapSize,
+	}
+}
+
+// allocSize: the file grows by this much at a time (bbolt's default is
+// 16 MiB): less slack at its end, for a truncate and fsync every 4 MiB of
+// growth.
+const allocSize = 4 << 20
 
 // asideName is where a file that cannot serve is kept for a post-mortem.
 func asideName(path string) string {
@@ -211,8 +230,14 @@ func moveAside(path string) (string, error) {
 // Path is the checkpoint file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the file. A copy SwapIn took in has no file of its own
+// any more: closing it does nothing.
+func (s *Store) Close() error {
+	if s.db == nil {
+		return nil
+	}
+	return s.db.Close()
+}
 
 // Quarantine moves the current file aside and starts an empty one: used when
 // the checkpoint's content turns out unusable.

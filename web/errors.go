@@ -22,6 +22,7 @@ const (
 	CodeInvalidEvent     = "invalid_event"
 	CodeInvalidBatch     = "invalid_batch"
 	CodeNotReady         = "not_ready"
+	CodeCommitFailing    = "commit_failing"
 	CodeStateDamaged     = "state_damaged"
 	CodeUnavailable      = "unavailable"
 	CodeForbidden        = "forbidden"
@@ -78,6 +79,7 @@ var codes = map[string]codeInfo{
 	CodeUnsupportedMedia: {status: http.StatusUnsupportedMediaType},
 	CodeUpgradeRequired:  {status: http.StatusUpgradeRequired},
 	CodeNotReady:         {status: http.StatusServiceUnavailable},
+	CodeCommitFailing:    {status: http.StatusServiceUnavailable, warn: true},
 	CodeStateDamaged:     {status: http.StatusServiceUnavailable, close: websocket.StatusInternalError, end: EndError, warn: true},
 	CodeShuttingDown:     {status: http.StatusServiceUnavailable, close: websocket.StatusGoingAway, end: EndShutdown},
 	CodeUnavailable:      {status: http.StatusServiceUnavailable, close: websocket.StatusInternalError, end: EndError, warn: true},

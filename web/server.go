@@ -23,6 +23,9 @@ import (
 // Projector is what the API reads: the projection and its status.
 type Projector interface {
 	Ready() bool
+	// CommitFailing is the commit that keeps failing, nil while commits
+	// succeed: /readyz answers 503 meanwhile, reads are served.
+	CommitFailing() *projector.CommitFailure
 	// Read gives one consistent view: a state with its epoch; a damaged
 	// state is the error.
 	Read(func(projector.View)) error

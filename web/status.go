@@ -2,7 +2,10 @@ package web
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"cellos-allinone/projector"
@@ -43,7 +46,21 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// readyz answers 200 once the boot replay is done and while commits
+// succeed. A commit that keeps failing is 503 commit_failing with the
+// reason, whether the boot replay is done or not: the fold has stopped
+// until a retry succeeds, and the read API serves the last commit.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if f := s.proj.CommitFailing(); f != nil {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(time.Until(f.NextAttemptAt).Seconds())))))
+		return &Error{
+			Code: CodeCommitFailing,
+			Message: fmt.Sprintf("the state file cannot be written since %s (%d attempts, the next at %s): %s; "+
+				"the fold has stopped and reads serve the last commit until a commit succeeds",
+				f.Since.UTC().Format(time.RFC3339), f.Attempts, f.NextAttemptAt.UTC().Format(time.RFC3339), f.Error),
+			Extra: map[string]any{"since": f.Since.UTC(), "attempts": f.Attempts, "nextAttemptAt": f.NextAttemptAt.UTC()},
+		}
+	}
 	if !s.proj.Ready() {
 		return Errorf(CodeNotReady, "boot replay in progress")
 	}

@@ -21,7 +21,8 @@ import (
 // idleProjector is an empty, ready projection: enough to serve the page.
 type idleProjector struct{}
 
-func (idleProjector) Ready() bool { return true }
+func (idleProjector) Ready() bool                             { return true }
+func (idleProjector) CommitFailing() *projector.CommitFailure { return nil }
 func (idleProjector) Read(fn func(projector.View)) error {
 	fn(projector.View{Reader: projection.New(), Epoch: "e1"})
 	return nil

@@ -37,14 +37,15 @@ func TestFlagsHaveEnvironmentTwins(t *testing.T) {
 	t.Setenv("CELLOS_DATA_DIR", "/from/env")
 	t.Setenv("CELLOS_HTTP_ADDR", "127.0.0.1:9999")
 	t.Setenv("CELLOS_CHECKPOINT_INTERVAL", "7s")
+	t.Setenv("CELLOS_COMPACT_MIN_FREE", "-1")
 	var cfg app.Config
 	var level, format string
 	fs := serveFlags(&cfg, &level, &format)
 	if err := parse(fs, []string{"--http-addr", "127.0.0.1:1234"}); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.DataDir != "/from/env" || cfg.HTTPAddr != "127.0.0.1:1234" || cfg.CheckpointInterval != 7*time.Second {
-		t.Fatalf("config = %+v; want data dir from env, http addr from the flag (flag wins), interval from env", cfg)
+	if cfg.DataDir != "/from/env" || cfg.HTTPAddr != "127.0.0.1:1234" || cfg.CheckpointInterval != 7*time.Second || cfg.CompactMinFree != -1 {
+		t.Fatalf("config = %+v; want data dir from env, http addr from the flag (flag wins), interval and compaction off from env", cfg)
 	}
 	// Every flag of serve documents its twin by the naming rule.
 	fs.VisitAll(func(f *flag.Flag) {

@@ -29,7 +29,7 @@ import (
 const snapshotUsage = `Usage: cellos-allinone snapshot inspect|verify|rebuild [flags]
 
   inspect   show the checkpoint: cursor, epoch, schema, counters, entity counts, file size
-            (server stopped; reads <data-dir>/checkpoint.db)
+            with its live and free pages (server stopped; reads <data-dir>/checkpoint.db)
   verify    fold the stream from its first sequence in a scratch projection and diff it
             against the checkpoint (server stopped, --data-dir) or against a running
             server (--server URL with --nats-url); exit 1 with the first differences
@@ -84,8 +84,11 @@ func openCheckpoint(dataDir string) (*store.Store, error) {
 }
 
 type inspection struct {
-	Path       string              `json:"path"`
-	FileBytes  int64               `json:"fileBytes"`
+	Path string `json:"path"`
+	// fileBytes, liveBytes, freeBytes, pageSize, livePages, freePages:
+	// the file's size, what its state takes, and its free pages (which a
+	// compaction gives back).
+	store.FileStats
 	Schema     uint64              `json:"schema"`
 	Epoch      string              `json:"epoch"`
 	Cursor     uint64              `json:"cursor"`
@@ -118,7 +121,11 @@ func snapshotInspect(args []string, stdout, stderr io.Writer) error {
 	if !found {
 		return errors.New("the checkpoint file holds no checkpoint yet")
 	}
-	in := inspection{Path: st.Path(), FileBytes: st.Size(), Schema: cp.Schema, Epoch: cp.Epoch,
+	fileStats, err := st.FileStats()
+	if err != nil {
+		return fmt.Errorf("checkpoint unreadable: %w", err)
+	}
+	in := inspection{Path: st.Path(), FileStats: fileStats, Schema: cp.Schema, Epoch: cp.Epoch,
 		Cursor: cp.Meta.Cursor, CursorID: cp.Meta.CursorID, At: cp.At, Events: cp.Meta.Counters, Gaps: cp.Meta.Gaps}
 	if in.Events.UntenantedOfTenant == nil {
 		in.Events.UntenantedOfTenant = map[string]uint64{}
@@ -137,13 +144,28 @@ func snapshotInspect(args []string, stdout, stderr io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(in)
 	}
-	fmt.Fprintf(stdout, "path        %s (%d bytes)\nschema      %d (this binary: %d)\nepoch       %s\n",
-		in.Path, in.FileBytes, in.Schema, store.SchemaVersion, in.Epoch)
+	fmt.Fprintf(stdout, "path        %s\nfile        %d bytes\npages       %d bytes each: %d live (%d bytes), %d free (%d bytes, %s)\nschema      %d (this binary: %d)\nepoch       %s\n",
+		in.Path, in.FileBytes, in.PageSize, in.LivePages, in.LiveBytes, in.FreePages, in.FreeBytes, freeText(in.FileStats),
+		in.Schema, store.SchemaVersion, in.Epoch)
 	fmt.Fprintf(stdout, "cursor      %d (message id %q)\nwritten at  %s\n", in.Cursor, in.CursorID, in.At.Format(time.RFC3339))
 	fmt.Fprintf(stdout, "events      applied %d, ignored %d, malformed %d, rejected %d\nuntenanted  %s\nregistry    %d formations, %d cells\ngaps        %v\n",
 		in.Events.Applied, in.Events.Ignored, in.Events.Malformed, in.Events.Rejected, untenantedText(in.Events.UntenantedOfTenant),
 		in.Formations, in.Cells, in.Gaps)
 	return nil
+}
+
+// freeText says what share of the file's pages is free, and whether a
+// server with the default thresholds compacts it (docs/operations.md).
+func freeText(fs store.FileStats) string {
+	pages := fs.LivePages + fs.FreePages
+	if pages == 0 {
+		return "no pages"
+	}
+	share := float64(fs.FreePages) / float64(pages)
+	if fs.FreeBytes > projector.DefaultCompactMinFree && share > projector.DefaultCompactFreeRatio {
+		return fmt.Sprintf("%.0f%% of the pages: over the default --compact-min-free, the next start compacts it", 100*share)
+	}
+	return fmt.Sprintf("%.0f%% of the pages", 100*share)
 }
 
 // untenantedText lists the events published untenanted per tenant, most
