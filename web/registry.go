@@ -28,7 +28,7 @@ func scopeTenant(c caller, asked string) (tenant string, visible bool) {
 const defaultLimit = 100
 
 func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "tenant", "status", "prefix", "limit", "after")
+	q, cons, err := parseRead(r.URL, "tenant", "status", "prefix", "limit", "after")
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
 	var visible bool
 	f.Tenant, visible = scopeTenant(callerOf(r), f.Tenant)
 	resp := api.FormationList{Formations: []projection.Formation{}}
-	err = s.proj.Read(func(p projector.View) {
+	err = s.read(w, r, cons, func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		if visible {
 			resp.Formations, resp.Next = p.Formations(f, pg)
@@ -61,14 +61,15 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
-	if _, err := parseQuery(r.URL); err != nil {
+	_, cons, err := parseRead(r.URL)
+	if err != nil {
 		return err
 	}
 	id := r.PathValue("id")
 	var resp api.FormationDetail
 	found := false
 	who := callerOf(r)
-	err := s.proj.Read(func(p projector.View) {
+	err = s.read(w, r, cons, func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Formation, resp.Cells, found = p.Formation(id)
 	})
@@ -91,7 +92,7 @@ func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "tenant", "formation", "state", "outcome", "prefix", "limit", "after")
+	q, cons, err := parseRead(r.URL, "tenant", "formation", "state", "outcome", "prefix", "limit", "after")
 	if err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(CodeBadParameter, "outcome %q is not a cell outcome (completed, failed, or none for cells without one)", f.Outcome)
 	}
 	resp := api.CellList{Cells: []projection.Cell{}}
-	err = s.proj.Read(func(p projector.View) {
+	err = s.read(w, r, cons, func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		if visible {
 			resp.Cells, resp.Next = p.Cells(f, pg)
@@ -127,13 +128,14 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getCell(w http.ResponseWriter, r *http.Request) error {
-	if _, err := parseQuery(r.URL); err != nil {
+	_, cons, err := parseRead(r.URL)
+	if err != nil {
 		return err
 	}
 	id := r.PathValue("id")
 	var resp api.CellDetail
 	found := false
-	err := s.proj.Read(func(p projector.View) {
+	err = s.read(w, r, cons, func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Cell, found = p.Cell(id)
 	})
@@ -150,14 +152,14 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) error {
 // getSummary answers the registry in numbers: cursor, epoch and counts are
 // read in one view, so they belong together.
 func (s *Server) getSummary(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "tenant")
+	q, cons, err := parseRead(r.URL, "tenant")
 	if err != nil {
 		return err
 	}
 	who := callerOf(r)
 	tenant, visible := scopeTenant(who, q.str("tenant"))
 	var resp api.Summary
-	err = s.proj.Read(func(p projector.View) {
+	err = s.read(w, r, cons, func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Summary = p.Summary(tenant)
 	})
