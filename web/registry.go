@@ -60,29 +60,38 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getFormation answers a formation with the first page of its cells
+// (limit, default 100); cellsNext continues with
+// /v1/cells?formation={id}&after=. Only that page is read, so a
+// formation's answer is bounded however many cells it holds.
 func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
-	_, cons, err := parseRead(r.URL)
+	q, cons, err := parseRead(r.URL, "limit")
+	if err != nil {
+		return err
+	}
+	limit, err := ParseLimit(q.str("limit"), q.has("limit"), defaultLimit)
 	if err != nil {
 		return err
 	}
 	id := r.PathValue("id")
-	var resp api.FormationDetail
+	resp := api.FormationDetail{Cells: []projection.Cell{}}
 	found := false
 	who := callerOf(r)
 	err = s.read(w, r, cons, func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
-		resp.Formation, resp.Cells, found = p.Formation(id)
+		resp.Formation, found = p.Formation(id)
+		// Another tenant's formation is not found, never forbidden: its
+		// existence is not the caller's to know.
+		if found = found && who.sees(resp.Formation.TenantID); found {
+			// Its cells carry the formation's tenant (fold v3
+			// inheritance); for a tenant principal one that claimed
+			// another is not listed, as /v1/cells would not.
+			f := projection.CellFilter{Formation: id, Tenant: who.tenant()}
+			resp.Cells, resp.CellsNext = p.Cells(f, projection.Page{Limit: limit})
+		}
 	})
 	if err != nil {
 		return err
-	}
-	// Another tenant's formation is not found, never forbidden: its
-	// existence is not the caller's to know.
-	found = found && who.sees(resp.Formation.TenantID)
-	if found && who.tenant() != "" {
-		// Its cells carry the formation's tenant (fold v3 inheritance);
-		// one that claimed another is not shown either.
-		resp.Cells = slices.DeleteFunc(resp.Cells, func(c projection.Cell) bool { return !who.sees(c.TenantID) })
 	}
 	if !found {
 		return Errorf(CodeNotFound, "no formation %q", id)
