@@ -78,6 +78,8 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, c consistency, fn 
 	if !c.given {
 		return s.proj.Read(fn)
 	}
+	s.metrics.waiting.Inc()
+	defer s.metrics.waiting.Dec()
 	ctx, cancel := context.WithTimeout(r.Context(), c.wait)
 	defer cancel()
 	defer context.AfterFunc(s.closing, cancel)()
