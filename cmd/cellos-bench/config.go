@@ -53,8 +53,9 @@ Measures the cellos-allinone binary as a black box (flags, ports, HTTP,
 NATS, files) on demo traffic: boot from a checkpoint and after SIGKILL,
 peak memory, full rebuild against the raw read rate, publish rate against
 a bare nats-server, projector lag, checkpoint size and transaction time,
-query latency under ingest, WebSocket fan-out and the web view. It prints
-the report and writes it to <out-dir>/benchmarks.md with its plots.
+query latency and read-your-writes under ingest, WebSocket fan-out and
+the web view. It prints the report and writes it to
+<out-dir>/benchmarks.md with its plots.
 
 Examples:
   go run ./cmd/cellos-bench                          # 1,000,000 events into docs/

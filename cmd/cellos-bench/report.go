@@ -43,6 +43,7 @@ func (r *run) markdown(plots []string) string {
 	r.writeSizes(&b, plots)
 	r.writeKilled(&b)
 	r.writeQueries(&b)
+	r.writeReadYourWrites(&b)
 	r.writeFanout(&b, plots)
 	r.writeWeb(&b)
 	r.writeDoors(&b)
@@ -134,6 +135,17 @@ func (r *run) writeSummary(b *strings.Builder) {
 	add("6", fmt.Sprintf("`GET /v1/cells?tenant=…&state=…&limit=100` p50 / p99 under %s ev/s of ingest", count(r.cfg.queryRate)), "—",
 		func(x *result) string { return ms(x.Query.Busy.P50) + " / " + ms(x.Query.Busy.P99) },
 		"target p99 ≤ 20 ms", ratio(now.Query.Busy.P99, 0.020, "× the target"))
+	if now.RYW.Skipped == "" {
+		add("6", fmt.Sprintf("read-your-writes under %s ev/s: `POST /v1/events`, then `GET /v1/cells/{id}?min_seq=<its seq>`, p50 / p99 end to end (the GET alone)", count(r.cfg.queryRate)), "—",
+			func(x *result) string {
+				if x.RYW.Skipped != "" {
+					return "no min_seq"
+				}
+				y := x.RYW.Busy
+				return ms(y.EndToEnd.P50) + " / " + ms(y.EndToEnd.P99) + " (" + ms(y.Get.P50) + " / " + ms(y.Get.P99) + ")"
+			},
+			fmt.Sprintf("checkpoint interval %s", "200 ms"), ratio(now.RYW.Busy.Get.P99, 0.200, "× the interval"))
+	}
 	if p, ok := now.fanoutLargest(); ok {
 		add("7", fmt.Sprintf("fan-out, %s sockets × %d ev/s: publish → receipt p50 / p99", count(p.Sockets), p.Rate), "—",
 			func(x *result) string {
@@ -206,6 +218,24 @@ func (r *run) writeQueries(b *strings.Builder) {
 		fmt.Fprintf(b, "| %s | %s | %s / %s / %s (%d) | %s / %s / %s (%d) | %s / %s |\n", res.Bin.Label, count(q.Cells),
 			ms(q.Idle.P50), ms(q.Idle.P99), ms(q.Idle.Max), q.Idle.N, ms(q.Busy.P50), ms(q.Busy.P99), ms(q.Busy.Max), q.Busy.N,
 			evs(float64(q.IngestRate)), evs(q.Ingested))
+	}
+}
+
+func (r *run) writeReadYourWrites(b *strings.Builder) {
+	fmt.Fprintf(b, "\n## Read-your-writes\n\n")
+	b.WriteString("One client, one write after the other: `POST /v1/events` admits a new cell, then `GET /v1/cells/{id}?min_seq=<the seq the POST answered>` reads it back (always found: the server answers from a state that holds the write). The server commits its state every 200 ms (`--checkpoint-interval`); a read waiting for an event already applied asks for a commit at once (at most one such commit every 5 ms). Idle first, then while events are published over NATS at a fixed rate, as for the queries above.\n\n")
+	b.WriteString("| binary | idle: POST / GET / end to end, p50 · p99 (n) | under ingest: POST / GET / end to end, p50 · p99 (n) | ingest asked / achieved |\n|---|---|---|---|\n")
+	for _, res := range r.Results {
+		y := res.RYW
+		if y.Skipped != "" {
+			fmt.Fprintf(b, "| %s | not measured: %s | | |\n", res.Bin.Label, y.Skipped)
+			continue
+		}
+		cell := func(l rywLatency) string {
+			return fmt.Sprintf("%s · %s / %s · %s / %s · %s (%d)", ms(l.Post.P50), ms(l.Post.P99), ms(l.Get.P50), ms(l.Get.P99),
+				ms(l.EndToEnd.P50), ms(l.EndToEnd.P99), l.EndToEnd.N)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s / %s |\n", res.Bin.Label, cell(y.Idle), cell(y.Busy), evs(float64(y.IngestRate)), evs(y.Ingested))
 	}
 }
 

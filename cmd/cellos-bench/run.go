@@ -17,6 +17,7 @@ type result struct {
 	Ingest ingestResult  `json:"ingest"`
 	Sizes  []sizePoint   `json:"sizes"`
 	Query  queryResult   `json:"query"`
+	RYW    rywResult     `json:"readYourWrites"`
 	Batch  bool          `json:"batch"` // the server takes /ws/events?batch=1
 	Fanout []fanoutPoint `json:"fanout"`
 	Web    webResult     `json:"web"`
@@ -244,6 +245,16 @@ func serving(ctx context.Context, cfg *config, res *result, dir string, i uint64
 	}
 	cfg.say("%-6s queries at %d cells: idle p50 %.1f ms p99 %.1f ms; under %d ev/s p50 %.1f ms p99 %.1f ms", res.Bin.Label, res.Query.Cells,
 		res.Query.Idle.P50*1000, res.Query.Idle.P99*1000, res.Query.IngestRate, res.Query.Busy.P50*1000, res.Query.Busy.P99*1000)
+	if res.RYW, err = readYourWrites(ctx, cfg, s, newLive(seed+500), i); err != nil {
+		return err
+	}
+	if y := res.RYW; y.Skipped != "" {
+		cfg.say("%-6s read-your-writes not measured: %s", res.Bin.Label, y.Skipped)
+	} else {
+		cfg.say("%-6s read-your-writes (POST, then GET with its seq as min_seq): idle end to end p50 %.1f ms p99 %.1f ms, GET p50 %.1f ms p99 %.1f ms; under %d ev/s end to end p50 %.1f ms p99 %.1f ms, GET p50 %.1f ms p99 %.1f ms",
+			res.Bin.Label, y.Idle.EndToEnd.P50*1000, y.Idle.EndToEnd.P99*1000, y.Idle.Get.P50*1000, y.Idle.Get.P99*1000,
+			y.IngestRate, y.Busy.EndToEnd.P50*1000, y.Busy.EndToEnd.P99*1000, y.Busy.Get.P50*1000, y.Busy.Get.P99*1000)
+	}
 	if res.Batch, err = batchSupported(ctx, s, nil); err != nil {
 		return err
 	}
