@@ -131,13 +131,13 @@ func TestREADMETourOnAFreshServer(t *testing.T) {
 	// What the reads must show of what the tour wrote. Every one must be in
 	// the tour, so that a tour that drops a write or a read fails here.
 	want := map[string][]string{
-		"/v1/formations": {`"id":"f-1"`},
+		"/v1/formations?min_seq=4":                           {`"id":"f-1"`, `"cursor":4`},
 		"/v1/formations?tenant=acme&status=running&limit=50": {`"id":"f-1"`, `"status":"running"`},
-		"/v1/formations/f-1":                   {`"id":"f-1"`, `"name":"nightly"`, `"id":"c-1"`},
-		"/v1/cells?formation=f-1&state=failed": {`"id":"c-1"`, `"reason":"OOMKilled"`},
-		"/v1/cells?prefix=c-1&limit=10":        {`"id":"c-1"`},
-		"/v1/cells/c-1":                        {`"id":"c-1"`, `"formationId":"f-1"`, `"state":"failed"`},
-		"/v1/events?since=0&limit=10":          {`"id":"tour-1"`, `"id":"tour-4"`},
+		"/v1/formations/f-1":                                 {`"id":"f-1"`, `"name":"nightly"`, `"id":"c-1"`, `"cellsNext":""`},
+		"/v1/cells?formation=f-1&state=failed":               {`"id":"c-1"`, `"reason":"OOMKilled"`},
+		"/v1/cells?prefix=c-1&limit=10":                      {`"id":"c-1"`},
+		"/v1/cells/c-1":                                      {`"id":"c-1"`, `"formationId":"f-1"`, `"state":"failed"`},
+		"/v1/events?since=0&limit=10":                        {`"id":"tour-1"`, `"id":"tour-4"`},
 	}
 	posts := 0
 	for _, r := range results {
