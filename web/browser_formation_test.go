@@ -15,8 +15,9 @@ import (
 
 // TestBrowserFormationPagesItsCells: a formation with more cells than a
 // page shows them a page at a time, Next and Previous walking them in id
-// order, a live cell joining the last page; and no read of the page asks
-// for an answer without a bound.
+// order (Next continuing after the server's cellsNext), a live cell
+// joining the last page; and no read of the page asks for an answer
+// without a bound.
 func TestBrowserFormationPagesItsCells(t *testing.T) {
 	const n = 250
 	ctx := newBrowser(t, 1280, 900)
@@ -28,6 +29,15 @@ func TestBrowserFormationPagesItsCells(t *testing.T) {
 	}
 	seqs := a.Publish(events...)
 	a.WaitCursor(seqs[len(seqs)-1])
+	// The server's detail: its first page of cells ends where the page's
+	// Next must continue.
+	detail := apiGet[struct {
+		Cells     []apiCell `json:"cells"`
+		CellsNext string    `json:"cellsNext"`
+	}](t, a.URL(), "/v1/formations/f-wide?limit=100")
+	if len(detail.Cells) != 100 || detail.CellsNext != cellOf(99) {
+		t.Fatalf("GET /v1/formations/f-wide?limit=100 = %d cells, cellsNext %q; want 100 and %q", len(detail.Cells), detail.CellsNext, cellOf(99))
+	}
 
 	rows := `[...document.querySelectorAll('.view.formation table.grid.cells tbody tr')].map(tr => decodeURIComponent(tr.dataset.href.split('/').pop()))`
 	info := `document.querySelector('.view.formation .pageinfo').textContent`
@@ -82,6 +92,17 @@ func TestBrowserFormationPagesItsCells(t *testing.T) {
 	}
 	if !slices.Contains(urls, a.URL()+"/v1/formations/f-wide?limit=1") {
 		t.Errorf("the page did not read the formation with limit=1: %v", urls)
+	}
+	// Next from the first page continued where the server's cellsNext
+	// says: the formation's cells after it.
+	second := a.URL() + "/v1/cells?" + url.Values{"formation": {"f-wide"}, "after": {detail.CellsNext}, "limit": {"100"}}.Encode()
+	found := false
+	for _, raw := range urls {
+		u, _ := url.Parse(raw)
+		found = found || u.Scheme+"://"+u.Host+u.Path+"?"+u.Query().Encode() == second
+	}
+	if !found {
+		t.Errorf("the page did not read the second page as %s: %v", second, urls)
 	}
 }
 
