@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"math"
 	"slices"
 	"testing"
@@ -123,5 +124,28 @@ func TestGenerate(t *testing.T) {
 	m := ds.at(499)
 	if m.subject == "" || m.id == "" || m.payload[0] != '{' {
 		t.Errorf("last message %+v", m)
+	}
+}
+
+func TestRYWRates(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []int
+	}{
+		{nil, []int{0, 1000, 2500, 5000}},
+		{[]string{"--quick"}, []int{0, 2000}},
+		{[]string{"--quick", "--ryw-rates", "500"}, []int{500}},
+	} {
+		cfg, err := parseFlags(c.args, io.Discard)
+		if err != nil {
+			t.Errorf("parseFlags(%q): %v", c.args, err)
+		} else if !slices.Equal(cfg.rywRates, c.want) {
+			t.Errorf("parseFlags(%q): rates %v, want %v", c.args, cfg.rywRates, c.want)
+		}
+	}
+	for _, bad := range []string{"1000,0", "x", "-1", "0,0"} {
+		if _, err := parseFlags([]string{"--ryw-rates", bad}, io.Discard); err == nil {
+			t.Errorf("--ryw-rates %q was taken", bad)
+		}
 	}
 }
