@@ -142,6 +142,12 @@ func (r *run) writeSummary(b *strings.Builder) {
 				return ms(q.Latency.P50) + " / " + ms(q.Latency.P99)
 			}, "—", "")
 	}
+	if now.Web.Skipped == "" {
+		add("8", "web view: navigation → formations table has rows", "—",
+			func(x *result) string { return sec(x.webFirstRows()) }, "—", "")
+		add("8", "server RSS while serving the web view (largest VmRSS)", "—",
+			func(x *result) string { return mib(x.Web.RSSPeak) }, "—", "")
+	}
 	if p, ok := now.RYW.busiest(); ok {
 		add("11", fmt.Sprintf("read-your-writes under %s ev/s: `POST /v1/events`, then `GET /v1/cells/{id}?min_seq=<its seq>`: the GET's p50 / p99", count(p.Rate)), "—",
 			func(x *result) string {
@@ -152,12 +158,6 @@ func (r *run) writeSummary(b *strings.Builder) {
 				return ms(q.Get.P50) + " / " + ms(q.Get.P99)
 			},
 			"without min_seq, the wait is up to the checkpoint interval (200 ms)", ratio(p.Get.P99, 0.200, "× the interval"))
-	}
-	if now.Web.Skipped == "" {
-		add("8", "web view: navigation → formations table has rows", "—",
-			func(x *result) string { return sec(x.webFirstRows()) }, "—", "")
-		add("8", "server RSS while serving the web view (largest VmRSS)", "—",
-			func(x *result) string { return mib(x.Web.RSSPeak) }, "—", "")
 	}
 	fmt.Fprintf(b, "\n## Summary (%s events; medians of %d)\n\n", count(r.Events), r.cfg.reps)
 	b.WriteString("| # | figure | issue (today) | before | now | ceiling or target | now vs ceiling or target |\n|---|---|---|---|---|---|---|\n")
