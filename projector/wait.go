@@ -152,12 +152,14 @@ func (p *Projector) commitForReaders() {
 	rw := &p.waits
 	w := rw.wanted.Load()
 	switch {
-	case w == 0:
+	case w == 0, p.building != nil:
+		// During a rebuild the committed cursor is the served state's,
+		// of the old incarnation: it says nothing of what is wanted.
 		return
 	case w <= p.cpCursor.Load():
 		rw.wanted.CompareAndSwap(w, 0)
 		return
-	case p.lastSeen.Load() < w, p.building != nil, p.broken.Load(), p.cpErr.Load() != nil:
+	case p.lastSeen.Load() < w, p.broken.Load(), p.cpErr.Load() != nil:
 		return
 	}
 	if d := earlyCommitGap - time.Since(rw.lastEnd); d > 0 {

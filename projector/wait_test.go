@@ -186,6 +186,10 @@ func TestReadFromWaitsForTheNewIncarnation(t *testing.T) {
 	openLog(t, nc)
 	seqs := testutil.MustPublish(t, nc, testutil.Workload(5)...)
 	testutil.WaitFor(t, 30*time.Second, "the event log to notice the new incarnation", func() bool { return r.log.Epoch() != oldEpoch })
+	// Asked before the rebuild began, the wish would be taken as met by
+	// the old state's cursor and forgotten: the reader would still wait,
+	// but not be seen waiting.
+	testutil.WaitFor(t, 30*time.Second, "the rebuild to begin", r.p.rebuilding.Load)
 	ch := readFrom(r, testutil.Ctx(t, 30*time.Second), seqs[4])
 	// The old state's cursor is 300, yet the reader waits.
 	testutil.WaitFor(t, 10*time.Second, "the reader to wait", func() bool { return r.p.waits.wanted.Load() == seqs[4] })
