@@ -19,12 +19,15 @@ type FormationList struct {
 	Next       string                 `json:"next"`
 }
 
-// FormationDetail is GET /v1/formations/{id}: the formation and its cells.
+// FormationDetail is GET /v1/formations/{id}: the formation and the first
+// page of its cells, ordered by id; CellsNext is the After of the next
+// page of GET /v1/cells?formation={id}, "" on the last.
 type FormationDetail struct {
 	Cursor    uint64               `json:"cursor"`
 	Epoch     string               `json:"epoch"`
 	Formation projection.Formation `json:"formation"`
 	Cells     []projection.Cell    `json:"cells"`
+	CellsNext string               `json:"cellsNext"`
 }
 
 // CellList is GET /v1/cells: one page, ordered by id.

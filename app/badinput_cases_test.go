@@ -36,6 +36,8 @@ var (
 		"abc", "-1", "0", "1.5", "+", "", " 5", "1e2", "0x10", "1001",
 		"99999999999999999999", "18446744073709551616", "\xff",
 	}
+	// badWaits are not durations from 0s to 30s.
+	badWaits = []string{"abc", "5", "-1s", "31s", "1m", "1h", "", "1.5.s", "\xff", "5 s"}
 	// badPrefixes are longer than an id can be (128 characters); 300
 	// bytes is refused as any parameter over 256 bytes is.
 	badPrefixes = []string{strings.Repeat("p", 129), strings.Repeat("é", 100) + strings.Repeat("x", 29), strings.Repeat("p", 256)}
@@ -332,9 +334,31 @@ func refusals() []refusal {
 		out = append(out, get("/v1/summary?"+q, 400, unknownParam, name))
 	}
 
-	// GET /v1/formations/{id}, /v1/cells/{id}: no parameters; ids that
+	// Every registry read: min_seq (a decimal uint64) and wait (a
+	// duration up to 30s, only with min_seq).
+	for _, path := range []string{"/v1/formations", "/v1/cells", "/v1/summary", "/v1/formations/f-00000", "/v1/cells/f-00000-c00"} {
+		out = append(out, paramRefusals(path, "min_seq", "1")...)
+		out = append(out, valueRefusals(path, "min_seq", badSeqs)...)
+		for _, rc := range paramRefusals(path, "wait", "1s") {
+			rc.target = strings.Replace(rc.target, "?", "?min_seq=1&", 1)
+			out = append(out, rc)
+		}
+		out = append(out, get(path+"?wait=1s", 400, badParam, "wait"))
+		for _, v := range badWaits {
+			out = append(out, get(path+"?min_seq=1&"+qv("wait", v), 400, badParam, "wait"))
+		}
+	}
+
+	// GET /v1/formations/{id}: limit, the page of its cells.
+	out = append(out, queryRefusals("/v1/formations/f-00000")...)
+	out = append(out, paramRefusals("/v1/formations/f-00000", "limit", "10")...)
+	out = append(out, valueRefusals("/v1/formations/f-00000", "limit", badLimits)...)
+	for _, q := range []string{"after=x", "since=1", "tenant=acme", "state=running", "prefix=f"} {
+		out = append(out, get("/v1/formations/f-00000?"+q, 400, unknownParam, strings.SplitN(q, "=", 2)[0]))
+	}
+	// GET /v1/cells/{id}, /v1/status: no other parameters; ids that
 	// cannot exist are not found.
-	for _, path := range []string{"/v1/formations/f-00000", "/v1/cells/f-00000-c00", "/v1/status"} {
+	for _, path := range []string{"/v1/cells/f-00000-c00", "/v1/status"} {
 		out = append(out, noQueryRefusals(path)...)
 	}
 	for _, path := range []string{"/v1/formations/", "/v1/cells/"} {

@@ -92,6 +92,9 @@ type APIError struct {
 	Message string
 	// FirstSeq is set on 410 cursor_expired: the stream's first sequence.
 	FirstSeq uint64
+	// Cursor is set on 503 not_caught_up: the cursor the server had
+	// reached when it stopped waiting for a MinSeq.
+	Cursor uint64
 }
 
 func (e *APIError) Error() string {
@@ -99,6 +102,13 @@ func (e *APIError) Error() string {
 		return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status)
 	}
 	return fmt.Sprintf("%s (%s, HTTP %d)", e.Message, e.Code, e.Status)
+}
+
+// IsNotCaughtUp reports whether err is the API's 503 not_caught_up: the
+// server did not reach a MinSeq within the wait.
+func IsNotCaughtUp(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Code == "not_caught_up"
 }
 
 // IsNotFound reports whether err is the API's 404 answer.
@@ -151,11 +161,12 @@ func apiError(status int, raw []byte) *APIError {
 			Code     string `json:"code"`
 			Message  string `json:"message"`
 			FirstSeq uint64 `json:"firstSeq"`
+			Cursor   uint64 `json:"cursor"`
 		} `json:"error"`
 	}
 	e := &APIError{Status: status}
 	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
-		e.Code, e.Message, e.FirstSeq = body.Error.Code, body.Error.Message, body.Error.FirstSeq
+		e.Code, e.Message, e.FirstSeq, e.Cursor = body.Error.Code, body.Error.Message, body.Error.FirstSeq, body.Error.Cursor
 		return e
 	}
 	// Not our API (a proxy, another program on the port): show a bit of it.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strconv"
+	"time"
 
 	"cellos-allinone/api"
 )
@@ -24,7 +26,8 @@ type FormationList struct {
 	Raw json.RawMessage `json:"-"`
 }
 
-// FormationDetail is one formation with its cells, with the body as sent.
+// FormationDetail is one formation with a page of its cells (all of them
+// from FormationAll), with the body as sent.
 type FormationDetail struct {
 	api.FormationDetail
 	Raw json.RawMessage `json:"-"`
@@ -73,28 +76,88 @@ func itoa(n int) string {
 	return strconv.Itoa(n)
 }
 
-// Formations lists one page of formations ordered by id.
-func (c *Client) Formations(ctx context.Context, fq FormationQuery) (*FormationList, error) {
-	q := values("tenant", fq.Tenant, "status", fq.Status, "prefix", fq.Prefix, "limit", itoa(fq.Limit), "after", fq.After)
-	return getRaw[FormationList](ctx, c, "/v1/formations", q)
+// ReadOption tunes one registry read.
+type ReadOption func(url.Values)
+
+// MinSeq asks for read-your-writes: an answer from a state that holds the
+// event stored at seq (the Seq of Publish), which the server waits for up
+// to Wait (docs/design.md §5). When it does not come in time the error is
+// an *APIError 503 not_caught_up (IsNotCaughtUp) with the Cursor reached.
+// A seq the stream has not reached yet is waited for like any other.
+func MinSeq(seq uint64) ReadOption {
+	return func(q url.Values) { q.Set("min_seq", strconv.FormatUint(seq, 10)) }
 }
 
-// Formation gets one formation and its cells; a missing one is an
+// Wait bounds how long the server waits for MinSeq: 0 to 30 s, default
+// 5 s. It is sent only with MinSeq.
+func Wait(d time.Duration) ReadOption {
+	return func(q url.Values) { q.Set("wait", d.String()) }
+}
+
+// CellsLimit is the size of the page of cells Formation holds: 1 to 1000,
+// default 100.
+func CellsLimit(n int) ReadOption {
+	return func(q url.Values) { q.Set("limit", strconv.Itoa(n)) }
+}
+
+// with applies opts to q; a Wait without MinSeq is left out.
+func with(q url.Values, opts []ReadOption) url.Values {
+	if q == nil {
+		q = url.Values{}
+	}
+	for _, o := range opts {
+		o(q)
+	}
+	if !q.Has("min_seq") {
+		q.Del("wait")
+	}
+	return q
+}
+
+// Formations lists one page of formations ordered by id.
+func (c *Client) Formations(ctx context.Context, fq FormationQuery, opts ...ReadOption) (*FormationList, error) {
+	q := values("tenant", fq.Tenant, "status", fq.Status, "prefix", fq.Prefix, "limit", itoa(fq.Limit), "after", fq.After)
+	return getRaw[FormationList](ctx, c, "/v1/formations", with(q, opts))
+}
+
+// Formation gets one formation and the first page of its cells (CellsLimit,
+// default 100); CellsNext continues them with Cells (CellQuery.Formation
+// and After), "" when there are no more. A missing formation is an
 // *APIError with status 404 (see IsNotFound).
-func (c *Client) Formation(ctx context.Context, id string) (*FormationDetail, error) {
-	return getRaw[FormationDetail](ctx, c, "/v1/formations/"+url.PathEscape(id), nil)
+func (c *Client) Formation(ctx context.Context, id string, opts ...ReadOption) (*FormationDetail, error) {
+	return getRaw[FormationDetail](ctx, c, "/v1/formations/"+url.PathEscape(id), with(nil, opts))
+}
+
+// FormationAll gets one formation with every one of its cells, following
+// CellsNext a page of 1,000 at a time. Each page after the first is read
+// from a state at least as recent as the first (MinSeq of its cursor);
+// Cursor and Epoch are the last page's, and Raw is the first page's body.
+func (c *Client) FormationAll(ctx context.Context, id string, opts ...ReadOption) (*FormationDetail, error) {
+	d, err := c.Formation(ctx, id, slices.Concat(opts, []ReadOption{CellsLimit(1000)})...)
+	if err != nil {
+		return nil, err
+	}
+	for d.CellsNext != "" {
+		l, err := c.Cells(ctx, CellQuery{Formation: id, After: d.CellsNext, Limit: 1000}, slices.Concat(opts, []ReadOption{MinSeq(d.Cursor)})...)
+		if err != nil {
+			return nil, err
+		}
+		d.Cells = append(d.Cells, l.Cells...)
+		d.CellsNext, d.Cursor, d.Epoch = l.Next, l.Cursor, l.Epoch
+	}
+	return d, nil
 }
 
 // Cells lists one page of cells ordered by id.
-func (c *Client) Cells(ctx context.Context, cq CellQuery) (*CellList, error) {
+func (c *Client) Cells(ctx context.Context, cq CellQuery, opts ...ReadOption) (*CellList, error) {
 	q := values("tenant", cq.Tenant, "formation", cq.Formation, "state", cq.State, "outcome", cq.Outcome,
 		"prefix", cq.Prefix, "limit", itoa(cq.Limit), "after", cq.After)
-	return getRaw[CellList](ctx, c, "/v1/cells", q)
+	return getRaw[CellList](ctx, c, "/v1/cells", with(q, opts))
 }
 
 // Cell gets one cell; a missing one is an *APIError with status 404.
-func (c *Client) Cell(ctx context.Context, id string) (*CellDetail, error) {
-	return getRaw[CellDetail](ctx, c, "/v1/cells/"+url.PathEscape(id), nil)
+func (c *Client) Cell(ctx context.Context, id string, opts ...ReadOption) (*CellDetail, error) {
+	return getRaw[CellDetail](ctx, c, "/v1/cells/"+url.PathEscape(id), with(nil, opts))
 }
 
 // Summary is the registry in numbers, with the body as sent.
@@ -105,8 +168,8 @@ type Summary struct {
 
 // Summary gets the registry's counts: with tenant != "" the formation and
 // cell counts are that tenant's; the tenant list is always whole.
-func (c *Client) Summary(ctx context.Context, tenant string) (*Summary, error) {
-	return getRaw[Summary](ctx, c, "/v1/summary", values("tenant", tenant))
+func (c *Client) Summary(ctx context.Context, tenant string, opts ...ReadOption) (*Summary, error) {
+	return getRaw[Summary](ctx, c, "/v1/summary", with(values("tenant", tenant), opts))
 }
 
 // withRaw is an answer type that keeps the body it was decoded from.

@@ -119,7 +119,7 @@ func TestFormationDeleted(t *testing.T) {
 			evs := append([][]byte{cellEv("admitted", "c1", obj{"formationId": "f1", "tenantId": "t1"})}, tc.before...)
 			evs = append(evs, formEv("deleted", "f1", nil))
 			p := fold(t, evs...)
-			if _, _, ok := p.Formation("f1"); ok {
+			if _, ok := p.Formation("f1"); ok {
 				t.Errorf("Formation(%q) found after deleted, want not found", "f1")
 			}
 			for _, flt := range []FormationFilter{{}, {Tenant: "t1"}, {Status: FormationRunning}, {Status: FormationCreated}} {
@@ -156,7 +156,7 @@ func TestFormationDeleted(t *testing.T) {
 			if got, want := p.Counters().Applied, applied+uint64(len(later)); got != want {
 				t.Errorf("Counters().Applied = %d, want %d", got, want)
 			}
-			if _, _, ok := p.Formation("f1"); ok {
+			if _, ok := p.Formation("f1"); ok {
 				t.Errorf("Formation(%q) found after created on a tombstone, want not found", "f1")
 			}
 

@@ -67,10 +67,11 @@ func mustCell(t testing.TB, p *Projection, id string) Cell {
 
 func mustFormation(t testing.TB, p *Projection, id string) (Formation, []Cell) {
 	t.Helper()
-	f, cells, ok := p.Formation(id)
+	f, ok := p.Formation(id)
 	if !ok {
 		t.Fatalf("Formation(%q) not found; dump %s", id, p.Dump())
 	}
+	cells, _ := p.Cells(CellFilter{Formation: id}, Page{Limit: MaxLimit})
 	return f, cells
 }
 

@@ -56,36 +56,38 @@ func (p *Projection) Formations(f FormationFilter, pg Page) (out []Formation, ne
 	return out, next
 }
 
-// Formation returns a live formation and its cells ordered by id.
-func (p *Projection) Formation(id string) (Formation, []Cell, bool) {
+// Formation returns a live formation; its cells are listed by Cells with
+// a CellFilter of its id, one page at a time.
+func (p *Projection) Formation(id string) (Formation, bool) {
 	fm := p.formations[id]
 	if fm == nil || fm.Deleted {
-		return Formation{}, nil, false
+		return Formation{}, false
 	}
-	ids := make([]string, 0, len(p.members[id]))
-	for cid := range p.members[id] {
-		ids = append(ids, cid)
-	}
-	slices.Sort(ids)
-	cells := make([]Cell, 0, len(ids))
-	for _, cid := range ids {
-		cells = append(cells, *p.cells[cid])
-	}
-	return p.formationView(fm), cells, true
+	return p.formationView(fm), true
 }
 
-// Cells lists cells ordered by id.
+// Cells lists cells ordered by id. Filtered by formation it looks at that
+// formation's cells only.
 func (p *Projection) Cells(f CellFilter, pg Page) (out []Cell, next string) {
 	ids := make([]string, 0, 64)
-	for id, c := range p.cells {
+	consider := func(id string, c *Cell) {
 		if id <= pg.After || !strings.HasPrefix(id, f.Prefix) ||
 			(f.Tenant != "" && c.TenantID != f.Tenant) ||
 			(f.Formation != "" && c.FormationID != f.Formation) ||
 			(f.State != "" && c.State != f.State) ||
 			(f.Outcome != "" && c.Outcome != outcomeWanted(f.Outcome)) {
-			continue
+			return
 		}
 		ids = append(ids, id)
+	}
+	if f.Formation != "" {
+		for id := range p.members[f.Formation] {
+			consider(id, p.cells[id])
+		}
+	} else {
+		for id, c := range p.cells {
+			consider(id, c)
+		}
 	}
 	ids, next = page(ids, pg.Limit)
 	out = make([]Cell, 0, len(ids))

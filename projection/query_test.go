@@ -160,7 +160,7 @@ func TestCellsQuery(t *testing.T) {
 		if _, ok := p.Cell("nope"); ok {
 			t.Errorf("Cell(%q) found, want not found", "nope")
 		}
-		if _, _, ok := p.Formation("nope"); ok {
+		if _, ok := p.Formation("nope"); ok {
 			t.Errorf("Formation(%q) found, want not found", "nope")
 		}
 	})

@@ -102,13 +102,15 @@ func (p *Projection) Summary(tenant string) Summary {
 }
 
 // Reader answers the read API from one consistent state: the in-memory
-// Projection, and the store's View.
+// Projection, and the store's View. No method's answer grows with the
+// registry: lists are pages, and a formation's cells are listed by Cells
+// (CellFilter.Formation), not by Formation.
 type Reader interface {
 	Cursor() uint64
 	Counters() Counters
 	Gaps() []Gap
 	Formations(FormationFilter, Page) ([]Formation, string)
-	Formation(id string) (Formation, []Cell, bool)
+	Formation(id string) (Formation, bool)
 	Cells(CellFilter, Page) ([]Cell, string)
 	Cell(id string) (Cell, bool)
 	Size() (formations, cells int)

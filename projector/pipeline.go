@@ -188,10 +188,15 @@ func (p *Projector) applyLoop(ctx context.Context, stopping <-chan struct{}) {
 				close(w.done)
 			default:
 				p.applyGuarded(ctx, w)
+				p.commitForReaders()
 			}
 		case <-t.C:
 			p.commitIfDue()
 			p.compactIfDue()
+		case <-p.waits.asked: // a reader waits for a commit (wait.go)
+			p.commitForReaders()
+		case <-p.waits.timer.C:
+			p.earlyCommitDue()
 		}
 	}
 }

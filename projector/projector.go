@@ -141,7 +141,8 @@ type Projector struct {
 	replayed  atomic.Uint64
 	bootStart time.Time
 
-	cpCursor atomic.Uint64 // the cursor of the last commit
+	cpCursor committed   // the cursor of the last commit; wakes ReadFrom (wait.go)
+	waits    readerWaits // what readers waiting for a commit ask (wait.go)
 	cpAt     atomic.Pointer[time.Time]
 	cpErr    atomic.Pointer[string] // last failure, nil after a success
 	cpFails  atomic.Uint64
@@ -166,6 +167,7 @@ func New(events *eventlog.Stream, st *store.Store, cfg Config) *Projector {
 		work:      make(chan work, 64),
 		applyDone: make(chan struct{}),
 		applyErr:  make(chan error, 1),
+		waits:     newReaderWaits(),
 	}
 	p.m = newMetrics(p, cfg.Registerer)
 	return p

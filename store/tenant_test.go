@@ -355,7 +355,7 @@ func checkTenantCase(t *testing.T, name string, r projection.Reader, tc tenantCa
 		}
 	}
 	for id, want := range tc.formations {
-		f, _, ok := r.Formation(id)
+		f, ok := r.Formation(id)
 		switch {
 		case want == nil && ok:
 			t.Errorf("%s: Formation(%q) = %+v, want none", name, id, f)

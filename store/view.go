@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"runtime/debug"
 	"strings"
 
@@ -131,26 +130,16 @@ func (v *View) formation(id string) (projection.Formation, bool) {
 	return f, true
 }
 
-// Formation implements projection.Reader: a live formation and its cells
-// ordered by id.
-func (v *View) Formation(id string) (_ projection.Formation, _ []projection.Cell, _ bool) {
+// Formation implements projection.Reader: a live formation. Its cells
+// are a page of Cells with a CellFilter of its id: an index scan bounded
+// by the page.
+func (v *View) Formation(id string) (_ projection.Formation, _ bool) {
 	defer v.recoverDamage()
 	f, ok := v.formation(id)
 	if !ok || f.Deleted {
-		return projection.Formation{}, nil, false
+		return projection.Formation{}, false
 	}
-	var prefixes [][]byte
-	for _, cl := range classes("", "") {
-		prefixes = append(prefixes, group(id, cl))
-	}
-	ids, _ := scan(v.tx.Bucket(bucketCellByFormation), prefixes, "", "", math.MaxInt, nil)
-	cells := make([]projection.Cell, 0, len(ids))
-	for _, cid := range ids {
-		if c, ok := v.Cell(cid); ok {
-			cells = append(cells, c)
-		}
-	}
-	return f, cells, true
+	return f, true
 }
 
 // Formations implements projection.Reader: live formations ordered by id,

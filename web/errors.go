@@ -23,6 +23,7 @@ const (
 	CodeInvalidBatch     = "invalid_batch"
 	CodeNotReady         = "not_ready"
 	CodeCommitFailing    = "commit_failing"
+	CodeNotCaughtUp      = "not_caught_up"
 	CodeStateDamaged     = "state_damaged"
 	CodeUnavailable      = "unavailable"
 	CodeForbidden        = "forbidden"
@@ -80,6 +81,7 @@ var codes = map[string]codeInfo{
 	CodeUpgradeRequired:  {status: http.StatusUpgradeRequired},
 	CodeNotReady:         {status: http.StatusServiceUnavailable},
 	CodeCommitFailing:    {status: http.StatusServiceUnavailable, warn: true},
+	CodeNotCaughtUp:      {status: http.StatusServiceUnavailable},
 	CodeStateDamaged:     {status: http.StatusServiceUnavailable, close: websocket.StatusInternalError, end: EndError, warn: true},
 	CodeShuttingDown:     {status: http.StatusServiceUnavailable, close: websocket.StatusGoingAway, end: EndShutdown},
 	CodeUnavailable:      {status: http.StatusServiceUnavailable, close: websocket.StatusInternalError, end: EndError, warn: true},

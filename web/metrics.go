@@ -28,6 +28,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	ingest   *prometheus.CounterVec
+	waiting  prometheus.Gauge // registry reads with min_seq under way
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,13 +48,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cellos_ingest_events_total",
 			Help: "Events offered to POST /v1/events, by result (accepted, duplicate, refused) and, when refused, the error code.",
 		}, []string{"result", "code"}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cellos_http_reads_waiting",
+			Help: "Registry reads with min_seq (read-your-writes) under way: waiting for the projector to commit the sequence they asked for.",
+		}),
 	}
 	// The ingest series exist from the start, so that a rate over them is
 	// 0, not absent, before the first event.
 	m.ingest.WithLabelValues(IngestAccepted, "")
 	m.ingest.WithLabelValues(IngestDuplicate, "")
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.ingest)
+		reg.MustRegister(m.requests, m.duration, m.ingest, m.waiting)
 	}
 	return m
 }

@@ -28,7 +28,7 @@ func scopeTenant(c caller, asked string) (tenant string, visible bool) {
 const defaultLimit = 100
 
 func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "tenant", "status", "prefix", "limit", "after")
+	q, cons, err := parseRead(r.URL, "tenant", "status", "prefix", "limit", "after")
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
 	var visible bool
 	f.Tenant, visible = scopeTenant(callerOf(r), f.Tenant)
 	resp := api.FormationList{Formations: []projection.Formation{}}
-	err = s.proj.Read(func(p projector.View) {
+	err = s.read(w, r, cons, func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		if visible {
 			resp.Formations, resp.Next = p.Formations(f, pg)
@@ -60,28 +60,38 @@ func (s *Server) listFormations(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getFormation answers a formation with the first page of its cells
+// (limit, default 100); cellsNext continues with
+// /v1/cells?formation={id}&after=. Only that page is read, so a
+// formation's answer is bounded however many cells it holds.
 func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
-	if _, err := parseQuery(r.URL); err != nil {
-		return err
-	}
-	id := r.PathValue("id")
-	var resp api.FormationDetail
-	found := false
-	who := callerOf(r)
-	err := s.proj.Read(func(p projector.View) {
-		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
-		resp.Formation, resp.Cells, found = p.Formation(id)
-	})
+	q, cons, err := parseRead(r.URL, "limit")
 	if err != nil {
 		return err
 	}
-	// Another tenant's formation is not found, never forbidden: its
-	// existence is not the caller's to know.
-	found = found && who.sees(resp.Formation.TenantID)
-	if found && who.tenant() != "" {
-		// Its cells carry the formation's tenant (fold v3 inheritance);
-		// one that claimed another is not shown either.
-		resp.Cells = slices.DeleteFunc(resp.Cells, func(c projection.Cell) bool { return !who.sees(c.TenantID) })
+	limit, err := ParseLimit(q.str("limit"), q.has("limit"), defaultLimit)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	resp := api.FormationDetail{Cells: []projection.Cell{}}
+	found := false
+	who := callerOf(r)
+	err = s.read(w, r, cons, func(p projector.View) {
+		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
+		resp.Formation, found = p.Formation(id)
+		// Another tenant's formation is not found, never forbidden: its
+		// existence is not the caller's to know.
+		if found = found && who.sees(resp.Formation.TenantID); found {
+			// Its cells carry the formation's tenant (fold v3
+			// inheritance); for a tenant principal one that claimed
+			// another is not listed, as /v1/cells would not.
+			f := projection.CellFilter{Formation: id, Tenant: who.tenant()}
+			resp.Cells, resp.CellsNext = p.Cells(f, projection.Page{Limit: limit})
+		}
+	})
+	if err != nil {
+		return err
 	}
 	if !found {
 		return Errorf(CodeNotFound, "no formation %q", id)
@@ -91,7 +101,7 @@ func (s *Server) getFormation(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "tenant", "formation", "state", "outcome", "prefix", "limit", "after")
+	q, cons, err := parseRead(r.URL, "tenant", "formation", "state", "outcome", "prefix", "limit", "after")
 	if err != nil {
 		return err
 	}
@@ -113,7 +123,7 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(CodeBadParameter, "outcome %q is not a cell outcome (completed, failed, or none for cells without one)", f.Outcome)
 	}
 	resp := api.CellList{Cells: []projection.Cell{}}
-	err = s.proj.Read(func(p projector.View) {
+	err = s.read(w, r, cons, func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		if visible {
 			resp.Cells, resp.Next = p.Cells(f, pg)
@@ -127,13 +137,14 @@ func (s *Server) listCells(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getCell(w http.ResponseWriter, r *http.Request) error {
-	if _, err := parseQuery(r.URL); err != nil {
+	_, cons, err := parseRead(r.URL)
+	if err != nil {
 		return err
 	}
 	id := r.PathValue("id")
 	var resp api.CellDetail
 	found := false
-	err := s.proj.Read(func(p projector.View) {
+	err = s.read(w, r, cons, func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Cell, found = p.Cell(id)
 	})
@@ -150,14 +161,14 @@ func (s *Server) getCell(w http.ResponseWriter, r *http.Request) error {
 // getSummary answers the registry in numbers: cursor, epoch and counts are
 // read in one view, so they belong together.
 func (s *Server) getSummary(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r.URL, "tenant")
+	q, cons, err := parseRead(r.URL, "tenant")
 	if err != nil {
 		return err
 	}
 	who := callerOf(r)
 	tenant, visible := scopeTenant(who, q.str("tenant"))
 	var resp api.Summary
-	err = s.proj.Read(func(p projector.View) {
+	err = s.read(w, r, cons, func(p projector.View) {
 		resp.Cursor, resp.Epoch = p.Cursor(), p.Epoch
 		resp.Summary = p.Summary(tenant)
 	})

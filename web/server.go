@@ -29,6 +29,9 @@ type Projector interface {
 	// Read gives one consistent view: a state with its epoch; a damaged
 	// state is the error.
 	Read(func(projector.View)) error
+	// ReadFrom is Read from a state whose cursor is seq or later, waiting
+	// for one until ctx ends (then a *projector.NotCaughtUpError).
+	ReadFrom(ctx context.Context, seq uint64, fn func(projector.View)) error
 	Status(ctx context.Context, version string) (projector.Status, error)
 }
 
@@ -82,6 +85,10 @@ type Server struct {
 	authSet atomic.Pointer[auth.Set]
 	hosts   *hostList // the names and addresses the server answers to
 
+	// closing ends with Close: reads waiting for min_seq stop waiting.
+	closing context.Context
+	close   context.CancelFunc
+
 	ln      net.Listener
 	srv     *http.Server
 	serveWG sync.WaitGroup
@@ -94,6 +101,7 @@ func New(cfg Config, proj Projector) *Server {
 	}
 	cfg.WS.fill()
 	s := &Server{cfg: cfg, log: cfg.Logger, proj: proj, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registerer), access: map[string]access{}}
+	s.closing, s.close = context.WithCancel(context.Background())
 	s.authSet.Store(cfg.Auth)
 	s.hosts = newHostList(boundAddr(cfg), cfg.AllowedHosts)
 	s.ws = newSockets(cfg.WS.MaxSockets, cfg.WS.MaxSocketsPerPrincipal, cfg.Registerer)
@@ -250,6 +258,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // not track hijacked connections), lets requests in flight finish until
 // ctx ends, then closes what is left.
 func (s *Server) Close(ctx context.Context) error {
+	s.close()
 	if s.srv == nil {
 		return nil
 	}

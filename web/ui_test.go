@@ -27,6 +27,9 @@ func (idleProjector) Read(fn func(projector.View)) error {
 	fn(projector.View{Reader: projection.New(), Epoch: "e1"})
 	return nil
 }
+func (i idleProjector) ReadFrom(_ context.Context, _ uint64, fn func(projector.View)) error {
+	return i.Read(fn)
+}
 func (idleProjector) Status(context.Context, string) (projector.Status, error) {
 	return projector.Status{}, nil
 }

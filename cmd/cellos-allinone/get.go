@@ -20,7 +20,7 @@ const getAbout = `Reads the registry of a running server.
 
   get formations      list formations (filters: --tenant, --status, --limit, --after, --all)
   get cells           list cells (filters: --tenant, --formation, --state, --outcome, --limit, --after, --all)
-  get formation ID    show one formation and its cells
+  get formation ID    show one formation and the first page of its cells (--limit), or all of them (--all)
   get cell ID         show one cell, with its correlation and compliance summary
 
 Lists are ordered by id, one page at a time (--limit, default 100); when more
@@ -28,7 +28,12 @@ remain, the id to pass to --after is printed on stderr. --all fetches every
 page. -o json prints the API's JSON body (with --all: one body holding every
 item, with the cursor and epoch of the last page). Times are UTC; "-" marks
 an empty field. --status and --state are the same filter. --outcome is how a
-cell ended — completed, failed, or none — and stays after its teardown.`
+cell ended — completed, failed, or none — and stays after its teardown.
+
+--min-seq N reads your own writes: the answer holds at least the events up
+to sequence N (the seq= publish printed), the server waiting up to --wait
+for them (default 5s, at most 30s); past it the command fails with
+not_caught_up and the sequence the server had reached.`
 
 // getOpts are the flags of get.
 type getOpts struct {
@@ -36,7 +41,21 @@ type getOpts struct {
 	tenant, status, outcome, formation, after string
 	limit                                     int
 	all                                       bool
+	minSeq                                    uint64
+	wait                                      time.Duration
 	out                                       *outputFlag
+}
+
+// reads are the read options of the flags: --min-seq and --wait.
+func (o getOpts) reads() []client.ReadOption {
+	if o.minSeq == 0 {
+		return nil
+	}
+	opts := []client.ReadOption{client.MinSeq(o.minSeq)}
+	if o.wait > 0 {
+		opts = append(opts, client.Wait(o.wait))
+	}
+	return opts
 }
 
 func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,7 +71,9 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.formation, "formation", "", "cells: only the cells of this formation")
 	fs.IntVar(&o.limit, "limit", 0, "page size, 1 to 1000 (default: the server's, 100)")
 	fs.StringVar(&o.after, "after", "", "start after this id (the next page of a list)")
-	fs.BoolVar(&o.all, "all", false, "follow the pages to the end of the list")
+	fs.BoolVar(&o.all, "all", false, "follow the pages to the end of the list (a formation: all its cells)")
+	fs.Uint64Var(&o.minSeq, "min-seq", 0, "read your writes: answer only once the events up to this sequence are in (the seq= publish printed)")
+	fs.DurationVar(&o.wait, "wait", 0, "with --min-seq: how long the server may wait for it, up to 30s (default: the server's, 5s)")
 	o.out = bindOutput(fs, "table", "json")
 	pos, given, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -83,7 +104,11 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	default:
 		return usageError{fmt.Sprintf("cannot get %q: want formations, cells, formation ID or cell ID", pos[0])}
 	}
-	if len(ids) == 1 {
+	switch {
+	case len(ids) == 1 && kind == "formation":
+		// One formation: a page of its cells, or all of them.
+		listFlags = []string{"limit", "all"}
+	case len(ids) == 1:
 		listFlags = nil
 	}
 	for name := range given {
@@ -94,6 +119,9 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.limit < 0 || o.limit > projection.MaxLimit {
 		return usageError{fmt.Sprintf("--limit %d: want 1 to %d", o.limit, projection.MaxLimit)}
 	}
+	if given["wait"] && (o.minSeq == 0 || o.wait < 0 || o.wait > 30*time.Second) {
+		return usageError{fmt.Sprintf("--wait %v: want 0s to 30s, with --min-seq", o.wait)}
+	}
 	if o.all && o.limit == 0 {
 		o.limit = projection.MaxLimit // fewer round trips
 	}
@@ -103,7 +131,7 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case kind == "formation" && len(ids) == 1:
-		err = getFormation(ctx, c, ids[0], o, stdout)
+		err = getFormation(ctx, c, ids[0], o, stdout, stderr)
 	case kind == "cell" && len(ids) == 1:
 		err = getCell(ctx, c, ids[0], o, stdout)
 	case kind == "formation":
@@ -117,10 +145,11 @@ func get(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// isGetFlag: --server and -o apply everywhere, the others to lists only.
+// isGetFlag: --server, -o, --min-seq and --wait apply everywhere, the
+// others to lists only (and a formation's cells).
 func isGetFlag(name string, listFlags []string) bool {
 	switch name {
-	case "server", "token", "creds", "cacert", "o", "output":
+	case "server", "token", "creds", "cacert", "o", "output", "min-seq", "wait":
 		return true
 	}
 	for _, f := range listFlags {
@@ -137,7 +166,7 @@ func listFormations(ctx context.Context, c *client.Client, o getOpts, stdout, st
 		noun: "formations",
 		fetch: func(after string) (page[projection.Formation], error) {
 			q.After = after
-			l, err := c.Formations(ctx, q)
+			l, err := c.Formations(ctx, q, o.reads()...)
 			if err != nil {
 				return page[projection.Formation]{}, err
 			}
@@ -156,7 +185,7 @@ func listCells(ctx context.Context, c *client.Client, o getOpts, stdout, stderr 
 		noun: "cells",
 		fetch: func(after string) (page[projection.Cell], error) {
 			q.After = after
-			l, err := c.Cells(ctx, q)
+			l, err := c.Cells(ctx, q, o.reads()...)
 			if err != nil {
 				return page[projection.Cell]{}, err
 			}
@@ -216,12 +245,30 @@ func listPages[T any](o getOpts, stdout, stderr io.Writer, l lister[T]) error {
 	}
 }
 
-func getFormation(ctx context.Context, c *client.Client, id string, o getOpts, stdout io.Writer) error {
-	d, err := c.Formation(ctx, id)
+// getFormation prints one formation and the first page of its cells
+// (saying on stderr how to get the rest), or with --all every cell.
+func getFormation(ctx context.Context, c *client.Client, id string, o getOpts, stdout, stderr io.Writer) error {
+	var d *client.FormationDetail
+	var err error
+	if o.all {
+		d, err = c.FormationAll(ctx, id, o.reads()...)
+	} else {
+		opts := o.reads()
+		if o.limit > 0 {
+			opts = append(opts, client.CellsLimit(o.limit))
+		}
+		d, err = c.Formation(ctx, id, opts...)
+	}
 	if err != nil {
 		return err
 	}
+	if d.CellsNext != "" {
+		fmt.Fprintf(stderr, "more cells follow: get cells --formation %s --after %s (or get formation %s --all)\n", id, d.CellsNext, id)
+	}
 	if o.out.value == "json" {
+		if o.all {
+			return writeJSON(stdout, d.FormationDetail)
+		}
 		return writeRaw(stdout, d.Raw)
 	}
 	f := d.Formation
@@ -248,7 +295,7 @@ func getFormation(ctx context.Context, c *client.Client, id string, o getOpts, s
 }
 
 func getCell(ctx context.Context, c *client.Client, id string, o getOpts, stdout io.Writer) error {
-	d, err := c.Cell(ctx, id)
+	d, err := c.Cell(ctx, id, o.reads()...)
 	if err != nil {
 		return err
 	}

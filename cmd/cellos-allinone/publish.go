@@ -23,8 +23,13 @@ lines skipped. Events are published in order; the first one that fails
 stops the command with its line number (exit 1), after the ones before it
 were published. For each event it prints
   seq=<stream sequence> subject=<NATS subject> duplicate=<true|false>
-(-o json: the server's answer). duplicate=true: an event with the same id
-was published within the server's duplicate window; nothing was added.`
+(-o json: the server's answer; -o seq: the sequence alone). duplicate=true:
+an event with the same id was published within the server's duplicate
+window; nothing was added, and seq is where it was stored the first time.
+
+To read your own writes, pass the last seq to get --min-seq:
+  seq=$(cellos-allinone publish -f events.jsonl -o seq | tail -n 1)
+  cellos-allinone get formation f-1 --min-seq "$seq"`
 
 // stdin is where "-f -" reads; tests replace it.
 var stdin io.Reader = os.Stdin
@@ -42,7 +47,7 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rm.bind(fs, client.DefaultServer)
 	fs.StringVar(&file, "f", "", "file to publish, - for standard input (required)")
 	fs.StringVar(&file, "file", "", "same as -f")
-	out := bindOutput(fs, "text", "json")
+	out := bindOutput(fs, "text", "json", "seq")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -78,8 +83,12 @@ func publish(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("%s, line %d: %w", name, line, remoteError(server, err, false))
 		}
 		n++
-		if out.value == "json" {
+		switch out.value {
+		case "json":
 			return writeRaw(stdout, res.Raw)
+		case "seq":
+			_, err = fmt.Fprintln(stdout, res.Seq)
+			return err
 		}
 		_, err = fmt.Fprintf(stdout, "seq=%d subject=%s duplicate=%t\n", res.Seq, res.Subject, res.Duplicate)
 		return err

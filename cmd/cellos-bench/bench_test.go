@@ -1,9 +1,12 @@
 package main
 
 import (
+	"io"
 	"math"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // These check the arithmetic of the report, never a timing.
@@ -123,5 +126,56 @@ func TestGenerate(t *testing.T) {
 	m := ds.at(499)
 	if m.subject == "" || m.id == "" || m.payload[0] != '{' {
 		t.Errorf("last message %+v", m)
+	}
+}
+
+func TestRYWRates(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []int
+	}{
+		{nil, []int{0, 1000, 2500, 5000}},
+		{[]string{"--quick"}, []int{0, 2000}},
+		{[]string{"--quick", "--ryw-rates", "500"}, []int{500}},
+	} {
+		cfg, err := parseFlags(c.args, io.Discard)
+		if err != nil {
+			t.Errorf("parseFlags(%q): %v", c.args, err)
+		} else if !slices.Equal(cfg.rywRates, c.want) {
+			t.Errorf("parseFlags(%q): rates %v, want %v", c.args, cfg.rywRates, c.want)
+		}
+	}
+	for _, bad := range []string{"1000,0", "x", "-1", "0,0"} {
+		if _, err := parseFlags([]string{"--ryw-rates", bad}, io.Discard); err == nil {
+			t.Errorf("--ryw-rates %q was taken", bad)
+		}
+	}
+}
+
+// Figure 11's table: a row per rate of each binary, the idle one without
+// a rate, the misses as a share; a binary without min_seq says so.
+func TestReadYourWritesSection(t *testing.T) {
+	r := &run{cfg: &config{rywFor: time.Second}, Results: []*result{
+		{Bin: binary{Label: "before"}, RYW: rywResult{Skipped: "the server does not take min_seq"}},
+		{Bin: binary{Label: "now"}, RYW: rywResult{Points: []rywPoint{
+			{Rate: 0, Get: latency{N: 10, P50: 0.005, P99: 0.013, Max: 0.02}, EndToEnd: latency{N: 10}, Plain: 10, Missed: 10},
+			{Rate: 5000, Ingested: 4994, Get: latency{N: 8, P50: 0.008, P99: 0.059, Max: 0.1}, EndToEnd: latency{N: 8}, Plain: 8, Missed: 6},
+		}}},
+	}}
+	var b strings.Builder
+	r.writeReadYourWrites(&b, []string{"bench-ryw.png"})
+	for _, want := range []string{
+		"| before | not measured: the server does not take min_seq |",
+		"| now | none | 5.00 ms / 13.0 ms / 20.0 ms |",
+		"| now | 5,000 ev/s / 5,000 ev/s | 8.00 ms / 59.0 ms / 100.0 ms |",
+		"| 10 of 10 (100 %) |", "| 6 of 8 (75 %) |",
+		"![bench-ryw.png](bench-ryw.png)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("figure 11 lacks %q:\n%s", want, b.String())
+		}
+	}
+	if p, ok := r.now().RYW.busiest(); !ok || p.Rate != 5000 {
+		t.Errorf("busiest = %+v, %v; want the 5,000 ev/s point", p, ok)
 	}
 }

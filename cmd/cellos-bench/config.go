@@ -34,11 +34,16 @@ type config struct {
 	// in how many steps; --months-only runs it alone.
 	monthsEvents, monthsRetained, monthsSteps int
 	monthsOnly                                bool
-	queryRate                                 int
-	inflight                                  int
-	seed                                      uint64
-	chromium                                  string
-	waitDup                                   bool
+	// Figure 11, read-your-writes: the ingest rates it is measured under
+	// (0: none), and how long at each; --ryw-only runs it alone.
+	rywRates  []int
+	rywFor    time.Duration
+	rywOnly   bool
+	queryRate int
+	inflight  int
+	seed      uint64
+	chromium  string
+	waitDup   bool
 
 	fanoutFor, queryDur, syncInterval, timeout, webTimeout time.Duration
 	bootTimeout, stopTimeout, loadTimeout                  time.Duration
@@ -53,8 +58,9 @@ Measures the cellos-allinone binary as a black box (flags, ports, HTTP,
 NATS, files) on demo traffic: boot from a checkpoint and after SIGKILL,
 peak memory, full rebuild against the raw read rate, publish rate against
 a bare nats-server, projector lag, checkpoint size and transaction time,
-query latency under ingest, WebSocket fan-out and the web view. It prints
-the report and writes it to <out-dir>/benchmarks.md with its plots.
+query latency and read-your-writes (a write read back with min_seq)
+under ingest, WebSocket fan-out and the web view. It prints the report
+and writes it to <out-dir>/benchmarks.md with its plots.
 
 Examples:
   go run ./cmd/cellos-bench                          # 1,000,000 events into docs/
@@ -92,6 +98,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.monthsRetained, "months-retained", 1_000_000, "months: events the stream keeps (its byte cap is this × 490 B)")
 	fs.IntVar(&c.monthsSteps, "months-steps", 10, "months: steps of the history, each measured")
 	fs.BoolVar(&c.monthsOnly, "months-only", false, "measure months (figure 10) alone and print its section; docs/benchmarks.md is left as it is")
+	rywRates := fs.String("ryw-rates", "0,1000,2500,5000", "read-your-writes: events/s published over NATS while one client writes and reads its writes back, each rate in turn (0: none)")
+	fs.DurationVar(&c.rywFor, "ryw-duration", 10*time.Second, "read-your-writes: how long at each rate")
+	fs.BoolVar(&c.rywOnly, "ryw-only", false, "measure read-your-writes (figure 11) alone, on a fresh server of each binary, and print its section; docs/benchmarks.md is left as it is")
 	fs.BoolVar(&c.doorsOnly, "doors-only", false, "measure the doors (figure 9) alone and print their section; docs/benchmarks.md is left as it is")
 	fs.DurationVar(&c.queryDur, "query-duration", 15*time.Second, "how long queries run under ingest (a third of it idle before)")
 	fs.IntVar(&c.inflight, "inflight", 4096, "most unacknowledged async publishes")
@@ -131,6 +140,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		set("months-events", func() { c.monthsEvents = 200_000 })
 		set("months-retained", func() { c.monthsRetained = 20_000 })
 		set("months-steps", func() { c.monthsSteps = 4 })
+		set("ryw-rates", func() { *rywRates = "0,2000" })
+		set("ryw-duration", func() { c.rywFor = time.Second })
 	}
 	c.seed = *seed
 	for s := range strings.SplitSeq(*sockets, ",") {
@@ -139,6 +150,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			return nil, fmt.Errorf("--sockets: %q is not a positive count", s)
 		}
 		c.sockets = append(c.sockets, n)
+	}
+	for s := range strings.SplitSeq(*rywRates, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 0 || len(c.rywRates) > 0 && n <= c.rywRates[len(c.rywRates)-1] {
+			return nil, fmt.Errorf("--ryw-rates: %q is not a rate (events/s, 0 or more, rising)", s)
+		}
+		c.rywRates = append(c.rywRates, n)
 	}
 	switch {
 	case c.events < 10:
@@ -149,6 +167,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--before-bin and --before-ref: give one")
 	case c.fanoutRate < 1 || c.queryRate < 1 || c.inflight < 1:
 		return nil, fmt.Errorf("--fanout-rate, --query-ingest-rate and --inflight must be positive")
+	case c.rywFor <= 0:
+		return nil, fmt.Errorf("--ryw-duration %v: want a positive duration", c.rywFor)
 	}
 	c.bootTimeout, c.stopTimeout, c.loadTimeout = 10*time.Minute, 2*time.Minute, 20*time.Minute
 	return c, nil

@@ -20,6 +20,7 @@ func (r *run) writeMethod(b *strings.Builder) {
 		fmt.Sprintf("**Queries (6).** %s idle, then %s while events of new formations and cells are published at %s ev/s, on the full-size server booted from its checkpoint.", c.queryDur/3, c.queryDur, count(c.queryRate)),
 		fmt.Sprintf("**Fan-out (7).** N WebSockets on `/ws/events` (with `batch=1` when the server takes it), all greeted before the publisher starts; %d ev/s for %s; latency is from just before the publish call to the frame's receipt, for every event on every socket; the client readers run in this command, on the same cores.", c.fanoutRate, c.fanoutFor),
 		"**Web view (8).** See its section; the server's memory is its VmRSS sampled every 100 ms from before the first navigation until 2 s after the last first-rows moment.",
+		fmt.Sprintf("**Read your writes (11).** After the queries, on the same full-size server (with `--ryw-only`: a fresh server of each binary, its registry empty): one client admits a new cell with `POST /v1/events` and at once reads it back, write after write, %s at each of %s ev/s published over NATS meanwhile (the queries' traffic). Every other write is read with `min_seq=<the seq it was answered>`: POST, GET and POST + GET timed per write, a GET that misses its write failing the run; the others with a plain GET, counted found or 404.", c.rywFor, joinCounts(c.rywRates)),
 		"Nothing here is asserted by a test; `.ci/run` runs `--quick` only to prove the command works.",
 	}
 	for _, it := range items {

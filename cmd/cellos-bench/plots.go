@@ -22,6 +22,7 @@ func (r *run) plots(dir string) ([]string, error) {
 		{"bench-fanout.png", r.fanoutPlot},
 		{"bench-months-state.png", r.monthsStatePlot},
 		{"bench-months-entities.png", r.monthsEntitiesPlot},
+		{"bench-ryw.png", r.rywPlot},
 	} {
 		pl, err := p.draw()
 		if err != nil {
@@ -139,6 +140,21 @@ func (r *run) monthsEntitiesPlot() (*plot.Plot, error) {
 		return []any{
 			res.Bin.Label + ": formations + cells held", line(res.Months.Points, monthsX, func(p monthsPoint) float64 { return float64(p.Formations+p.Cells) / 1000 }),
 			res.Bin.Label + ": events retained", line(res.Months.Points, monthsX, func(p monthsPoint) float64 { return float64(p.StreamMsgs) / 1000 }),
+		}
+	})
+	return pl, err
+}
+
+func (r *run) rywPlot() (*plot.Plot, error) {
+	if len(r.now().RYW.Points) == 0 {
+		return nil, nil
+	}
+	pl := newPlot("Read your writes: GET with min_seq right after the POST", "events/s published meanwhile over NATS", "GET latency (ms)")
+	x := func(p rywPoint) float64 { return float64(p.Rate) }
+	err := r.series(pl, func(res *result) []any {
+		return []any{
+			res.Bin.Label + ": p50", line(res.RYW.Points, x, func(p rywPoint) float64 { return p.Get.P50 * 1000 }),
+			res.Bin.Label + ": p99", line(res.RYW.Points, x, func(p rywPoint) float64 { return p.Get.P99 * 1000 }),
 		}
 	})
 	return pl, err

@@ -47,6 +47,7 @@ func (r *run) markdown(plots []string) string {
 	r.writeWeb(&b)
 	r.writeDoors(&b)
 	r.writeMonths(&b, plots)
+	r.writeReadYourWrites(&b, plots)
 	b.WriteString(experiments)
 	r.writeMethod(&b)
 	return b.String()
@@ -146,6 +147,17 @@ func (r *run) writeSummary(b *strings.Builder) {
 			func(x *result) string { return sec(x.webFirstRows()) }, "—", "")
 		add("8", "server RSS while serving the web view (largest VmRSS)", "—",
 			func(x *result) string { return mib(x.Web.RSSPeak) }, "—", "")
+	}
+	if p, ok := now.RYW.busiest(); ok {
+		add("11", fmt.Sprintf("read-your-writes under %s ev/s: `POST /v1/events`, then `GET /v1/cells/{id}?min_seq=<its seq>`: the GET's p50 / p99", count(p.Rate)), "—",
+			func(x *result) string {
+				q, ok := x.RYW.busiest()
+				if !ok {
+					return "no min_seq"
+				}
+				return ms(q.Get.P50) + " / " + ms(q.Get.P99)
+			},
+			"without min_seq, the wait is up to the checkpoint interval (200 ms)", ratio(p.Get.P99, 0.200, "× the interval"))
 	}
 	fmt.Fprintf(b, "\n## Summary (%s events; medians of %d)\n\n", count(r.Events), r.cfg.reps)
 	b.WriteString("| # | figure | issue (today) | before | now | ceiling or target | now vs ceiling or target |\n|---|---|---|---|---|---|---|\n")
@@ -311,5 +323,35 @@ func (r *run) writeMonths(b *strings.Builder, plots []string) {
 		if contains(plots, name) {
 			fmt.Fprintf(b, "\n![%s](%s)\n", name, name)
 		}
+	}
+}
+
+// writeReadYourWrites is figure 11: a write read back with min_seq, at
+// each ingest rate.
+func (r *run) writeReadYourWrites(b *strings.Builder, plots []string) {
+	fmt.Fprintf(b, "\n## Read your writes: `min_seq` under ingest\n\n")
+	fmt.Fprintf(b, "One client, one write after the other, for %s at each rate while events are published over NATS: `POST /v1/events` admits a new cell, "+
+		"then the client reads it back — every other write with `GET /v1/cells/{id}?min_seq=<the seq the POST answered>` (timed; a read that does not hold its write, or answers at a cursor below `min_seq`, fails the run), "+
+		"the others with a plain `GET /v1/cells/{id}` (counted: how often a read right after its write misses it without `min_seq`). "+
+		"The server commits its state every 200 ms (`--checkpoint-interval`) or after 2,000 events; a read that waits for an event already applied makes it commit at once (at most one such commit every 5 ms).\n\n", r.cfg.rywFor)
+	b.WriteString("| binary | ingest asked / acknowledged | GET with min_seq p50 / p99 / max | POST p50 / p99 | POST + GET p50 / p99 (writes) | plain GET missed its write |\n|---|---|---|---|---|---|\n")
+	for _, res := range r.Results {
+		y := res.RYW
+		if y.Skipped != "" {
+			fmt.Fprintf(b, "| %s | not measured: %s | | | | |\n", res.Bin.Label, y.Skipped)
+			continue
+		}
+		for _, p := range y.Points {
+			ingest := "none"
+			if p.Rate > 0 {
+				ingest = evs(float64(p.Rate)) + " / " + evs(p.Ingested)
+			}
+			fmt.Fprintf(b, "| %s | %s | %s / %s / %s | %s / %s | %s / %s (%s) | %d of %d (%s) |\n", res.Bin.Label, ingest,
+				ms(p.Get.P50), ms(p.Get.P99), ms(p.Get.Max), ms(p.Post.P50), ms(p.Post.P99), ms(p.EndToEnd.P50), ms(p.EndToEnd.P99), count(p.EndToEnd.N),
+				p.Missed, p.Plain, pct(p.missRate()))
+		}
+	}
+	if contains(plots, "bench-ryw.png") {
+		b.WriteString("\n![bench-ryw.png](bench-ryw.png)\n")
 	}
 }

@@ -17,6 +17,7 @@ type result struct {
 	Ingest ingestResult  `json:"ingest"`
 	Sizes  []sizePoint   `json:"sizes"`
 	Query  queryResult   `json:"query"`
+	RYW    rywResult     `json:"readYourWrites"`
 	Batch  bool          `json:"batch"` // the server takes /ws/events?batch=1
 	Fanout []fanoutPoint `json:"fanout"`
 	Web    webResult     `json:"web"`
@@ -81,6 +82,15 @@ func bench(ctx context.Context, args []string) error {
 			return err
 		}
 		r.writeMonths(&b, nil)
+		fmt.Print(b.String())
+		return nil
+	}
+	if cfg.rywOnly {
+		var b strings.Builder
+		if err := rywFresh(ctx, cfg, r.Results); err != nil {
+			return err
+		}
+		r.writeReadYourWrites(&b, nil)
 		fmt.Print(b.String())
 		return nil
 	}
@@ -219,8 +229,8 @@ func buildAll(ctx context.Context, cfg *config, r *run, ds *dataset) ([]stored, 
 }
 
 // serving measures what a running full-size server serves: the web view
-// (first, on a quiet server), queries idle and under ingest, then the
-// fan-out.
+// (first, on a quiet server), queries idle and under ingest,
+// read-your-writes, then the fan-out.
 func serving(ctx context.Context, cfg *config, res *result, dir string, i uint64) error {
 	most := 0
 	for _, k := range cfg.sockets {
@@ -244,6 +254,12 @@ func serving(ctx context.Context, cfg *config, res *result, dir string, i uint64
 	}
 	cfg.say("%-6s queries at %d cells: idle p50 %.1f ms p99 %.1f ms; under %d ev/s p50 %.1f ms p99 %.1f ms", res.Bin.Label, res.Query.Cells,
 		res.Query.Idle.P50*1000, res.Query.Idle.P99*1000, res.Query.IngestRate, res.Query.Busy.P50*1000, res.Query.Busy.P99*1000)
+	if res.RYW, err = readYourWrites(ctx, cfg, res.Bin, s, newLive(seed+500), i); err != nil {
+		return err
+	}
+	if res.RYW.Skipped != "" {
+		cfg.say("%-6s read-your-writes not measured: %s", res.Bin.Label, res.RYW.Skipped)
+	}
 	if res.Batch, err = batchSupported(ctx, s, nil); err != nil {
 		return err
 	}

@@ -304,8 +304,9 @@ export class ListQuery extends Query {
 }
 
 // OneQuery is one formation or one cell, for its page. A formation is read
-// as the first of its id prefix (GET /v1/formations/{id} would bring every
-// cell of it too); found is false when the server has no such entity.
+// with the smallest page of its cells (limit=1: its page lists its cells
+// through a ListQuery of its own, a page at a time); found is false when
+// the server has no such entity.
 export class OneQuery extends Query {
   constructor(ctx, { kind, id, onChange, others }) {
     super(ctx, kind, onChange);
@@ -320,8 +321,8 @@ export class OneQuery extends Query {
     let items = [];
     try {
       if (this.kind === 'formation') {
-        body = await getJSON(`/v1/formations?${new URLSearchParams({ prefix: this.id, limit: '1' })}`);
-        items = body.formations.filter((f) => f.id === this.id);
+        body = await getJSON(`/v1/formations/${encodeURIComponent(this.id)}?limit=1`);
+        items = [body.formation];
       } else {
         body = await getJSON(`/v1/cells/${encodeURIComponent(this.id)}`);
         items = [body.cell];
