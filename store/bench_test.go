@@ -32,7 +32,17 @@ func decodedRounds(n int) [][]projection.Decoded {
 // registry that already holds 50,000 events' worth of entities, and
 // commits each round: the cost of the live write path per event, fsync
 // left out.
-func BenchmarkCommit(b *testing.B) {
+func BenchmarkCommit(b *testing.B) { benchmarkCommit(b, 0) }
+
+// BenchmarkCommitPruning is BenchmarkCommit on a stream that keeps the
+// last 50,000 events: each commit also prunes what ended before the floor
+// (about a round's worth of finished formations and cells), and the
+// registry stays the size of the window.
+func BenchmarkCommitPruning(b *testing.B) { benchmarkCommit(b, 50_000) }
+
+// benchmarkCommit runs the benchmark; with window > 0 the floor follows
+// the cursor at that distance.
+func benchmarkCommit(b *testing.B, window uint64) {
 	const warm = 50_000
 	rounds := decodedRounds(warm + 400*benchRound)
 	s := mustOpen(b, filepath.Join(b.TempDir(), "cp.db"))
@@ -48,19 +58,26 @@ func BenchmarkCommit(b *testing.B) {
 	}
 	defer bt.Close()
 	i := 0
+	var inCommit time.Duration
 	commit := func() {
 		for _, d := range rounds[i] {
 			projection.Apply(bt, d)
 		}
-		if err := bt.Commit(time.Now()); err != nil {
+		if cursor := bt.Meta().Cursor; window > 0 && cursor > window {
+			bt.SetFloor(cursor - window)
+		}
+		start := time.Now()
+		if err := bt.Commit(start); err != nil {
 			b.Fatal(err)
 		}
+		inCommit += time.Since(start)
 		i++
 	}
 	for range warm / benchRound {
 		commit()
 	}
 	b.ResetTimer()
+	inCommit = 0
 	for b.Loop() {
 		if i == len(rounds) {
 			b.Fatalf("more than %d rounds", len(rounds))
@@ -68,4 +85,6 @@ func BenchmarkCommit(b *testing.B) {
 		commit()
 	}
 	b.ReportMetric(float64(b.N*benchRound)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(inCommit.Microseconds())/float64(b.N), "µs-in-commit/op")
+	b.ReportMetric(float64(bt.Meta().Pruned.Formations+bt.Meta().Pruned.Cells)/float64(i), "pruned/commit")
 }
