@@ -174,12 +174,26 @@ func TestBoot(t *testing.T) {
 		boot:  Boot{Rebuild: RebuildUnreadable, ReplayFrom: 1, ReplayTo: 40, Replayed: 40},
 		aside: 1,
 	}, {
-		name: "older schema rebuilds", // schema 3: fold v2, without the tenant rules
+		name: "older schema rebuilds", // schema 4: records without spans, nothing pruned
 		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
 			e.checkpointOfSchema(t, store.SchemaVersion-1)
 			return nil
 		},
 		boot: Boot{Rebuild: RebuildOldSchema, ReplayFrom: 1, ReplayTo: 25, Replayed: 25},
+	}, {
+		// Schema 4 kept every entity it ever saw: rebuilt from the retained
+		// events, the state holds what they and the live entities need.
+		name: "a state of schema 4 rebuilds from what is retained",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.publish(t, 120)
+			e.checkpoint(t)
+			e.purge(t, jetstream.WithPurgeSequence(61))
+			mutateBolt(t, e.checkpointPath(), func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{0, 0, 0, 0, 0, 0, 0, 4})
+			})
+			return nil
+		},
+		boot: Boot{Rebuild: RebuildOldSchema, ReplayFrom: 61, ReplayTo: 120, Replayed: 60},
 	}, {
 		// What fold v2 made of a cross-tenant event is no state of fold v3.
 		name: "a state of fold v2 rebuilds",
