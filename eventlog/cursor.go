@@ -49,7 +49,9 @@ func StartSeq(since uint64, hasSince bool, lastSeq uint64) uint64 {
 //   - since+1 is below the first retained sequence: the events in between
 //     expired or were purged (JetStream would silently start at the
 //     floor, docs/design.md §9, so this is decided here by comparing
-//     sequences);
+//     sequences) — except since 0: a reader that holds nothing has
+//     nothing to lose, so it starts at the first retained sequence,
+//     "everything retained" (docs/design.md §5);
 //   - since is beyond the last sequence: the cursor belongs to another
 //     incarnation or to a tail lost in a power cut, and waiting for "new"
 //     sequences would hand the reader events it believes it already has.
@@ -60,6 +62,8 @@ func Resume(c Cursor, st State) (start uint64, err error) {
 		return 0, &CursorError{c, st, fmt.Sprintf("epoch %q is not the stream's current epoch %q: the stream was recreated", c.Epoch, st.Epoch)}
 	case !c.HasSince:
 		return start, nil
+	case c.Since == 0:
+		return max(start, st.FirstSeq), nil
 	case start < st.FirstSeq:
 		return 0, &CursorError{c, st, fmt.Sprintf("since %d is below the retained floor: the first retained sequence is %d", c.Since, st.FirstSeq)}
 	case c.Since > st.LastSeq:

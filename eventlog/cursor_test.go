@@ -45,7 +45,9 @@ func TestResume(t *testing.T) {
 		{"live only", eventlog.Cursor{}, st, 21, false},
 		{"since just below the floor resumes at the floor", eventlog.Cursor{Since: 9, HasSince: true}, st, 10, false},
 		{"since below the floor", eventlog.Cursor{Since: 8, HasSince: true}, st, 0, true},
-		{"since 0 below the floor", eventlog.Cursor{Since: 0, HasSince: true}, st, 0, true},
+		{"since 0 starts at the floor", eventlog.Cursor{Since: 0, HasSince: true}, st, 10, false},
+		{"since 1 below the floor", eventlog.Cursor{Since: 1, HasSince: true}, st, 0, true},
+		{"since 0 of another epoch", eventlog.Cursor{Since: 0, HasSince: true, Epoch: "E0"}, st, 0, true},
 		{"since at the last sequence", eventlog.Cursor{Since: 20, HasSince: true}, st, 21, false},
 		{"since beyond the last sequence", eventlog.Cursor{Since: 21, HasSince: true}, st, 0, true},
 		{"since at the uint64 maximum", eventlog.Cursor{Since: math.MaxUint64, HasSince: true}, st, 0, true},
@@ -55,6 +57,7 @@ func TestResume(t *testing.T) {
 		{"empty new stream, since 0", eventlog.Cursor{Since: 0, HasSince: true}, eventlog.State{}, 1, false},
 		{"purged stream, since at its last sequence", eventlog.Cursor{Since: 20, HasSince: true}, eventlog.State{FirstSeq: 21, LastSeq: 20}, 21, false},
 		{"purged stream, since before its last sequence", eventlog.Cursor{Since: 19, HasSince: true}, eventlog.State{FirstSeq: 21, LastSeq: 20}, 0, true},
+		{"purged stream, since 0 waits at its floor", eventlog.Cursor{Since: 0, HasSince: true}, eventlog.State{FirstSeq: 21, LastSeq: 20}, 21, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

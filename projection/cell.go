@@ -74,7 +74,26 @@ type Cell struct {
 	CreatedAt   time.Time       `json:"createdAt"`
 	UpdatedAt   time.Time       `json:"updatedAt"`
 	LastSeq     uint64          `json:"lastSeq"`
+	Span                        // not served
 }
+
+// Span is where an entity lies in the log, for the retention rule
+// (docs/design.md §3) and snapshot verify; it is not served.
+type Span struct {
+	// FirstSeq is the sequence of the event that created the entity.
+	FirstSeq uint64 `json:"-"`
+	// LastEvent is the sequence of the last event that changed the entity
+	// or, once it has ended, named it (an event that changes nothing, or
+	// one rejected for its tenant; for a formation also a cell event that
+	// names it). LastSeq <= LastEvent. An ended entity whose LastEvent is
+	// below the stream's first sequence is pruned.
+	LastEvent uint64 `json:"-"`
+}
+
+// Ended reports whether the cell's life is over: completed, failed or
+// destroyed. A destroyed cell is pruned once its last event expired; a
+// completed or failed one also needs its formation gone.
+func (c *Cell) Ended() bool { return stateRank(c.State) >= 2 }
 
 // countKey is what a cell's place in the per-formation counts depends on.
 type countKey struct{ formation, state, outcome string }

@@ -108,3 +108,23 @@ func (p *Projection) Dump() []byte {
 	}
 	return mustJSON(d)
 }
+
+// Registry is every entity a state holds, tombstones included: formations
+// with their served counts (PrunedCells set), cells, each with its Span.
+// It is what snapshot verify compares with the retained log.
+type Registry struct {
+	Formations map[string]Formation
+	Cells      map[string]Cell
+}
+
+// Registry returns every entity the projection holds.
+func (p *Projection) Registry() Registry {
+	r := Registry{Formations: make(map[string]Formation, len(p.formations)), Cells: make(map[string]Cell, len(p.cells))}
+	for id, f := range p.formations {
+		r.Formations[id] = p.formationView(f)
+	}
+	for id, c := range p.cells {
+		r.Cells[id] = *c
+	}
+	return r
+}

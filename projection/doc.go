@@ -5,6 +5,12 @@
 // events 1..N is a function of those events alone, so a projection restored
 // from a checkpoint taken at N and fed N+1.. equals one folded from scratch.
 //
+// The retention rule (docs/design.md §3) is Prune: an entity's Span says
+// where it lies in the log, and what ended before the floor leaves the
+// registry. A pruned state is a function of the events applied and the
+// floors it was pruned at; CompareRetained says what a fold of the
+// retained events alone proves of it.
+//
 // A Projection is not safe for concurrent use; its owner (the projector)
 // serialises access.
 //

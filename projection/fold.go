@@ -30,12 +30,14 @@ type State interface {
 }
 
 // Meta is the fold's position: the last sequence applied, the identity of
-// the message there, the outcome counters and the gaps.
+// the message there, the outcome counters, the gaps, and what the
+// retention rule removed.
 type Meta struct {
 	Cursor   uint64   `json:"cursor"`
 	CursorID string   `json:"cursorId"`
 	Counters Counters `json:"counters"`
 	Gaps     []Gap    `json:"gaps,omitempty"`
+	Pruned   Pruned   `json:"pruned"`
 }
 
 // Apply folds one decoded message into st (docs/design.md §3). A message
@@ -98,22 +100,31 @@ func Skip(st State, seq uint64) {
 // else the cell's) and, for a rejected event, the rule.
 func applyCell(st State, d Decoded) (string, Rejection) {
 	c, found := st.LoadCell(d.EntityID)
-	if found && c.TenantID != "" && other(d.TenantID, c.TenantID) {
-		return d.TenantID, RejectedEntityTenant
-	}
 	// Only an event that names a formation loads it: the cell gets its
-	// formation (and may inherit its tenant) only from such an event.
+	// formation (and may inherit its tenant) only from such an event. An
+	// ended formation counts it as one of its events, whatever becomes of
+	// the event (Span).
 	var f Formation
 	var hasF bool
 	if d.FormationID != "" {
-		f, hasF = st.LoadFormation(d.FormationID)
-		if claim := cmp.Or(d.TenantID, c.TenantID); hasF && f.TenantID != "" && other(claim, f.TenantID) {
-			return claim, RejectedFormationTenant
+		if f, hasF = st.LoadFormation(d.FormationID); hasF && f.Ended() {
+			f.LastEvent = d.Seq
+			st.SaveFormation(f)
 		}
+	}
+	if found && c.TenantID != "" && other(d.TenantID, c.TenantID) {
+		seenCell(st, c, d.Seq)
+		return d.TenantID, RejectedEntityTenant
+	}
+	if claim := cmp.Or(d.TenantID, c.TenantID); hasF && f.TenantID != "" && other(claim, f.TenantID) {
+		if found {
+			seenCell(st, c, d.Seq)
+		}
+		return claim, RejectedFormationTenant
 	}
 	changed := !found
 	if !found {
-		c = Cell{ID: d.EntityID, State: CellAdmitted, CreatedAt: d.At}
+		c = Cell{ID: d.EntityID, State: CellAdmitted, CreatedAt: d.At, Span: Span{FirstSeq: d.Seq}}
 	}
 	if d.Phase == "summary" {
 		// Rule 5: attach (replace) compliance in any state; no state change.
@@ -151,11 +162,29 @@ func applyCell(st State, d Decoded) (string, Rejection) {
 		changed = true
 	}
 	if !changed {
+		seenCell(st, c, d.Seq)
 		return c.TenantID, ""
 	}
-	c.LastSeq, c.UpdatedAt = d.Seq, d.At
+	c.LastSeq, c.LastEvent, c.UpdatedAt = d.Seq, d.Seq, d.At
 	st.SaveCell(c)
 	return c.TenantID, ""
+}
+
+// seenCell records an event that names an ended cell without changing it
+// (Span.LastEvent); a live cell's last event is its last change.
+func seenCell(st State, c Cell, seq uint64) {
+	if c.Ended() {
+		c.LastEvent = seq
+		st.SaveCell(c)
+	}
+}
+
+// seenFormation is seenCell for a formation.
+func seenFormation(st State, f Formation, seq uint64) {
+	if f.Ended() {
+		f.LastEvent = seq
+		st.SaveFormation(f)
+	}
 }
 
 // applyFormation folds a formation event; it returns the event's tenant
@@ -165,21 +194,23 @@ func applyFormation(st State, d Decoded) (string, Rejection) {
 	// Before the tombstone's no-op: a deleted formation keeps its tenant,
 	// and an event of another tenant is rejected, not ignored.
 	if found && f.TenantID != "" && other(d.TenantID, f.TenantID) {
+		seenFormation(st, f, d.Seq)
 		return d.TenantID, RejectedEntityTenant
 	}
 	if found && f.Deleted {
+		seenFormation(st, f, d.Seq)
 		return cmp.Or(d.TenantID, f.TenantID), ""
 	}
 	changed := false
 	switch {
 	case d.Phase == "deleted":
 		if !found {
-			f = Formation{ID: d.EntityID, Status: FormationCreated, CreatedAt: d.At}
+			f = Formation{ID: d.EntityID, Status: FormationCreated, CreatedAt: d.At, Span: Span{FirstSeq: d.Seq}}
 		}
 		f.Deleted = true
 		changed = true
 	case !found:
-		f = Formation{ID: d.EntityID, Status: d.Phase, CreatedAt: d.At}
+		f = Formation{ID: d.EntityID, Status: d.Phase, CreatedAt: d.At, Span: Span{FirstSeq: d.Seq}}
 		changed = true
 	default:
 		from, to := formationRank[f.Status], formationRank[d.Phase]
@@ -196,8 +227,10 @@ func applyFormation(st State, d Decoded) (string, Rejection) {
 		changed = true
 	}
 	if changed {
-		f.LastSeq, f.UpdatedAt = d.Seq, d.At
+		f.LastSeq, f.LastEvent, f.UpdatedAt = d.Seq, d.Seq, d.At
 		st.SaveFormation(f)
+	} else {
+		seenFormation(st, f, d.Seq)
 	}
 	if tenantNow {
 		inherit(st, f.ID, f.TenantID)

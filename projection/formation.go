@@ -63,6 +63,16 @@ func (c *CellCounts) Add(state, outcome string, n int) {
 	}
 }
 
+// Plus adds the counts of o to c.
+func (c *CellCounts) Plus(o CellCounts) {
+	c.Total += o.Total
+	c.Admitted += o.Admitted
+	c.Running += o.Running
+	c.Completed += o.Completed
+	c.Failed += o.Failed
+	c.Destroyed += o.Destroyed
+}
+
 // Formation is a group of cells (docs/design.md §3, resources).
 type Formation struct {
 	ID        string            `json:"id"`
@@ -77,4 +87,14 @@ type Formation struct {
 	// Deleted marks a tombstone: hidden from every read, and later events
 	// for the id are no-ops.
 	Deleted bool `json:"deleted,omitempty"`
+
+	// Not served (the retention rule's, docs/design.md §3): the span of
+	// the log the formation depends on, and the part of Cells that counts
+	// cells the rule has removed.
+	Span
+	PrunedCells CellCounts `json:"-"`
 }
+
+// Ended reports whether the formation's life is over: a terminal status,
+// or deleted. Only an ended formation is ever pruned.
+func (f *Formation) Ended() bool { return f.Deleted || formationRank[f.Status] == 3 }

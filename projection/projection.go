@@ -80,6 +80,8 @@ type Projection struct {
 	// Derived: cell counts and members per formation id.
 	counts  map[string]*CellCounts
 	members map[string]map[string]struct{}
+	// The counts of the pruned cells a formation still counts (Prune).
+	pruned map[string]*CellCounts
 
 	dec Decoder
 }
@@ -91,6 +93,7 @@ func New() *Projection {
 		cells:      map[string]*Cell{},
 		counts:     map[string]*CellCounts{},
 		members:    map[string]map[string]struct{}{},
+		pruned:     map[string]*CellCounts{},
 	}
 }
 
@@ -115,6 +118,10 @@ func (p *Projection) Counters() Counters { return p.meta.Counters.Clone() }
 
 // Gaps returns the sequence ranges the projection skipped, oldest first.
 func (p *Projection) Gaps() []Gap { return append([]Gap(nil), p.meta.Gaps...) }
+
+// Pruned reports what the retention rule removed, and the floor it last
+// pruned at.
+func (p *Projection) Pruned() Pruned { return p.meta.Pruned }
 
 // Meta implements State.
 func (p *Projection) Meta() *Meta { return &p.meta }

@@ -121,6 +121,10 @@ func (p *Projection) formationView(f *Formation) Formation {
 	if c := p.counts[f.ID]; c != nil {
 		v.Cells = *c
 	}
+	if g := p.pruned[f.ID]; g != nil {
+		v.PrunedCells = *g
+		v.Cells.Plus(*g)
+	}
 	if v.Labels == nil {
 		v.Labels = map[string]string{}
 	}

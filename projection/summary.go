@@ -109,6 +109,7 @@ type Reader interface {
 	Cursor() uint64
 	Counters() Counters
 	Gaps() []Gap
+	Pruned() Pruned
 	Formations(FormationFilter, Page) ([]Formation, string)
 	Formation(id string) (Formation, bool)
 	Cells(CellFilter, Page) ([]Cell, string)

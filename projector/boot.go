@@ -45,6 +45,7 @@ func (p *Projector) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.noteFloor(state)
 	reason, cpAt, err := restore(ctx, p.served, p.events, state)
 	if err != nil {
 		return err

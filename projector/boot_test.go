@@ -89,7 +89,8 @@ func TestBoot(t *testing.T) {
 			e.publish(t, 100)
 			// 51..80 expire before the projector sees them.
 			e.purge(t, jetstream.WithPurgeSequence(81))
-			// The projection is the checkpointed state (1..50) plus 81..100.
+			// The projection is the checkpointed state (1..50) plus 81..100,
+			// less what ended before the floor (docs/design.md §3).
 			err := e.log.Follow(testutil.Ctx(t, 10*time.Second), e.log.Current(), 81, func(d eventlog.Delivery) error {
 				want.Apply(projection.Message{Seq: d.Seq, Time: d.Time, Payload: d.Payload})
 				if d.Seq == 100 {
@@ -100,6 +101,7 @@ func TestBoot(t *testing.T) {
 			if err != errStop {
 				t.Fatal(err)
 			}
+			want.Prune(81)
 			return want
 		},
 		boot: Boot{CheckpointCursor: 50, ReplayFrom: 81, ReplayTo: 100, Replayed: 20},
@@ -119,8 +121,11 @@ func TestBoot(t *testing.T) {
 			want := foldStream(t, e.log)
 			e.publish(t, 40)
 			e.purge(t)
-			// The checkpointed state (1..30), with 31..40 skipped.
+			// The checkpointed state (1..30), with 31..40 skipped, less
+			// what ended before the floor: the stream holds nothing, its
+			// floor is 41.
 			want.Skip(40)
+			want.Prune(41)
 			return want
 		},
 		boot: Boot{CheckpointCursor: 30, ReplayFrom: 41, ReplayTo: 40, Replayed: 0},
@@ -169,12 +174,26 @@ func TestBoot(t *testing.T) {
 		boot:  Boot{Rebuild: RebuildUnreadable, ReplayFrom: 1, ReplayTo: 40, Replayed: 40},
 		aside: 1,
 	}, {
-		name: "older schema rebuilds", // schema 3: fold v2, without the tenant rules
+		name: "older schema rebuilds", // schema 4: records without spans, nothing pruned
 		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
 			e.checkpointOfSchema(t, store.SchemaVersion-1)
 			return nil
 		},
 		boot: Boot{Rebuild: RebuildOldSchema, ReplayFrom: 1, ReplayTo: 25, Replayed: 25},
+	}, {
+		// Schema 4 kept every entity it ever saw: rebuilt from the retained
+		// events, the state holds what they and the live entities need.
+		name: "a state of schema 4 rebuilds from what is retained",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.publish(t, 120)
+			e.checkpoint(t)
+			e.purge(t, jetstream.WithPurgeSequence(61))
+			mutateBolt(t, e.checkpointPath(), func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{0, 0, 0, 0, 0, 0, 0, 4})
+			})
+			return nil
+		},
+		boot: Boot{Rebuild: RebuildOldSchema, ReplayFrom: 61, ReplayTo: 120, Replayed: 60},
 	}, {
 		// What fold v2 made of a cross-tenant event is no state of fold v3.
 		name: "a state of fold v2 rebuilds",

@@ -16,6 +16,7 @@ func (p *Projector) commit() error {
 	if p.broken.Load() {
 		return errors.New("the state has a damaged record; no commit until it is rebuilt")
 	}
+	p.tellFloor()
 	start := time.Now()
 	err := p.batch.Commit(start)
 	p.m.checkpointSeconds.Observe(time.Since(start).Seconds())
@@ -59,10 +60,10 @@ func (p *Projector) commitLogged() {
 	_ = p.commit()
 }
 
-// commitIfDue commits on the interval when anything changed or the cursor
-// moved.
+// commitIfDue commits on the interval when anything changed, the cursor
+// moved, or the floor moved past what the retention rule removes.
 func (p *Projector) commitIfDue() {
-	if p.broken.Load() || p.batch.Pending() == 0 && p.batch.Meta().Cursor == p.committedCursor() && !p.readyPending {
+	if p.broken.Load() || p.batch.Pending() == 0 && p.batch.Meta().Cursor == p.committedCursor() && !p.readyPending && !p.pruneDue() {
 		return
 	}
 	p.commitLogged()

@@ -62,6 +62,13 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 			return float64(get(c))
 		})
 	}
+	pruned := func(name, help string, get func(projection.Pruned) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+			var pr projection.Pruned
+			_ = p.Read(func(v View) { pr = v.Pruned() })
+			return float64(get(pr))
+		})
+	}
 	cursor := func() uint64 {
 		var c uint64
 		_ = p.Read(func(v View) { c = v.Cursor() })
@@ -146,6 +153,10 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 			func(c projection.Counters) uint64 { return c.Malformed }),
 		counter("cellos_events_rejected_total", "Events skipped for a tenant claim fold v3 refuses (survives restarts).",
 			func(c projection.Counters) uint64 { return c.Rejected }),
+		pruned("cellos_pruned_formations_total", "Formations the retention rule removed from the registry: ended, their last event expired (survives restarts).",
+			func(pr projection.Pruned) uint64 { return pr.Formations }),
+		pruned("cellos_pruned_cells_total", "Cells the retention rule removed from the registry: destroyed, or finished with their formation gone, their last event expired (survives restarts).",
+			func(pr projection.Pruned) uint64 { return pr.Cells }),
 	)
 	return m
 }

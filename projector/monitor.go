@@ -165,6 +165,7 @@ func (p *Projector) measureLag(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	p.noteFloor(st)
 	cursor := p.lastSeen.Load()
 	var events uint64
 	var age time.Duration

@@ -148,6 +148,7 @@ type Projector struct {
 	cpFails  atomic.Uint64
 	failing  atomic.Pointer[CommitFailure] // a commit being retried (stall.go); written on the apply goroutine
 	lastSeen atomic.Uint64                 // last sequence applied to the batch being followed
+	floor    atomic.Pointer[floorMark]     // the stream's first sequence, as last read (prune.go)
 	ahead    readAhead                     // what the follow side last read (monitor.go)
 	lag      lagState
 

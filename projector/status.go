@@ -69,10 +69,12 @@ type RebuildStatus struct {
 	FinishedAt *time.Time `json:"finishedAt"`
 }
 
-// RegistryStatus counts what the projection holds.
+// RegistryStatus counts what the projection holds, and what the
+// retention rule removed from it (docs/design.md §3).
 type RegistryStatus struct {
-	Formations int `json:"formations"`
-	Cells      int `json:"cells"`
+	Formations int               `json:"formations"`
+	Cells      int               `json:"cells"`
+	Pruned     projection.Pruned `json:"pruned"`
 }
 
 // Status reads the stream's state and reports the projector's.
@@ -81,6 +83,7 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 	if err != nil {
 		return Status{}, err
 	}
+	p.noteFloor(st)
 	s := Status{
 		Version: version,
 		Ready:   p.Ready(),
@@ -106,6 +109,7 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 		s.Checkpoint.Cursor = v.Cursor()
 		s.Events, s.Gaps = v.Counters(), v.Gaps()
 		s.Registry.Formations, s.Registry.Cells = v.Size()
+		s.Registry.Pruned = v.Pruned()
 		// Read with the state: a rebuilt state takes the served one's
 		// place and stops being stale in one step (promote).
 		// A state that met damage is stale too, also before its

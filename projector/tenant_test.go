@@ -116,7 +116,8 @@ func rejections(t *testing.T, l *eventlog.Stream) map[uint64]string {
 }
 
 // assertChecked fails unless the served state's indexes, counts and
-// aggregates agree with its records.
+// aggregates agree with its records, and it holds nothing the retention
+// rule removes.
 func (r *rig) assertChecked() {
 	r.t.Helper()
 	var diffs []string

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"runtime/debug"
@@ -45,6 +46,10 @@ type Batch struct {
 	// bytes is the size of the cached entities (slotSize), limitBytes its
 	// bound after a commit.
 	bytes, limitBytes int
+	// floor is the stream's first sequence as last told (SetFloor): the
+	// next commit prunes at it, at most pruneLimit entities of it.
+	floor      uint64
+	pruneLimit int
 }
 
 type cellSlot struct {
@@ -55,6 +60,9 @@ type cellSlot struct {
 	inStore bool
 	dirty   bool
 	used    uint64
+	// lastEvent is the file's c.LastEvent, when inStore: where ix-ended
+	// may file it.
+	lastEvent uint64
 }
 
 type formSlot struct {
@@ -65,6 +73,8 @@ type formSlot struct {
 	inStore bool
 	dirty   bool
 	used    uint64
+	// ended is the file's ix-ended key of f, when inStore (nil: none).
+	ended []byte
 }
 
 // Batch starts the write side at the position the file holds. Only one
@@ -77,7 +87,7 @@ func (s *Store) Batch() (*Batch, error) {
 	return &Batch{
 		s: s, epoch: cp.Epoch, meta: cp.Meta,
 		cells: map[string]*cellSlot{}, forms: map[string]*formSlot{}, joined: map[string][]string{},
-		limit: DefaultCacheEntities, limitBytes: DefaultCacheBytes,
+		limit: DefaultCacheEntities, limitBytes: DefaultCacheBytes, pruneLimit: DefaultPruneLimit,
 	}, nil
 }
 
@@ -134,7 +144,7 @@ func (b *Batch) LoadCell(id string) (projection.Cell, bool) {
 			if err != nil {
 				panic(fmt.Errorf("store: %w", err))
 			}
-			sl.c, sl.exists, sl.stored, sl.inStore = c, true, keysOfCell(&c), true
+			sl.c, sl.exists, sl.stored, sl.inStore, sl.lastEvent = c, true, keysOfCell(&c), true, c.LastEvent
 		}
 		b.resizeCell(sl)
 		b.cells[id] = sl
@@ -176,7 +186,7 @@ func (b *Batch) LoadFormation(id string) (projection.Formation, bool) {
 			if err != nil {
 				panic(fmt.Errorf("store: %w", err))
 			}
-			sl.f, sl.exists, sl.stored, sl.inStore = f, true, keysOfFormation(&f), true
+			sl.f, sl.exists, sl.stored, sl.inStore, sl.ended = f, true, keysOfFormation(&f), true, formationEnded(&f)
 		}
 		b.resizeFormation(sl)
 		b.forms[id] = sl
@@ -255,18 +265,54 @@ func (b *Batch) resizeFormation(sl *formSlot) {
 	sl.size = n
 }
 
+// SetFloor tells the batch the stream's first sequence: the next commit
+// prunes what the retention rule removes at it (prune.go). A lower floor
+// than one told before changes nothing.
+func (b *Batch) SetFloor(floor uint64) { b.floor = max(b.floor, floor) }
+
+// PruneDue reports whether a commit would prune, even with nothing else
+// pending: a floor was told above the one the file was last pruned at,
+// and the file files an entity below it. (A floor that prunes nothing is
+// recorded by the next commit that writes anyway.)
+func (b *Batch) PruneDue() bool {
+	if b.floor <= b.meta.Pruned.Floor {
+		return false
+	}
+	k, err := b.firstEnded()
+	if err != nil {
+		panic(fmt.Errorf("store: read ix-ended: %w", err))
+	}
+	return len(k) >= 8 && binary.BigEndian.Uint64(k) < b.floor
+}
+
+func (b *Batch) firstEnded() (k []byte, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	tx, err := b.readTx()
+	if err != nil {
+		return nil, err
+	}
+	k, _ = tx.Bucket(bucketEnded).Cursor().First()
+	return k, nil
+}
+
+// SetPruneLimit bounds the entities one commit prunes (DefaultPruneLimit).
+func (b *Batch) SetPruneLimit(n int) { b.pruneLimit = max(n, 1) }
+
 // Commit writes every change since the last commit, the derived counts,
 // indexes and aggregates that follow from them, and the position, in one
-// bbolt transaction (fsynced). On an error nothing of it is written: the
-// changes stay pending and go into the next commit. A commit with nothing
-// changed still records the position when it moved.
+// bbolt transaction (fsynced); in the same transaction it prunes at the
+// floor (SetFloor). On an error nothing of it is written: the changes stay
+// pending and go into the next commit. A commit with nothing changed still
+// records the position when it moved.
 func (b *Batch) Commit(at time.Time) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
 	b.closeReadTx()
 	var keysWritten func()
+	var pr pruning
 	err = b.s.db.Update(func(tx *bolt.Tx) error {
-		if err := b.write(tx, at); err != nil {
+		if pr, err = b.write(tx, at); err != nil {
 			return err
 		}
 		// After the records: they may have numbered new keys.
@@ -278,37 +324,80 @@ func (b *Batch) Commit(at time.Time) (err error) {
 	}
 	keysWritten()
 	for _, sl := range b.dCells {
-		sl.stored, sl.inStore, sl.dirty = keysOfCell(&sl.c), true, false
+		sl.stored, sl.inStore, sl.dirty, sl.lastEvent = keysOfCell(&sl.c), true, false, sl.c.LastEvent
 	}
 	for _, sl := range b.dForms {
-		sl.stored, sl.inStore, sl.dirty = keysOfFormation(&sl.f), true, false
+		sl.stored, sl.inStore, sl.dirty, sl.ended = keysOfFormation(&sl.f), true, false, formationEnded(&sl.f)
 	}
 	b.dCells, b.dForms = b.dCells[:0], b.dForms[:0]
+	b.forget(pr)
+	b.meta.Pruned = pr.meta
 	clear(b.joined)
 	b.gen++
 	b.evict()
 	return nil
 }
 
-func (b *Batch) write(tx *bolt.Tx, at time.Time) error {
-	w := newWriter(tx, b.s.keys.Load())
-	// In key order: bbolt appends to a node instead of shifting it.
+func (b *Batch) write(tx *bolt.Tx, at time.Time) (pruning, error) {
+	w := newWriter(tx, b.s.keys.Load(), func(id string) bool { return b.served(tx, id) })
+	// In key order: bbolt appends to a node instead of shifting it. The
+	// formations first: a cell's filing in ix-ended depends on whether its
+	// formation is served.
 	slices.SortFunc(b.dCells, func(x, y *cellSlot) int { return strings.Compare(x.c.ID, y.c.ID) })
 	slices.SortFunc(b.dForms, func(x, y *formSlot) int { return strings.Compare(x.f.ID, y.f.ID) })
-	for _, sl := range b.dCells {
-		if err := w.cell(sl); err != nil {
-			return err
-		}
-	}
 	for _, sl := range b.dForms {
 		if err := w.formation(sl); err != nil {
-			return err
+			return pruning{}, err
+		}
+	}
+	for _, sl := range b.dCells {
+		if err := w.cell(sl); err != nil {
+			return pruning{}, err
 		}
 	}
 	if err := w.flush(); err != nil {
-		return err
+		return pruning{}, err
 	}
-	return putMeta(tx, b.epoch, b.meta, at)
+	if err := w.refile(); err != nil {
+		return pruning{}, err
+	}
+	pr, err := w.prune(max(b.floor, b.meta.Pruned.Floor), b.meta.Pruned, b.pruneLimit)
+	if err != nil {
+		return pruning{}, err
+	}
+	if err := w.flush(); err != nil {
+		return pruning{}, err
+	}
+	meta := b.meta
+	meta.Pruned = pr.meta
+	return pr, putMeta(tx, b.epoch, meta, at)
+}
+
+// served reports whether formation id is held and not deleted, as this
+// commit leaves it: the batch's copy when it has one (every formation the
+// commit writes), else the file's.
+func (b *Batch) served(tx *bolt.Tx, id string) bool {
+	if sl := b.forms[id]; sl != nil {
+		return sl.exists && !sl.f.Deleted
+	}
+	return servedIn(tx, id)
+}
+
+// forget drops what a commit pruned from the batch's cache (and its size
+// from the cache's bytes): the entities are gone, as from the file.
+func (b *Batch) forget(pr pruning) {
+	for _, id := range pr.formations {
+		if sl := b.forms[id]; sl != nil {
+			b.bytes -= sl.size
+			delete(b.forms, id)
+		}
+	}
+	for _, id := range pr.cells {
+		if sl := b.cells[id]; sl != nil {
+			b.bytes -= sl.size
+			delete(b.cells, id)
+		}
+	}
 }
 
 // evict drops clean entities unused since the last commit when the cache

@@ -11,9 +11,11 @@ import (
 
 // Check derives, from the entity records alone, what the state keeps
 // beside them — every index key, each formation's cell counts, each
-// tenant's aggregate — and lists up to most places where the stored ones
-// differ. The lists and summaries are answered from those, so a state
-// whose records equal a fold of the stream and whose Check is empty
+// tenant's aggregate, the ix-ended filing, the pruned counts — and lists
+// up to most places where the stored ones differ, and every entity held
+// that the retention rule removes at the floor the state was pruned at
+// (Pruned.Floor). The lists and summaries are answered from those, so a
+// state whose records equal a fold of the stream and whose Check is empty
 // answers every query as the fold does. It reads the whole state and holds
 // the expected keys in memory: it is for snapshot verify, not for serving.
 func (v *View) Check(most int) (diffs []string) {
@@ -41,23 +43,22 @@ func (v *View) Check(most int) (diffs []string) {
 		}
 		return aggs[tenant]
 	}
-	_ = v.tx.Bucket(bucketCells).ForEach(func(k, rec []byte) error {
-		c, err := decodeCell(string(k), rec, v.names)
-		if err != nil {
-			add("cell %q: %v", k, err)
-			return nil
+	// The retention rule (prune.go): what it removes at the floor the
+	// state was pruned at is not held, and ix-ended files what it will.
+	floor, cursor := v.cp.Meta.Pruned.Floor, v.cp.Meta.Cursor
+	expectEnded := func(key []byte) {
+		if key != nil {
+			expect([]indexEntry{{string(bucketEnded), key}})
 		}
-		ck := keysOfCell(&c)
-		expect(cellIndexes(c.ID, ck))
-		agg(ck.tenant).countCell(ck.class, 1)
-		if ck.formation != "" {
-			if counts[ck.formation] == nil {
-				counts[ck.formation] = &projection.CellCounts{}
-			}
-			countClass(counts[ck.formation], ck.class, 1)
+	}
+	spanOK := func(kind, id string, sp projection.Span) bool {
+		if sp.LastEvent > cursor || sp.FirstSeq == 0 {
+			add("%s %q: first sequence %d, last event %d, cursor %d: not a span of the log folded", kind, id, sp.FirstSeq, sp.LastEvent, cursor)
+			return false
 		}
-		return nil
-	})
+		return true
+	}
+	served := map[string]bool{} // formation id → not deleted, for each one held
 	_ = v.tx.Bucket(bucketFormations).ForEach(func(k, rec []byte) error {
 		f, err := decodeFormation(string(k), rec, v.names)
 		if err != nil {
@@ -66,12 +67,41 @@ func (v *View) Check(most int) (diffs []string) {
 		}
 		fk := keysOfFormation(&f)
 		expect(formIndexes(f.ID, fk))
+		expectEnded(formationEnded(&f))
+		served[f.ID] = !f.Deleted
 		if fk.live {
 			agg(fk.tenant).formations[fk.status]++
 		}
+		if spanOK("formation", f.ID, f.Span) && f.Ended() && f.LastEvent < floor {
+			add("formation %q: ended (status %s, deleted %v) with its last event %d below the floor %d: the retention rule removes it",
+				f.ID, f.Status, f.Deleted, f.LastEvent, floor)
+		}
 		return nil
 	})
-	for _, name := range []string{string(bucketCellByTenant), string(bucketCellByFormation), string(bucketCellByClass), string(bucketFormByTenant), string(bucketFormByStatus)} {
+	_ = v.tx.Bucket(bucketCells).ForEach(func(k, rec []byte) error {
+		c, err := decodeCell(string(k), rec, v.names)
+		if err != nil {
+			add("cell %q: %v", k, err)
+			return nil
+		}
+		ck := keysOfCell(&c)
+		expect(cellIndexes(c.ID, ck))
+		fs := served[c.FormationID]
+		expectEnded(cellEnded(&c, fs))
+		agg(ck.tenant).countCell(ck.class, 1)
+		if ck.formation != "" {
+			if counts[ck.formation] == nil {
+				counts[ck.formation] = &projection.CellCounts{}
+			}
+			countClass(counts[ck.formation], ck.class, 1)
+		}
+		if spanOK("cell", c.ID, c.Span) && projection.Prunable(&c, fs, floor) {
+			add("cell %q: %s (formation %q served: %v) with its last event %d below the floor %d: the retention rule removes it",
+				c.ID, c.State, c.FormationID, fs, c.LastEvent, floor)
+		}
+		return nil
+	})
+	for _, name := range []string{string(bucketCellByTenant), string(bucketCellByFormation), string(bucketCellByClass), string(bucketFormByTenant), string(bucketFormByStatus), string(bucketEnded)} {
 		keys := want[name]
 		_ = v.tx.Bucket([]byte(name)).ForEach(func(k, _ []byte) error {
 			if _, ok := keys[string(k)]; !ok {
@@ -109,6 +139,19 @@ func (v *View) Check(most int) (diffs []string) {
 	for _, f := range slices.Sorted(maps.Keys(counts)) {
 		add("cell counts of formation %q: missing, the cells count %+v", f, *counts[f])
 	}
+	_ = v.tx.Bucket(bucketPrunedCounts).ForEach(func(k, rec []byte) error {
+		got, err := decodeCounts(rec)
+		_, held := served[string(k)]
+		switch {
+		case err != nil:
+			add("pruned cell counts of formation %q: %v", k, err)
+		case !held:
+			add("pruned cell counts of formation %q: stored %+v, no such formation", k, got)
+		case !prunedCounts(got):
+			add("pruned cell counts of formation %q: %+v cannot count ended cells", k, got)
+		}
+		return nil
+	})
 	_ = v.tx.Bucket(bucketAggregates).ForEach(func(k, rec []byte) error {
 		if len(k) == 0 {
 			add("tenant aggregate with an empty key")
@@ -132,4 +175,12 @@ func (v *View) Check(most int) (diffs []string) {
 		}
 	}
 	return diffs
+}
+
+// prunedCounts reports whether c can count pruned cells: some, all ended
+// (none admitted or running), each completed, failed or destroyed.
+func prunedCounts(c projection.CellCounts) bool {
+	ended := c.Completed + c.Failed
+	return c.Total > 0 && c.Admitted == 0 && c.Running == 0 && c.Destroyed >= 0 && ended >= 0 &&
+		c.Destroyed <= c.Total && ended <= c.Total && c.Destroyed+ended >= c.Total
 }

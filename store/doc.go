@@ -8,20 +8,22 @@
 // fsyncs every commit. The read side is a View (a projection.Reader) over
 // one read transaction: one answer is one committed state.
 //
-// Bucket tree (schema 4):
+// Bucket tree (schema 5):
 //
 //	meta/
 //	  schema     big-endian uint64, SchemaVersion
 //	  epoch      the stream incarnation the state is a fold of
 //	  cursor     big-endian uint64, last applied stream sequence
-//	  position   JSON projection.Meta (cursor id, counters, gaps) but …
+//	  position   JSON projection.Meta (cursor id, counters, gaps, what the
+//	             retention rule pruned and the floor it pruned at) but …
 //	  untenanted … the counters' untenanted-form count per tenant, JSON:
 //	             up to 1,001 keys that only the status reads, kept out of
 //	             the position every read decodes
 //	  at         RFC 3339 time of the commit
 //	formations/           id -> formation record (record.go; tombstones included)
 //	cells/                id -> cell record
-//	fcounts/              formation id -> its cells counted by state
+//	fcounts/              formation id -> its cells held, counted by state
+//	fpruned/              formation id -> its pruned cells it still counts
 //	aggregates/           't' + tenant -> the tenant's counts (aggregate.go)
 //	keys/                 big-endian uint32 n -> the object key numbered n (keys.go)
 //	ix-cell-tenant/       len, tenant, class, id -> ""
@@ -29,6 +31,8 @@
 //	ix-cell-class/        class, id -> ""
 //	ix-formation-tenant/  len, tenant, status, id -> ""
 //	ix-formation-status/  status, id -> ""
+//	ix-ended/             lastEvent, kind ('f' or 'c'), id -> "": what the
+//	                      retention rule removes once lastEvent expired
 //
 // A class is a cell's state and outcome in one byte. Every index range is
 // ordered by id, as the lists are, so a filtered page is a merge of a few
@@ -38,7 +42,10 @@
 // as JSON records read whole into memory; 3 is this layout; 4 is the same
 // layout holding a fold v3 (tenants from the subject, rejected events,
 // inherited tenants, the counters that come with them), which a state of
-// fold v2 is not. A file of an older schema is rebuilt from the stream.
+// fold v2 is not; 5 adds the retention rule (prune.go): each record keeps
+// the span of the log its entity depends on, fpruned and ix-ended are new,
+// and the position says what was pruned. A file of an older schema is
+// rebuilt from the stream.
 //
 // A formation's cells, which it hands its tenant when it first gets one
 // (Batch.FormationCells), are its ix-cell-formation range (every class)

@@ -22,13 +22,68 @@ var (
 	bucketCellByClass     = []byte("ix-cell-class")       // class, id
 	bucketFormByTenant    = []byte("ix-formation-tenant") // tenant, status, id
 	bucketFormByStatus    = []byte("ix-formation-status") // status, id
+	// The retention rule's (prune.go): the pruned cells a formation still
+	// counts, and the entities that end up pruned, by last event.
+	bucketPrunedCounts = []byte("fpruned")
+	bucketEnded        = []byte("ix-ended") // lastEvent, kind, id
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketFormations, bucketCells, bucketCounts, bucketAggregates,
 		bucketCellByTenant, bucketCellByFormation, bucketCellByClass, bucketFormByTenant, bucketFormByStatus,
-		bucketKeys,
+		bucketKeys, bucketPrunedCounts, bucketEnded,
 	}
 )
+
+// The kinds of entity in ix-ended keys.
+const (
+	endedFormation = 'f'
+	endedCell      = 'c'
+)
+
+// endedKey is an entity's key in ix-ended: its last event (big-endian, so
+// that the keys below a floor are one range from the start), its kind, its
+// id.
+func endedKey(lastEvent uint64, kind byte, id string) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(id)), lastEvent)
+	k = append(k, kind)
+	return append(k, id...)
+}
+
+// formationEnded is the ix-ended key of a formation, nil when it has not
+// ended: every ended formation is filed.
+func formationEnded(f *projection.Formation) []byte {
+	if !f.Ended() {
+		return nil
+	}
+	return endedKey(f.LastEvent, endedFormation, f.ID)
+}
+
+// cellEnded is the ix-ended key of a cell, nil when it is not filed: a
+// destroyed cell is, and a completed or failed one whose formation is not
+// served (none, never created, deleted or pruned) — one the retention
+// rule removes once its last event is below the floor. Filing a completed
+// cell only once its formation goes keeps the range below a floor free of
+// cells that stay.
+func cellEnded(c *projection.Cell, formationServed bool) []byte {
+	if c.State != projection.CellDestroyed && (!c.Ended() || formationServed) {
+		return nil
+	}
+	return endedKey(c.LastEvent, endedCell, c.ID)
+}
+
+// endedClass reports whether cells of class cl have ended: completed,
+// failed or destroyed, the states from index 2 of cellStates.
+func endedClass(cl byte) bool { return classState(cl) >= 2 }
+
+// completedClasses are the classes of a cell completed or failed but not
+// destroyed: the ones whose filing in ix-ended depends on their formation.
+func completedClasses() []byte {
+	var out []byte
+	for _, st := range []string{projection.CellCompleted, projection.CellFailed} {
+		out = append(out, classes(st, "")...)
+	}
+	return out
+}
 
 // cellClass is a cell's state and outcome in one byte: what the cell
 // indexes select on.

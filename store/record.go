@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"cellos-allinone/projection"
@@ -13,8 +14,11 @@ import (
 // first. Strings are length-prefixed (uvarint); JSON values are in the
 // stored form of blob.go; label names are numbers of the key table; times
 // are seconds (varint) and nanoseconds (uvarint), exact for every year the
-// fold accepts.
-const recordV1 = 1
+// fold accepts. The last fields are lastSeq and the entity's span
+// (projection.Span) as two differences, lastSeq-firstSeq and
+// lastEvent-lastSeq, most often one byte each. Version 1 (schema 4) had no
+// span.
+const recordVersion = 2
 
 // The states, outcomes and statuses as stored: their index in these lists.
 var (
@@ -46,7 +50,7 @@ func ownIDs(c *projection.Cell) *[5]string {
 func encodeCell(dst []byte, c *projection.Cell, keys *keyTable) []byte {
 	st, _ := indexOf(cellStates, c.State)
 	oc, _ := indexOf(cellOutcomes, c.Outcome)
-	dst = append(dst, recordV1, st, oc)
+	dst = append(dst, recordVersion, st, oc)
 	dst = appendString(dst, c.FormationID)
 	dst = appendString(dst, c.TenantID)
 	dst = appendString(dst, c.SpecID)
@@ -63,7 +67,27 @@ func encodeCell(dst []byte, c *projection.Cell, keys *keyTable) []byte {
 	dst = appendBlob(dst, c.Compliance, keys, own)
 	dst = appendTime(dst, c.CreatedAt)
 	dst = appendTime(dst, c.UpdatedAt)
-	return binary.AppendUvarint(dst, c.LastSeq)
+	return appendSeqs(dst, c.LastSeq, c.Span)
+}
+
+// appendSeqs appends lastSeq and the span as seqs reads them. The fold
+// keeps firstSeq <= lastSeq <= lastEvent; a span outside that order (an
+// entity made up by a tool) is stored clamped to it.
+func appendSeqs(dst []byte, lastSeq uint64, sp projection.Span) []byte {
+	dst = binary.AppendUvarint(dst, lastSeq)
+	dst = binary.AppendUvarint(dst, lastSeq-min(sp.FirstSeq, lastSeq))
+	return binary.AppendUvarint(dst, max(sp.LastEvent, lastSeq)-lastSeq)
+}
+
+// seqs reads what appendSeqs wrote: firstSeq <= lastSeq <= lastEvent.
+func (r *reader) seqs() (lastSeq uint64, sp projection.Span) {
+	lastSeq = r.uvarint()
+	back, ahead := r.uvarint(), r.uvarint()
+	if back > lastSeq || ahead > math.MaxUint64-lastSeq {
+		r.err = ErrDamaged
+		return 0, sp
+	}
+	return lastSeq, projection.Span{FirstSeq: lastSeq - back, LastEvent: lastSeq + ahead}
 }
 
 // decodeCell reads a record written by encodeCell for id. Nothing of rec
@@ -71,7 +95,7 @@ func encodeCell(dst []byte, c *projection.Cell, keys *keyTable) []byte {
 func decodeCell(id string, rec []byte, names []string) (projection.Cell, error) {
 	r := reader{b: rec}
 	c := projection.Cell{ID: id}
-	if r.byte() != recordV1 {
+	if r.byte() != recordVersion {
 		return c, fmt.Errorf("cell %q: %w: unknown version", id, ErrDamaged)
 	}
 	st, oc := r.byte(), r.byte()
@@ -91,7 +115,7 @@ func decodeCell(id string, rec []byte, names []string) (projection.Cell, error) 
 	corr, comp := r.raw(), r.raw()
 	c.CreatedAt = r.time()
 	c.UpdatedAt = r.time()
-	c.LastSeq = r.uvarint()
+	c.LastSeq, c.Span = r.seqs()
 	if r.err != nil || len(r.b) != 0 {
 		return c, fmt.Errorf("cell %q: %w", id, ErrDamaged)
 	}
@@ -113,7 +137,7 @@ func encodeFormation(dst []byte, f *projection.Formation, keys *keyTable) []byte
 	if f.Deleted {
 		deleted = 1
 	}
-	dst = append(dst, recordV1, st, deleted)
+	dst = append(dst, recordVersion, st, deleted)
 	dst = appendString(dst, f.Name)
 	dst = appendString(dst, f.TenantID)
 	dst = binary.AppendUvarint(dst, uint64(len(f.Labels)))
@@ -128,13 +152,13 @@ func encodeFormation(dst []byte, f *projection.Formation, keys *keyTable) []byte
 	}
 	dst = appendTime(dst, f.CreatedAt)
 	dst = appendTime(dst, f.UpdatedAt)
-	return binary.AppendUvarint(dst, f.LastSeq)
+	return appendSeqs(dst, f.LastSeq, f.Span)
 }
 
 func decodeFormation(id string, rec []byte, names []string) (projection.Formation, error) {
 	r := reader{b: rec}
 	f := projection.Formation{ID: id}
-	if r.byte() != recordV1 {
+	if r.byte() != recordVersion {
 		return f, fmt.Errorf("formation %q: %w: unknown version", id, ErrDamaged)
 	}
 	st, deleted := r.byte(), r.byte()
@@ -163,7 +187,7 @@ func decodeFormation(id string, rec []byte, names []string) (projection.Formatio
 	}
 	f.CreatedAt = r.time()
 	f.UpdatedAt = r.time()
-	f.LastSeq = r.uvarint()
+	f.LastSeq, f.Span = r.seqs()
 	if r.err != nil || len(r.b) != 0 {
 		return f, fmt.Errorf("formation %q: %w", id, ErrDamaged)
 	}

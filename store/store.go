@@ -22,7 +22,7 @@ import (
 
 // SchemaVersion is the layout this binary writes. An older one is
 // discarded and rebuilt; a newer one is moved aside.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 var (
 	keySchema   = []byte("schema")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -95,11 +96,34 @@ func sameAs(tb testing.TB, s *Store, p *projection.Projection) {
 		if g, w := fmt.Sprint(v.Gaps()), fmt.Sprint(p.Gaps()); g != w {
 			tb.Fatalf("store gaps %s, want %s", g, w)
 		}
+		if v.Pruned() != p.Pruned() {
+			tb.Fatalf("store Pruned() = %+v, want %+v", v.Pruned(), p.Pruned())
+		}
+		// What the dump leaves out: the spans and the pruned cells a
+		// formation counts.
+		if g, w := registryText(v.Registry()), registryText(p.Registry()); g != w {
+			tb.Fatalf("store registry %.800s\nwant %.800s", g, w)
+		}
 		return nil
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// registryText renders every entity of r with what is not served of it,
+// ordered by id.
+func registryText(r projection.Registry) string {
+	var b strings.Builder
+	for _, id := range slices.Sorted(maps.Keys(r.Formations)) {
+		f := r.Formations[id]
+		fmt.Fprintf(&b, "formation %s %+v %+v\n", jsonOf(f), f.Span, f.PrunedCells)
+	}
+	for _, id := range slices.Sorted(maps.Keys(r.Cells)) {
+		c := r.Cells[id]
+		fmt.Fprintf(&b, "cell %s %+v\n", jsonOf(c), c.Span)
+	}
+	return b.String()
 }
 
 func TestCommitRoundTrip(t *testing.T) {
@@ -176,6 +200,7 @@ func TestStoreEqualsMemoryFold(t *testing.T) {
 	}
 	rejected := map[projection.Rejection]int{}
 	var inherited inheritance
+	var pruned projection.Pruned
 	t.Cleanup(func() {
 		if t.Failed() {
 			return
@@ -184,6 +209,9 @@ func TestStoreEqualsMemoryFold(t *testing.T) {
 			if rejected[why] == 0 {
 				t.Errorf("no random log had an event rejected by %s", why)
 			}
+		}
+		if pruned.Formations == 0 || pruned.Cells == 0 {
+			t.Errorf("the random logs pruned %+v, want formations and cells", pruned)
 		}
 		if inherited.committed == 0 || inherited.joined == 0 {
 			t.Errorf("cells inherited through the index %d times, through what joined since the last commit %d times; want both", inherited.committed, inherited.joined)
@@ -204,6 +232,29 @@ func TestStoreEqualsMemoryFold(t *testing.T) {
 			want := projection.New()
 			var dec projection.Decoder
 			b, _ := s.Batch()
+			// Every other log is pruned: at each commit, as the store
+			// prunes, at a floor that moves up now and then — also past
+			// events still to be applied (read before they expired). One
+			// in four prunes a few entities a commit (SetPruneLimit): the
+			// Projection prunes at the floor the commit got to.
+			pruning := seed%2 == 1
+			limit := DefaultPruneLimit
+			if seed%4 == 3 {
+				limit = 1 + r.IntN(3)
+			}
+			b.SetPruneLimit(limit)
+			var floor uint64
+			commit := func(seq uint64) {
+				t.Helper()
+				if pruning && r.IntN(3) == 0 {
+					floor = max(floor, uint64(max(0, int64(seq)+2-r.Int64N(8))))
+					b.SetFloor(floor)
+				}
+				if err := b.Commit(time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				want.Prune(b.Meta().Pruned.Floor)
+			}
 			for i, m := range log {
 				msg := projection.Message{Seq: m.Seq, Subject: m.Subject, Time: m.Time, Payload: m.Payload}
 				want.Apply(msg)
@@ -211,15 +262,11 @@ func TestStoreEqualsMemoryFold(t *testing.T) {
 					rejected[why]++
 				}
 				if r.IntN(6) == 0 {
-					if err := b.Commit(time.Now()); err != nil {
-						t.Fatal(err)
-					}
+					commit(m.Seq)
 				}
 				if r.IntN(40) == 0 || i == len(log)/2 {
 					// A restart: commit, close, reopen, go on from the file.
-					if err := b.Commit(time.Now()); err != nil {
-						t.Fatal(err)
-					}
+					commit(m.Seq)
 					b.Close()
 					s.Close()
 					if s, _, err = Open(path); err != nil {
@@ -228,15 +275,16 @@ func TestStoreEqualsMemoryFold(t *testing.T) {
 					if b, err = s.Batch(); err != nil {
 						t.Fatal(err)
 					}
+					b.SetPruneLimit(limit)
 				}
 			}
-			if err := b.Commit(time.Now()); err != nil {
-				t.Fatal(err)
-			}
+			commit(log[len(log)-1].Seq)
 			b.Close()
 			defer s.Close()
 			sameAs(t, s, want)
 			sameQueries(t, s, want)
+			pruned.Formations += want.Pruned().Formations
+			pruned.Cells += want.Pruned().Cells
 			err = s.View(func(v *View) error {
 				if d := v.Check(10); len(d) != 0 {
 					t.Errorf("Check() = %q, want nothing", d)

@@ -24,6 +24,9 @@ type step struct {
 	payload []byte
 	out     projection.Outcome
 	why     projection.Rejection
+	// prune, when not 0, makes the step no event but a prune at this
+	// floor (prune_test.go).
+	prune uint64
 }
 
 // subjectOf is an event's subject; tenant "" is the untenanted form.

@@ -93,6 +93,9 @@ func (v *View) Counters() projection.Counters {
 // Gaps implements projection.Reader.
 func (v *View) Gaps() []projection.Gap { return append([]projection.Gap(nil), v.cp.Meta.Gaps...) }
 
+// Pruned implements projection.Reader.
+func (v *View) Pruned() projection.Pruned { return v.cp.Meta.Pruned }
+
 // Cell implements projection.Reader.
 func (v *View) Cell(id string) (_ projection.Cell, _ bool) {
 	defer v.recoverDamage()
@@ -120,10 +123,15 @@ func (v *View) formation(id string) (projection.Formation, bool) {
 		v.fail(err)
 		return projection.Formation{}, false
 	}
-	if f.Cells, err = decodeCounts(v.tx.Bucket(bucketCounts).Get([]byte(id))); err != nil {
+	// The served counts: the cells held, and the pruned ones it counts.
+	if f.Cells, err = decodeCounts(v.tx.Bucket(bucketCounts).Get([]byte(id))); err == nil {
+		f.PrunedCells, err = decodeCounts(v.tx.Bucket(bucketPrunedCounts).Get([]byte(id)))
+	}
+	if err != nil {
 		v.fail(fmt.Errorf("formation %q: %w", id, err))
 		return projection.Formation{}, false
 	}
+	f.Cells.Plus(f.PrunedCells)
 	if f.Labels == nil {
 		f.Labels = map[string]string{}
 	}
@@ -392,4 +400,24 @@ func (v *View) Entities() (e projection.Entities) {
 		return nil
 	})
 	return e
+}
+
+// Registry returns every entity the state holds, tombstones included,
+// with their spans: the whole state in memory, for snapshot verify.
+func (v *View) Registry() (r projection.Registry) {
+	r = projection.Registry{Formations: map[string]projection.Formation{}, Cells: map[string]projection.Cell{}}
+	defer v.recoverDamage()
+	_ = v.tx.Bucket(bucketFormations).ForEach(func(k, _ []byte) error {
+		if f, ok := v.formation(string(k)); ok {
+			r.Formations[f.ID] = f
+		}
+		return nil
+	})
+	_ = v.tx.Bucket(bucketCells).ForEach(func(k, _ []byte) error {
+		if c, ok := v.Cell(string(k)); ok {
+			r.Cells[c.ID] = c
+		}
+		return nil
+	})
+	return r
 }

@@ -15,10 +15,16 @@ import (
 // so that each counter is read and written once per commit. Every key and
 // value is a fresh slice: bbolt keeps them until the transaction commits.
 type writer struct {
-	tx                         *bolt.Tx
-	cells, forms, counts, aggs *bolt.Bucket
+	tx                                 *bolt.Tx
+	cells, forms, counts, aggs, ghosts *bolt.Bucket
 
 	keys *keyTable
+	// served says whether a formation is held and not deleted after the
+	// commit's records are written.
+	served func(id string) bool
+	// refiled lists the formations the commit makes served or stops
+	// serving: their completed cells move in or out of ix-ended (refile).
+	refiled []string
 
 	// Index changes are gathered per bucket (by name) and applied in key
 	// order at flush, as the records are (Batch.write): bbolt inserts in
@@ -27,21 +33,30 @@ type writer struct {
 
 	countDelta map[string]*projection.CellCounts
 	aggDelta   map[string]*aggregate
+	// ghostDelta: changes of the pruned cells a formation counts.
+	ghostDelta map[string]*projection.CellCounts
 }
 
-func newWriter(tx *bolt.Tx, keys *keyTable) *writer {
+func newWriter(tx *bolt.Tx, keys *keyTable, served func(string) bool) *writer {
 	w := &writer{
 		tx:    tx,
 		cells: tx.Bucket(bucketCells), forms: tx.Bucket(bucketFormations),
-		counts: tx.Bucket(bucketCounts), aggs: tx.Bucket(bucketAggregates),
-		keys:       keys,
-		countDelta: map[string]*projection.CellCounts{}, aggDelta: map[string]*aggregate{},
-		index: map[string][]indexOp{},
+		counts: tx.Bucket(bucketCounts), aggs: tx.Bucket(bucketAggregates), ghosts: tx.Bucket(bucketPrunedCounts),
+		keys: keys, served: served,
 	}
+	w.reset()
 	for _, b := range []*bolt.Bucket{w.cells, w.forms, w.counts} {
 		b.FillPercent = fillPercent
 	}
 	return w
+}
+
+// reset empties what flush writes.
+func (w *writer) reset() {
+	w.index = map[string][]indexOp{}
+	w.countDelta = map[string]*projection.CellCounts{}
+	w.aggDelta = map[string]*aggregate{}
+	w.ghostDelta = map[string]*projection.CellCounts{}
 }
 
 // fillPercent is how full bbolt packs a page it splits. Ids arrive in no
@@ -61,10 +76,14 @@ func (w *writer) agg(tenant string) *aggregate {
 }
 
 func (w *writer) count(formation string) *projection.CellCounts {
-	c := w.countDelta[formation]
+	return delta(w.countDelta, formation)
+}
+
+func delta(m map[string]*projection.CellCounts, formation string) *projection.CellCounts {
+	c := m[formation]
 	if c == nil {
 		c = &projection.CellCounts{}
-		w.countDelta[formation] = c
+		m[formation] = c
 	}
 	return c
 }
@@ -73,6 +92,20 @@ func (w *writer) cell(sl *cellSlot) error {
 	id := sl.c.ID
 	if err := w.cells.Put([]byte(id), encodeCell(nil, &sl.c, w.keys)); err != nil {
 		return err
+	}
+	// Its ix-ended key: the one the file may hold goes when it differs
+	// from the one it has now, which is put (again: the file may not hold
+	// it yet, for instance when the cell is destroyed).
+	var was []byte
+	if sl.inStore && endedClass(sl.stored.class) {
+		was = endedKey(sl.lastEvent, endedCell, id)
+	}
+	is := cellEnded(&sl.c, sl.c.FormationID != "" && w.served(sl.c.FormationID))
+	if was != nil && !bytes.Equal(was, is) {
+		w.queue(string(bucketEnded), was, true)
+	}
+	if is != nil {
+		w.queue(string(bucketEnded), is, false)
 	}
 	now := keysOfCell(&sl.c)
 	if sl.inStore && sl.stored == now {
@@ -103,10 +136,25 @@ type indexOp struct {
 	del bool
 }
 
+// queue queues one index key to put or delete at flush.
+func (w *writer) queue(bucket string, key []byte, del bool) {
+	w.index[bucket] = append(w.index[bucket], indexOp{key, del})
+}
+
 func (w *writer) formation(sl *formSlot) error {
 	id := sl.f.ID
 	if err := w.forms.Put([]byte(id), encodeFormation(nil, &sl.f, w.keys)); err != nil {
 		return err
+	}
+	is := formationEnded(&sl.f)
+	if was := sl.ended; sl.inStore && was != nil && !bytes.Equal(was, is) {
+		w.queue(string(bucketEnded), was, true)
+	}
+	if is != nil && !(sl.inStore && bytes.Equal(sl.ended, is)) {
+		w.queue(string(bucketEnded), is, false)
+	}
+	if servedWas := sl.inStore && sl.stored.live; servedWas == sl.f.Deleted {
+		w.refiled = append(w.refiled, id)
 	}
 	now := keysOfFormation(&sl.f)
 	if sl.inStore && sl.stored == now {
@@ -153,9 +201,11 @@ func containsEntry(list []indexEntry, e indexEntry) bool {
 	return false
 }
 
-// flush adds the summed deltas to the stored counters; a counter that
-// reaches zero is deleted.
+// flush applies the queued index changes and adds the summed deltas to
+// the stored counters (a counter that reaches zero is deleted), then
+// starts over: a commit flushes what it writes, then what it prunes.
 func (w *writer) flush() error {
+	defer w.reset()
 	for name, ops := range w.index {
 		b := w.tx.Bucket([]byte(name))
 		b.FillPercent = fillPercent
@@ -172,25 +222,11 @@ func (w *writer) flush() error {
 			}
 		}
 	}
-	for formation, d := range w.countDelta {
-		cur, err := decodeCounts(w.counts.Get([]byte(formation)))
-		if err != nil {
-			return fmt.Errorf("formation %q: %w", formation, err)
-		}
-		cur.Total += d.Total
-		cur.Admitted += d.Admitted
-		cur.Running += d.Running
-		cur.Completed += d.Completed
-		cur.Failed += d.Failed
-		cur.Destroyed += d.Destroyed
-		if cur == (projection.CellCounts{}) {
-			err = w.counts.Delete([]byte(formation))
-		} else {
-			err = w.counts.Put([]byte(formation), encodeCounts(cur))
-		}
-		if err != nil {
-			return err
-		}
+	if err := addCounts(w.counts, w.countDelta); err != nil {
+		return err
+	}
+	if err := addCounts(w.ghosts, w.ghostDelta); err != nil {
+		return err
 	}
 	for tenant, d := range w.aggDelta {
 		key := aggKey(tenant)
@@ -203,6 +239,26 @@ func (w *writer) flush() error {
 			err = w.aggs.Delete(key)
 		} else {
 			err = w.aggs.Put(key, cur.encode())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addCounts adds deltas to the counts records of bucket b.
+func addCounts(b *bolt.Bucket, deltas map[string]*projection.CellCounts) error {
+	for formation, d := range deltas {
+		cur, err := decodeCounts(b.Get([]byte(formation)))
+		if err != nil {
+			return fmt.Errorf("formation %q: %w", formation, err)
+		}
+		cur.Plus(*d)
+		if cur == (projection.CellCounts{}) {
+			err = b.Delete([]byte(formation))
+		} else {
+			err = b.Put([]byte(formation), encodeCounts(cur))
 		}
 		if err != nil {
 			return err

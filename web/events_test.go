@@ -97,13 +97,15 @@ func TestEventsSubjectFilterMovesNextToTheEnd(t *testing.T) {
 	}
 }
 
+// A since below the floor is 410 with the floor to resume from, except
+// since=0: a client that holds nothing starts at the floor.
 func TestEventsBelowTheFloorIs410(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c1.started", 10)
 	if err := e.a.Events.Handle().Purge(testutil.Ctx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"since=0", "since=4", "since=11"} {
+	for _, q := range []string{"since=1", "since=4", "since=11"} {
 		status, body := e.do(t, "GET", "/v1/events?"+q, "", nil)
 		if status != http.StatusGone {
 			t.Errorf("?%s after the purge = %d %s, want 410", q, status, body)
@@ -113,7 +115,9 @@ func TestEventsBelowTheFloorIs410(t *testing.T) {
 			t.Errorf("?%s: %s, want cursor_expired with firstSeq 6", q, body)
 		}
 	}
-	for _, q := range []string{"since=5", ""} {
+	// The floor resumes; since=0 and no since (a client that holds
+	// nothing) start there.
+	for _, q := range []string{"since=5", "since=0", ""} {
 		if p := e.getEvents(t, q); !slices.Equal(seqsOf(p.Events), testutil.SeqRange(6, 10)) || p.FirstSeq != 6 {
 			t.Errorf("?%s (the floor): %v firstSeq %d, want 6..10, firstSeq 6", q, seqsOf(p.Events), p.FirstSeq)
 		}

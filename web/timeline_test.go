@@ -121,15 +121,15 @@ func TestTimelineUnknownEntity(t *testing.T) {
 	}
 }
 
-// Below the floor a timeline answers 410 like /v1/events; without since it
-// starts at the floor.
+// Below the floor a timeline answers 410 like /v1/events; since=0 and no
+// since start at the floor.
 func TestTimelineBelowTheFloorIs410(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	seqs := e.publish(t, "cellos.events.cell.c1.started", 10)
 	if err := e.a.Events.Handle().Purge(testutil.Ctx(t, 5*time.Second), jetstream.WithPurgeSequence(6)); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"since=0", "since=4", "since=11", "since=5&epoch=2026-01-01T00:00:00Z"} {
+	for _, q := range []string{"since=1", "since=4", "since=11", "since=5&epoch=2026-01-01T00:00:00Z"} {
 		status, body := e.do(t, "GET", "/v1/cells/c1/events?"+q, "", nil)
 		if status != http.StatusGone {
 			t.Errorf("?%s after the purge = %d %s, want 410", q, status, body)
@@ -139,7 +139,7 @@ func TestTimelineBelowTheFloorIs410(t *testing.T) {
 			t.Errorf("?%s: %s, want cursor_expired with firstSeq 6", q, body)
 		}
 	}
-	for _, q := range []string{"since=5", ""} {
+	for _, q := range []string{"since=5", "since=0", ""} {
 		if p := e.getPage(t, "/v1/cells/c1/events", q); !slices.Equal(seqsOf(p.Events), seqs[5:]) {
 			t.Errorf("?%s: %v, want %v", q, seqsOf(p.Events), seqs[5:])
 		}

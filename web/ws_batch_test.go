@@ -279,7 +279,8 @@ func TestWSBatchResumeUnderConcurrentPublishing(t *testing.T) {
 }
 
 // 4410 is unchanged with batch=1: at the upgrade for a cursor below the
-// floor, and for a live socket whose stream is deleted.
+// floor (since=0 starts at it), and for a live socket whose stream is
+// deleted.
 func TestWSBatchCursorExpired4410(t *testing.T) {
 	e := wsStart(t, web.WSConfig{})
 	e.publish(t, "cellos.events.cell.c1.started", 10)
@@ -292,6 +293,11 @@ func TestWSBatchCursorExpired4410(t *testing.T) {
 	live, _ := e.dial(t, "since=5&batch=1", nil)
 	if u := readBatched(t, live, 5); !slices.Equal(seqsOf(u.events), testutil.SeqRange(6, 10)) {
 		t.Fatalf("since=5: %v, want 6..10", seqsOf(u.events))
+	}
+	// since=0 holds nothing: it starts at the floor.
+	all, hello := e.dial(t, "since=0&batch=1", nil)
+	if u := readBatched(t, all, 5); !slices.Equal(seqsOf(u.events), testutil.SeqRange(6, 10)) || hello.FirstSeq != 6 {
+		t.Fatalf("since=0: %v, hello %+v; want 6..10, firstSeq 6", seqsOf(u.events), hello)
 	}
 	old := e.a.Events.Epoch()
 	testutil.RemoveStream(t, e.a.Events)

@@ -145,7 +145,7 @@ func TestWSCursorExpired4410(t *testing.T) {
 	wantReason := fmt.Sprintf(`{"firstSeq":6,"epoch":%q}`, epoch)
 	for _, q := range []string{
 		"since=3",                            // events 4 and 5 are gone
-		"since=0",                            // so is 1
+		"since=1",                            // so are 2..5
 		"since=11",                           // beyond the end: another incarnation
 		"since=7&epoch=2001-01-01T00:00:00Z", // the stream was recreated
 		"epoch=other",                        // also without since
@@ -158,13 +158,21 @@ func TestWSCursorExpired4410(t *testing.T) {
 			}
 		})
 	}
-	// The floor itself resumes.
-	c, hello := e.dial(t, "since=5&epoch="+epoch, nil)
-	if hello.FirstSeq != 6 || hello.LastSeq != 10 {
-		t.Errorf("hello = %+v, want firstSeq 6, lastSeq 10", hello)
+	// The floor itself resumes; since=0 (a client that holds nothing)
+	// starts there, the hello's firstSeq saying where, then goes on live.
+	var socks []*websocket.Conn
+	for _, q := range []string{"since=5&epoch=" + epoch, "since=0"} {
+		c, hello := e.dial(t, q, nil)
+		if hello.FirstSeq != 6 || hello.LastSeq != 10 {
+			t.Errorf("?%s: hello = %+v, want firstSeq 6, lastSeq 10", q, hello)
+		}
+		socks = append(socks, c)
 	}
-	if got := seqsOf(readEvents(t, c, 5)); !slices.Equal(got, testutil.SeqRange(6, 10)) {
-		t.Errorf("since=5 after the purge: %v, want 6..10", got)
+	e.publish(t, "cellos.events.cell.c1.started", 1)
+	for i, c := range socks {
+		if got := seqsOf(readEvents(t, c, 6)); !slices.Equal(got, testutil.SeqRange(6, 11)) {
+			t.Errorf("socket %d after the purge: %v, want 6..11", i, got)
+		}
 	}
 	testutil.WaitFor(t, 5*time.Second, "five sockets counted as cursor_expired", func() bool {
 		return e.a.HTTP.SocketStats().Closed[web.EndCursorExpired] == 5

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -32,7 +33,8 @@ const snapshotUsage = `Usage: cellos-allinone snapshot inspect|verify|rebuild [f
             with its live and free pages (server stopped; reads <data-dir>/checkpoint.db)
   verify    fold the stream from its first sequence in a scratch projection and diff it
             against the checkpoint (server stopped, --data-dir) or against a running
-            server (--server URL with --nats-url); exit 1 with the first differences
+            server (--server URL with --nats-url); once events expired, what the retained
+            log proves under the retention rule; exit 1 with the first differences
   rebuild   discard the checkpoint (kept aside) and build a new one from the stream
             (server stopped)
 
@@ -97,6 +99,7 @@ type inspection struct {
 	Events     projection.Counters `json:"events"`
 	Formations int                 `json:"formations"`
 	Cells      int                 `json:"cells"`
+	Pruned     projection.Pruned   `json:"pruned"`
 	Gaps       []projection.Gap    `json:"gaps"`
 }
 
@@ -126,7 +129,7 @@ func snapshotInspect(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("checkpoint unreadable: %w", err)
 	}
 	in := inspection{Path: st.Path(), FileStats: fileStats, Schema: cp.Schema, Epoch: cp.Epoch,
-		Cursor: cp.Meta.Cursor, CursorID: cp.Meta.CursorID, At: cp.At, Events: cp.Meta.Counters, Gaps: cp.Meta.Gaps}
+		Cursor: cp.Meta.Cursor, CursorID: cp.Meta.CursorID, At: cp.At, Events: cp.Meta.Counters, Pruned: cp.Meta.Pruned, Gaps: cp.Meta.Gaps}
 	if in.Events.UntenantedOfTenant == nil {
 		in.Events.UntenantedOfTenant = map[string]uint64{}
 	}
@@ -148,9 +151,11 @@ func snapshotInspect(args []string, stdout, stderr io.Writer) error {
 		in.Path, in.FileBytes, in.PageSize, in.LivePages, in.LiveBytes, in.FreePages, in.FreeBytes, freeText(in.FileStats),
 		in.Schema, store.SchemaVersion, in.Epoch)
 	fmt.Fprintf(stdout, "cursor      %d (message id %q)\nwritten at  %s\n", in.Cursor, in.CursorID, in.At.Format(time.RFC3339))
-	fmt.Fprintf(stdout, "events      applied %d, ignored %d, malformed %d, rejected %d\nuntenanted  %s\nregistry    %d formations, %d cells\ngaps        %v\n",
+	fmt.Fprintf(stdout, "events      applied %d, ignored %d, malformed %d, rejected %d\nuntenanted  %s\nregistry    %d formations, %d cells\n",
 		in.Events.Applied, in.Events.Ignored, in.Events.Malformed, in.Events.Rejected, untenantedText(in.Events.UntenantedOfTenant),
-		in.Formations, in.Cells, in.Gaps)
+		in.Formations, in.Cells)
+	fmt.Fprintf(stdout, "pruned      %d formations, %d cells (retention rule, at floor %d)\ngaps        %v\n",
+		in.Pruned.Formations, in.Pruned.Cells, in.Pruned.Floor, in.Gaps)
 	return nil
 }
 
@@ -211,9 +216,11 @@ func offlineLog(ctx context.Context, dataDir string) (*eventlog.Stream, func(), 
 
 func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("snapshot verify",
-		"Folds the stream from its first sequence in a scratch projection and compares it, entity by\n"+
-			"entity, with the checkpoint of a stopped server (--data-dir) or with what a running server\n"+
-			"serves (--server, reading the stream through --nats-url). Exit 1 on any difference.",
+		"Folds the stream from its first retained sequence in a scratch projection and compares it,\n"+
+			"entity by entity, with the checkpoint of a stopped server (--data-dir) or with what a running\n"+
+			"server serves (--server, reading the stream through --nats-url). Once events have expired,\n"+
+			"--data-dir compares what the retained log proves under the retention rule (docs/design.md §3).\n"+
+			"Exit 1 on any difference.",
 		"cellos-allinone snapshot verify --server http://127.0.0.1:8080")
 	fs.SetOutput(stderr)
 	dataDir := dataDirFlag(fs)
@@ -227,96 +234,123 @@ func snapshotVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	var want, got projection.Entities
-	var cursor uint64
-	var note string
-	// derived lists what the state keeps beside its records (indexes,
-	// counts, aggregates, the summary) and disagrees with them or with
-	// the fold: the lists and summaries are answered from those.
-	var derived []string
-	server := rm.server
-	if server != "" {
-		var err error
-		if want, got, cursor, note, err = verifyServer(ctx, &rm, *natsURL); err != nil {
-			return err
-		}
+	var v verdict
+	var err error
+	if rm.server != "" {
+		v, err = verifyServer(ctx, &rm, *natsURL, *maxDiffs)
 	} else {
-		st, err := openCheckpoint(*dataDir)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		cp, found, err := st.Info()
-		if err != nil || !found || cp.Schema != store.SchemaVersion {
-			return fmt.Errorf("no usable checkpoint (found %v, schema %d, err %v): nothing to verify", found, cp.Schema, err)
-		}
-		var stored projection.Entities
-		var storedSummary projection.Summary
-		err = st.View(func(v *store.View) error {
-			stored = v.Entities()
-			derived = v.Check(*maxDiffs)
-			storedSummary = v.Summary("")
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("checkpoint records unreadable: %w", err)
-		}
-		l, stop, err := offlineLog(ctx, *dataDir)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		if l.Epoch() != cp.Epoch {
-			return fmt.Errorf("checkpoint is of stream epoch %s, the stream's is %s: the next start rebuilds", cp.Epoch, l.Epoch())
-		}
-		scratch, err := projector.FoldLog(ctx, l, cp.Meta.Cursor)
-		if err != nil {
-			return err
-		}
-		cursor, want, got = cp.Meta.Cursor, scratch.Entities(), stored
-		if w, g := fmt.Sprintf("%+v", scratch.Summary("")), fmt.Sprintf("%+v", storedSummary); w != g {
-			derived = append(derived, fmt.Sprintf("summary:\n  want %s\n  got  %s", w, g))
-		}
-		// The counters count every event folded, also those that expired
-		// since: compared only while the stream holds them all.
-		if note = expiryNote(ctx, l); note == "" && !scratch.Counters().Equal(cp.Meta.Counters) {
-			derived = append(derived, fmt.Sprintf("event counters:\n  want %+v\n  got  %+v", scratch.Counters(), cp.Meta.Counters))
-		}
+		v, err = verifyDataDir(ctx, *dataDir, *maxDiffs)
 	}
-	diffs := append(projection.DiffEntities(want, got, *maxDiffs), derived...)
-	if len(diffs) == 0 {
-		fmt.Fprintf(stdout, "ok: %d formations and %d cells at cursor %d equal a fold of the stream%s%s\n",
-			len(want.Formations), len(want.Cells), cursor, checkedNote(server), note)
+	if err != nil {
+		return err
+	}
+	if len(v.diffs) == 0 {
+		fmt.Fprintf(stdout, "ok: %s\n", v.ok)
 		return nil
 	}
-	for _, d := range diffs {
+	for _, d := range v.diffs {
 		fmt.Fprintln(stdout, d)
 	}
-	return fmt.Errorf("the projection at cursor %d differs from a fold of the stream (first %d differences above)%s", cursor, len(diffs), note)
+	return fmt.Errorf("the projection at cursor %d differs from a fold of the stream (first %d differences above)%s", v.cursor, len(v.diffs), v.note)
 }
 
-// checkedNote says what more than the entities a verify compared.
-func checkedNote(server string) string {
-	if server != "" {
+// verdict is what a verify found: the differences, or what it proved.
+type verdict struct {
+	cursor uint64
+	diffs  []string
+	ok     string // what was proved, when nothing differs
+	note   string // said beside the differences
+}
+
+// verifyDataDir compares the checkpoint of a stopped server with a fold
+// of the retained log: the entities it proves (projection.CompareRetained)
+// and, from the records alone, every index, count and aggregate and the
+// retention rule (store.View.Check). While nothing has expired, the
+// summary and the event counters are compared with the fold's too.
+func verifyDataDir(ctx context.Context, dataDir string, most int) (verdict, error) {
+	st, err := openCheckpoint(dataDir)
+	if err != nil {
+		return verdict{}, err
+	}
+	defer st.Close()
+	cp, found, err := st.Info()
+	if err != nil || !found || cp.Schema != store.SchemaVersion {
+		return verdict{}, fmt.Errorf("no usable checkpoint (found %v, schema %d, err %v): nothing to verify", found, cp.Schema, err)
+	}
+	var held projection.Registry
+	var storedSummary projection.Summary
+	// derived lists what the state keeps beside its records (indexes,
+	// counts, aggregates) and disagrees with them, and what it holds that
+	// the retention rule removes: the lists and summaries are answered
+	// from those.
+	var derived []string
+	err = st.View(func(v *store.View) error {
+		held = v.Registry()
+		derived = v.Check(most)
+		storedSummary = v.Summary("")
+		return nil
+	})
+	if err != nil {
+		return verdict{}, fmt.Errorf("checkpoint records unreadable: %w", err)
+	}
+	l, stop, err := offlineLog(ctx, dataDir)
+	if err != nil {
+		return verdict{}, err
+	}
+	defer stop()
+	if l.Epoch() != cp.Epoch {
+		return verdict{}, fmt.Errorf("checkpoint is of stream epoch %s, the stream's is %s: the next start rebuilds", cp.Epoch, l.Epoch())
+	}
+	window, floor, err := projector.FoldWindow(ctx, l, cp.Meta.Cursor)
+	if err != nil {
+		return verdict{}, err
+	}
+	diffs, rep := projection.CompareRetained(projection.FromRegistry(held, cp.Meta), window, floor, most)
+	v := verdict{cursor: cp.Meta.Cursor, diffs: append(diffs, derived...)}
+	if floor <= 1 {
+		if w, g := fmt.Sprintf("%+v", window.Summary("")), fmt.Sprintf("%+v", storedSummary); w != g {
+			v.diffs = append(v.diffs, fmt.Sprintf("summary:\n  want %s\n  got  %s", w, g))
+		}
+		if !window.Counters().Equal(cp.Meta.Counters) {
+			v.diffs = append(v.diffs, fmt.Sprintf("event counters:\n  want %+v\n  got  %+v", window.Counters(), cp.Meta.Counters))
+		}
+		live := 0
+		for _, f := range held.Formations {
+			if !f.Deleted {
+				live++
+			}
+		}
+		v.ok = fmt.Sprintf("%d formations and %d cells at cursor %d equal a fold of the stream; its indexes, cell counts, tenant aggregates and summary agree",
+			live, len(held.Cells), cp.Meta.Cursor)
+		return v, nil
+	}
+	// The counters count every event folded, also those that expired.
+	v.note = fmt.Sprintf(" (events 1..%d expired: compared by the retention rule, docs/design.md §3)", floor-1)
+	v.ok = fmt.Sprintf("at cursor %d, events 1..%d expired: %d entities born in the retained window equal a fold of it, "+
+		"%d held from before it are kept by the retention rule (live, or their last event retained)%s; "+
+		"its indexes, cell counts, tenant aggregates and pruning agree (pruned so far: %d formations, %d cells)",
+		cp.Meta.Cursor, floor-1, rep.Proved, rep.Before, prunedNote(rep.Pruned), cp.Meta.Pruned.Formations, cp.Meta.Pruned.Cells)
+	return v, nil
+}
+
+// prunedNote says how many held entities the rule removes at the floor now.
+func prunedNote(n int) string {
+	if n == 0 {
 		return ""
 	}
-	return "; its indexes, cell counts, tenant aggregates and summary agree"
-}
-
-func expiryNote(ctx context.Context, l *eventlog.Stream) string {
-	if st, err := l.State(ctx); err == nil && st.FirstSeq > 1 {
-		return fmt.Sprintf(" (note: events 1..%d expired from the stream; entities they touched may legitimately differ)", st.FirstSeq-1)
-	}
-	return ""
+	return fmt.Sprintf(", %d more ended before the floor (the server's next commit prunes them)", n)
 }
 
 // verifyServer reads a running server's registry at one cursor and folds
 // the stream through that cursor. The registry is read page by page; if
-// the cursor moves meanwhile, it is read again.
-func verifyServer(ctx context.Context, rm *remote, natsURL string) (want, got projection.Entities, cursor uint64, note string, err error) {
+// the cursor moves meanwhile, it is read again. A served registry does not
+// carry the spans the retention rule needs: once events have expired, the
+// entities that differ from a fold of the retained window cannot be told
+// apart from those held from before it, and only --data-dir proves them.
+func verifyServer(ctx context.Context, rm *remote, natsURL string, most int) (verdict, error) {
 	c, err := rm.client("")
 	if err != nil {
-		return want, got, 0, "", err
+		return verdict{}, err
 	}
 	opts := []nats.Option{nats.Name("cellos-allinone snapshot verify")}
 	if token, _ := rm.credential(); token != "" {
@@ -328,28 +362,44 @@ func verifyServer(ctx context.Context, rm *remote, natsURL string) (want, got pr
 	}
 	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
-		return want, got, 0, "", fmt.Errorf("connect to the server's NATS at %s: %w", natsURL, err)
+		return verdict{}, fmt.Errorf("connect to the server's NATS at %s: %w", natsURL, err)
 	}
 	defer nc.Close()
 	l, err := eventlog.Attach(ctx, nc)
 	if err != nil {
-		return want, got, 0, "", err
+		return verdict{}, err
 	}
 	for attempt := 0; attempt < 5; attempt++ {
-		var consistent bool
-		got, cursor, consistent, err = servedRegistry(ctx, c)
+		got, cursor, consistent, err := servedRegistry(ctx, c)
 		if err != nil {
-			return want, got, 0, "", remoteError(rm.server, err, false)
+			return verdict{}, remoteError(rm.server, err, false)
 		}
-		if consistent {
-			scratch, err := projector.FoldLog(ctx, l, cursor)
-			if err != nil {
-				return want, got, 0, "", err
+		if !consistent {
+			continue
+		}
+		window, floor, err := projector.FoldWindow(ctx, l, cursor)
+		if err != nil {
+			return verdict{}, err
+		}
+		want := window.Entities()
+		if floor <= 1 {
+			return verdict{cursor: cursor, diffs: projection.DiffEntities(want, got, most),
+				ok: fmt.Sprintf("%d formations and %d cells at cursor %d equal a fold of the stream", len(want.Formations), len(want.Cells), cursor)}, nil
+		}
+		same := 0
+		for _, kind := range []struct{ w, g map[string][]byte }{{want.Formations, got.Formations}, {want.Cells, got.Cells}} {
+			for id, rec := range kind.w {
+				if bytes.Equal(kind.g[id], rec) {
+					same++
+				}
 			}
-			return scratch.Entities(), got, cursor, expiryNote(ctx, l), nil
 		}
+		return verdict{cursor: cursor, ok: fmt.Sprintf("at cursor %d, events 1..%d expired: %d of the %d served entities equal a fold of the retained window; "+
+			"a running server does not serve the spans that tell which of the others it holds from before the window — "+
+			"stop it and verify --data-dir for the proof by the retention rule",
+			cursor, floor-1, same, len(got.Formations)+len(got.Cells))}, nil
 	}
-	return want, got, 0, "", errors.New("the server's cursor kept moving while its registry was read; verify when the stream is quiet")
+	return verdict{}, errors.New("the server's cursor kept moving while its registry was read; verify when the stream is quiet")
 }
 
 func servedRegistry(ctx context.Context, c *client.Client) (e projection.Entities, cursor uint64, consistent bool, err error) {

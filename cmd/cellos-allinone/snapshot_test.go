@@ -108,3 +108,61 @@ func TestSnapshotCommands(t *testing.T) {
 		t.Fatalf("snapshot without subcommand = %d, want 2", code)
 	}
 }
+
+// verify on a box whose byte-capped stream expired most of its history
+// (docs/design.md §3, retention): it passes, proving the entities born in
+// the retained window and keeping those from before it by the retention
+// rule — also the live ones whose events all expired — and it still finds
+// a cell the window proves lost from the checkpoint.
+func TestSnapshotVerifyAfterExpiry(t *testing.T) {
+	dir := t.TempDir()
+	a := apptest.Start(t, app.Config{DataDir: dir, MaxBytes: 256 << 10})
+	// Live from the start: these stay, however old.
+	a.Publish(testutil.Formation("keep", "running", nil), testutil.Cell("keep-c", "started", map[string]any{"formationId": "keep"}))
+	events := testutil.Workload(3000)
+	seqs := a.Publish(events...)
+	a.WaitCursor(seqs[len(seqs)-1])
+	st, err := a.Events.State(testutil.Ctx(t, 5*time.Second))
+	if err != nil || st.FirstSeq < 1000 {
+		t.Fatalf("stream state %+v, %v: want the byte cap to have expired most of it", st, err)
+	}
+	if code, out := runCmd("snapshot", "verify", "--server", a.URL(), "--nats-url", a.NATSURL()); code != 0 || !strings.Contains(out, "ok:") || !strings.Contains(out, "expired") {
+		t.Fatalf("verify of the running server = %d %q, want 0 ok saying events expired", code, out)
+	}
+	a.Stop()
+
+	code, out := runCmd("snapshot", "verify", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "ok:") || !strings.Contains(out, "equal a fold of it") || !strings.Contains(out, "kept by the retention rule") {
+		t.Fatalf("offline verify after expiry = %d %q, want 0 ok by the retention rule", code, out)
+	}
+	t.Logf("verify: %s", out)
+	if code, out := runCmd("snapshot", "inspect", "--data-dir", dir); code != 0 || !strings.Contains(out, "pruned      ") {
+		t.Fatalf("inspect = %d %q, want what was pruned", code, out)
+	}
+
+	// The last cell of the workload was born in the retained window.
+	var last string
+	for _, ev := range events {
+		if strings.HasPrefix(ev.Subject, "cellos.events.cell.") {
+			last = strings.Split(ev.Subject, ".")[3]
+		}
+	}
+	db, err := bolt.Open(filepath.Join(dir, app.CheckpointFile), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("cells")).Get([]byte("keep-c")) == nil {
+			t.Errorf("the live cell keep-c, all of whose events expired, is not held")
+		}
+		return tx.Bucket([]byte("cells")).Delete([]byte(last))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out = runCmd("snapshot", "verify", "--data-dir", dir)
+	if want := "cell " + last + ": a fold of the retained window holds it"; code != 1 || !strings.Contains(out, want) {
+		t.Fatalf("verify of a checkpoint that lost %s = %d %q, want 1 and %q", last, code, out, want)
+	}
+}

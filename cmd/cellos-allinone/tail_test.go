@@ -128,6 +128,29 @@ func TestTailReportsRetentionLoss(t *testing.T) {
 	}
 }
 
+// TestTailSinceZeroAfterExpiry: --since 0 on a stream whose first events
+// expired prints every retained event and reports no loss: a client that
+// held nothing has lost nothing (docs/design.md §5).
+func TestTailSinceZeroAfterExpiry(t *testing.T) {
+	a := apptest.Start(t, app.Config{})
+	mustPublish(t, a.Client(), cellEvents(1, 5)...)
+	if err := a.Events.Handle().Purge(testutil.Ctx(t, 10*time.Second), jetstream.WithPurgeSequence(4)); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := startTail("--since", "0", "--count", "2", "--server", a.URL())
+	waitExit(t, code, stdout, stderr)
+	if strings.Contains(stderr.String(), "lost") {
+		t.Errorf("stderr = %q, want no loss reported", stderr)
+	}
+	var got []string
+	for _, l := range lines(stdout.String()) {
+		got = append(got, strings.Fields(l)[0])
+	}
+	if fmt.Sprint(got) != "[#4 #5]" {
+		t.Errorf("printed %v, want #4 #5:\n%s", got, stdout)
+	}
+}
+
 // TestTailNewEventsOnlyWithSubject: without --since only events published
 // after tail connected are printed, filtered by subject, one line each.
 func TestTailNewEventsOnlyWithSubject(t *testing.T) {
