@@ -119,9 +119,15 @@ func (h *hub) stop() {
 
 func (h *hub) run(ctx context.Context) {
 	const backoff = time.Second
+	wanted := false // a subscriber woke the hub, and it has not rested since
 	for ctx.Err() == nil {
-		if !h.awaitWanted(ctx) {
-			return
+		if !wanted {
+			select {
+			case <-h.wake:
+				wanted = true
+			case <-ctx.Done():
+				return
+			}
 		}
 		inc := h.events.Current()
 		st, err := h.events.State(ctx)
@@ -156,7 +162,7 @@ func (h *hub) run(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case errors.Is(context.Cause(rctx), errHubIdle):
-			h.idle()
+			wanted = !h.idle()
 			continue
 		case h.events.Settle(ctx, inc):
 			h.log.Info("WebSocket hub: the stream was recreated; closing the live sockets of the old incarnation with 4410", "epoch", inc.Epoch)
@@ -173,35 +179,19 @@ func (h *hub) run(ctx context.Context) {
 	}
 }
 
-// awaitWanted returns at once while the hub has an incarnation to follow;
-// an idle hub waits until a subscriber wakes it. It is false when ctx ends.
-func (h *hub) awaitWanted(ctx context.Context) bool {
-	h.mu.Lock()
-	following := h.inc != nil
-	h.mu.Unlock()
-	if following {
-		return true
-	}
-	select {
-	case <-h.wake:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // idle lets the hub rest unless a subscriber came meanwhile (then it goes
-// on from its position). Subscribers waiting for an incarnation learn
-// that the hub has none and wake it.
-func (h *hub) idle() {
+// on from its position), and reports whether it rests. Subscribers waiting
+// for an incarnation learn that the hub has none and wake it.
+func (h *hub) idle() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.subs) > 0 {
-		return
+		return false
 	}
 	h.inc = nil
 	close(h.changed)
 	h.changed = make(chan struct{})
+	return true
 }
 
 // deliver hands one event to every matching subscriber. A jump in the
