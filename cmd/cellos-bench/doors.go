@@ -61,7 +61,8 @@ func doorModes(cfg *config, b binary) ([]doorsMode, error) {
 		return modes, nil
 	}
 	pub, read := randomToken(), randomToken()
-	path := filepath.Join(cfg.workDir, "doors-auth")
+	// Each binary's own file: its tokens are its own.
+	path := filepath.Join(cfg.workDir, "doors-auth-"+b.Label)
 	text := fmt.Sprintf("%s sha256:%s publisher %s\n%s sha256:%s reader %s\n", doorPublisher, digest(pub), doorTenant, doorReader, digest(read), doorTenant)
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		return nil, err
