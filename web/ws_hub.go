@@ -36,8 +36,9 @@ import (
 // subscriber, and once it has had none for idleAfter, it stops (its
 // consumer is deleted) and forgets its incarnation. The next subscriber wakes
 // it and it starts again at the stream's end, as at its first start. A
-// consumer that delivers every event to nobody cost ~10 µs of CPU per
-// event beside the projector's (docs/benchmarks.md, "ingest experiments").
+// consumer that delivers every event to nobody cost ~12 µs of CPU per
+// event beside the projector's (docs/benchmarks.md, "Experiments on the
+// write path").
 type hub struct {
 	events     *eventlog.Stream
 	log        *slog.Logger
