@@ -43,13 +43,15 @@ func (s *Store) FileStats() (FileStats, error) {
 	var used int64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		used = tx.Size()
+		// bbolt's Info reads the mapping unlocked: inside a read
+		// transaction, which Close waits for, it cannot race a Close.
+		fs.PageSize = int64(tx.DB().Info().PageSize)
 		return nil
 	})
 	if err != nil {
 		return fs, err
 	}
 	st := s.db.Stats()
-	fs.PageSize = int64(s.db.Info().PageSize)
 	fs.FreePages = int64(st.FreePageN + st.PendingPageN)
 	fs.LivePages = max(0, used/fs.PageSize-fs.FreePages)
 	fs.FreeBytes = fs.FreePages * fs.PageSize
