@@ -124,8 +124,8 @@ func (v *View) formation(id string) (projection.Formation, bool) {
 		return projection.Formation{}, false
 	}
 	// The served counts: the cells held, and the pruned ones it counts.
-	if f.Cells, err = decodeCounts(v.tx.Bucket(bucketCounts).Get([]byte(id))); err == nil {
-		f.PrunedCells, err = decodeCounts(v.tx.Bucket(bucketPrunedCounts).Get([]byte(id)))
+	if f.Cells, err = decodeCounts(id, v.tx.Bucket(bucketCounts).Get([]byte(id))); err == nil {
+		f.PrunedCells, err = decodeCounts(id, v.tx.Bucket(bucketPrunedCounts).Get([]byte(id)))
 	}
 	if err != nil {
 		v.fail(fmt.Errorf("formation %q: %w", id, err))
@@ -161,25 +161,45 @@ func (v *View) Formations(fl projection.FormationFilter, pg projection.Page) (_ 
 	}
 	var ids []string
 	var more bool
+	var err error
+	var filed func(f *projection.Formation) bool // what the index read files
 	switch {
 	case fl.Tenant != "":
 		var prefixes [][]byte
 		for _, st := range sts {
 			prefixes = append(prefixes, group(fl.Tenant, st))
 		}
-		ids, more = scan(v.tx.Bucket(bucketFormByTenant), prefixes, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketFormByTenant), prefixes, true, pg.After, fl.Prefix, limit, nil)
+		filed = func(f *projection.Formation) bool { return f.TenantID == fl.Tenant }
 	case fl.Status != "":
-		ids, more = scan(v.tx.Bucket(bucketFormByStatus), [][]byte{sts}, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketFormByStatus), [][]byte{sts}, true, pg.After, fl.Prefix, limit, nil)
+		filed = func(*projection.Formation) bool { return true }
 	default:
-		ids, more = scan(v.tx.Bucket(bucketFormations), [][]byte{nil}, pg.After, fl.Prefix, limit, func(id string, rec []byte) bool {
-			// Not a tombstone; a record too short to tell is read, and
-			// reported as damaged, rather than skipped.
-			return len(rec) <= 2 || rec[2] == 0
+		ids, more, err = scan(v.tx.Bucket(bucketFormations), [][]byte{nil}, false, pg.After, fl.Prefix, limit, func(id string, rec []byte) bool {
+			// Not a tombstone; a record too short to tell, or whose seal
+			// does not hold, is read, and reported as damaged, rather than
+			// skipped.
+			_, ok := unseal([]byte(id), rec)
+			return !ok || len(rec) <= 2 || rec[2] == 0
 		})
+	}
+	if err != nil {
+		v.fail(err)
+		return []projection.Formation{}, ""
 	}
 	out := make([]projection.Formation, 0, len(ids))
 	for _, id := range ids {
-		if f, ok := v.formation(id); ok {
+		f, ok := v.formation(id)
+		if v.err != nil {
+			return []projection.Formation{}, ""
+		}
+		if filed != nil && (!ok || f.Deleted || !filed(&f) || !bytes.Contains(sts, []byte{keysOfFormation(&f).status})) {
+			// An index entry whose seal holds but whose record does not
+			// file it there: the state contradicts itself.
+			v.fail(fmt.Errorf("formation %q: %w: indexed as tenant %q, status in %v; its record: found %v, %+v", id, ErrDamaged, fl.Tenant, sts, ok, keysOfFormation(&f)))
+			return []projection.Formation{}, ""
+		}
+		if ok {
 			out = append(out, f)
 		}
 	}
@@ -204,8 +224,12 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 	}
 	var ids []string
 	var more bool
+	var err error
 	// The cells the tenant filter decoded already, kept for the answer.
 	var decoded map[string]projection.Cell
+	// What the index read files: a cell it lists must have it (and a
+	// class in cls).
+	var filed func(c *projection.Cell) bool
 	switch {
 	case fl.Formation != "":
 		var accept func(string, []byte) bool
@@ -213,6 +237,9 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 			decoded = map[string]projection.Cell{}
 			accept = func(id string, _ []byte) bool {
 				c, ok := v.Cell(id)
+				if !ok && v.err == nil {
+					v.fail(fmt.Errorf("cell %q: %w: indexed under formation %q, no record", id, ErrDamaged, fl.Formation))
+				}
 				if ok && c.TenantID == fl.Tenant {
 					decoded[id] = c
 					return true
@@ -220,25 +247,45 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 				return false
 			}
 		}
-		ids, more = scan(v.tx.Bucket(bucketCellByFormation), grouped(fl.Formation), pg.After, fl.Prefix, limit, accept)
+		ids, more, err = scan(v.tx.Bucket(bucketCellByFormation), grouped(fl.Formation), true, pg.After, fl.Prefix, limit, accept)
+		filed = func(c *projection.Cell) bool { return c.FormationID == fl.Formation }
 	case fl.Tenant != "":
-		ids, more = scan(v.tx.Bucket(bucketCellByTenant), grouped(fl.Tenant), pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketCellByTenant), grouped(fl.Tenant), true, pg.After, fl.Prefix, limit, nil)
+		filed = func(c *projection.Cell) bool { return c.TenantID == fl.Tenant }
 	case fl.State != "" || fl.Outcome != "":
 		var prefixes [][]byte
 		for _, cl := range cls {
 			prefixes = append(prefixes, []byte{cl})
 		}
-		ids, more = scan(v.tx.Bucket(bucketCellByClass), prefixes, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketCellByClass), prefixes, true, pg.After, fl.Prefix, limit, nil)
+		filed = func(*projection.Cell) bool { return true }
 	default:
-		ids, more = scan(v.tx.Bucket(bucketCells), [][]byte{nil}, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketCells), [][]byte{nil}, false, pg.After, fl.Prefix, limit, nil)
+	}
+	if err == nil {
+		err = v.err // met by accept
+	}
+	if err != nil {
+		v.fail(err)
+		return []projection.Cell{}, ""
 	}
 	out := make([]projection.Cell, 0, len(ids))
 	for _, id := range ids {
-		if c, ok := decoded[id]; ok {
-			out = append(out, c)
-		} else if c, ok := v.Cell(id); ok {
-			out = append(out, c)
+		c, ok := decoded[id]
+		if !ok {
+			c, ok = v.Cell(id)
 		}
+		if v.err != nil {
+			return []projection.Cell{}, ""
+		}
+		if !ok || filed != nil && (!filed(&c) || !bytes.Contains(cls, []byte{keysOfCell(&c).class})) {
+			// An id from the cells bucket always has its record; one from
+			// an index whose seal holds but whose record does not file it
+			// there means the state contradicts itself.
+			v.fail(fmt.Errorf("cell %q: %w: listed (filter %+v) but its record (found %v) is filed elsewhere", id, ErrDamaged, fl, ok))
+			return []projection.Cell{}, ""
+		}
+		out = append(out, c)
 	}
 	return out, next(ids, more)
 }
@@ -264,9 +311,12 @@ func (v *View) Summary(tenant string) (_ projection.Summary) {
 func (v *View) aggregates() map[string]aggregate {
 	out := map[string]aggregate{}
 	_ = v.tx.Bucket(bucketAggregates).ForEach(func(k, rec []byte) error {
-		a, err := decodeAggregate(rec)
-		if err != nil || len(k) == 0 {
-			v.fail(fmt.Errorf("tenant aggregate %q: %w", k, ErrDamaged))
+		a, err := decodeAggregate(k, rec)
+		if err == nil && len(k) == 0 {
+			err = fmt.Errorf("tenant aggregate with an empty key: %w", ErrDamaged)
+		}
+		if err != nil {
+			v.fail(err)
 			return nil
 		}
 		out[string(k[1:])] = a
@@ -323,7 +373,10 @@ func next(ids []string, more bool) string {
 // start with one of prefixes (each key is a prefix and an id; a nil
 // prefix is the whole bucket, keyed by id), and whether more follow.
 // accept, when set, sees each id with its value and may leave it out.
-func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, accept func(id string, val []byte) bool) (ids []string, more bool) {
+// With sealedKeys (an index bucket), every key met must have its seal as
+// its value (seal.go): one that does not is ErrDamaged, and no id of it is
+// returned.
+func scan(b *bolt.Bucket, prefixes [][]byte, sealedKeys bool, after, idPrefix string, limit int, accept func(id string, val []byte) bool) (ids []string, more bool, err error) {
 	type head struct {
 		c      *bolt.Cursor
 		prefix []byte
@@ -333,6 +386,14 @@ func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, 
 	}
 	advance := func(h *head, k, val []byte) {
 		for ; k != nil; k, val = h.c.Next() {
+			if sealedKeys && !indexSealed(k, val) {
+				// Checked before the key is trusted, even to end the
+				// range: a garbled key could end it early.
+				if err == nil {
+					err = errSeal("index key", k)
+				}
+				break
+			}
 			if !bytes.HasPrefix(k, h.prefix) {
 				break
 			}
@@ -366,12 +427,15 @@ func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, 
 				lowest = h
 			}
 		}
+		if err != nil {
+			return nil, false, err
+		}
 		if lowest == nil {
-			return ids, false
+			return ids, false, nil
 		}
 		if accept == nil || accept(lowest.id, lowest.val) {
 			if len(ids) == limit {
-				return ids, true
+				return ids, true, nil
 			}
 			ids = append(ids, lowest.id)
 		}
