@@ -221,7 +221,7 @@ func (b *Batch) committedCells(id string) (ids []string, err error) {
 	for _, cl := range classes("", "") {
 		prefixes = append(prefixes, group(id, cl))
 	}
-	ids, _, err = scan(tx.Bucket(bucketCellByFormation), prefixes, true, "", "", math.MaxInt, nil)
+	ids, _, err = scan(tx.Bucket(bucketCellByFormation), prefixes, "", "", math.MaxInt, nil)
 	return ids, err
 }
 

@@ -217,7 +217,7 @@ func (w *writer) formationCells(id string, cls []byte) ([]string, error) {
 	for _, cl := range cls {
 		prefixes = append(prefixes, group(id, cl))
 	}
-	ids, _, err := scan(w.tx.Bucket(bucketCellByFormation), prefixes, true, "", "", math.MaxInt, nil)
+	ids, _, err := scan(w.tx.Bucket(bucketCellByFormation), prefixes, "", "", math.MaxInt, nil)
 	return ids, err
 }
 

@@ -169,18 +169,17 @@ func (v *View) Formations(fl projection.FormationFilter, pg projection.Page) (_ 
 		for _, st := range sts {
 			prefixes = append(prefixes, group(fl.Tenant, st))
 		}
-		ids, more, err = scan(v.tx.Bucket(bucketFormByTenant), prefixes, true, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketFormByTenant), prefixes, pg.After, fl.Prefix, limit, nil)
 		filed = func(f *projection.Formation) bool { return f.TenantID == fl.Tenant }
 	case fl.Status != "":
-		ids, more, err = scan(v.tx.Bucket(bucketFormByStatus), [][]byte{sts}, true, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketFormByStatus), [][]byte{sts}, pg.After, fl.Prefix, limit, nil)
 		filed = func(*projection.Formation) bool { return true }
 	default:
-		ids, more, err = scan(v.tx.Bucket(bucketFormations), [][]byte{nil}, false, pg.After, fl.Prefix, limit, func(id string, rec []byte) bool {
-			// Not a tombstone; a record too short to tell, or whose seal
-			// does not hold, is read, and reported as damaged, rather than
+		ids, more, err = scan(v.tx.Bucket(bucketFormations), [][]byte{nil}, pg.After, fl.Prefix, limit, func(id string, rec []byte) bool {
+			// Not a tombstone (scan checked the seal); a record too short
+			// to tell is read, and reported as damaged, rather than
 			// skipped.
-			_, ok := unseal([]byte(id), rec)
-			return !ok || len(rec) <= 2 || rec[2] == 0
+			return len(rec) <= 2 || rec[2] == 0
 		})
 	}
 	if err != nil {
@@ -247,20 +246,20 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 				return false
 			}
 		}
-		ids, more, err = scan(v.tx.Bucket(bucketCellByFormation), grouped(fl.Formation), true, pg.After, fl.Prefix, limit, accept)
+		ids, more, err = scan(v.tx.Bucket(bucketCellByFormation), grouped(fl.Formation), pg.After, fl.Prefix, limit, accept)
 		filed = func(c *projection.Cell) bool { return c.FormationID == fl.Formation }
 	case fl.Tenant != "":
-		ids, more, err = scan(v.tx.Bucket(bucketCellByTenant), grouped(fl.Tenant), true, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketCellByTenant), grouped(fl.Tenant), pg.After, fl.Prefix, limit, nil)
 		filed = func(c *projection.Cell) bool { return c.TenantID == fl.Tenant }
 	case fl.State != "" || fl.Outcome != "":
 		var prefixes [][]byte
 		for _, cl := range cls {
 			prefixes = append(prefixes, []byte{cl})
 		}
-		ids, more, err = scan(v.tx.Bucket(bucketCellByClass), prefixes, true, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketCellByClass), prefixes, pg.After, fl.Prefix, limit, nil)
 		filed = func(*projection.Cell) bool { return true }
 	default:
-		ids, more, err = scan(v.tx.Bucket(bucketCells), [][]byte{nil}, false, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketCells), [][]byte{nil}, pg.After, fl.Prefix, limit, nil)
 	}
 	if err == nil {
 		err = v.err // met by accept
@@ -373,10 +372,17 @@ func next(ids []string, more bool) string {
 // start with one of prefixes (each key is a prefix and an id; a nil
 // prefix is the whole bucket, keyed by id), and whether more follow.
 // accept, when set, sees each id with its value and may leave it out.
-// With sealedKeys (an index bucket), every key met must have its seal as
-// its value (seal.go): one that does not is ErrDamaged, and no id of it is
-// returned.
-func scan(b *bolt.Bucket, prefixes [][]byte, sealedKeys bool, after, idPrefix string, limit int, accept func(id string, val []byte) bool) (ids []string, more bool, err error) {
+//
+// b is a sealed bucket (seal.go): a record bucket, whose values are
+// sealed under their key, or an index, whose values are their key's seal.
+// Every key the scan meets — the one that ends a range too, which a
+// garbled key could end early — must have a value whose seal holds, or the
+// scan is ErrDamaged and returns no id. bbolt finds where a range starts
+// by binary search over keys it trusts to be ordered; a garbled key (in a
+// leaf or a branch page) can send the search past keys that belong to the
+// range. So the key before the one found is checked too: sealed, and
+// below where the range starts, or ErrDamaged.
+func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, accept func(id string, val []byte) bool) (ids []string, more bool, err error) {
 	type head struct {
 		c      *bolt.Cursor
 		prefix []byte
@@ -384,14 +390,15 @@ func scan(b *bolt.Bucket, prefixes [][]byte, sealedKeys bool, after, idPrefix st
 		val    []byte
 		ok     bool
 	}
+	damaged := func(k []byte, why string) {
+		if err == nil {
+			err = fmt.Errorf("key %q: %w: %s", k, ErrDamaged, why)
+		}
+	}
 	advance := func(h *head, k, val []byte) {
 		for ; k != nil; k, val = h.c.Next() {
-			if sealedKeys && !indexSealed(k, val) {
-				// Checked before the key is trusted, even to end the
-				// range: a garbled key could end it early.
-				if err == nil {
-					err = errSeal("index key", k)
-				}
+			if _, ok := unseal(k, val); !ok {
+				damaged(k, "checksum mismatch")
 				break
 			}
 			if !bytes.HasPrefix(k, h.prefix) {
@@ -416,7 +423,24 @@ func scan(b *bolt.Bucket, prefixes [][]byte, sealedKeys bool, after, idPrefix st
 	heads := make([]*head, 0, len(prefixes))
 	for _, p := range prefixes {
 		h := &head{c: b.Cursor(), prefix: p}
-		k, val := h.c.Seek(append(append([]byte(nil), p...), start...))
+		from := append(append([]byte(nil), p...), start...)
+		k, val := h.c.Seek(from)
+		// The key before: from a second cursor, as bbolt's cursor
+		// moved back from a range's first key is not one to go on with.
+		back := b.Cursor()
+		var pk, pv []byte
+		if kk, _ := back.Seek(from); kk != nil {
+			pk, pv = back.Prev()
+		} else {
+			pk, pv = back.Last()
+		}
+		if pk != nil {
+			if _, ok := unseal(pk, pv); !ok {
+				damaged(pk, "checksum mismatch")
+			} else if bytes.Compare(pk, from) >= 0 {
+				damaged(pk, "out of order")
+			}
+		}
 		advance(h, k, val)
 		heads = append(heads, h)
 	}
