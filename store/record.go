@@ -68,7 +68,7 @@ func encodeCell(dst []byte, c *projection.Cell, keys *keyTable) []byte {
 	dst = appendBlob(dst, c.Compliance, keys, own)
 	dst = appendTime(dst, c.CreatedAt)
 	dst = appendTime(dst, c.UpdatedAt)
-	return seal([]byte(c.ID), appendSeqs(dst, c.LastSeq, c.Span), start)
+	return seal(idKey(c.ID), appendSeqs(dst, c.LastSeq, c.Span), start)
 }
 
 // appendSeqs appends lastSeq and the span as seqs reads them. The fold
@@ -96,7 +96,7 @@ func (r *reader) seqs() (lastSeq uint64, sp projection.Span) {
 // their transaction.
 func decodeCell(id string, rec []byte, names []string) (projection.Cell, error) {
 	c := projection.Cell{ID: id}
-	rec, ok := unseal([]byte(id), rec)
+	rec, ok := unseal(idKey(id), rec)
 	if !ok {
 		return c, errSeal("cell", []byte(id))
 	}
@@ -159,14 +159,14 @@ func encodeFormation(dst []byte, f *projection.Formation, keys *keyTable) []byte
 	}
 	dst = appendTime(dst, f.CreatedAt)
 	dst = appendTime(dst, f.UpdatedAt)
-	return seal([]byte(f.ID), appendSeqs(dst, f.LastSeq, f.Span), start)
+	return seal(idKey(f.ID), appendSeqs(dst, f.LastSeq, f.Span), start)
 }
 
 // decodeFormation reads a record written by encodeFormation for id, its
 // seal first.
 func decodeFormation(id string, rec []byte, names []string) (projection.Formation, error) {
 	f := projection.Formation{ID: id}
-	rec, ok := unseal([]byte(id), rec)
+	rec, ok := unseal(idKey(id), rec)
 	if !ok {
 		return f, errSeal("formation", []byte(id))
 	}
@@ -214,7 +214,7 @@ func encodeCounts(id string, c projection.CellCounts) []byte {
 	for _, n := range []int{c.Total, c.Admitted, c.Running, c.Completed, c.Failed, c.Destroyed} {
 		b = binary.AppendUvarint(b, uint64(n))
 	}
-	return seal([]byte(id), b, 0)
+	return seal(idKey(id), b, 0)
 }
 
 // decodeCounts reads the counts record of formation id; no record is all
@@ -224,7 +224,7 @@ func decodeCounts(id string, rec []byte) (projection.CellCounts, error) {
 	if rec == nil {
 		return c, nil
 	}
-	rec, ok := unseal([]byte(id), rec)
+	rec, ok := unseal(idKey(id), rec)
 	if !ok {
 		return c, errSeal("cell counts", []byte(id))
 	}

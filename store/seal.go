@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"unsafe"
 )
 
 // Every value the state stores carries a checksum of what it says, so
@@ -13,11 +14,11 @@ import (
 //
 //   - the records of formations and cells, the formation counts (fcounts,
 //     fpruned), the tenant aggregates, the key table and the meta entries
-//     but the schema end in a seal: CRC-32C (Castagnoli) over the key's
-//     length (uvarint), the key and the value. Covering the key means a
-//     record is never served under another id, and covering its length
-//     means a damaged page header cannot move the boundary between key and
-//     value unnoticed.
+//     but the schema end in a seal: CRC-32C (Castagnoli) over the key and
+//     the value, the key's length mixed in. Covering the key means a record
+//     is never served under another id, and mixing in its length means a
+//     damaged page header cannot move the boundary between key and value
+//     unnoticed.
 //   - index entries (ix-*) hold their whole meaning in the key and had an
 //     empty value: the value is now the seal of the key (and an empty
 //     value), so a garbled id in an index is found before it is followed.
@@ -38,13 +39,18 @@ const sealLen = 4
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// checksum is the seal's value for key and val.
+// checksum is the seal's value for key and val: the CRC-32C of key+val
+// XOR the key's length times an odd constant (a bijection), so that two
+// splits of the same bytes into key and value never have one checksum.
 func checksum(key, val []byte) uint32 {
-	var n [binary.MaxVarintLen64]byte
-	c := crc32.Update(0, castagnoli, n[:binary.PutUvarint(n[:], uint64(len(key)))])
-	c = crc32.Update(c, castagnoli, key)
-	return crc32.Update(c, castagnoli, val)
+	c := crc32.Update(0, castagnoli, key)
+	c = crc32.Update(c, castagnoli, val)
+	return c ^ uint32(len(key))*0x9e3779b1
 }
+
+// idKey is id as a key for checksum, without a copy: what crc32 is given
+// escapes (a copy would be an allocation per read), and it only reads it.
+func idKey(id string) []byte { return unsafe.Slice(unsafe.StringData(id), len(id)) }
 
 // seal appends to rec (a value stored under key, from rec[from:]) its
 // seal.

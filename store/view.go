@@ -162,7 +162,7 @@ func (v *View) Formations(fl projection.FormationFilter, pg projection.Page) (_ 
 	var ids []string
 	var more bool
 	var err error
-	var filed func(f *projection.Formation) bool // what the index read files
+	indexed := false // through an index: a formation it lists must be filed there
 	switch {
 	case fl.Tenant != "":
 		var prefixes [][]byte
@@ -170,10 +170,10 @@ func (v *View) Formations(fl projection.FormationFilter, pg projection.Page) (_ 
 			prefixes = append(prefixes, group(fl.Tenant, st))
 		}
 		ids, more, err = scan(v.tx.Bucket(bucketFormByTenant), prefixes, pg.After, fl.Prefix, limit, nil)
-		filed = func(f *projection.Formation) bool { return f.TenantID == fl.Tenant }
+		indexed = true
 	case fl.Status != "":
 		ids, more, err = scan(v.tx.Bucket(bucketFormByStatus), [][]byte{sts}, pg.After, fl.Prefix, limit, nil)
-		filed = func(*projection.Formation) bool { return true }
+		indexed = true
 	default:
 		ids, more, err = scan(v.tx.Bucket(bucketFormations), [][]byte{nil}, pg.After, fl.Prefix, limit, func(id string, rec []byte) bool {
 			// Not a tombstone (scan checked the seal); a record too short
@@ -192,7 +192,7 @@ func (v *View) Formations(fl projection.FormationFilter, pg projection.Page) (_ 
 		if v.err != nil {
 			return []projection.Formation{}, ""
 		}
-		if filed != nil && (!ok || f.Deleted || !filed(&f) || !bytes.Contains(sts, []byte{keysOfFormation(&f).status})) {
+		if indexed && (!ok || f.Deleted || fl.Tenant != "" && f.TenantID != fl.Tenant || bytes.IndexByte(sts, keysOfFormation(&f).status) < 0) {
 			// An index entry whose seal holds but whose record does not
 			// file it there: the state contradicts itself.
 			v.fail(fmt.Errorf("formation %q: %w: indexed as tenant %q, status in %v; its record: found %v, %+v", id, ErrDamaged, fl.Tenant, sts, ok, keysOfFormation(&f)))
@@ -227,8 +227,9 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 	// The cells the tenant filter decoded already, kept for the answer.
 	var decoded map[string]projection.Cell
 	// What the index read files: a cell it lists must have it (and a
-	// class in cls).
-	var filed func(c *projection.Cell) bool
+	// class in cls). Checked inline, not by a func of the cell: a cell
+	// whose address a func value takes is an allocation per cell.
+	indexed := false
 	switch {
 	case fl.Formation != "":
 		var accept func(string, []byte) bool
@@ -247,17 +248,17 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 			}
 		}
 		ids, more, err = scan(v.tx.Bucket(bucketCellByFormation), grouped(fl.Formation), pg.After, fl.Prefix, limit, accept)
-		filed = func(c *projection.Cell) bool { return c.FormationID == fl.Formation }
+		indexed = true
 	case fl.Tenant != "":
 		ids, more, err = scan(v.tx.Bucket(bucketCellByTenant), grouped(fl.Tenant), pg.After, fl.Prefix, limit, nil)
-		filed = func(c *projection.Cell) bool { return c.TenantID == fl.Tenant }
+		indexed = true
 	case fl.State != "" || fl.Outcome != "":
 		var prefixes [][]byte
 		for _, cl := range cls {
 			prefixes = append(prefixes, []byte{cl})
 		}
 		ids, more, err = scan(v.tx.Bucket(bucketCellByClass), prefixes, pg.After, fl.Prefix, limit, nil)
-		filed = func(*projection.Cell) bool { return true }
+		indexed = true
 	default:
 		ids, more, err = scan(v.tx.Bucket(bucketCells), [][]byte{nil}, pg.After, fl.Prefix, limit, nil)
 	}
@@ -277,7 +278,8 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 		if v.err != nil {
 			return []projection.Cell{}, ""
 		}
-		if !ok || filed != nil && (!filed(&c) || !bytes.Contains(cls, []byte{keysOfCell(&c).class})) {
+		if !ok || indexed && (fl.Formation != "" && c.FormationID != fl.Formation || fl.Formation == "" && fl.Tenant != "" && c.TenantID != fl.Tenant ||
+			bytes.IndexByte(cls, cellClass(c.State, c.Outcome)) < 0) {
 			// An id from the cells bucket always has its record; one from
 			// an index whose seal holds but whose record does not file it
 			// there means the state contradicts itself.
