@@ -134,15 +134,13 @@ func TestFlippedCellRecordIsDamageNeverAnAnswer(t *testing.T) {
 	val := stored(t, path, bucketCells, key)
 	for at := range len(key) + len(val) {
 		damaged := flipInFile(t, path, key, val, at, 1<<(at%8))
-		if at >= len(key) {
-			// A key flipped elsewhere is a record the point read no
-			// longer finds (the scrub's to find); the lists meet it.
-			mustBeDamaged(t, damaged, "Cell", func(v *View) {
-				if c, ok := v.Cell(id); ok {
-					t.Errorf("byte %d flipped: Cell served %+v", at, c)
-				}
-			})
-		}
+		// A flipped key sits where the search for id ends: the point
+		// read finds it there and does not call the cell absent.
+		mustBeDamaged(t, damaged, "Cell", func(v *View) {
+			if c, ok := v.Cell(id); ok {
+				t.Errorf("byte %d flipped: Cell served %+v", at, c)
+			}
+		})
 		mustBeDamaged(t, damaged, "all cells", func(v *View) { allCells(v, projection.CellFilter{}) })
 		mustBeDamaged(t, damaged, "cells of the formation", func(v *View) {
 			allCells(v, projection.CellFilter{Formation: formation})
@@ -191,7 +189,9 @@ func TestFlippedFormationCountsAndAggregateAreDamage(t *testing.T) {
 	path := sealedState(t, 600)
 	const id = "f-00004"
 	val := stored(t, path, bucketFormations, []byte(id))
-	for _, at := range []int{len(id), len(id) + 2, len(id) + 5, len(id) + len(val) - 1} {
+	// A key byte (read as absent unless the point read looks), then value
+	// bytes.
+	for _, at := range []int{1, len(id) - 1, len(id), len(id) + 2, len(id) + 5, len(id) + len(val) - 1} {
 		damaged := flipInFile(t, path, []byte(id), val, at, 0x04)
 		mustBeDamaged(t, damaged, "Formation", func(v *View) { v.Formation(id) })
 		mustBeDamaged(t, damaged, "all formations", func(v *View) { allFormations(v, projection.FormationFilter{}) })

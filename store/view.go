@@ -99,8 +99,10 @@ func (v *View) Pruned() projection.Pruned { return v.cp.Meta.Pruned }
 // Cell implements projection.Reader.
 func (v *View) Cell(id string) (_ projection.Cell, _ bool) {
 	defer v.recoverDamage()
-	rec := v.tx.Bucket(bucketCells).Get([]byte(id))
+	b := v.tx.Bucket(bucketCells)
+	rec := b.Get([]byte(id))
 	if rec == nil {
+		v.absent(b, id)
 		return projection.Cell{}, false
 	}
 	c, err := decodeCell(id, rec, v.names)
@@ -111,11 +113,40 @@ func (v *View) Cell(id string) (_ projection.Cell, _ bool) {
 	return c, true
 }
 
+// absent vouches for a point read of id in the record bucket b that
+// found nothing. bbolt's search trusts the keys it meets to be ordered: a
+// garbled key in a leaf sits where the search for the key it was ends, at
+// the key found or the one before it, and one in a branch page sends the
+// search to a neighbouring leaf, whose first or last key that is. So both
+// are read: a seal that does not hold, or a key on the wrong side of id,
+// is damage, not an absence (the scrub finds any garbled key elsewhere).
+func (v *View) absent(b *bolt.Bucket, id string) {
+	c := b.Cursor()
+	key := idKey(id)
+	k, val := c.Seek(key)
+	if k != nil {
+		if _, ok := unseal(k, val); !ok || bytes.Compare(k, key) <= 0 {
+			v.fail(fmt.Errorf("key %q (reading %q): %w: the key where it would be is not sealed or out of order", k, id, ErrDamaged))
+			return
+		}
+		k, val = c.Prev()
+	} else {
+		k, val = c.Last()
+	}
+	if k != nil {
+		if _, ok := unseal(k, val); !ok || bytes.Compare(k, key) >= 0 {
+			v.fail(fmt.Errorf("key %q (reading %q): %w: the key before where it would be is not sealed or out of order", k, id, ErrDamaged))
+		}
+	}
+}
+
 // formation reads one formation as served: with its counts, labels never
 // null. Tombstones are returned too (Deleted set).
 func (v *View) formation(id string) (projection.Formation, bool) {
-	rec := v.tx.Bucket(bucketFormations).Get([]byte(id))
+	b := v.tx.Bucket(bucketFormations)
+	rec := b.Get([]byte(id))
 	if rec == nil {
+		v.absent(b, id)
 		return projection.Formation{}, false
 	}
 	f, err := decodeFormation(id, rec, v.names)
