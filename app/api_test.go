@@ -238,6 +238,12 @@ func TestReadAPI(t *testing.T) {
 			{"/v1/formations?limit=1&limit=2", "bad_parameter", 400},
 			{"/v1/formations?tenant=%ff", "bad_parameter", 400},
 			{"/v1/formations?after=" + strings.Repeat("a", 300), "bad_parameter", 400},
+			// A cursor that is not an id (a garbled next) is refused, not
+			// used as a bound of the range.
+			{"/v1/cells?after=" + strings.Repeat("a", 129), "bad_parameter", 400},
+			{"/v1/cells?after=f-00001%01%02", "bad_parameter", 400},
+			{"/v1/formations?after=f%20x", "bad_parameter", 400},
+			{"/v1/cells?formation=f-00001&after=f-00001-c0%C3%A9", "bad_parameter", 400},
 			{"/v1/cells?state=running2", "bad_parameter", 400},
 			{"/v1/cells?outcome=destroyed", "bad_parameter", 400},
 			{"/v1/cells?limit=1000000", "bad_parameter", 400},

@@ -22,21 +22,27 @@ type aggregate struct {
 // empty, and "" is the tenant of entities without one.
 func aggKey(tenant string) []byte { return append([]byte{'t'}, tenant...) }
 
-func (a *aggregate) encode() []byte {
+// encode is the record stored under key (aggKey), sealed.
+func (a *aggregate) encode(key []byte) []byte {
 	var b []byte
 	for _, part := range [][]int64{a.formations[:], a.states[:], a.outcomes[:]} {
 		for _, n := range part {
 			b = binary.AppendVarint(b, n)
 		}
 	}
-	return b
+	return seal(key, b, 0)
 }
 
-// decodeAggregate reads an aggregate record; no record is all zeros.
-func decodeAggregate(rec []byte) (aggregate, error) {
+// decodeAggregate reads the aggregate record stored under key; no record
+// is all zeros.
+func decodeAggregate(key, rec []byte) (aggregate, error) {
 	var a aggregate
 	if rec == nil {
 		return a, nil
+	}
+	rec, ok := unseal(key, rec)
+	if !ok {
+		return a, errSeal("tenant aggregate", key)
 	}
 	r := reader{b: rec}
 	for _, part := range [][]int64{a.formations[:], a.states[:], a.outcomes[:]} {

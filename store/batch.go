@@ -221,8 +221,8 @@ func (b *Batch) committedCells(id string) (ids []string, err error) {
 	for _, cl := range classes("", "") {
 		prefixes = append(prefixes, group(id, cl))
 	}
-	ids, _ = scan(tx.Bucket(bucketCellByFormation), prefixes, "", "", math.MaxInt, nil)
-	return ids, nil
+	ids, _, err = scan(tx.Bucket(bucketCellByFormation), prefixes, "", "", math.MaxInt, nil)
+	return ids, err
 }
 
 // SaveFormation implements projection.State.

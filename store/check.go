@@ -103,7 +103,11 @@ func (v *View) Check(most int) (diffs []string) {
 	})
 	for _, name := range []string{string(bucketCellByTenant), string(bucketCellByFormation), string(bucketCellByClass), string(bucketFormByTenant), string(bucketFormByStatus), string(bucketEnded)} {
 		keys := want[name]
-		_ = v.tx.Bucket([]byte(name)).ForEach(func(k, _ []byte) error {
+		_ = v.tx.Bucket([]byte(name)).ForEach(func(k, val []byte) error {
+			if !indexSealed(k, val) {
+				add("index %s: key %q: checksum mismatch", name, k)
+				return nil
+			}
 			if _, ok := keys[string(k)]; !ok {
 				add("index %s: key %q belongs to no record", name, k)
 				return nil
@@ -123,7 +127,7 @@ func (v *View) Check(most int) (diffs []string) {
 		}
 	}
 	_ = v.tx.Bucket(bucketCounts).ForEach(func(k, rec []byte) error {
-		got, err := decodeCounts(rec)
+		got, err := decodeCounts(string(k), rec)
 		w := counts[string(k)]
 		delete(counts, string(k))
 		switch {
@@ -140,7 +144,7 @@ func (v *View) Check(most int) (diffs []string) {
 		add("cell counts of formation %q: missing, the cells count %+v", f, *counts[f])
 	}
 	_ = v.tx.Bucket(bucketPrunedCounts).ForEach(func(k, rec []byte) error {
-		got, err := decodeCounts(rec)
+		got, err := decodeCounts(string(k), rec)
 		_, held := served[string(k)]
 		switch {
 		case err != nil:
@@ -163,8 +167,8 @@ func (v *View) Check(most int) (diffs []string) {
 		if w == nil {
 			w = &aggregate{}
 		}
-		if !bytes.Equal(rec, w.encode()) {
-			got, err := decodeAggregate(rec)
+		if !bytes.Equal(rec, w.encode(k)) {
+			got, err := decodeAggregate(k, rec)
 			add("aggregate of tenant %q: stored %+v (%v), the records count %+v", tenant, got, err, *w)
 		}
 		return nil

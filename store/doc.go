@@ -8,7 +8,9 @@
 // fsyncs every commit. The read side is a View (a projection.Reader) over
 // one read transaction: one answer is one committed state.
 //
-// Bucket tree (schema 5):
+// Bucket tree (schema 6). Every value but the schema ends in a seal, a
+// CRC-32C over its key and itself, and an index entry's value is the
+// seal of its key (seal.go):
 //
 //	meta/
 //	  schema     big-endian uint64, SchemaVersion
@@ -44,8 +46,8 @@
 // inherited tenants, the counters that come with them), which a state of
 // fold v2 is not; 5 adds the retention rule (prune.go): each record keeps
 // the span of the log its entity depends on, fpruned and ix-ended are new,
-// and the position says what was pruned. A file of an older schema is
-// rebuilt from the stream.
+// and the position says what was pruned; 6 seals every value (seal.go).
+// A file of an older schema is rebuilt from the stream.
 //
 // A formation's cells, which it hands its tenant when it first gets one
 // (Batch.FormationCells), are its ix-cell-formation range (every class)
@@ -56,8 +58,10 @@
 // A file that bbolt opened but could not read, whose key table does not
 // decode, or whose schema is newer than this binary's is moved aside
 // (never deleted) and a fresh file takes its place, so a bad file costs a
-// rebuild, never a crash loop. A record that does not decode is found
-// when it is read and reported as ErrDamaged. A file the operating system
+// rebuild, never a crash loop. A record whose seal does not hold, or that
+// does not decode, is found when it is read and reported as ErrDamaged;
+// so is an index entry whose seal does not hold, or whose record is
+// missing or filed elsewhere. A file the operating system
 // does not let the process open (permissions, a read-only mount, a full
 // disk) is an error naming the file: nothing is moved, since a rebuild
 // would not fix it. Opening a file that has every bucket writes nothing.

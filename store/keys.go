@@ -10,7 +10,7 @@ import (
 
 // The object keys of stored JSON (correlation, compliance, label names)
 // repeat in every record: each gets a small number, kept in bucket "keys"
-// (number → the key's JSON text) and loaded when the file is opened. The
+// (number → the key's JSON text, sealed: seal.go) and loaded when the file is opened. The
 // table only grows while the file lives (a rebuild starts a new file and
 // a new table); it is bounded, and a key beyond the bound or too long is
 // stored literally, so no producer can make it large.
@@ -40,6 +40,10 @@ func loadKeys(tx *bolt.Tx) (*keyTable, error) {
 		err := b.ForEach(func(k, v []byte) error {
 			if len(k) != 4 || binary.BigEndian.Uint32(k) != uint32(len(names)+1) {
 				return ErrDamaged
+			}
+			v, ok := unseal(k, v)
+			if !ok {
+				return errSeal("key table entry", k)
 			}
 			names = append(names, string(v))
 			return nil
@@ -94,7 +98,7 @@ func (t *keyTable) persist(tx *bolt.Tx) (committed func(), err error) {
 	for i := from; i < len(names); i++ {
 		k := make([]byte, 4)
 		binary.BigEndian.PutUint32(k, uint32(i+1))
-		if err := b.Put(k, []byte(names[i])); err != nil {
+		if err := b.Put(k, sealed(k, []byte(names[i]))); err != nil {
 			return nil, err
 		}
 	}

@@ -53,7 +53,11 @@ func (w *writer) refile() error {
 	ended := w.tx.Bucket(bucketEnded)
 	for _, id := range w.refiled {
 		served := w.served(id)
-		for _, cid := range w.formationCells(id, completedClasses()) {
+		cids, err := w.formationCells(id, completedClasses())
+		if err != nil {
+			return err
+		}
+		for _, cid := range cids {
 			c, ok, err := w.loadCell(cid)
 			if err != nil {
 				return err
@@ -65,7 +69,7 @@ func (w *writer) refile() error {
 			if served {
 				err = ended.Delete(k)
 			} else {
-				err = ended.Put(k, nil)
+				err = ended.Put(k, indexValue(k))
 			}
 			if err != nil {
 				return err
@@ -96,7 +100,10 @@ func (w *writer) prune(floor uint64, before projection.Pruned, limit int) (pruni
 	var forms, cells []string
 	c := w.tx.Bucket(bucketEnded).Cursor()
 	n, last := 0, uint64(0)
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+	for k, val := c.First(); k != nil; k, val = c.Next() {
+		if !indexSealed(k, val) {
+			return pr, errSeal("ix-ended key", k)
+		}
 		if len(k) < 9 || k[8] != endedFormation && k[8] != endedCell {
 			return pr, fmt.Errorf("ix-ended key %q: %w", k, ErrDamaged)
 		}
@@ -142,7 +149,11 @@ func (w *writer) prune(floor uint64, before projection.Pruned, limit int) (pruni
 		if f.Deleted {
 			continue // a tombstone's completed cells are filed already
 		}
-		for _, cid := range w.formationCells(id, completedClasses()) {
+		cids, err := w.formationCells(id, completedClasses())
+		if err != nil {
+			return pr, err
+		}
+		for _, cid := range cids {
 			c, ok, err := w.loadCell(cid)
 			if err != nil {
 				return pr, err
@@ -201,13 +212,13 @@ func (w *writer) pruneCell(pr *pruning, c *projection.Cell, formationServed bool
 
 // formationCells lists the cells ix-cell-formation files under formation
 // id in classes cls.
-func (w *writer) formationCells(id string, cls []byte) []string {
+func (w *writer) formationCells(id string, cls []byte) ([]string, error) {
 	prefixes := make([][]byte, 0, len(cls))
 	for _, cl := range cls {
 		prefixes = append(prefixes, group(id, cl))
 	}
-	ids, _ := scan(w.tx.Bucket(bucketCellByFormation), prefixes, "", "", math.MaxInt, nil)
-	return ids
+	ids, _, err := scan(w.tx.Bucket(bucketCellByFormation), prefixes, "", "", math.MaxInt, nil)
+	return ids, err
 }
 
 func (w *writer) loadCell(id string) (projection.Cell, bool, error) {

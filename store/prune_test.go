@@ -391,7 +391,7 @@ func TestCheckFindsWhatTheRetentionRuleRemoves(t *testing.T) {
 		if err := ix.Delete(bytes.Clone(k)); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketPrunedCounts).Put([]byte("nowhere"), encodeCounts(projection.CellCounts{Total: 1, Admitted: 1}))
+		return tx.Bucket(bucketPrunedCounts).Put([]byte("nowhere"), encodeCounts("nowhere", projection.CellCounts{Total: 1, Admitted: 1}))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 // fold accepts. The last fields are lastSeq and the entity's span
 // (projection.Span) as two differences, lastSeq-firstSeq and
 // lastEvent-lastSeq, most often one byte each. Version 1 (schema 4) had no
-// span.
+// span. A record ends in its seal (seal.go; schema 6).
 const recordVersion = 2
 
 // The states, outcomes and statuses as stored: their index in these lists.
@@ -48,6 +48,7 @@ func ownIDs(c *projection.Cell) *[5]string {
 
 // encodeCell appends c's record to dst.
 func encodeCell(dst []byte, c *projection.Cell, keys *keyTable) []byte {
+	start := len(dst)
 	st, _ := indexOf(cellStates, c.State)
 	oc, _ := indexOf(cellOutcomes, c.Outcome)
 	dst = append(dst, recordVersion, st, oc)
@@ -67,7 +68,7 @@ func encodeCell(dst []byte, c *projection.Cell, keys *keyTable) []byte {
 	dst = appendBlob(dst, c.Compliance, keys, own)
 	dst = appendTime(dst, c.CreatedAt)
 	dst = appendTime(dst, c.UpdatedAt)
-	return appendSeqs(dst, c.LastSeq, c.Span)
+	return seal(idKey(c.ID), appendSeqs(dst, c.LastSeq, c.Span), start)
 }
 
 // appendSeqs appends lastSeq and the span as seqs reads them. The fold
@@ -90,11 +91,16 @@ func (r *reader) seqs() (lastSeq uint64, sp projection.Span) {
 	return lastSeq, projection.Span{FirstSeq: lastSeq - back, LastEvent: lastSeq + ahead}
 }
 
-// decodeCell reads a record written by encodeCell for id. Nothing of rec
-// is kept: bbolt's bytes are valid only inside their transaction.
+// decodeCell reads a record written by encodeCell for id, its seal
+// first. Nothing of rec is kept: bbolt's bytes are valid only inside
+// their transaction.
 func decodeCell(id string, rec []byte, names []string) (projection.Cell, error) {
-	r := reader{b: rec}
 	c := projection.Cell{ID: id}
+	rec, ok := unseal(idKey(id), rec)
+	if !ok {
+		return c, errSeal("cell", []byte(id))
+	}
+	r := reader{b: rec}
 	if r.byte() != recordVersion {
 		return c, fmt.Errorf("cell %q: %w: unknown version", id, ErrDamaged)
 	}
@@ -132,6 +138,7 @@ func decodeCell(id string, rec []byte, names []string) (projection.Cell, error) 
 
 // encodeFormation appends f's record (without its derived counts).
 func encodeFormation(dst []byte, f *projection.Formation, keys *keyTable) []byte {
+	start := len(dst)
 	st, _ := indexOf(formationStatuses, f.Status)
 	deleted := byte(0)
 	if f.Deleted {
@@ -152,12 +159,18 @@ func encodeFormation(dst []byte, f *projection.Formation, keys *keyTable) []byte
 	}
 	dst = appendTime(dst, f.CreatedAt)
 	dst = appendTime(dst, f.UpdatedAt)
-	return appendSeqs(dst, f.LastSeq, f.Span)
+	return seal(idKey(f.ID), appendSeqs(dst, f.LastSeq, f.Span), start)
 }
 
+// decodeFormation reads a record written by encodeFormation for id, its
+// seal first.
 func decodeFormation(id string, rec []byte, names []string) (projection.Formation, error) {
-	r := reader{b: rec}
 	f := projection.Formation{ID: id}
+	rec, ok := unseal(idKey(id), rec)
+	if !ok {
+		return f, errSeal("formation", []byte(id))
+	}
+	r := reader{b: rec}
 	if r.byte() != recordVersion {
 		return f, fmt.Errorf("formation %q: %w: unknown version", id, ErrDamaged)
 	}
@@ -194,22 +207,28 @@ func decodeFormation(id string, rec []byte, names []string) (projection.Formatio
 	return f, nil
 }
 
-// encodeCounts and decodeCounts store a formation's derived cell counts.
-func encodeCounts(c projection.CellCounts) []byte {
+// encodeCounts and decodeCounts store a formation's derived cell counts,
+// sealed under the formation id.
+func encodeCounts(id string, c projection.CellCounts) []byte {
 	var b []byte
 	for _, n := range []int{c.Total, c.Admitted, c.Running, c.Completed, c.Failed, c.Destroyed} {
 		b = binary.AppendUvarint(b, uint64(n))
 	}
-	return b
+	return seal(idKey(id), b, 0)
 }
 
-// decodeCounts reads a counts record; no record is all zeros.
-func decodeCounts(rec []byte) (projection.CellCounts, error) {
-	r := reader{b: rec}
+// decodeCounts reads the counts record of formation id; no record is all
+// zeros.
+func decodeCounts(id string, rec []byte) (projection.CellCounts, error) {
 	var c projection.CellCounts
 	if rec == nil {
 		return c, nil
 	}
+	rec, ok := unseal(idKey(id), rec)
+	if !ok {
+		return c, errSeal("cell counts", []byte(id))
+	}
+	r := reader{b: rec}
 	c = projection.CellCounts{
 		Total: int(r.uvarint()), Admitted: int(r.uvarint()), Running: int(r.uvarint()),
 		Completed: int(r.uvarint()), Failed: int(r.uvarint()), Destroyed: int(r.uvarint()),

@@ -22,7 +22,7 @@ import (
 
 // SchemaVersion is the layout this binary writes. An older one is
 // discarded and rebuilt; a newer one is moved aside.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 var (
 	keySchema   = []byte("schema")
@@ -395,6 +395,10 @@ func (s *Store) Info() (cp Checkpoint, found bool, err error) {
 func readUntenanted(tx *bolt.Tx) (map[string]uint64, error) {
 	var m map[string]uint64
 	if raw := tx.Bucket(bucketMeta).Get(keyUntenanted); raw != nil {
+		raw, ok := unseal(keyUntenanted, raw)
+		if !ok {
+			return nil, errSeal("meta", keyUntenanted)
+		}
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return nil, fmt.Errorf("untenanted counts: %w", err)
 		}
@@ -418,14 +422,40 @@ func readInfo(tx *bolt.Tx) (cp Checkpoint, found bool, err error) {
 	if cp.Schema != SchemaVersion {
 		return cp, true, nil
 	}
-	cp.Epoch = string(m.Get(keyEpoch))
-	if err := json.Unmarshal(m.Get(keyPosition), &cp.Meta); err != nil {
+	// Every entry but the schema is sealed (seal.go).
+	get := func(k []byte) ([]byte, error) {
+		raw := m.Get(k)
+		if raw == nil {
+			return nil, nil
+		}
+		v, ok := unseal(k, raw)
+		if !ok {
+			return nil, errSeal("meta", k)
+		}
+		return v, nil
+	}
+	epoch, err := get(keyEpoch)
+	if err != nil {
+		return cp, true, err
+	}
+	cp.Epoch = string(epoch)
+	pos, err := get(keyPosition)
+	if err != nil {
+		return cp, true, err
+	}
+	if err := json.Unmarshal(pos, &cp.Meta); err != nil {
 		return cp, true, fmt.Errorf("position: %w", err)
 	}
-	if c := m.Get(keyCursor); len(c) != 8 || binary.BigEndian.Uint64(c) != cp.Meta.Cursor {
+	if c, err := get(keyCursor); err != nil {
+		return cp, true, err
+	} else if len(c) != 8 || binary.BigEndian.Uint64(c) != cp.Meta.Cursor {
 		return cp, true, errors.New("cursor key disagrees with position")
 	}
-	if at := m.Get(keyAt); at != nil {
+	at, err := get(keyAt)
+	if err != nil {
+		return cp, true, err
+	}
+	if at != nil {
 		if cp.At, err = time.Parse(time.RFC3339Nano, string(at)); err != nil {
 			return cp, true, fmt.Errorf("at: %w", err)
 		}
@@ -486,11 +516,11 @@ func putMeta(tx *bolt.Tx, epoch string, m projection.Meta, at time.Time) error {
 	mb := tx.Bucket(bucketMeta)
 	for _, kv := range []struct{ k, v []byte }{
 		{keySchema, be64(SchemaVersion)},
-		{keyEpoch, []byte(epoch)},
-		{keyCursor, be64(m.Cursor)},
-		{keyPosition, pos},
-		{keyUntenanted, untenanted},
-		{keyAt, []byte(at.UTC().Format(time.RFC3339Nano))},
+		{keyEpoch, sealed(keyEpoch, []byte(epoch))},
+		{keyCursor, sealed(keyCursor, be64(m.Cursor))},
+		{keyPosition, sealed(keyPosition, pos)},
+		{keyUntenanted, sealed(keyUntenanted, untenanted)},
+		{keyAt, sealed(keyAt, []byte(at.UTC().Format(time.RFC3339Nano)))},
 	} {
 		if err := mb.Put(kv.k, kv.v); err != nil {
 			return err

@@ -557,13 +557,13 @@ func TestCheckFindsDerivedDataThatDisagrees(t *testing.T) {
 		if err := ix.Delete(append([]byte(nil), k...)); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketFormByStatus).Put([]byte{1, 'z', 'z'}, nil); err != nil {
+		if err := tx.Bucket(bucketFormByStatus).Put([]byte{1, 'z', 'z'}, indexValue([]byte{1, 'z', 'z'})); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketCounts).Put([]byte("f-00001"), encodeCounts(projection.CellCounts{Total: 99})); err != nil {
+		if err := tx.Bucket(bucketCounts).Put([]byte("f-00001"), encodeCounts("f-00001", projection.CellCounts{Total: 99})); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketAggregates).Put(aggKey("tenant-2"), (&aggregate{}).encode())
+		return tx.Bucket(bucketAggregates).Put(aggKey("tenant-2"), (&aggregate{}).encode(aggKey("tenant-2")))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -99,8 +99,10 @@ func (v *View) Pruned() projection.Pruned { return v.cp.Meta.Pruned }
 // Cell implements projection.Reader.
 func (v *View) Cell(id string) (_ projection.Cell, _ bool) {
 	defer v.recoverDamage()
-	rec := v.tx.Bucket(bucketCells).Get([]byte(id))
+	b := v.tx.Bucket(bucketCells)
+	rec := b.Get([]byte(id))
 	if rec == nil {
+		v.absent(b, id)
 		return projection.Cell{}, false
 	}
 	c, err := decodeCell(id, rec, v.names)
@@ -111,11 +113,40 @@ func (v *View) Cell(id string) (_ projection.Cell, _ bool) {
 	return c, true
 }
 
+// absent vouches for a point read of id in the record bucket b that
+// found nothing. bbolt's search trusts the keys it meets to be ordered: a
+// garbled key in a leaf sits where the search for the key it was ends, at
+// the key found or the one before it, and one in a branch page sends the
+// search to a neighbouring leaf, whose first or last key that is. So both
+// are read: a seal that does not hold, or a key on the wrong side of id,
+// is damage, not an absence (the scrub finds any garbled key elsewhere).
+func (v *View) absent(b *bolt.Bucket, id string) {
+	c := b.Cursor()
+	key := idKey(id)
+	k, val := c.Seek(key)
+	if k != nil {
+		if _, ok := unseal(k, val); !ok || bytes.Compare(k, key) <= 0 {
+			v.fail(fmt.Errorf("key %q (reading %q): %w: the key where it would be is not sealed or out of order", k, id, ErrDamaged))
+			return
+		}
+		k, val = c.Prev()
+	} else {
+		k, val = c.Last()
+	}
+	if k != nil {
+		if _, ok := unseal(k, val); !ok || bytes.Compare(k, key) >= 0 {
+			v.fail(fmt.Errorf("key %q (reading %q): %w: the key before where it would be is not sealed or out of order", k, id, ErrDamaged))
+		}
+	}
+}
+
 // formation reads one formation as served: with its counts, labels never
 // null. Tombstones are returned too (Deleted set).
 func (v *View) formation(id string) (projection.Formation, bool) {
-	rec := v.tx.Bucket(bucketFormations).Get([]byte(id))
+	b := v.tx.Bucket(bucketFormations)
+	rec := b.Get([]byte(id))
 	if rec == nil {
+		v.absent(b, id)
 		return projection.Formation{}, false
 	}
 	f, err := decodeFormation(id, rec, v.names)
@@ -124,8 +155,8 @@ func (v *View) formation(id string) (projection.Formation, bool) {
 		return projection.Formation{}, false
 	}
 	// The served counts: the cells held, and the pruned ones it counts.
-	if f.Cells, err = decodeCounts(v.tx.Bucket(bucketCounts).Get([]byte(id))); err == nil {
-		f.PrunedCells, err = decodeCounts(v.tx.Bucket(bucketPrunedCounts).Get([]byte(id)))
+	if f.Cells, err = decodeCounts(id, v.tx.Bucket(bucketCounts).Get([]byte(id))); err == nil {
+		f.PrunedCells, err = decodeCounts(id, v.tx.Bucket(bucketPrunedCounts).Get([]byte(id)))
 	}
 	if err != nil {
 		v.fail(fmt.Errorf("formation %q: %w", id, err))
@@ -161,25 +192,44 @@ func (v *View) Formations(fl projection.FormationFilter, pg projection.Page) (_ 
 	}
 	var ids []string
 	var more bool
+	var err error
+	indexed := false // through an index: a formation it lists must be filed there
 	switch {
 	case fl.Tenant != "":
 		var prefixes [][]byte
 		for _, st := range sts {
 			prefixes = append(prefixes, group(fl.Tenant, st))
 		}
-		ids, more = scan(v.tx.Bucket(bucketFormByTenant), prefixes, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketFormByTenant), prefixes, pg.After, fl.Prefix, limit, nil)
+		indexed = true
 	case fl.Status != "":
-		ids, more = scan(v.tx.Bucket(bucketFormByStatus), [][]byte{sts}, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketFormByStatus), [][]byte{sts}, pg.After, fl.Prefix, limit, nil)
+		indexed = true
 	default:
-		ids, more = scan(v.tx.Bucket(bucketFormations), [][]byte{nil}, pg.After, fl.Prefix, limit, func(id string, rec []byte) bool {
-			// Not a tombstone; a record too short to tell is read, and
-			// reported as damaged, rather than skipped.
+		ids, more, err = scan(v.tx.Bucket(bucketFormations), [][]byte{nil}, pg.After, fl.Prefix, limit, func(id string, rec []byte) bool {
+			// Not a tombstone (scan checked the seal); a record too short
+			// to tell is read, and reported as damaged, rather than
+			// skipped.
 			return len(rec) <= 2 || rec[2] == 0
 		})
 	}
+	if err != nil {
+		v.fail(err)
+		return []projection.Formation{}, ""
+	}
 	out := make([]projection.Formation, 0, len(ids))
 	for _, id := range ids {
-		if f, ok := v.formation(id); ok {
+		f, ok := v.formation(id)
+		if v.err != nil {
+			return []projection.Formation{}, ""
+		}
+		if indexed && (!ok || f.Deleted || fl.Tenant != "" && f.TenantID != fl.Tenant || bytes.IndexByte(sts, keysOfFormation(&f).status) < 0) {
+			// An index entry whose seal holds but whose record does not
+			// file it there: the state contradicts itself.
+			v.fail(fmt.Errorf("formation %q: %w: indexed as tenant %q, status in %v; its record: found %v, %+v", id, ErrDamaged, fl.Tenant, sts, ok, keysOfFormation(&f)))
+			return []projection.Formation{}, ""
+		}
+		if ok {
 			out = append(out, f)
 		}
 	}
@@ -204,8 +254,13 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 	}
 	var ids []string
 	var more bool
+	var err error
 	// The cells the tenant filter decoded already, kept for the answer.
 	var decoded map[string]projection.Cell
+	// What the index read files: a cell it lists must have it (and a
+	// class in cls). Checked inline, not by a func of the cell: a cell
+	// whose address a func value takes is an allocation per cell.
+	indexed := false
 	switch {
 	case fl.Formation != "":
 		var accept func(string, []byte) bool
@@ -213,6 +268,9 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 			decoded = map[string]projection.Cell{}
 			accept = func(id string, _ []byte) bool {
 				c, ok := v.Cell(id)
+				if !ok && v.err == nil {
+					v.fail(fmt.Errorf("cell %q: %w: indexed under formation %q, no record", id, ErrDamaged, fl.Formation))
+				}
 				if ok && c.TenantID == fl.Tenant {
 					decoded[id] = c
 					return true
@@ -220,25 +278,46 @@ func (v *View) Cells(fl projection.CellFilter, pg projection.Page) (_ []projecti
 				return false
 			}
 		}
-		ids, more = scan(v.tx.Bucket(bucketCellByFormation), grouped(fl.Formation), pg.After, fl.Prefix, limit, accept)
+		ids, more, err = scan(v.tx.Bucket(bucketCellByFormation), grouped(fl.Formation), pg.After, fl.Prefix, limit, accept)
+		indexed = true
 	case fl.Tenant != "":
-		ids, more = scan(v.tx.Bucket(bucketCellByTenant), grouped(fl.Tenant), pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketCellByTenant), grouped(fl.Tenant), pg.After, fl.Prefix, limit, nil)
+		indexed = true
 	case fl.State != "" || fl.Outcome != "":
 		var prefixes [][]byte
 		for _, cl := range cls {
 			prefixes = append(prefixes, []byte{cl})
 		}
-		ids, more = scan(v.tx.Bucket(bucketCellByClass), prefixes, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketCellByClass), prefixes, pg.After, fl.Prefix, limit, nil)
+		indexed = true
 	default:
-		ids, more = scan(v.tx.Bucket(bucketCells), [][]byte{nil}, pg.After, fl.Prefix, limit, nil)
+		ids, more, err = scan(v.tx.Bucket(bucketCells), [][]byte{nil}, pg.After, fl.Prefix, limit, nil)
+	}
+	if err == nil {
+		err = v.err // met by accept
+	}
+	if err != nil {
+		v.fail(err)
+		return []projection.Cell{}, ""
 	}
 	out := make([]projection.Cell, 0, len(ids))
 	for _, id := range ids {
-		if c, ok := decoded[id]; ok {
-			out = append(out, c)
-		} else if c, ok := v.Cell(id); ok {
-			out = append(out, c)
+		c, ok := decoded[id]
+		if !ok {
+			c, ok = v.Cell(id)
 		}
+		if v.err != nil {
+			return []projection.Cell{}, ""
+		}
+		if !ok || indexed && (fl.Formation != "" && c.FormationID != fl.Formation || fl.Formation == "" && fl.Tenant != "" && c.TenantID != fl.Tenant ||
+			bytes.IndexByte(cls, cellClass(c.State, c.Outcome)) < 0) {
+			// An id from the cells bucket always has its record; one from
+			// an index whose seal holds but whose record does not file it
+			// there means the state contradicts itself.
+			v.fail(fmt.Errorf("cell %q: %w: listed (filter %+v) but its record (found %v) is filed elsewhere", id, ErrDamaged, fl, ok))
+			return []projection.Cell{}, ""
+		}
+		out = append(out, c)
 	}
 	return out, next(ids, more)
 }
@@ -264,9 +343,12 @@ func (v *View) Summary(tenant string) (_ projection.Summary) {
 func (v *View) aggregates() map[string]aggregate {
 	out := map[string]aggregate{}
 	_ = v.tx.Bucket(bucketAggregates).ForEach(func(k, rec []byte) error {
-		a, err := decodeAggregate(rec)
-		if err != nil || len(k) == 0 {
-			v.fail(fmt.Errorf("tenant aggregate %q: %w", k, ErrDamaged))
+		a, err := decodeAggregate(k, rec)
+		if err == nil && len(k) == 0 {
+			err = fmt.Errorf("tenant aggregate with an empty key: %w", ErrDamaged)
+		}
+		if err != nil {
+			v.fail(err)
 			return nil
 		}
 		out[string(k[1:])] = a
@@ -323,7 +405,17 @@ func next(ids []string, more bool) string {
 // start with one of prefixes (each key is a prefix and an id; a nil
 // prefix is the whole bucket, keyed by id), and whether more follow.
 // accept, when set, sees each id with its value and may leave it out.
-func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, accept func(id string, val []byte) bool) (ids []string, more bool) {
+//
+// b is a sealed bucket (seal.go): a record bucket, whose values are
+// sealed under their key, or an index, whose values are their key's seal.
+// Every key the scan meets — the one that ends a range too, which a
+// garbled key could end early — must have a value whose seal holds, or the
+// scan is ErrDamaged and returns no id. bbolt finds where a range starts
+// by binary search over keys it trusts to be ordered; a garbled key (in a
+// leaf or a branch page) can send the search past keys that belong to the
+// range. So the key before the one found is checked too: sealed, and
+// below where the range starts, or ErrDamaged.
+func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, accept func(id string, val []byte) bool) (ids []string, more bool, err error) {
 	type head struct {
 		c      *bolt.Cursor
 		prefix []byte
@@ -331,8 +423,17 @@ func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, 
 		val    []byte
 		ok     bool
 	}
+	damaged := func(k []byte, why string) {
+		if err == nil {
+			err = fmt.Errorf("key %q: %w: %s", k, ErrDamaged, why)
+		}
+	}
 	advance := func(h *head, k, val []byte) {
 		for ; k != nil; k, val = h.c.Next() {
+			if _, ok := unseal(k, val); !ok {
+				damaged(k, "checksum mismatch")
+				break
+			}
 			if !bytes.HasPrefix(k, h.prefix) {
 				break
 			}
@@ -355,7 +456,24 @@ func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, 
 	heads := make([]*head, 0, len(prefixes))
 	for _, p := range prefixes {
 		h := &head{c: b.Cursor(), prefix: p}
-		k, val := h.c.Seek(append(append([]byte(nil), p...), start...))
+		from := append(append([]byte(nil), p...), start...)
+		k, val := h.c.Seek(from)
+		// The key before: from a second cursor, as bbolt's cursor
+		// moved back from a range's first key is not one to go on with.
+		back := b.Cursor()
+		var pk, pv []byte
+		if kk, _ := back.Seek(from); kk != nil {
+			pk, pv = back.Prev()
+		} else {
+			pk, pv = back.Last()
+		}
+		if pk != nil {
+			if _, ok := unseal(pk, pv); !ok {
+				damaged(pk, "checksum mismatch")
+			} else if bytes.Compare(pk, from) >= 0 {
+				damaged(pk, "out of order")
+			}
+		}
 		advance(h, k, val)
 		heads = append(heads, h)
 	}
@@ -366,12 +484,15 @@ func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, 
 				lowest = h
 			}
 		}
+		if err != nil {
+			return nil, false, err
+		}
 		if lowest == nil {
-			return ids, false
+			return ids, false, nil
 		}
 		if accept == nil || accept(lowest.id, lowest.val) {
 			if len(ids) == limit {
-				return ids, true
+				return ids, true, nil
 			}
 			ids = append(ids, lowest.id)
 		}

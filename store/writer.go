@@ -215,7 +215,7 @@ func (w *writer) flush() error {
 			if op.del {
 				err = b.Delete(op.key)
 			} else {
-				err = b.Put(op.key, nil)
+				err = b.Put(op.key, indexValue(op.key))
 			}
 			if err != nil {
 				return err
@@ -230,7 +230,7 @@ func (w *writer) flush() error {
 	}
 	for tenant, d := range w.aggDelta {
 		key := aggKey(tenant)
-		cur, err := decodeAggregate(w.aggs.Get(key))
+		cur, err := decodeAggregate(key, w.aggs.Get(key))
 		if err != nil {
 			return fmt.Errorf("tenant %q: %w", tenant, err)
 		}
@@ -238,7 +238,7 @@ func (w *writer) flush() error {
 		if cur.zero() {
 			err = w.aggs.Delete(key)
 		} else {
-			err = w.aggs.Put(key, cur.encode())
+			err = w.aggs.Put(key, cur.encode(key))
 		}
 		if err != nil {
 			return err
@@ -250,7 +250,7 @@ func (w *writer) flush() error {
 // addCounts adds deltas to the counts records of bucket b.
 func addCounts(b *bolt.Bucket, deltas map[string]*projection.CellCounts) error {
 	for formation, d := range deltas {
-		cur, err := decodeCounts(b.Get([]byte(formation)))
+		cur, err := decodeCounts(formation, b.Get([]byte(formation)))
 		if err != nil {
 			return fmt.Errorf("formation %q: %w", formation, err)
 		}
@@ -258,7 +258,7 @@ func addCounts(b *bolt.Bucket, deltas map[string]*projection.CellCounts) error {
 		if cur == (projection.CellCounts{}) {
 			err = b.Delete([]byte(formation))
 		} else {
-			err = b.Put([]byte(formation), encodeCounts(cur))
+			err = b.Put([]byte(formation), encodeCounts(formation, cur))
 		}
 		if err != nil {
 			return err

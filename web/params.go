@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"cellos-allinone/event"
 	"cellos-allinone/projection"
 )
 
@@ -82,5 +83,12 @@ func (q query) page(def int) (projection.Page, error) {
 	if err != nil {
 		return projection.Page{}, err
 	}
-	return projection.Page{After: q.str("after"), Limit: limit}, nil
+	// after is the next of an earlier page: an id. Anything else is not
+	// a cursor this server hands out (docs/design.md §4), and is refused
+	// rather than used as a bound of the range.
+	after := q.str("after")
+	if after != "" && !event.ValidID(after) {
+		return projection.Page{}, Errorf(CodeBadParameter, "after must be an id (the next of a page: 1–%d letters, digits, '-' or '_'), got %q", event.MaxIDLen, after)
+	}
+	return projection.Page{After: after, Limit: limit}, nil
 }
