@@ -39,6 +39,18 @@ func bloat(t *testing.T, path string, mib int) {
 	mutateBolt(t, path, func(tx *bolt.Tx) error { return tx.DeleteBucket(junk) })
 }
 
+// bloatedState is a stream of n events and a state file checkpointed at
+// its end, then left with 16 MiB of free pages: one a compaction takes.
+func bloatedState(t *testing.T, n int) *bootEnv {
+	t.Helper()
+	e := &bootEnv{}
+	e.dir, e.nc, e.log = startNATS(t, 0)
+	e.publish(t, n)
+	e.checkpoint(t)
+	bloat(t, e.checkpointPath(), 16)
+	return e
+}
+
 func (r *rig) status() Status {
 	r.t.Helper()
 	st, err := r.p.Status(testutil.Ctx(r.t, 5*time.Second), "test")
@@ -51,11 +63,7 @@ func (r *rig) status() Status {
 // A state file whose pages are mostly free is compacted at boot, before
 // the replay: the file shrinks, the checkpoint is used as it was.
 func TestCompactionAtBoot(t *testing.T) {
-	e := &bootEnv{}
-	e.dir, e.nc, e.log = startNATS(t, 0)
-	e.publish(t, 300)
-	e.checkpoint(t)
-	bloat(t, e.checkpointPath(), 16)
+	e := bloatedState(t, 300)
 	before, _ := os.Stat(e.checkpointPath())
 	e.publish(t, 400) // a replay after the compaction
 
@@ -256,11 +264,7 @@ func TestCompactionWhileServing(t *testing.T) {
 
 // A negative CompactMinFree never compacts, however free the file.
 func TestCompactionDisabled(t *testing.T) {
-	e := &bootEnv{}
-	e.dir, e.nc, e.log = startNATS(t, 0)
-	e.publish(t, 100)
-	e.checkpoint(t)
-	bloat(t, e.checkpointPath(), 16)
+	e := bloatedState(t, 100)
 	before, _ := os.Stat(e.checkpointPath())
 	r := startProjector(t, e.dir, e.nc, Config{CompactMinFree: -1, compactSpacing: time.Millisecond, CheckpointInterval: 10 * time.Millisecond})
 	e.publish(t, 120)

@@ -220,14 +220,7 @@ func TestPruneRule(t *testing.T) {
 func runPruneCaseOnBatch(t *testing.T, tc pruneCase, every, limit int) {
 	t.Helper()
 	name := fmt.Sprintf("Batch committing every %d, pruning at most %d a commit", every, limit)
-	s := mustOpen(t, filepath.Join(t.TempDir(), "cp.db"))
-	if err := s.Reset("e"); err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.Batch()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, b := openBatch(t)
 	b.SetPruneLimit(limit)
 	mirror := projection.New()
 	var dec projection.Decoder
@@ -247,7 +240,7 @@ func runPruneCaseOnBatch(t *testing.T, tc pruneCase, every, limit int) {
 	})
 	b.Close()
 	sameAs(t, s, mirror)
-	err = s.View(func(v *View) error {
+	err := s.View(func(v *View) error {
 		if every == 0 {
 			checkPruneCase(t, name, v, tc)
 		}
@@ -409,15 +402,7 @@ func TestCheckFindsWhatTheRetentionRuleRemoves(t *testing.T) {
 // event at a time, and records the floor it got to; PruneDue says more is
 // left until a commit reached the floor told.
 func TestPruneInSteps(t *testing.T) {
-	s := mustOpen(t, filepath.Join(t.TempDir(), "cp.db"))
-	if err := s.Reset("e"); err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.Batch()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	s, b := openBatch(t)
 	b.SetPruneLimit(2)
 	// Three destroyed cells, last events 1..3; a terminal formation and
 	// a cell destroyed naming it share last event 5: one group.
@@ -473,15 +458,7 @@ func TestPruneInSteps(t *testing.T) {
 // batch that prunes as much as it folds keeps a cache the size of what is
 // held, not of everything it ever folded.
 func TestPruneLeavesTheCache(t *testing.T) {
-	s := mustOpen(t, filepath.Join(t.TempDir(), "cp.db"))
-	if err := s.Reset("e"); err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.Batch()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	s, b := openBatch(t)
 	var dec projection.Decoder
 	for i, ev := range testutil.Workload(3000) {
 		seq := uint64(i + 1)

@@ -32,6 +32,22 @@ func mustOpen(tb testing.TB, path string) *Store {
 	return s
 }
 
+// openBatch opens a fresh state file in a temporary directory, starts it
+// as epoch "e" and returns it with a Batch over it, closed at cleanup.
+func openBatch(tb testing.TB) (*Store, *Batch) {
+	tb.Helper()
+	s := mustOpen(tb, filepath.Join(tb.TempDir(), "cp.db"))
+	if err := s.Reset("e"); err != nil {
+		tb.Fatal(err)
+	}
+	b, err := s.Batch()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { b.Close() })
+	return s, b
+}
+
 // fold applies events with sequences from 1 to a fresh projection.
 func fold(events []testutil.Event) *projection.Projection {
 	p := projection.New()
@@ -615,15 +631,7 @@ func TestViewUnknownFilterValuesSelectNothing(t *testing.T) {
 // only by their number: cells with large compliance summaries are evicted
 // once committed, and read back from the file as they were.
 func TestBatchCacheIsBoundedInBytes(t *testing.T) {
-	s := mustOpen(t, filepath.Join(t.TempDir(), "checkpoint.db"))
-	if err := s.Reset("e1"); err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.Batch()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	_, b := openBatch(t)
 	b.limitBytes = 1 << 20
 	big := `{"report":"` + strings.Repeat("x", 64<<10) + `"}`
 	for i := range 100 {
