@@ -44,6 +44,9 @@ type Store struct {
 	path string
 	db   *bolt.DB
 	keys atomic.Pointer[keyTable] // of the open file
+	// gen counts the files the store has used: a scrub that sees it move
+	// checked part of another file (scrub.go).
+	gen atomic.Uint64
 }
 
 // Checkpoint describes the stored checkpoint.
@@ -107,6 +110,7 @@ func (s *Store) use(db *bolt.DB) (err error) {
 	}
 	s.db = db
 	s.keys.Store(keys)
+	s.gen.Add(1)
 	return nil
 }
 
