@@ -180,7 +180,6 @@ func (s *Store) SwapIn(c *Store, serving sync.Locker) error {
 	old := s.db
 	s.db = c.db
 	s.keys.Store(c.keys.Load())
-	s.gen.Add(1)
 	serving.Unlock()
 	c.db = nil
 	if swapHook != nil {

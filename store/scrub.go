@@ -59,9 +59,11 @@ const (
 	DefaultScrubDamage   = 10
 )
 
-// ErrFileChanged ends a scrub pass whose store started using another file
-// (a repair or a rebuild swapped in, a compaction): the pass checked part
-// of a file that is no longer served.
+// ErrFileChanged ends a scrub pass whose store opened another state (a
+// repair or a rebuild swapped in, a file started over): the pass checked
+// part of a state that is no longer served. A compaction's swap brings
+// the same commit in another file: the pass goes on in it, after the last
+// key it checked.
 var ErrFileChanged = errors.New("the state file was replaced during the scrub pass")
 
 // ScrubOptions tune a pass; zero values are the defaults.

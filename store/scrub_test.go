@@ -355,28 +355,39 @@ func TestScrubKeepsToItsBudget(t *testing.T) {
 	}
 }
 
-// A pass whose store took another file in (a compaction's swap, a repair)
-// ends with ErrFileChanged; Hold's error ends it too.
-func TestScrubEndsWhenTheFileChanges(t *testing.T) {
+// A pass goes on across a compaction's swap (the same commit, in another
+// file) and ends with ErrFileChanged when its store opens another state
+// (a repair's, a file started over); Hold's error ends it too.
+func TestScrubAcrossFileChanges(t *testing.T) {
 	s := mustOpen(t, sealedState(t, 600))
 	steps := 0
-	_, err := s.Scrub(context.Background(), ScrubOptions{Budget: 1, StepKeys: 10, Hold: func(step func()) error {
-		if steps++; steps == 3 {
-			c, err := s.Compact()
-			if err != nil {
-				return err
+	swapAt := func(n int, swap func() error) func(step func()) error {
+		steps = 0
+		return func(step func()) error {
+			if steps++; steps == n {
+				if err := swap(); err != nil {
+					return err
+				}
 			}
-			if err := s.SwapIn(c, &noLock{}); err != nil {
-				return err
-			}
+			step()
+			return nil
 		}
-		step()
-		return nil
-	}})
-	if err != ErrFileChanged {
-		t.Fatalf("Scrub across a swap = %v, want ErrFileChanged", err)
 	}
-	rep, err := s.Scrub(testutil.Ctx(t, 10*time.Second), ScrubOptions{Budget: 1, Hold: func(func()) error { return context.Canceled }})
+	rep, err := s.Scrub(context.Background(), ScrubOptions{Budget: 1, StepKeys: 10, Hold: swapAt(3, func() error {
+		c, err := s.Compact()
+		if err != nil {
+			return err
+		}
+		return s.SwapIn(c, &noLock{})
+	})})
+	if err != nil || rep.Damaged != 0 || rep.Checked != keysIn(t, s) {
+		t.Fatalf("Scrub across a compaction = %v, %d damage %q, %d keys of %d", err, rep.Damaged, rep.Damage, rep.Checked, keysIn(t, s))
+	}
+	_, err = s.Scrub(context.Background(), ScrubOptions{Budget: 1, StepKeys: 10, Hold: swapAt(3, func() error { return s.Renew("e2", false) })})
+	if err != ErrFileChanged {
+		t.Fatalf("Scrub across a state started over = %v, want ErrFileChanged", err)
+	}
+	rep, err = s.Scrub(testutil.Ctx(t, 10*time.Second), ScrubOptions{Budget: 1, Hold: func(func()) error { return context.Canceled }})
 	if err != context.Canceled || rep.Complete {
 		t.Fatalf("Scrub with Hold failing = %v, %+v", err, rep)
 	}

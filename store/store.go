@@ -44,8 +44,10 @@ type Store struct {
 	path string
 	db   *bolt.DB
 	keys atomic.Pointer[keyTable] // of the open file
-	// gen counts the files the store has used: a scrub that sees it move
-	// checked part of another file (scrub.go).
+	// gen counts the states the store has opened (use): a scrub that
+	// sees it move checked part of a state no longer served (scrub.go).
+	// A compaction's swap (SwapIn) brings the same commit in another
+	// file, which a scrub goes on with.
 	gen atomic.Uint64
 }
 
