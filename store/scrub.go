@@ -87,6 +87,9 @@ type ScrubOptions struct {
 
 // ScrubStep is what one step checked and found.
 type ScrubStep struct {
+	// Part is the bucket the step walked, or "meta", "aggregates",
+	// "bbolt" for the parts that are one transaction each.
+	Part     string
 	Checked  int
 	Damaged  int
 	Damage   []string // the first ones
@@ -174,6 +177,7 @@ type scrub struct {
 // scrubPhase is one part of a pass: a bucket walked in steps (key), or
 // one transaction (whole, returning the keys it checked).
 type scrubPhase struct {
+	name   string
 	bucket []byte
 	key    func(st *scrubStep, k, v []byte)
 	whole  func(st *scrubStep) int
@@ -187,23 +191,23 @@ var scrubPhases []scrubPhase
 
 func init() {
 	indexPhase := func(b []byte) scrubPhase {
-		return scrubPhase{bucket: b, key: func(st *scrubStep, k, v []byte) { st.index(string(b), k, v) }}
+		return scrubPhase{name: string(b), bucket: b, key: func(st *scrubStep, k, v []byte) { st.index(string(b), k, v) }}
 	}
 	scrubPhases = []scrubPhase{
-		{whole: (*scrubStep).meta},
-		{bucket: bucketKeys, key: (*scrubStep).keyEntry},
-		{bucket: bucketFormations, key: (*scrubStep).formation},
-		{bucket: bucketCells, key: (*scrubStep).cell},
-		{bucket: bucketCounts, key: (*scrubStep).counts},
-		{bucket: bucketPrunedCounts, key: (*scrubStep).prunedCounts},
+		{name: "meta", whole: (*scrubStep).meta},
+		{name: string(bucketKeys), bucket: bucketKeys, key: (*scrubStep).keyEntry},
+		{name: string(bucketFormations), bucket: bucketFormations, key: (*scrubStep).formation},
+		{name: string(bucketCells), bucket: bucketCells, key: (*scrubStep).cell},
+		{name: string(bucketCounts), bucket: bucketCounts, key: (*scrubStep).counts},
+		{name: string(bucketPrunedCounts), bucket: bucketPrunedCounts, key: (*scrubStep).prunedCounts},
 		indexPhase(bucketCellByTenant),
 		indexPhase(bucketCellByFormation),
 		indexPhase(bucketCellByClass),
 		indexPhase(bucketFormByTenant),
 		indexPhase(bucketFormByStatus),
 		indexPhase(bucketEnded),
-		{whole: (*scrubStep).aggregates},
-		{whole: (*scrubStep).bolt, write: true, offThread: true},
+		{name: "aggregates", whole: (*scrubStep).aggregates},
+		{name: "bbolt", whole: (*scrubStep).bolt, write: true, offThread: true},
 	}
 }
 
@@ -256,7 +260,7 @@ func (sc *scrub) stepHeld() (time.Duration, error) {
 		sc.resume = nil
 	}
 	if sc.opt.OnStep != nil {
-		sc.opt.OnStep(ScrubStep{Checked: st.checked, Damaged: st.found, Damage: st.damage, Duration: d})
+		sc.opt.OnStep(ScrubStep{Part: ph.name, Checked: st.checked, Damaged: st.found, Damage: st.damage, Duration: d})
 	}
 	return d, nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"cellos-allinone/testutil"
 )
@@ -53,15 +54,24 @@ func TestScrubStateFile(t *testing.T) {
 	t.Logf("state file: %d bytes, %d live", fs.FileBytes, fs.LiveBytes)
 	for _, b := range []float64{1, budget} {
 		var longest ScrubStep
+		parts := map[string]time.Duration{} // the longest step of each part
+		var order []string
 		rep, err := s.Scrub(context.Background(), ScrubOptions{Budget: b, OnStep: func(st ScrubStep) {
 			if st.Duration > longest.Duration {
 				longest = st
 			}
+			if _, ok := parts[st.Part]; !ok {
+				order = append(order, st.Part)
+			}
+			parts[st.Part] = max(parts[st.Part], st.Duration)
 		}})
 		if err != nil || rep.Damaged != 0 {
 			t.Fatalf("Scrub: %v, %d damage %q", err, rep.Damaged, rep.Damage)
 		}
 		t.Logf("budget %.2f: %d keys in %d steps; CPU %v, steps %v, wall %v (duty %.3f); longest step %v (%d keys)",
 			b, rep.Checked, rep.Steps, rep.CPU, rep.Busy, rep.Duration, float64(rep.Busy)/float64(rep.Duration), longest.Duration, longest.Checked)
+		for _, p := range order {
+			t.Logf("  longest step of %s: %v", p, parts[p].Round(time.Microsecond))
+		}
 	}
 }
