@@ -340,7 +340,10 @@ func (st *scrubStep) run(ph *scrubPhase) (done bool, err error) {
 
 // walk checks the next run of keys of ph's bucket, from after the last
 // key checked; done when none is left. Keys must come in strictly
-// increasing order, the first after the one the last step ended at.
+// increasing order, the first after the one the last step ended at. A key
+// out of order ends the walk of the bucket: bbolt's search trusts the
+// order, so resuming after it could meet the same keys again, and the
+// damage asks for a repair anyway.
 func (st *scrubStep) walk(ph *scrubPhase) bool {
 	b := st.tx.Bucket(ph.bucket)
 	if b == nil {
@@ -363,6 +366,8 @@ func (st *scrubStep) walk(ph *scrubPhase) bool {
 			st.damaged("bucket %s: key %q is a bucket", ph.bucket, k)
 		case prev != nil && bytes.Compare(k, prev) <= 0:
 			st.damaged("bucket %s: key %q after %q: out of order", ph.bucket, k, prev)
+			st.checked++
+			return true
 		default:
 			ph.key(st, k, v)
 		}
