@@ -340,7 +340,7 @@ func leakAPage(t *testing.T, path string) string {
 func TestScrubKeepsToItsBudget(t *testing.T) {
 	path := sealedState(t, 3000)
 	s := mustOpen(t, path)
-	const budget = 0.2
+	const budget = DefaultScrubBudget
 	rep := scrubAll(t, s, ScrubOptions{Budget: budget, StepKeys: 100})
 	duty := float64(rep.Busy) / float64(rep.Duration)
 	t.Logf("%d steps: busy %v of %v (%.3f), CPU %v", rep.Steps, rep.Busy, rep.Duration, duty, rep.CPU)
