@@ -17,6 +17,8 @@ events of the benchmark's stream, rebuilt by this version (schema 6) into an 87 
 cellos-allinone snapshot rebuild --data-dir <copy of the 1M data dir>
 CELLOS_SCRUB_FILE=<copy>/checkpoint.db go test -count=1 -v -run TestScrubStateFile ./store
 go test -run '^$' -bench BenchmarkScrub -benchtime 5x -count 3 ./store
+cellos-allinone serve --data-dir <copy> --http-addr 127.0.0.1:18480 --nats-addr 127.0.0.1:14222 &
+kill -9 $!   # once ready; then the same serve again, and GET /v1/status (integrity) until scrubbing is false
 ` + "```" + `
 
 | pass over 1,000,000 events | CPU time | steps' wall time | pass wall time | steps |
@@ -33,4 +35,13 @@ longest single transactions are the aggregates' (12–23 ms: a walk of the keys 
 ` + "`ix-formation-tenant`" + ` and ` + "`ix-cell-tenant`" + `) and bbolt's check (48–102 ms, a write
 transaction: the fold's next commit waits that long, reads do not). On the loaded VM single
 steps of a walk reached 85–170 ms: the process descheduled within a step.
+
+The real binary on a copy of that data dir, killed (SIGKILL) and started again: the start
+finds ` + "`checkpoint.db.integrity`" + ` open, says so, serves at once and scrubs at 5 %: the pass took
+3 min 11 s with 3.45 s of CPU, and the whole process used 6.2 s of CPU meanwhile (3.3 % of a
+core: ` + "`/proc/<pid>/stat`" + ` before and after); at a quieter moment a pass took 1 min 11 s
+with 2.7 s of CPU. With one ` + "`ix-cell-class`" + ` key deleted from the file beforehand (damage no
+read meets), the scrub found it 11 s after the start, the repair rebuilt the state from the
+stream in 11.7 s beside the served one and kept the damaged file aside, the next pass over
+the rebuilt state was clean, and ` + "`snapshot verify`" + ` found it equal to the fold.
 `
