@@ -236,15 +236,16 @@ func (sc *scrub) stepHeld() (time.Duration, error) {
 	ph := &scrubPhases[sc.phase]
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cpu0, cpuOK := threadCPU()
+	// The CPU time is read inside the wall time's span.
 	start := time.Now()
+	cpu0, cpuOK := threadCPU()
 	st := &scrubStep{scrub: sc, buckets: map[string]*bolt.Bucket{}}
 	done, err := st.run(ph)
+	cpu1, _ := threadCPU()
 	d := time.Since(start)
 	if err != nil {
 		return d, err
 	}
-	cpu1, _ := threadCPU()
 	if ph.offThread || !cpuOK {
 		sc.rep.CPU += d
 	} else {

@@ -350,7 +350,7 @@ func TestScrubKeepsToItsBudget(t *testing.T) {
 	if duty < budget/4 {
 		t.Errorf("the steps took %.3f of the pass's wall time: paused far more than the budget %.2f asks", duty, budget)
 	}
-	if rep.CPU > rep.Busy {
+	if rep.CPU > rep.Busy+rep.Busy/50 { // two clocks: a little slack
 		t.Errorf("CPU %v above the steps' wall time %v", rep.CPU, rep.Busy)
 	}
 }
