@@ -144,6 +144,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		CheckpointInterval: cfg.CheckpointInterval,
 		CheckpointEvents:   cfg.CheckpointEvents,
 		CompactMinFree:     cfg.CompactMinFree,
+		ScrubInterval:      cfg.ScrubInterval,
 		StoreAside:         aside,
 		Logger:             log.With("system", "projector"),
 		Registerer:         reg,

@@ -33,6 +33,9 @@ type Config struct {
 	// take more than this many bytes and more than half its pages (0:
 	// projector.DefaultCompactMinFree; negative: never).
 	CompactMinFree int64
+	// ScrubInterval: the state is scrubbed this often, and once after an
+	// unclean start (0: projector.DefaultScrubInterval; negative: never).
+	ScrubInterval time.Duration
 
 	// Stream settings used only when the stream is created.
 	MaxAge     time.Duration

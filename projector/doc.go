@@ -26,6 +26,10 @@
 //     the fold paused for the copy. Reads go on from the served file and
 //     wait only for the rename that swaps the copy in; the copy holds the
 //     same commit, so no answer changes with the swap.
+//   - The served state is scrubbed (scrub.go): all of it every
+//     ScrubInterval and once after an unclean stop, at ScrubBudget of one
+//     core, each step under the lock a read takes; damage found is
+//     repaired as damage a read meets (repair.go).
 //   - Falling behind is said: a warning once the oldest unapplied event
 //     has waited LagWarnAfter, one line when caught up again.
 package projector

@@ -15,6 +15,9 @@ type metrics struct {
 	compactedBytes     prometheus.Counter
 	compactDuration    prometheus.Gauge
 	compactLast        prometheus.Gauge
+	scrubPasses        prometheus.Counter
+	scrubKeys          prometheus.Counter
+	scrubDamage        prometheus.Counter
 }
 
 func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
@@ -47,6 +50,18 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 		compactLast: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cellos_state_file_last_compaction_timestamp_seconds",
 			Help: "When the last compaction swapped in began (Unix time); 0 when none was.",
+		}),
+		scrubPasses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cellos_scrub_passes_total",
+			Help: "Scrub passes over the state that ended: complete, or at the damage they found.",
+		}),
+		scrubKeys: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cellos_scrub_keys_checked_total",
+			Help: "Keys of the state (records, index entries, counts, aggregates) the scrub checked.",
+		}),
+		scrubDamage: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cellos_scrub_damage_found_total",
+			Help: "Damage the scrub found in the state; each finding starts a rebuild from the stream.",
 		}),
 	}
 	for _, r := range []string{"done", "failed"} {
@@ -83,6 +98,19 @@ func newMetrics(p *Projector, reg prometheus.Registerer) *metrics {
 	reg.MustRegister(
 		m.checkpointSeconds, m.checkpointFailures, m.replayDuration,
 		m.compactions, m.compactedBytes, m.compactDuration, m.compactLast,
+		m.scrubPasses, m.scrubKeys, m.scrubDamage,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_scrub_last_complete_timestamp_seconds",
+			Help: "When the last complete scrub pass over the state ended (Unix time, kept across restarts); 0 before one.",
+		}, p.integ.lastComplete),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cellos_scrub_running", Help: "1 while a scrub pass over the state runs.",
+		}, func() float64 {
+			if p.integ.scrubbing() {
+				return 1
+			}
+			return 0
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "cellos_state_file_bytes", Help: "Size of the state file (checkpoint.db).",
 		}, fileStat(func(fs store.FileStats) int64 { return fs.FileBytes })),

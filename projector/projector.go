@@ -40,6 +40,12 @@ type Config struct {
 	// a negative CompactMinFree never compacts.
 	CompactFreeRatio float64
 	CompactMinFree   int64
+	// ScrubInterval: the served state is scrubbed (scrub.go) this often
+	// (default 24 h), and once served after an unclean start; negative:
+	// never. ScrubBudget is the share of one core a pass uses (default
+	// 0.05).
+	ScrubInterval time.Duration
+	ScrubBudget   float64
 	// StoreAside names a checkpoint file store.Open had to move aside.
 	StoreAside string
 	Logger     *slog.Logger
@@ -55,6 +61,9 @@ type Config struct {
 	// compactSpacing: at most one compaction while running per (default
 	// 10 minutes; tests shorten it).
 	compactSpacing time.Duration
+	// scrubStepKeys bounds a scrub step (store.DefaultScrubStepKeys;
+	// tests make steps of a few keys).
+	scrubStepKeys int
 }
 
 // Defaults and bounds of Config.
@@ -85,6 +94,12 @@ func (c *Config) fill() {
 	}
 	if c.CompactMinFree == 0 {
 		c.CompactMinFree = DefaultCompactMinFree
+	}
+	if c.ScrubInterval == 0 {
+		c.ScrubInterval = DefaultScrubInterval
+	}
+	if c.ScrubBudget <= 0 {
+		c.ScrubBudget = DefaultScrubBudget
 	}
 	if c.compactSpacing <= 0 {
 		c.compactSpacing = defaultCompactSpacing
@@ -153,6 +168,7 @@ type Projector struct {
 	lag      lagState
 
 	compacted compaction // compact.go
+	integ     integrity  // scrub.go
 }
 
 // New returns a projector over an opened log and state file. Run boots
@@ -223,6 +239,7 @@ func (p *Projector) Read(fn func(View)) error {
 // Run boots the state and keeps it live until ctx ends; then it commits
 // what was applied. It returns nil after a clean stop.
 func (p *Projector) Run(ctx context.Context) error {
+	p.openRun()
 	if err := p.start(ctx); err != nil {
 		return err
 	}
@@ -231,6 +248,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { p.progressLoop(ctx) })
 	wg.Go(func() { p.monitor(ctx) })
+	wg.Go(func() { p.scrubLoop(ctx) })
 	followCtx, stopFollow := context.WithCancel(ctx)
 	wg.Go(func() {
 		// The apply goroutine failing (a state it cannot write or read)
@@ -264,6 +282,9 @@ func (p *Projector) Run(ctx context.Context) error {
 		err = p.commit()
 	}
 	p.closeBatch()
+	if err == nil {
+		p.closeRun()
+	}
 	return err
 }
 

@@ -33,6 +33,8 @@ type Status struct {
 	Events     projection.Counters `json:"events"`
 	Gaps       []projection.Gap    `json:"gaps"`
 	Registry   RegistryStatus      `json:"registry"`
+	// Integrity is what the scrub found, and when it runs (scrub.go).
+	Integrity IntegrityStatus `json:"integrity"`
 }
 
 // StreamStatus is the stream part of Status.
@@ -98,6 +100,7 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 		s.Checkpoint.LastError = *e
 	}
 	s.StateFile = p.compacted.status()
+	s.Integrity = p.integ.status()
 	if fs, err := p.fileStats(); err == nil {
 		s.StateFile.FileStats = fs
 	}

@@ -46,17 +46,10 @@ func (v *View) Check(most int) (diffs []string) {
 	// The retention rule (prune.go): what it removes at the floor the
 	// state was pruned at is not held, and ix-ended files what it will.
 	floor, cursor := v.cp.Meta.Pruned.Floor, v.cp.Meta.Cursor
-	expectEnded := func(key []byte) {
-		if key != nil {
-			expect([]indexEntry{{string(bucketEnded), key}})
+	held := func(why string) {
+		if why != "" {
+			add("%s", why)
 		}
-	}
-	spanOK := func(kind, id string, sp projection.Span) bool {
-		if sp.LastEvent > cursor || sp.FirstSeq == 0 {
-			add("%s %q: first sequence %d, last event %d, cursor %d: not a span of the log folded", kind, id, sp.FirstSeq, sp.LastEvent, cursor)
-			return false
-		}
-		return true
 	}
 	served := map[string]bool{} // formation id → not deleted, for each one held
 	_ = v.tx.Bucket(bucketFormations).ForEach(func(k, rec []byte) error {
@@ -66,16 +59,12 @@ func (v *View) Check(most int) (diffs []string) {
 			return nil
 		}
 		fk := keysOfFormation(&f)
-		expect(formIndexes(f.ID, fk))
-		expectEnded(formationEnded(&f))
+		expect(formationFiling(&f))
 		served[f.ID] = !f.Deleted
 		if fk.live {
 			agg(fk.tenant).formations[fk.status]++
 		}
-		if spanOK("formation", f.ID, f.Span) && f.Ended() && f.LastEvent < floor {
-			add("formation %q: ended (status %s, deleted %v) with its last event %d below the floor %d: the retention rule removes it",
-				f.ID, f.Status, f.Deleted, f.LastEvent, floor)
-		}
+		held(formationHeld(&f, floor, cursor))
 		return nil
 	})
 	_ = v.tx.Bucket(bucketCells).ForEach(func(k, rec []byte) error {
@@ -85,9 +74,8 @@ func (v *View) Check(most int) (diffs []string) {
 			return nil
 		}
 		ck := keysOfCell(&c)
-		expect(cellIndexes(c.ID, ck))
 		fs := served[c.FormationID]
-		expectEnded(cellEnded(&c, fs))
+		expect(cellFiling(&c, fs))
 		agg(ck.tenant).countCell(ck.class, 1)
 		if ck.formation != "" {
 			if counts[ck.formation] == nil {
@@ -95,10 +83,7 @@ func (v *View) Check(most int) (diffs []string) {
 			}
 			countClass(counts[ck.formation], ck.class, 1)
 		}
-		if spanOK("cell", c.ID, c.Span) && projection.Prunable(&c, fs, floor) {
-			add("cell %q: %s (formation %q served: %v) with its last event %d below the floor %d: the retention rule removes it",
-				c.ID, c.State, c.FormationID, fs, c.LastEvent, floor)
-		}
+		held(cellHeld(&c, fs, floor, cursor))
 		return nil
 	})
 	for _, name := range []string{string(bucketCellByTenant), string(bucketCellByFormation), string(bucketCellByClass), string(bucketFormByTenant), string(bucketFormByStatus), string(bucketEnded)} {
@@ -179,6 +164,62 @@ func (v *View) Check(most int) (diffs []string) {
 		}
 	}
 	return diffs
+}
+
+// formationFiling lists every index key the record of f files it under:
+// its index keys (none for a tombstone) and its ix-ended key (once
+// ended). Check and the scrub derive what a record must have from here.
+func formationFiling(f *projection.Formation) []indexEntry {
+	out := formIndexes(f.ID, keysOfFormation(f))
+	if k := formationEnded(f); k != nil {
+		out = append(out, indexEntry{string(bucketEnded), k})
+	}
+	return out
+}
+
+// cellFiling lists every index key the record of c files it under; its
+// ix-ended key depends on whether its formation is served.
+func cellFiling(c *projection.Cell, formationServed bool) []indexEntry {
+	out := cellIndexes(c.ID, keysOfCell(c))
+	if k := cellEnded(c, formationServed); k != nil {
+		out = append(out, indexEntry{string(bucketEnded), k})
+	}
+	return out
+}
+
+// spanHeld says why an entity's span cannot be one of the log folded up
+// to cursor; "" when it can.
+func spanHeld(kind, id string, sp projection.Span, cursor uint64) string {
+	if sp.LastEvent > cursor || sp.FirstSeq == 0 {
+		return fmt.Sprintf("%s %q: first sequence %d, last event %d, cursor %d: not a span of the log folded", kind, id, sp.FirstSeq, sp.LastEvent, cursor)
+	}
+	return ""
+}
+
+// formationHeld says why f cannot be held by a state folded to cursor and
+// pruned at floor (the retention rule removes it, or its span is not one
+// of the log); "" when it can.
+func formationHeld(f *projection.Formation, floor, cursor uint64) string {
+	if why := spanHeld("formation", f.ID, f.Span, cursor); why != "" {
+		return why
+	}
+	if f.Ended() && f.LastEvent < floor {
+		return fmt.Sprintf("formation %q: ended (status %s, deleted %v) with its last event %d below the floor %d: the retention rule removes it",
+			f.ID, f.Status, f.Deleted, f.LastEvent, floor)
+	}
+	return ""
+}
+
+// cellHeld is formationHeld for a cell whose formation is served or not.
+func cellHeld(c *projection.Cell, formationServed bool, floor, cursor uint64) string {
+	if why := spanHeld("cell", c.ID, c.Span, cursor); why != "" {
+		return why
+	}
+	if projection.Prunable(c, formationServed, floor) {
+		return fmt.Sprintf("cell %q: %s (formation %q served: %v) with its last event %d below the floor %d: the retention rule removes it",
+			c.ID, c.State, c.FormationID, formationServed, c.LastEvent, floor)
+	}
+	return ""
 }
 
 // prunedCounts reports whether c can count pruned cells: some, all ended

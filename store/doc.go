@@ -66,6 +66,12 @@
 // disk) is an error naming the file: nothing is moved, since a rebuild
 // would not fix it. Opening a file that has every bucket writes nothing.
 //
+// Scrub (scrub.go) reads the whole state in short read transactions at a
+// share of one core and checks what reads only check where they go: every
+// record against its seal and its index entries, every index entry
+// against its record, the counts and aggregates against what they count,
+// the keys' order, and bbolt's own consistency check.
+//
 // bbolt keeps the pages a commit frees for later commits and never gives
 // them back to the file system. Compact copies the last commit densely
 // into a file beside the served one (CompactSuffix), reading the served

@@ -141,6 +141,18 @@ func group(name string, b byte) []byte {
 	return append(k, b)
 }
 
+// splitGroup reads what group wrote at the start of an index key k: the
+// selector name, the class or status byte, and the rest (the id); false
+// when k does not start with a group.
+func splitGroup(k []byte) (name string, b byte, rest []byte, ok bool) {
+	n, w := binary.Uvarint(k)
+	if w <= 0 || n >= uint64(len(k)-w) {
+		return "", 0, nil, false
+	}
+	end := w + int(n)
+	return string(k[w:end]), k[end], k[end+1:], true
+}
+
 // indexKey is prefix + id.
 func indexKey(prefix []byte, id string) []byte {
 	return append(append(make([]byte, 0, len(prefix)+len(id)), prefix...), id...)

@@ -44,6 +44,11 @@ type Store struct {
 	path string
 	db   *bolt.DB
 	keys atomic.Pointer[keyTable] // of the open file
+	// gen counts the states the store has opened (use): a scrub that
+	// sees it move checked part of a state no longer served (scrub.go).
+	// A compaction's swap (SwapIn) brings the same commit in another
+	// file, which a scrub goes on with.
+	gen atomic.Uint64
 }
 
 // Checkpoint describes the stored checkpoint.
@@ -107,6 +112,7 @@ func (s *Store) use(db *bolt.DB) (err error) {
 	}
 	s.db = db
 	s.keys.Store(keys)
+	s.gen.Add(1)
 	return nil
 }
 

@@ -49,6 +49,7 @@ func (r *run) markdown(plots []string) string {
 	r.writeMonths(&b, plots)
 	r.writeReadYourWrites(&b, plots)
 	b.WriteString(experiments)
+	b.WriteString(scrubSection)
 	r.writeMethod(&b)
 	return b.String()
 }
