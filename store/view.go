@@ -149,6 +149,12 @@ func (v *View) formation(id string) (projection.Formation, bool) {
 		v.absent(b, id)
 		return projection.Formation{}, false
 	}
+	return v.formationOf(id, rec)
+}
+
+// formationOf decodes formation id from its record rec, with its served
+// counts.
+func (v *View) formationOf(id string, rec []byte) (projection.Formation, bool) {
 	f, err := decodeFormation(id, rec, v.names)
 	if err != nil {
 		v.fail(err)
@@ -542,3 +548,56 @@ func (v *View) Registry() (r projection.Registry) {
 	})
 	return r
 }
+
+// EachFormation implements projection.Walker: every formation record in
+// key order, which is id order, with its served counts; tombstones too.
+// A record whose seal does not hold, or a key out of order (a garbled key
+// bbolt's cursor walks past), ends the walk with ErrDamaged.
+func (v *View) EachFormation(fn func(projection.Formation) error) error {
+	return v.each(bucketFormations, func(id string, rec []byte) error {
+		f, ok := v.formationOf(id, rec)
+		if !ok {
+			return v.err
+		}
+		return fn(f)
+	})
+}
+
+// EachCell implements projection.Walker: every cell record in id order.
+func (v *View) EachCell(fn func(projection.Cell) error) error {
+	return v.each(bucketCells, func(id string, rec []byte) error {
+		c, err := decodeCell(id, rec, v.names)
+		if err != nil {
+			v.fail(err)
+			return err
+		}
+		return fn(c)
+	})
+}
+
+// each calls fn with every key of the record bucket name and its value,
+// checking that the keys ascend; the first error (damage, or fn's) ends
+// it.
+func (v *View) each(name []byte, fn func(id string, rec []byte) error) (err error) {
+	defer func() {
+		if err == nil {
+			err = v.err
+		}
+	}()
+	defer v.recoverDamage() // first: a panic becomes v.err
+	var prev []byte
+	c := v.tx.Bucket(name).Cursor()
+	for k, rec := c.First(); k != nil; k, rec = c.Next() {
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			v.fail(fmt.Errorf("key %q after %q in %s: %w: out of order", k, prev, name, ErrDamaged))
+			return v.err
+		}
+		prev = append(prev[:0], k...)
+		if err := fn(string(k), rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ projection.Walker = (*View)(nil)
