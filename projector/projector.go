@@ -138,6 +138,8 @@ type Projector struct {
 	rebuildMu   sync.Mutex             // guards lastRebuild
 	lastRebuild *RebuildStatus
 
+	hashing hashing // the state hash (hash.go)
+
 	work           chan work     // decoded events and control, in stream order
 	applyDone      chan struct{} // closed when the apply goroutine has stopped
 	applyErr       chan error    // why it stopped early
