@@ -17,9 +17,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	switch q.str("hash") {
-	case "", "0":
-	case "1":
+	switch v := q.str("hash"); {
+	case !q.has("hash") || v == "0":
+	case v == "1":
 		// Computed before the status is read, which then shows it: one
 		// hash at a time, bounded by the request's own limit (docs/design.md §5).
 		if _, err := s.proj.HashState(r.Context()); err != nil {
