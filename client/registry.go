@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"slices"
 	"strconv"
@@ -193,4 +194,21 @@ func getRaw[T any, PT withRaw[T]](ctx context.Context, c *Client, path string, q
 	}
 	PT(&out).setRaw(raw)
 	return &out, nil
+}
+
+// StateHash asks the server to compute the state hash of the state it
+// serves (GET /v1/status?hash=1, admin only) and returns it.
+func (c *Client) StateHash(ctx context.Context) (*api.StateHash, error) {
+	var out struct {
+		Integrity struct {
+			Hash *api.StateHash `json:"hash"`
+		} `json:"integrity"`
+	}
+	if _, err := c.getJSON(ctx, "/v1/status", url.Values{"hash": {"1"}}, &out); err != nil {
+		return nil, err
+	}
+	if out.Integrity.Hash == nil {
+		return nil, errors.New("GET /v1/status?hash=1: the answer has no integrity.hash (a server without the state hash)")
+	}
+	return out.Integrity.Hash, nil
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"cellos-allinone/api"
 	"cellos-allinone/projection"
 )
 
@@ -22,13 +23,9 @@ import (
 
 // StateHash is a state hash of the served state: projection.StateHash
 // (version, cursor, value, what it hashed) with the epoch it belongs to,
-// when the state was read and how long it took.
-type StateHash struct {
-	projection.StateHash
-	Epoch      string    `json:"epoch"`
-	At         time.Time `json:"at"`
-	DurationMs int64     `json:"durationMs"`
-}
+// when the state was read and how long it took; the wire shape is the
+// API's.
+type StateHash = api.StateHash
 
 // hashing runs one state hash at a time and keeps the last.
 type hashing struct {
