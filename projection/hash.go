@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"iter"
 	"maps"
 	"slices"
 	"time"
@@ -206,60 +207,75 @@ var _ Walker = (*Projection)(nil)
 // errFound stops a walk once FirstDifference has its answer.
 var errFound = errors.New("found")
 
-// FirstDifference walks got beside want, both in id order, and names the
-// first entity whose encoding differs — held by one side only, or held
-// by both with another content — or "" when none does. It reads got one
-// entity at a time; want is a fold held in memory.
-func FirstDifference(want *Projection, got Walker) (string, error) {
-	fids := slices.Sorted(maps.Keys(want.formations))
-	diff, err := firstDifference("formation", fids, got.EachFormation, func(b []byte, id string) []byte {
-		f := want.formationView(want.formations[id])
-		return encodeFormation(b, &f)
-	}, func(b []byte, f *Formation) ([]byte, string) { return encodeFormation(b, f), f.ID })
+// FirstDifference walks got beside want, both in id order, one entity at
+// a time, and names the first entity whose encoding differs — held by one
+// side only, or by both with another content — or the cursor when only
+// it differs; "" when they hash the same. want is the reference (a fold
+// of the log), got the state compared with it.
+func FirstDifference(want, got Walker) (string, error) {
+	diff, err := firstDifference("formation", want.EachFormation, got.EachFormation, func(b []byte, f *Formation) ([]byte, string) {
+		return encodeFormation(b, f), f.ID
+	})
 	if diff != "" || err != nil {
 		return diff, err
 	}
-	cids := slices.Sorted(maps.Keys(want.cells))
-	diff, err = firstDifference("cell", cids, got.EachCell, func(b []byte, id string) []byte {
-		return encodeCell(b, want.cells[id])
-	}, func(b []byte, c *Cell) ([]byte, string) { return encodeCell(b, c), c.ID })
+	diff, err = firstDifference("cell", want.EachCell, got.EachCell, func(b []byte, c *Cell) ([]byte, string) {
+		return encodeCell(b, c), c.ID
+	})
 	if diff == "" && err == nil && want.Cursor() != got.Cursor() {
 		diff = fmt.Sprintf("cursor: the state is at %d, the fold at %d", got.Cursor(), want.Cursor())
 	}
 	return diff, err
 }
 
-// firstDifference merges the entities each yields, in id order, with
-// want's ids, comparing their encodings.
-func firstDifference[E any](kind string, want []string, each func(func(E) error) error,
-	wantEnc func(b []byte, id string) []byte, gotEnc func(b []byte, e *E) ([]byte, string)) (string, error) {
-	var diff string
-	var wb, gb []byte
-	i := 0
-	err := each(func(e E) error {
-		var id string
-		gb, id = gotEnc(gb[:0], &e)
-		switch {
-		case i < len(want) && want[i] < id:
-			diff = fmt.Sprintf("%s %s: the state does not hold it, a fold of the log does", kind, want[i])
-		case i == len(want) || want[i] != id:
-			diff = fmt.Sprintf("%s %s: the state holds it, a fold of the log does not", kind, id)
-		default:
-			if wb = wantEnc(wb[:0], id); string(wb) != string(gb) {
-				diff = fmt.Sprintf("%s %s: differs from a fold of the log", kind, id)
+// firstDifference merges the entities of one kind that want and got walk,
+// in id order, comparing their encodings.
+func firstDifference[E any](kind string, want, got func(func(E) error) error, enc func([]byte, *E) ([]byte, string)) (string, error) {
+	var werr error
+	next, stop := iter.Pull(func(yield func(E) bool) {
+		werr = want(func(e E) error {
+			if !yield(e) {
+				return errFound
 			}
+			return nil
+		})
+	})
+	defer stop()
+	var wb, gb []byte
+	var wid string
+	w, wok := next()
+	if wok {
+		wb, wid = enc(wb[:0], &w)
+	}
+	var diff string
+	err := got(func(e E) error {
+		var gid string
+		gb, gid = enc(gb[:0], &e)
+		switch {
+		case wok && wid < gid:
+			diff = fmt.Sprintf("%s %s: the state does not hold it, a fold of the log does", kind, wid)
+		case !wok || wid != gid:
+			diff = fmt.Sprintf("%s %s: the state holds it, a fold of the log does not", kind, gid)
+		case string(wb) != string(gb):
+			diff = fmt.Sprintf("%s %s: differs from a fold of the log", kind, gid)
 		}
 		if diff != "" {
 			return errFound
 		}
-		i++
+		if w, wok = next(); wok {
+			wb, wid = enc(wb[:0], &w)
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errFound) {
 		return "", err
 	}
-	if diff == "" && i < len(want) {
-		diff = fmt.Sprintf("%s %s: the state does not hold it, a fold of the log does", kind, want[i])
+	if diff == "" && wok {
+		diff = fmt.Sprintf("%s %s: the state does not hold it, a fold of the log does", kind, wid)
+	}
+	stop() // ends want's walk: werr is then its own error, or errFound
+	if werr != nil && !errors.Is(werr, errFound) {
+		return "", werr
 	}
 	return diff, nil
 }
