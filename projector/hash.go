@@ -32,13 +32,15 @@ type hashing struct {
 	mu      sync.Mutex
 	running *hashRun
 	last    *StateHash
+	runs    uint64 // computations started
 }
 
 // hashRun is one computation; res and err are set before done closes.
 type hashRun struct {
-	done chan struct{}
-	res  StateHash
-	err  error
+	done   chan struct{}
+	res    StateHash
+	err    error
+	joined int // requests that came while it ran, and wait for it
 }
 
 // HashState computes the state hash of the served state, or waits for
@@ -51,9 +53,12 @@ func (p *Projector) HashState(ctx context.Context) (StateHash, error) {
 	if run == nil {
 		run = &hashRun{done: make(chan struct{})}
 		h.running = run
+		h.runs++
 		// Not bound to ctx: those who wait for it may ask longer than
 		// the one who started it.
 		go p.hash(run)
+	} else {
+		run.joined++
 	}
 	h.mu.Unlock()
 	select {
@@ -65,6 +70,9 @@ func (p *Projector) HashState(ctx context.Context) (StateHash, error) {
 }
 
 func (p *Projector) hash(run *hashRun) {
+	if p.cfg.beforeHash != nil {
+		p.cfg.beforeHash()
+	}
 	start := time.Now()
 	var herr error
 	err := p.Read(func(v View) {

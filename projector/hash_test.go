@@ -1,6 +1,8 @@
 package projector
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -74,5 +76,72 @@ func TestStateHash(t *testing.T) {
 	}
 	if h, err := r.p.HashState(ctx); err != nil || h.StateHash != want {
 		t.Fatalf("after a rebuild: HashState = %+v, %v; want %+v", h, err, want)
+	}
+}
+
+// One hash at a time: requests that come while one runs wait for it and
+// get its result — one computation, one value, one moment; a request
+// that gives up waiting does not stop it.
+func TestStateHashOneAtATime(t *testing.T) {
+	dir, nc, _ := startNATS(t, 300)
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	r := startProjector(t, dir, nc, Config{beforeHash: func() {
+		entered <- struct{}{}
+		<-release
+	}})
+	r.waitCursor(300)
+	ctx := testutil.Ctx(t, 30*time.Second)
+	got := make([]StateHash, 4)
+	var wg sync.WaitGroup
+	ask := func(i int) {
+		wg.Go(func() {
+			h, err := r.p.HashState(ctx)
+			if err != nil {
+				t.Errorf("HashState: %v", err)
+			}
+			got[i] = h
+		})
+	}
+	ask(0)
+	<-entered // the first computation runs, held
+	for i := 1; i < len(got); i++ {
+		ask(i)
+	}
+	joined := func() int {
+		r.p.hashing.mu.Lock()
+		defer r.p.hashing.mu.Unlock()
+		if r.p.hashing.running == nil {
+			return -1
+		}
+		return r.p.hashing.running.joined
+	}
+	testutil.WaitFor(t, 10*time.Second, "three requests to join the hash under way", func() bool { return joined() == 3 })
+	// One more that gives up: the computation goes on for the others.
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := r.p.HashState(short); !errors.Is(err, context.Canceled) {
+		t.Fatalf("HashState(cancelled) = %v, want context.Canceled", err)
+	}
+	close(release)
+	wg.Wait()
+	for _, h := range got[1:] {
+		if h != got[0] || h.Value == "" {
+			t.Fatalf("results %+v, want one, the same for every request", got)
+		}
+	}
+	r.p.hashing.mu.Lock()
+	runs := r.p.hashing.runs
+	r.p.hashing.mu.Unlock()
+	if runs != 1 {
+		t.Fatalf("%d computations for requests that came while one ran, want 1", runs)
+	}
+	// A request after it is a new computation, of the same state.
+	h, err := r.p.HashState(ctx)
+	<-entered
+	r.p.hashing.mu.Lock()
+	runs = r.p.hashing.runs
+	r.p.hashing.mu.Unlock()
+	if err != nil || runs != 2 || h.Value != got[0].Value || !h.At.After(got[0].At) {
+		t.Fatalf("a request after the hash: %+v, %v after %d computations; want a second one, of the same value %s", h, err, runs, got[0].Value)
 	}
 }

@@ -58,6 +58,9 @@ type Config struct {
 	// beforeSwap, when set (by tests), runs between a compaction's copy
 	// and its swap.
 	beforeSwap func()
+	// beforeHash, when set (by tests), runs as a state hash starts,
+	// before it reads the state.
+	beforeHash func()
 	// compactSpacing: at most one compaction while running per (default
 	// 10 minutes; tests shorten it).
 	compactSpacing time.Duration
