@@ -1,6 +1,10 @@
 package projection
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"maps"
 	"strings"
@@ -145,5 +149,80 @@ func TestHashOfTheRegistryOnly(t *testing.T) {
 	m.CursorID, m.Counters.Applied, m.Gaps = "other", 99, []Gap{{From: 1, To: 2}}
 	if h, _ := Hash(FromRegistry(p.Registry(), m)); h != base {
 		t.Errorf("with other counters: %+v, want %+v", h, base)
+	}
+}
+
+// The encoding is the one docs/design.md §5 documents, written here
+// again from the document alone (not from hash.go), for a registry with
+// one of everything: what another implementation would compute.
+func TestHashEncodingAsDocumented(t *testing.T) {
+	at := func(s string) time.Time {
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	exit := int64(-3)
+	f := Formation{ID: "f-1", Name: "build", TenantID: "acme", Status: FormationCancelled, Labels: map[string]string{"zone": "b", "arch": "arm64"},
+		CreatedAt: at("2025-03-01T12:00:00.5+01:00"), UpdatedAt: at("1969-12-31T23:59:59Z"), LastSeq: 7, Deleted: true,
+		Span: Span{FirstSeq: 2, LastEvent: 9}}
+	c := Cell{ID: "c-1", FormationID: "f-1", TenantID: "acme", SpecID: "s", RunID: "", State: CellFailed, Outcome: OutcomeFailed,
+		ExitCode: &exit, Reason: "oom", Correlation: json.RawMessage(`{"trace":"t"}`),
+		CreatedAt: at("2025-03-01T12:00:01Z"), UpdatedAt: at("2025-03-01T12:00:02.000000001Z"), LastSeq: 8, Span: Span{FirstSeq: 3, LastEvent: 8}}
+	p := FromRegistry(Registry{Formations: map[string]Formation{f.ID: f}, Cells: map[string]Cell{c.ID: c}}, Meta{Cursor: 12})
+
+	var b bytes.Buffer
+	u32 := func(n uint32) { binary.Write(&b, binary.BigEndian, n) }
+	u64 := func(n uint64) { binary.Write(&b, binary.BigEndian, n) }
+	i64 := func(n int64) { binary.Write(&b, binary.BigEndian, n) }
+	str := func(s string) { u32(uint32(len(s))); b.WriteString(s) }
+	tm := func(t time.Time) { i64(t.Unix()); u32(uint32(t.Nanosecond())) }
+	str("cellos-state-hash/v1")
+	u64(12)
+	b.WriteByte('F')
+	str("f-1")
+	str("build")
+	str("acme")
+	str("cancelled")
+	u32(2)
+	str("arch")
+	str("arm64")
+	str("zone")
+	str("b")
+	for _, n := range []int64{1, 0, 0, 0, 1, 0} { // the cell: total 1, failed 1
+		i64(n)
+	}
+	tm(f.CreatedAt)
+	tm(f.UpdatedAt)
+	u64(7)
+	b.WriteByte(1)
+	u64(2)
+	u64(9)
+	b.WriteByte('C')
+	for _, s := range []string{"c-1", "f-1", "acme", "s", "", "failed", "failed"} {
+		str(s)
+	}
+	b.WriteByte(1)
+	i64(-3)
+	str("oom")
+	str(`{"trace":"t"}`)
+	str("")
+	tm(c.CreatedAt)
+	tm(c.UpdatedAt)
+	u64(8)
+	u64(3)
+	u64(8)
+	b.WriteByte('E')
+	u64(1)
+	u64(1)
+	want := sha256.Sum256(b.Bytes())
+
+	h, err := Hash(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Value != hex.EncodeToString(want[:]) || h.Formations != 1 || h.Cells != 1 || h.Cursor != 12 {
+		t.Fatalf("Hash = %+v, want the documented encoding's %x", h, want)
 	}
 }
