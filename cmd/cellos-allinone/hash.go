@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -164,8 +165,10 @@ func printHashReport(w io.Writer, rep *hashReport) {
 	switch {
 	case rep.Compared && rep.Equal:
 		fmt.Fprintf(w, "equal: %s\n", rep.Note)
-	case rep.Compared:
+	case rep.Compared && rep.Difference != "":
 		fmt.Fprintf(w, "DIFFERENT: %s\n", rep.Difference)
+	case rep.Compared:
+		fmt.Fprintln(w, "DIFFERENT")
 	case rep.Note != "":
 		fmt.Fprintf(w, "not compared: %s\n", rep.Note)
 	}
@@ -212,7 +215,7 @@ func hashDataDir(ctx context.Context, dataDir, scratch string, folding bool, atS
 	}
 	fold, done, err := foldTo(ctx, l, cmp.Or(atSeq, cp.Meta.Cursor), scratch, &rep)
 	if err != nil {
-		return hashReport{}, err
+		return expiredFold(&rep, err, atSeq)
 	}
 	defer done()
 	// The event counters count every event folded, expired or not: equal
@@ -276,13 +279,26 @@ func hashServer(ctx context.Context, rm *remote, natsURL, scratch string, foldin
 	}
 	_, done, err := foldTo(ctx, l, cmp.Or(atSeq, h.Cursor), scratch, &rep)
 	if err != nil {
-		return hashReport{}, err
+		return expiredFold(&rep, err, atSeq)
 	}
 	done()
 	// A running server's hash does not say how many events its state
 	// folded: comparable when nothing expired.
 	compare(&rep, rep.Fold.Floor <= 1, expiredNote(rep.Fold.Floor, "a running server's hash does not say whether its state folded them"))
 	return rep, nil
+}
+
+// errExpired: no fold reaches the cursor asked for.
+var errExpired = errors.New("expired")
+
+// expiredFold turns errExpired into rep's note when the cursor was the
+// state's (nothing to compare), and keeps it an error for --at.
+func expiredFold(rep *hashReport, err error, atSeq uint64) (hashReport, error) {
+	if errors.Is(err, errExpired) && atSeq == 0 {
+		rep.Note = strings.TrimPrefix(err.Error(), errExpired.Error()+": ") + "; nothing the stream holds folds to the state's cursor"
+		return *rep, nil
+	}
+	return hashReport{}, err
 }
 
 // foldTo folds the retained events of l up to seq into a scratch state
@@ -298,7 +314,7 @@ func foldTo(ctx context.Context, l *eventlog.Stream, seq uint64, scratch string,
 		return nil, nil, fmt.Errorf("the stream ends at #%d: nothing to fold up to #%d", st.LastSeq, seq)
 	}
 	if st.Messages > 0 && seq+1 < st.FirstSeq {
-		return nil, nil, fmt.Errorf("the events up to #%d have expired (the stream starts at #%d): no fold reaches #%d", st.FirstSeq-1, st.FirstSeq, seq)
+		return nil, nil, fmt.Errorf("%w: the events up to #%d have expired (the stream starts at #%d): no fold reaches #%d", errExpired, st.FirstSeq-1, st.FirstSeq, seq)
 	}
 	dir, err := os.MkdirTemp(scratch, ".snapshot-hash-")
 	if err != nil {
