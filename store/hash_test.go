@@ -88,3 +88,24 @@ func BenchmarkHash(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(h.Formations+h.Cells), "ns/entity")
 }
+
+// A panic of the function a walk calls is the caller's bug, not damage:
+// it stays a panic (no repair is asked for a state that is fine).
+func TestWalkPanicOfTheCallerIsNoDamage(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "cp.db"))
+	write(t, s, "e", testutil.Workload(100), 10)
+	for _, walk := range []func(v *View) error{
+		func(v *View) error { return v.EachCell(func(projection.Cell) error { panic("caller bug") }) },
+		func(v *View) error { return v.EachFormation(func(projection.Formation) error { panic("caller bug") }) },
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r != "caller bug" {
+					t.Fatalf("recovered %v, want the caller's panic", r)
+				}
+			}()
+			err := s.View(walk)
+			t.Fatalf("View returned %v instead of panicking", err)
+		}()
+	}
+}

@@ -554,50 +554,60 @@ func (v *View) Registry() (r projection.Registry) {
 // A record whose seal does not hold, or a key out of order (a garbled key
 // bbolt's cursor walks past), ends the walk with ErrDamaged.
 func (v *View) EachFormation(fn func(projection.Formation) error) error {
-	return v.each(bucketFormations, func(id string, rec []byte) error {
-		f, ok := v.formationOf(id, rec)
-		if !ok {
-			return v.err
-		}
-		return fn(f)
-	})
+	return each(v, bucketFormations, func(id string, rec []byte) (projection.Formation, bool) {
+		return v.formationOf(id, rec)
+	}, fn)
 }
 
 // EachCell implements projection.Walker: every cell record in id order.
 func (v *View) EachCell(fn func(projection.Cell) error) error {
-	return v.each(bucketCells, func(id string, rec []byte) error {
+	return each(v, bucketCells, func(id string, rec []byte) (projection.Cell, bool) {
 		c, err := decodeCell(id, rec, v.names)
 		if err != nil {
 			v.fail(err)
-			return err
 		}
-		return fn(c)
-	})
+		return c, err == nil
+	}, fn)
 }
 
-// each calls fn with every key of the record bucket name and its value,
-// checking that the keys ascend; the first error (damage, or fn's) ends
-// it.
-func (v *View) each(name []byte, fn func(id string, rec []byte) error) (err error) {
-	defer func() {
-		if err == nil {
-			err = v.err
-		}
-	}()
-	defer v.recoverDamage() // first: a panic becomes v.err
+// each calls fn with every record of the bucket name, decoded, checking
+// that the keys ascend; damage, or fn's first error, ends it. Only the
+// View's own reads — the cursor and the decoding — turn a panic into
+// damage (as View says): a panic of fn stays one.
+func each[E any](v *View, name []byte, decode func(id string, rec []byte) (E, bool), fn func(E) error) error {
+	var c *bolt.Cursor
 	var prev []byte
-	c := v.tx.Bucket(name).Cursor()
-	for k, rec := c.First(); k != nil; k, rec = c.Next() {
+	step := func() (e E, ok bool) {
+		defer v.recoverDamage()
+		var k, rec []byte
+		if c == nil {
+			c = v.tx.Bucket(name).Cursor()
+			k, rec = c.First()
+		} else {
+			k, rec = c.Next()
+		}
+		if k == nil {
+			return e, false
+		}
 		if prev != nil && bytes.Compare(prev, k) >= 0 {
 			v.fail(fmt.Errorf("key %q after %q in %s: %w: out of order", k, prev, name, ErrDamaged))
-			return v.err
+			return e, false
 		}
 		prev = append(prev[:0], k...)
-		if err := fn(string(k), rec); err != nil {
+		return decode(string(k), rec)
+	}
+	for {
+		e, ok := step()
+		if v.err != nil {
+			return v.err
+		}
+		if !ok {
+			return nil
+		}
+		if err := fn(e); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 var _ projection.Walker = (*View)(nil)
