@@ -41,7 +41,7 @@ func TestSnapshotHash(t *testing.T) {
 
 	code, served, out := hashJSON(t, "--server", a.URL(), "--fold", "true", "--nats-url", a.NATSURL())
 	if code != 0 || !served.Compared || !served.Equal || served.State.Cursor != 1200 || served.State.Value != served.Fold.Value ||
-		served.State.Cells == 0 || served.State.Version != "cellos-state-hash/v1" {
+		served.State.Cells == 0 || served.State.Version != "cellos-state-hash/v1" || served.State.Events != 1200 || served.Fold.Events != 1200 {
 		t.Fatalf("hash of the running server with a fold = %d %s, want 0 and equal at cursor 1200", code, out)
 	}
 	if code, out := runCmd("snapshot", "hash", "--server", a.URL()); code != 0 || !strings.Contains(out, served.State.Value) || strings.Contains(out, "\nfold ") {

@@ -135,9 +135,13 @@ func TestSnapshotVerifyAfterExpiry(t *testing.T) {
 	if code, out := runCmd("snapshot", "verify", "--server", a.URL(), "--nats-url", a.NATSURL()); code != 0 || !strings.Contains(out, "ok:") || !strings.Contains(out, "expired") {
 		t.Fatalf("verify of the running server = %d %q, want 0 ok saying events expired", code, out)
 	}
+	code, out := runCmd("snapshot", "hash", "--server", a.URL(), "--fold=true", "--nats-url", a.NATSURL())
+	if code != 0 || !strings.Contains(out, "not compared: events 1..") || !strings.Contains(out, fmt.Sprintf("the state folded %d events where", len(seqs)+2)) {
+		t.Fatalf("hash of the running server after expiry = %d %q, want 0, not compared, the events expired", code, out)
+	}
 	a.Stop()
 
-	code, out := runCmd("snapshot", "verify", "--data-dir", dir)
+	code, out = runCmd("snapshot", "verify", "--data-dir", dir)
 	if code != 0 || !strings.Contains(out, "ok:") || !strings.Contains(out, "equal a fold of it") || !strings.Contains(out, "kept by the retention rule") {
 		t.Fatalf("offline verify after expiry = %d %q, want 0 ok by the retention rule", code, out)
 	}
