@@ -6,6 +6,7 @@ package api
 
 import (
 	"encoding/json"
+	"time"
 
 	"cellos-allinone/projection"
 )
@@ -118,4 +119,15 @@ type Whoami struct {
 	Roles        []string `json:"roles"`
 	Tenant       string   `json:"tenant"`
 	AuthRequired bool     `json:"authRequired"`
+}
+
+// StateHash is integrity.hash of GET /v1/status: the last state hash the
+// server computed (GET /v1/status?hash=1 computes one), with the epoch of
+// the state it hashed, when that state was read and how long the hash
+// took (docs/design.md §5, "The state hash").
+type StateHash struct {
+	projection.StateHash
+	Epoch      string    `json:"epoch"`
+	At         time.Time `json:"at"`
+	DurationMs int64     `json:"durationMs"`
 }

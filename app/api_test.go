@@ -331,6 +331,31 @@ func TestStatusAndMetrics(t *testing.T) {
 		t.Errorf("stream %v lag %v, want lastSeq 41 lag 0", sub("stream"), st["lag"])
 	}
 
+	// The state hash: none until asked for; ?hash=1 computes it, and the
+	// status shows it with the epoch (it equals a fold of the stream).
+	if h, ok := sub("integrity")["hash"]; !ok || h != nil {
+		t.Errorf("integrity %v before any hash, want hash: null", sub("integrity"))
+	}
+	var hashed struct {
+		Epoch     string `json:"epoch"`
+		Integrity struct {
+			Hash *projector.StateHash `json:"hash"`
+		} `json:"integrity"`
+	}
+	if code := getJSON(t, a, "/v1/status?hash=1", &hashed); code != 200 {
+		t.Fatalf("/v1/status?hash=1: %d", code)
+	}
+	want, _ := projection.Hash(foldOf(t, a.Events))
+	if h := hashed.Integrity.Hash; h == nil || h.StateHash != want || h.Epoch != hashed.Epoch || h.At.IsZero() {
+		t.Errorf("/v1/status?hash=1: integrity.hash = %+v, want %+v of epoch %s", h, want, hashed.Epoch)
+	}
+	if code := getJSON(t, a, "/v1/status", &st); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if h, _ := sub("integrity")["hash"].(map[string]any); h["value"] != want.Value || h["cursor"] != float64(want.Cursor) || h["version"] != projection.HashVersion {
+		t.Errorf("/v1/status after a hash: integrity.hash = %v, want value %s at cursor %d", h, want.Value, want.Cursor)
+	}
+
 	// The stream's end and the lag are measured every second.
 	var text string
 	testutil.WaitFor(t, 5*time.Second, "the lag measurement in /metrics", func() bool {

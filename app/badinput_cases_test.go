@@ -358,9 +358,9 @@ func refusals() []refusal {
 	}
 	// GET /v1/cells/{id}, /v1/status: no other parameters; ids that
 	// cannot exist are not found.
-	for _, path := range []string{"/v1/cells/f-00000-c00", "/v1/status"} {
-		out = append(out, noQueryRefusals(path)...)
-	}
+	out = append(out, noQueryRefusals("/v1/cells/f-00000-c00")...)
+	// GET /v1/status: hash=1 or 0, nothing else.
+	out = append(out, endpointRefusals("/v1/status", param{name: "hash", good: "0", bad: []string{"", "2", "true", "01", "-1", " 1"}})...)
 	for _, path := range []string{"/v1/formations/", "/v1/cells/"} {
 		for _, id := range []string{"%ff", "%00", "a%20b", "a.b", "%2F", "*", strings.Repeat("x", 200), "nope"} {
 			out = append(out, get(path+id, 404, web.CodeNotFound, ""))

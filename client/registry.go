@@ -3,12 +3,14 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"slices"
 	"strconv"
 	"time"
 
 	"cellos-allinone/api"
+	"cellos-allinone/projection"
 )
 
 // FormationQuery filters GET /v1/formations; zero fields are left out.
@@ -193,4 +195,32 @@ func getRaw[T any, PT withRaw[T]](ctx context.Context, c *Client, path string, q
 	}
 	PT(&out).setRaw(raw)
 	return &out, nil
+}
+
+// HashedStatus is what GET /v1/status?hash=1 says of the state hash: the
+// hash, and the status's cursor and event counters, read just after it
+// (those of the hashed state when the cursors are equal).
+type HashedStatus struct {
+	Hash   api.StateHash       `json:"-"`
+	Cursor uint64              `json:"cursor"`
+	Events projection.Counters `json:"events"`
+}
+
+// StateHash asks the server to compute the state hash of the state it
+// serves (GET /v1/status?hash=1, admin only) and returns it.
+func (c *Client) StateHash(ctx context.Context) (*HashedStatus, error) {
+	var out struct {
+		HashedStatus
+		Integrity struct {
+			Hash *api.StateHash `json:"hash"`
+		} `json:"integrity"`
+	}
+	if _, err := c.getJSON(ctx, "/v1/status", url.Values{"hash": {"1"}}, &out); err != nil {
+		return nil, err
+	}
+	if out.Integrity.Hash == nil {
+		return nil, errors.New("GET /v1/status?hash=1: the answer has no integrity.hash (a server without the state hash)")
+	}
+	out.HashedStatus.Hash = *out.Integrity.Hash
+	return &out.HashedStatus, nil
 }

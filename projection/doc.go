@@ -11,6 +11,11 @@
 // floors it was pruned at; CompareRetained says what a fold of the
 // retained events alone proves of it.
 //
+// Hash is the state hash (docs/design.md §5): one digest of the registry
+// a state holds at its cursor, over a Walker — the Projection, or the
+// store's View — so that a state file and a fold of the log compare by one
+// value.
+//
 // A Projection is not safe for concurrent use; its owner (the projector)
 // serialises access.
 //

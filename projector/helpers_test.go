@@ -224,4 +224,15 @@ func (r *rig) assertEquals(want *projection.Projection, what string) {
 	if cursor == want.Cursor() && !counters.Equal(want.Counters()) {
 		r.t.Fatalf("counters at cursor %d = %+v, want those of %s: %+v", cursor, counters, what, want.Counters())
 	}
+	// The state hash of the served state, as /v1/status?hash=1 computes
+	// it, is the reference's at that cursor.
+	served, err := r.p.HashState(testutil.Ctx(r.t, 30*time.Second))
+	if err != nil {
+		r.t.Fatalf("HashState: %v", err)
+	}
+	if served.Cursor == want.Cursor() {
+		if h, _ := projection.Hash(want); served.StateHash != h {
+			r.t.Fatalf("state hash at cursor %d = %+v, want that of %s: %+v", cursor, served.StateHash, what, h)
+		}
+	}
 }

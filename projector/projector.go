@@ -58,6 +58,9 @@ type Config struct {
 	// beforeSwap, when set (by tests), runs between a compaction's copy
 	// and its swap.
 	beforeSwap func()
+	// beforeHash, when set (by tests), runs as a state hash starts,
+	// before it reads the state.
+	beforeHash func()
 	// compactSpacing: at most one compaction while running per (default
 	// 10 minutes; tests shorten it).
 	compactSpacing time.Duration
@@ -137,6 +140,8 @@ type Projector struct {
 	followed    atomic.Pointer[string] // the epoch of the batch being folded
 	rebuildMu   sync.Mutex             // guards lastRebuild
 	lastRebuild *RebuildStatus
+
+	hashing hashing // the state hash (hash.go)
 
 	work           chan work     // decoded events and control, in stream order
 	applyDone      chan struct{} // closed when the apply goroutine has stopped

@@ -65,6 +65,10 @@ type IntegrityStatus struct {
 	// UncleanStart: the run before this one did not stop cleanly (a pass
 	// follows the boot).
 	UncleanStart bool `json:"uncleanStart"`
+	// Hash is the last state hash computed since start (GET
+	// /v1/status?hash=1, or snapshot hash --server); null until one was
+	// (hash.go).
+	Hash *StateHash `json:"hash"`
 }
 
 // integrityRecord is the file's content.

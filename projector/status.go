@@ -33,7 +33,8 @@ type Status struct {
 	Events     projection.Counters `json:"events"`
 	Gaps       []projection.Gap    `json:"gaps"`
 	Registry   RegistryStatus      `json:"registry"`
-	// Integrity is what the scrub found, and when it runs (scrub.go).
+	// Integrity is what the scrub found, and when it runs (scrub.go),
+	// and the last state hash (hash.go).
 	Integrity IntegrityStatus `json:"integrity"`
 }
 
@@ -153,5 +154,6 @@ func (p *Projector) Status(ctx context.Context, version string) (Status, error) 
 			s.LagSeconds = age.Seconds()
 		}
 	}
+	s.Integrity.Hash = p.lastHash()
 	return s, nil
 }

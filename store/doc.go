@@ -6,7 +6,9 @@
 // indexes and aggregates, and the position in ONE bbolt transaction, so
 // the cursor on disk always describes exactly the state beside it. bbolt
 // fsyncs every commit. The read side is a View (a projection.Reader) over
-// one read transaction: one answer is one committed state.
+// one read transaction: one answer is one committed state. A View is also
+// a projection.Walker: it walks every record in id order, for the state
+// hash (docs/design.md §5).
 //
 // Bucket tree (schema 6). Every value but the schema ends in a seal, a
 // CRC-32C over its key and itself, and an index entry's value is the

@@ -120,6 +120,15 @@ func sameAs(tb testing.TB, s *Store, p *projection.Projection) {
 		if g, w := registryText(v.Registry()), registryText(p.Registry()); g != w {
 			tb.Fatalf("store registry %.800s\nwant %.800s", g, w)
 		}
+		// The state hash, streamed from the file, is the fold's.
+		g, err := projection.Hash(v)
+		if err != nil {
+			tb.Fatalf("Hash(store): %v", err)
+		}
+		if w, _ := projection.Hash(p); g != w {
+			d, _ := projection.FirstDifference(p, v)
+			tb.Fatalf("Hash(store) = %+v, want the fold's %+v (%s)", g, w, d)
+		}
 		return nil
 	})
 	if err != nil {

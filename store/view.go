@@ -149,6 +149,12 @@ func (v *View) formation(id string) (projection.Formation, bool) {
 		v.absent(b, id)
 		return projection.Formation{}, false
 	}
+	return v.formationOf(id, rec)
+}
+
+// formationOf decodes formation id from its record rec, with its served
+// counts.
+func (v *View) formationOf(id string, rec []byte) (projection.Formation, bool) {
 	f, err := decodeFormation(id, rec, v.names)
 	if err != nil {
 		v.fail(err)
@@ -542,3 +548,66 @@ func (v *View) Registry() (r projection.Registry) {
 	})
 	return r
 }
+
+// EachFormation implements projection.Walker: every formation record in
+// key order, which is id order, with its served counts; tombstones too.
+// A record whose seal does not hold, or a key out of order (a garbled key
+// bbolt's cursor walks past), ends the walk with ErrDamaged.
+func (v *View) EachFormation(fn func(projection.Formation) error) error {
+	return each(v, bucketFormations, func(id string, rec []byte) (projection.Formation, bool) {
+		return v.formationOf(id, rec)
+	}, fn)
+}
+
+// EachCell implements projection.Walker: every cell record in id order.
+func (v *View) EachCell(fn func(projection.Cell) error) error {
+	return each(v, bucketCells, func(id string, rec []byte) (projection.Cell, bool) {
+		c, err := decodeCell(id, rec, v.names)
+		if err != nil {
+			v.fail(err)
+		}
+		return c, err == nil
+	}, fn)
+}
+
+// each calls fn with every record of the bucket name, decoded, checking
+// that the keys ascend; damage, or fn's first error, ends it. Only the
+// View's own reads — the cursor and the decoding — turn a panic into
+// damage (as View says): a panic of fn stays one.
+func each[E any](v *View, name []byte, decode func(id string, rec []byte) (E, bool), fn func(E) error) error {
+	var c *bolt.Cursor
+	var prev []byte
+	step := func() (e E, ok bool) {
+		defer v.recoverDamage()
+		var k, rec []byte
+		if c == nil {
+			c = v.tx.Bucket(name).Cursor()
+			k, rec = c.First()
+		} else {
+			k, rec = c.Next()
+		}
+		if k == nil {
+			return e, false
+		}
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			v.fail(fmt.Errorf("key %q after %q in %s: %w: out of order", k, prev, name, ErrDamaged))
+			return e, false
+		}
+		prev = append(prev[:0], k...)
+		return decode(string(k), rec)
+	}
+	for {
+		e, ok := step()
+		if v.err != nil {
+			return v.err
+		}
+		if !ok {
+			return nil
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+}
+
+var _ projection.Walker = (*View)(nil)

@@ -33,6 +33,9 @@ type Projector interface {
 	// for one until ctx ends (then a *projector.NotCaughtUpError).
 	ReadFrom(ctx context.Context, seq uint64, fn func(projector.View)) error
 	Status(ctx context.Context, version string) (projector.Status, error)
+	// HashState computes the state hash of the served state (one at a
+	// time); Status shows the last one.
+	HashState(ctx context.Context) (projector.StateHash, error)
 }
 
 // Config configures the HTTP server.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -12,8 +13,26 @@ import (
 )
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
-	if _, err := parseQuery(r.URL); err != nil {
+	q, err := parseQuery(r.URL, "hash")
+	if err != nil {
 		return err
+	}
+	switch v := q.str("hash"); {
+	case !q.has("hash") || v == "0":
+	case v == "1":
+		// Computed before the status is read, which then shows it: one
+		// hash at a time, bounded by the request's own limit (docs/design.md §5).
+		if _, err := s.proj.HashState(r.Context()); err != nil {
+			if errors.Is(err, projector.ErrStateDamaged) {
+				return err
+			}
+			if r.Context().Err() != nil {
+				return Errorf(CodeUnavailable, "the state hash did not finish before the request ended: %v", err)
+			}
+			return Errorf(CodeUnavailable, "the state hash could not be computed: %v", err)
+		}
+	default:
+		return Errorf(CodeBadParameter, "hash=%q: want 1 (compute the state hash) or 0", q.str("hash"))
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()

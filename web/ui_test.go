@@ -34,6 +34,10 @@ func (idleProjector) Status(context.Context, string) (projector.Status, error) {
 	return projector.Status{}, nil
 }
 
+func (idleProjector) HashState(context.Context) (projector.StateHash, error) {
+	return projector.StateHash{}, nil
+}
+
 func get(t *testing.T, h http.Handler, path string, hdr ...string) *http.Response {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, path, nil)

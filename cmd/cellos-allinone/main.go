@@ -31,7 +31,7 @@ var commands = []command{
 	{"follow", "same as tail", tail},
 	{"get", "list formations or cells, or show one, from a running server", get},
 	{"publish", "publish a CloudEvent, or a JSONL file of them, to a running server", publish},
-	{"snapshot", "inspect, verify or rebuild the projection's checkpoint", snapshot},
+	{"snapshot", "inspect, verify, rebuild or hash the projection's checkpoint", snapshot},
 	{"version", "print the version, commit, Go and nats-server versions (also --version)", versionCmd},
 }
 

@@ -27,7 +27,7 @@ import (
 	"cellos-allinone/store"
 )
 
-const snapshotUsage = `Usage: cellos-allinone snapshot inspect|verify|rebuild [flags]
+const snapshotUsage = `Usage: cellos-allinone snapshot inspect|verify|rebuild|hash [flags]
 
   inspect   show the checkpoint: cursor, epoch, schema, counters, entity counts, file size
             with its live and free pages (server stopped; reads <data-dir>/checkpoint.db)
@@ -37,15 +37,19 @@ const snapshotUsage = `Usage: cellos-allinone snapshot inspect|verify|rebuild [f
             log proves under the retention rule; exit 1 with the first differences
   rebuild   discard the checkpoint (kept aside) and build a new one from the stream
             (server stopped)
+  hash      the state hash of the checkpoint (--data-dir) or of a running server (--server)
+            beside that of a fold of the stream at the same cursor (--at SEQ: up to SEQ);
+            exit 1 when they are comparable and differ
 
 Examples:
   cellos-allinone snapshot inspect --data-dir ./cellos-data
   cellos-allinone snapshot verify --server http://127.0.0.1:8080 --nats-url nats://127.0.0.1:4222
-  cellos-allinone snapshot rebuild --data-dir ./cellos-data`
+  cellos-allinone snapshot rebuild --data-dir ./cellos-data
+  cellos-allinone snapshot hash --data-dir ./cellos-data`
 
 func snapshot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"want a subcommand: inspect, verify or rebuild\n\n" + snapshotUsage}
+		return usageError{"want a subcommand: inspect, verify, rebuild or hash\n\n" + snapshotUsage}
 	}
 	switch args[0] {
 	case "inspect":
@@ -54,6 +58,8 @@ func snapshot(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return snapshotVerify(ctx, args[1:], stdout, stderr)
 	case "rebuild":
 		return snapshotRebuild(ctx, args[1:], stdout, stderr)
+	case "hash":
+		return snapshotHash(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, snapshotUsage)
 		return nil

@@ -48,6 +48,7 @@ func (r *run) markdown(plots []string) string {
 	r.writeDoors(&b)
 	r.writeMonths(&b, plots)
 	r.writeReadYourWrites(&b, plots)
+	b.WriteString(stateHash)
 	b.WriteString(experiments)
 	b.WriteString(scrubSection)
 	r.writeMethod(&b)
