@@ -102,8 +102,13 @@ func (b *Batch) Pending() int { return len(b.dCells) + len(b.dForms) }
 
 func (b *Batch) readTx() (*bolt.Tx, error) {
 	if b.rtx == nil {
+		floor := b.s.txFloor()
 		tx, err := b.s.db.Begin(false)
 		if err != nil {
+			return nil, err
+		}
+		if err := b.s.checkTx(tx, floor); err != nil {
+			_ = tx.Rollback()
 			return nil, err
 		}
 		b.rtx = tx
@@ -311,7 +316,14 @@ func (b *Batch) Commit(at time.Time) (err error) {
 	b.closeReadTx()
 	var keysWritten func()
 	var pr pruning
+	floor := b.s.txFloor()
+	var commit uint64
 	err = b.s.db.Update(func(tx *bolt.Tx) error {
+		// Never on top of an older commit than the last (txfloor.go).
+		if err := b.s.checkTx(tx, floor); err != nil {
+			return err
+		}
+		commit = uint64(tx.ID())
 		if pr, err = b.write(tx, at); err != nil {
 			return err
 		}
@@ -322,6 +334,7 @@ func (b *Batch) Commit(at time.Time) (err error) {
 	if err != nil {
 		return err
 	}
+	b.s.sawTx(commit)
 	keysWritten()
 	for _, sl := range b.dCells {
 		sl.stored, sl.inStore, sl.dirty, sl.lastEvent = keysOfCell(&sl.c), true, false, sl.c.LastEvent

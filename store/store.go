@@ -49,6 +49,8 @@ type Store struct {
 	// A compaction's swap (SwapIn) brings the same commit in another
 	// file, which a scrub goes on with.
 	gen atomic.Uint64
+	// lastTx is the newest commit of db this Store wrote or read (txfloor.go).
+	lastTx atomic.Uint64
 }
 
 // Checkpoint describes the stored checkpoint.
@@ -113,6 +115,7 @@ func (s *Store) use(db *bolt.DB) (err error) {
 	s.db = db
 	s.keys.Store(keys)
 	s.gen.Add(1)
+	s.lastTx.Store(0) // another file: its own transaction ids
 	return nil
 }
 

@@ -32,7 +32,11 @@ type View struct {
 // a panic of fn's own code stays a panic.
 func (s *Store) View(fn func(*View) error) error {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	floor := s.txFloor()
 	return s.db.View(func(tx *bolt.Tx) error {
+		if err := s.checkTx(tx, floor); err != nil {
+			return err
+		}
 		v := &View{tx: tx, names: s.keys.Load().snapshot()}
 		if err := v.readInfo(); err != nil {
 			return err
