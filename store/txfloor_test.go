@@ -1,9 +1,7 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,36 +12,16 @@ import (
 
 // zeroNewestMeta zeroes, in place, the meta page of the bbolt file at path
 // with the highest transaction id, as a medium that lost a 4 KiB sector
-// run does, and returns that id.
-func zeroNewestMeta(t *testing.T, path string) uint64 {
+// run does.
+func zeroNewestMeta(t *testing.T, path string) {
 	t.Helper()
-	m, err := testutil.MapBolt(path)
+	d, err := testutil.NewestMetaDamage(path)
+	if err == nil {
+		err = d.Apply(path)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var txid [2]uint64
-	for i := range txid {
-		b := make([]byte, 8)
-		// page header (16) + magic, version, page size, flags (16) +
-		// root bucket (16) + freelist, pgid (16): the txid.
-		if _, err := f.ReadAt(b, int64(i*m.PageSize)+16+48); err != nil {
-			t.Fatal(err)
-		}
-		txid[i] = binary.LittleEndian.Uint64(b)
-	}
-	newest := 0
-	if txid[1] > txid[0] {
-		newest = 1
-	}
-	if _, err := f.WriteAt(make([]byte, m.PageSize), int64(newest*m.PageSize)); err != nil {
-		t.Fatal(err)
-	}
-	return txid[newest]
 }
 
 // The newest meta page damaged under a running store: bbolt starts the

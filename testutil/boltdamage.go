@@ -339,3 +339,27 @@ func (m *BoltMap) Classes() string {
 	}
 	return s
 }
+
+// NewestMetaDamage is the damage that zeroes the meta page of the bbolt
+// file at path with the highest transaction id.
+func NewestMetaDamage(path string) (Damage, error) {
+	m, err := MapBolt(path)
+	if err != nil {
+		return Damage{}, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Damage{}, err
+	}
+	// The txid: after the page header and magic, version, page size,
+	// flags, root bucket, freelist and pgid.
+	txid := func(page int) uint64 {
+		return binary.LittleEndian.Uint64(data[page*m.PageSize+boltPageHeader+48:])
+	}
+	newest := 0
+	if txid(1) > txid(0) {
+		newest = 1
+	}
+	return Damage{Kind: DamageZero, Class: PageMeta, Area: AreaPage, Page: uint64(newest),
+		Off: int64(newest * m.PageSize), Bytes: make([]byte, m.PageSize)}, nil
+}
