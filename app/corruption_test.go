@@ -45,7 +45,7 @@ import (
 // CELLOS_DAMAGE_RESTART=1).
 
 const (
-	quickDamages  = 40
+	quickDamages  = 25
 	restartEvery  = 5
 	answerTimeout = 10 * time.Second // one request: a hang past it is a wrong answer
 	repairTimeout = 60 * time.Second // a repair from the stream of this data set

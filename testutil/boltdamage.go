@@ -88,9 +88,22 @@ func MapBolt(path string) (*BoltMap, error) {
 	}
 	ok0, ps, root, fl, hwm, tx := metaAt(0)
 	if !ok0 || ps < 512 || ps > 1<<16 {
-		return nil, fmt.Errorf("%s: meta page 0 does not hold", path)
-	}
-	if len(data) >= ps+boltPageHeader+64 {
+		// Meta page 0 is damaged (a damage that had no effect, as bbolt
+		// reads the other): find page 1 where a page size puts it.
+		ok0 = false
+		for try := 512; try <= 1<<16 && !ok0; try *= 2 {
+			if len(data) >= try+boltPageHeader+64 {
+				var ps1 int
+				if ok0, ps1, root, fl, hwm, tx = metaAt(try); ok0 && ps1 != try {
+					ok0 = false
+				}
+				ps = try
+			}
+		}
+		if !ok0 {
+			return nil, fmt.Errorf("%s: neither meta page holds", path)
+		}
+	} else if len(data) >= ps+boltPageHeader+64 {
 		if ok1, ps1, root1, fl1, hwm1, tx1 := metaAt(ps); ok1 && ps1 == ps && tx1 > tx {
 			root, fl, hwm, tx = root1, fl1, hwm1, tx1
 		}
