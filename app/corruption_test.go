@@ -39,16 +39,17 @@ import (
 // the state return to the fold.
 //
 // CELLOS_DAMAGES sets the number of damages (the quick form runs
-// quickDamages), CELLOS_DAMAGE_SEED the first seed (damage i has seed
+// quickDamages; the long one, task fuzz-damage, 1,000), CELLOS_DAMAGE_SEED the first seed (damage i has seed
 // first+i): one damage is redone with CELLOS_DAMAGES=1
 // CELLOS_DAMAGE_SEED=<its seed> (a restart round then too when
 // CELLOS_DAMAGE_RESTART=1).
 
 const (
-	quickDamages  = 25
-	restartEvery  = 5
-	answerTimeout = 10 * time.Second // one request: a hang past it is a wrong answer
-	repairTimeout = 60 * time.Second // a repair from the stream of this data set
+	quickDamages     = 25
+	quickDamagesRace = 6
+	restartEvery     = 5
+	answerTimeout    = 10 * time.Second // one request: a hang past it is a wrong answer
+	repairTimeout    = 60 * time.Second // a repair from the stream of this data set
 )
 
 // damageDataset: the workload (formations of ten cells each, three
@@ -293,6 +294,11 @@ type damageTally struct {
 
 func TestCorruptionFuzzer(t *testing.T) {
 	n := quickDamages
+	if raceDetector {
+		// CI's -race run: a few rounds for the race detector's sake;
+		// .ci/run runs the quick form without it.
+		n = quickDamagesRace
+	}
 	if s := os.Getenv("CELLOS_DAMAGES"); s != "" {
 		var err error
 		if n, err = strconv.Atoi(s); err != nil {
