@@ -132,7 +132,12 @@ func (b *Batch) load(bucket []byte, id string) (rec []byte, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return tx.Bucket(bucket).Get([]byte(id)), nil
+	bk := tx.Bucket(bucket)
+	if rec = bk.Get([]byte(id)); rec == nil {
+		// A garbled key would make the fold start the entity afresh.
+		err = vouchAbsent(bk, idKey(id))
+	}
+	return rec, err
 }
 
 // LoadCell implements projection.State.
@@ -219,8 +224,8 @@ func (b *Batch) committedCells(id string) (ids []string, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if tx.Bucket(bucketCounts).Get([]byte(id)) == nil {
-		return nil, nil // no committed cell counts in it
+	if counts := tx.Bucket(bucketCounts); counts.Get([]byte(id)) == nil {
+		return nil, vouchAbsent(counts, idKey(id)) // no committed cell counts in it
 	}
 	var prefixes [][]byte
 	for _, cl := range classes("", "") {

@@ -274,3 +274,41 @@ func TestFlippedMetaIsDamage(t *testing.T) {
 		t.Errorf("a state whose key table is damaged was opened as it is")
 	}
 }
+
+// A garbled key of a formation's counts or of a cell, read as absent: the
+// read of the formation does not serve zero counts (the fuzzer found it: a
+// formation listed with no cells), and the fold, loading the cell to apply
+// an event to it, does not start it afresh (it would write a new record,
+// sealed, over what the log says): both are damage.
+func TestGarbledKeyReadAsAbsentIsDamage(t *testing.T) {
+	path := sealedState(t, 600)
+	const id = "f-00004"
+	counts := stored(t, path, bucketCounts, []byte(id))
+	damaged := flipInFile(t, path, []byte(id), counts, len(id)-1, 0x04)
+	mustBeDamaged(t, damaged, "Formation with a garbled counts key", func(v *View) {
+		if f, ok := v.Formation(id); ok {
+			t.Errorf("served %+v", f)
+		}
+	})
+	mustBeDamaged(t, damaged, "all formations", func(v *View) { allFormations(v, projection.FormationFilter{}) })
+
+	const cell = "f-00004-c03"
+	rec := stored(t, path, bucketCells, []byte(cell))
+	damaged = flipInFile(t, path, []byte(cell), rec, len(cell)-1, 0x02)
+	s := mustOpen(t, damaged)
+	b, err := s.Batch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	func() {
+		defer func() {
+			r := recover()
+			if err, ok := r.(error); !ok || !errors.Is(err, ErrDamaged) {
+				t.Errorf("LoadCell of a cell whose key is garbled: recovered %v, want an ErrDamaged panic", r)
+			}
+		}()
+		c, ok := b.LoadCell(cell)
+		t.Errorf("LoadCell of a cell whose key is garbled = %+v, %v", c, ok)
+	}()
+}

@@ -118,20 +118,29 @@ func (v *View) Cell(id string) (_ projection.Cell, _ bool) {
 }
 
 // absent vouches for a point read of id in the record bucket b that
-// found nothing. bbolt's search trusts the keys it meets to be ordered: a
-// garbled key in a leaf sits where the search for the key it was ends, at
-// the key found or the one before it, and one in a branch page sends the
-// search to a neighbouring leaf, whose first or last key that is. So both
-// are read: a seal that does not hold, or a key on the wrong side of id,
-// is damage, not an absence (the scrub finds any garbled key elsewhere).
+// found nothing (vouchAbsent).
 func (v *View) absent(b *bolt.Bucket, id string) {
+	if err := vouchAbsent(b, idKey(id)); err != nil {
+		v.fail(err)
+	}
+}
+
+// vouchAbsent vouches for a point read of key in the sealed bucket b
+// that found nothing. bbolt's search trusts the keys it meets to be
+// ordered: a garbled key in a leaf sits where the search for the key it
+// was ends, at the key found or the one before it, and one in a branch
+// page sends the search to a neighbouring leaf, whose first or last key
+// that is. So both are read: a seal that does not hold, or a key on the
+// wrong side of key, is damage, not an absence (the scrub finds any
+// garbled key elsewhere). The write side asks it too: a record, count or
+// aggregate it reads as absent would be written afresh, sealed, over
+// what the log says.
+func vouchAbsent(b *bolt.Bucket, key []byte) error {
 	c := b.Cursor()
-	key := idKey(id)
 	k, val := c.Seek(key)
 	if k != nil {
 		if _, ok := unseal(k, val); !ok || bytes.Compare(k, key) <= 0 {
-			v.fail(fmt.Errorf("key %q (reading %q): %w: the key where it would be is not sealed or out of order", k, id, ErrDamaged))
-			return
+			return fmt.Errorf("key %q (reading %q): %w: the key where it would be is not sealed or out of order", k, key, ErrDamaged)
 		}
 		k, val = c.Prev()
 	} else {
@@ -139,9 +148,22 @@ func (v *View) absent(b *bolt.Bucket, id string) {
 	}
 	if k != nil {
 		if _, ok := unseal(k, val); !ok || bytes.Compare(k, key) >= 0 {
-			v.fail(fmt.Errorf("key %q (reading %q): %w: the key before where it would be is not sealed or out of order", k, id, ErrDamaged))
+			return fmt.Errorf("key %q (reading %q): %w: the key before where it would be is not sealed or out of order", k, key, ErrDamaged)
 		}
 	}
+	return nil
+}
+
+// readCounts reads a formation's counts from bucket b (fcounts,
+// fpruned): none is zero counts, once vouched for.
+func readCounts(b *bolt.Bucket, id string) (projection.CellCounts, error) {
+	rec := b.Get(idKey(id))
+	if rec == nil {
+		if err := vouchAbsent(b, idKey(id)); err != nil {
+			return projection.CellCounts{}, err
+		}
+	}
+	return decodeCounts(id, rec)
 }
 
 // formation reads one formation as served: with its counts, labels never
@@ -165,8 +187,10 @@ func (v *View) formationOf(id string, rec []byte) (projection.Formation, bool) {
 		return projection.Formation{}, false
 	}
 	// The served counts: the cells held, and the pruned ones it counts.
-	if f.Cells, err = decodeCounts(id, v.tx.Bucket(bucketCounts).Get([]byte(id))); err == nil {
-		f.PrunedCells, err = decodeCounts(id, v.tx.Bucket(bucketPrunedCounts).Get([]byte(id)))
+	// A formation without counts has none (no cells, none pruned): an
+	// absence vouched for, as a garbled key would read as one.
+	if f.Cells, err = readCounts(v.tx.Bucket(bucketCounts), id); err == nil {
+		f.PrunedCells, err = readCounts(v.tx.Bucket(bucketPrunedCounts), id)
 	}
 	if err != nil {
 		v.fail(fmt.Errorf("formation %q: %w", id, err))
