@@ -323,7 +323,7 @@ func (b *Batch) Commit(at time.Time) (err error) {
 	var pr pruning
 	floor := b.s.txFloor()
 	var commit uint64
-	err = b.s.db.Update(func(tx *bolt.Tx) error {
+	err = b.s.update(func(tx *bolt.Tx) error {
 		// Never on top of an older commit than the last (txfloor.go).
 		if err := b.s.checkTx(tx, floor); err != nil {
 			return err

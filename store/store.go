@@ -51,6 +51,8 @@ type Store struct {
 	gen atomic.Uint64
 	// lastTx is the newest commit of db this Store wrote or read (txfloor.go).
 	lastTx atomic.Uint64
+	// wedged: a write transaction of db could not be rolled back (wedge.go).
+	wedged atomic.Bool
 }
 
 // Checkpoint describes the stored checkpoint.
@@ -116,6 +118,7 @@ func (s *Store) use(db *bolt.DB) (err error) {
 	s.keys.Store(keys)
 	s.gen.Add(1)
 	s.lastTx.Store(0) // another file: its own transaction ids
+	s.wedged.Store(false)
 	return nil
 }
 
@@ -245,13 +248,13 @@ func (s *Store) Close() error {
 	if s.db == nil {
 		return nil
 	}
-	return s.db.Close()
+	return s.closeDB()
 }
 
 // Quarantine moves the current file aside and starts an empty one: used when
 // the checkpoint's content turns out unusable.
 func (s *Store) Quarantine() (aside string, err error) {
-	if err := s.db.Close(); err != nil {
+	if err := s.closeDB(); err != nil {
 		return "", err
 	}
 	if aside, err = moveAside(s.path); err != nil {
@@ -269,7 +272,7 @@ func (s *Store) Quarantine() (aside string, err error) {
 // state's pages. keepAside moves the old file aside instead of removing
 // it.
 func (s *Store) Renew(epoch string, keepAside bool) error {
-	if err := s.db.Close(); err != nil {
+	if err := s.closeDB(); err != nil {
 		return err
 	}
 	if keepAside {
@@ -298,7 +301,7 @@ func (s *Store) Renew(epoch string, keepAside bool) error {
 // An error that is ErrNotReplaced leaves dst untouched and src open again:
 // the caller can go on with both and try later.
 func Replace(dst, src *Store, keepAside bool) (aside string, err error) {
-	if err := src.db.Close(); err != nil {
+	if err := src.closeDB(); err != nil {
 		return "", err
 	}
 	if keepAside {
@@ -326,7 +329,7 @@ func Replace(dst, src *Store, keepAside bool) (aside string, err error) {
 	if err := syncDir(filepath.Dir(dst.path)); err != nil {
 		return aside, err
 	}
-	if err := dst.db.Close(); err != nil {
+	if err := dst.closeDB(); err != nil {
 		return aside, err
 	}
 	db, err := openBolt(dst.path)
@@ -492,7 +495,7 @@ var initialMmapSize = func() int {
 func (s *Store) Reset(epoch string) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 				return err
