@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -162,6 +163,7 @@ func (o *oracle) readAll() (damaged int, wrong []string) {
 			wrong = append(wrong, a.wrong)
 		}
 	}
+	stop := func() bool { return len(wrong) >= 3 } // enough to tell; a hanging server would take 10 s per request
 	// Lists, page by page as a client follows next (the fold's next,
 	// which a right answer carries).
 	formationLists := []projection.FormationFilter{{}, {Tenant: "tenant-0"}, {Tenant: "tenant-4"}, {Status: "completed"}, {Status: "running"}}
@@ -223,6 +225,9 @@ func (o *oracle) readAll() (damaged int, wrong []string) {
 	// point read of an absent id is the one a garbled key could fool).
 	all, _ := p.Formations(projection.FormationFilter{}, projection.Page{Limit: projection.MaxLimit})
 	for _, f := range all {
+		if stop() {
+			return damaged, wrong
+		}
 		cells, next := p.Cells(projection.CellFilter{Formation: f.ID}, projection.Page{Limit: 100})
 		note(o.ask("/v1/formations/"+f.ID, api.FormationDetail{Cursor: cur, Epoch: ep, Formation: f, Cells: nonNil(cells), CellsNext: next}))
 	}
@@ -230,7 +235,9 @@ func (o *oracle) readAll() (damaged int, wrong []string) {
 	for {
 		cs, next := p.Cells(projection.CellFilter{}, projection.Page{After: after, Limit: projection.MaxLimit})
 		for _, c := range cs {
-			note(o.ask("/v1/cells/"+c.ID, api.CellDetail{Cursor: cur, Epoch: ep, Cell: c}))
+			if note(o.ask("/v1/cells/"+c.ID, api.CellDetail{Cursor: cur, Epoch: ep, Cell: c})); stop() {
+				return damaged, wrong
+			}
 		}
 		if next == "" {
 			break
@@ -418,7 +425,10 @@ func TestCorruptionFuzzer(t *testing.T) {
 		start := time.Now()
 		if !repaired(o, a) {
 			damaged, wrong := o.readAll()
-			fail("the state did not return to the fold within %v: %d damaged answers, wrong: %s", repairTimeout, damaged, strings.Join(wrong[:min(3, len(wrong))], "\n"))
+			ds, st, ws := o.status()
+			_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2) // where it is stuck, running goroutines too
+			fail("the state did not return to the fold within %v: %d damaged answers, wrong: %s\nstatus: damaged %v %s ready %v stale %v rebuild %+v boot %+v",
+				repairTimeout, damaged, strings.Join(wrong[:min(3, len(wrong))], "\n"), ds, ws, st.Ready, st.Stale, st.Rebuild, st.Boot)
 		}
 		if took := time.Since(start); took > 50*time.Millisecond {
 			tally.repairs = append(tally.repairs, took)
