@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -311,4 +312,70 @@ func TestGarbledKeyReadAsAbsentIsDamage(t *testing.T) {
 		c, ok := b.LoadCell(cell)
 		t.Errorf("LoadCell of a cell whose key is garbled = %+v, %v", c, ok)
 	}()
+}
+
+// A key of a branch page garbled upwards: bbolt's search for where a
+// range starts goes one leaf early, finds nothing there and steps to the
+// next leaf, returning its first key — below where the range starts. The
+// range must not read as empty (the fuzzer found a formation served
+// without its failed cells): each list of each formation's cells is the
+// undamaged one or damage.
+func TestBranchKeyGarbledUpwardsIsDamage(t *testing.T) {
+	path := sealedState(t, 3000)
+	m, err := testutil.MapBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var formations []string
+	want := map[string][]projection.Cell{}
+	{
+		s := mustOpen(t, path)
+		if err := s.View(func(v *View) error {
+			for _, f := range allFormations(v, projection.FormationFilter{}) {
+				formations = append(formations, f.ID)
+				want[f.ID] = allCells(v, projection.CellFilter{Formation: f.ID})
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tried := 0
+	for _, p := range m.Pages {
+		if p.Class != testutil.PageBranch || p.Bucket != string(bucketCellByFormation) {
+			continue
+		}
+		for _, e := range p.Elems[1:] {
+			// The class byte (after the length and the formation id) up
+			// to 0xff: the key now sorts after every range of its
+			// formation that follows it in its leaf.
+			n := int64(data[e.Key]) // formation ids here are < 128 bytes: one varint byte
+			d := testutil.Damage{Off: e.Key + 1 + n, Bytes: []byte{0xff}}
+			damaged := filepath.Join(t.TempDir(), "damaged.db")
+			if err := os.WriteFile(damaged, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Apply(damaged); err != nil {
+				t.Fatal(err)
+			}
+			s := mustOpen(t, damaged)
+			for _, id := range formations {
+				var got []projection.Cell
+				err := s.View(func(v *View) error { got = allCells(v, projection.CellFilter{Formation: id}); return nil })
+				if err == nil && !reflect.DeepEqual(got, want[id]) {
+					t.Errorf("branch key %d bytes at %d raised: formation %s's cells: %d, want %d", e.KeyLen, e.Key, id, len(got), len(want[id]))
+				}
+			}
+			s.Close()
+			tried++
+		}
+	}
+	if tried == 0 {
+		t.Fatalf("no branch page in %s: %s", bucketCellByFormation, m.Classes())
+	}
 }

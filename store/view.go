@@ -448,7 +448,8 @@ func next(ids []string, more bool) string {
 // by binary search over keys it trusts to be ordered; a garbled key (in a
 // leaf or a branch page) can send the search past keys that belong to the
 // range. So the key before the one found is checked too: sealed, and
-// below where the range starts, or ErrDamaged.
+// below where the range starts, or ErrDamaged; and the key found must not
+// be below it.
 func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, accept func(id string, val []byte) bool) (ids []string, more bool, err error) {
 	type head struct {
 		c      *bolt.Cursor
@@ -492,6 +493,12 @@ func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, 
 		h := &head{c: b.Cursor(), prefix: p}
 		from := append(append([]byte(nil), p...), start...)
 		k, val := h.c.Seek(from)
+		if k != nil && bytes.Compare(k, from) < 0 {
+			// A branch key garbled upwards sends the search one leaf
+			// early; bbolt then steps to the next leaf and returns its
+			// first key, below from: the range would read as empty.
+			damaged(k, "below where the range starts")
+		}
 		// The key before: from a second cursor, as bbolt's cursor
 		// moved back from a range's first key is not one to go on with.
 		back := b.Cursor()
