@@ -107,6 +107,11 @@ func (s *Store) use(db *bolt.DB) (err error) {
 	defer guard(&err)
 	var keys *keyTable
 	err = db.View(func(tx *bolt.Tx) error {
+		// bbolt has read the freelist page: one it cannot trust would
+		// have later commits overwrite live pages (freelist.go).
+		if err := checkFreelist(tx, s.path); err != nil {
+			return err
+		}
 		keys, err = loadKeys(tx)
 		return err
 	})

@@ -57,7 +57,11 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 			err = fmt.Errorf("%w: %v", ErrDamaged, r)
 		}
 	}()
-	if err := fn(tx); err != nil {
+	err = checkFreelist(tx, s.path)
+	if err == nil {
+		err = fn(tx)
+	}
+	if err != nil {
 		done = true
 		rollback()
 		return err
