@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // A write transaction on a damaged file can panic in bbolt (a page it
@@ -80,7 +81,7 @@ func (s *Store) closeDB() error {
 		return nil
 	}
 	err := s.db.Close()
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return nil
 	}
 	return err
