@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -237,18 +239,35 @@ func (o *oracle) readAll() (damaged int, wrong []string) {
 		cells, next := p.Cells(projection.CellFilter{Formation: f.ID}, projection.Page{Limit: 100})
 		note(o.ask("/v1/formations/"+f.ID, api.FormationDetail{Cursor: cur, Epoch: ep, Formation: f, Cells: nonNil(cells), CellsNext: next}))
 	}
-	after := ""
-	for {
+	// The cells by id, four requests at a time: most of a round's
+	// requests, and the server answers them concurrently anyway.
+	var cells []projection.Cell
+	for after := ""; ; {
 		cs, next := p.Cells(projection.CellFilter{}, projection.Page{After: after, Limit: projection.MaxLimit})
-		for _, c := range cs {
-			if note(o.ask("/v1/cells/"+c.ID, api.CellDetail{Cursor: cur, Epoch: ep, Cell: c})); stop() {
-				return damaged, wrong
-			}
-		}
+		cells = append(cells, cs...)
 		if next == "" {
 			break
 		}
 		after = next
+	}
+	answers := make([]answer, len(cells))
+	var wg sync.WaitGroup
+	var nextCell atomic.Int64
+	for range 4 {
+		wg.Go(func() {
+			for i := int(nextCell.Add(1) - 1); i < len(cells); i = int(nextCell.Add(1) - 1) {
+				answers[i] = o.ask("/v1/cells/"+cells[i].ID, api.CellDetail{Cursor: cur, Epoch: ep, Cell: cells[i]})
+				if answers[i].wrong != "" {
+					nextCell.Store(int64(len(cells))) // enough to tell
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, a := range answers {
+		if note(a); stop() {
+			return damaged, wrong
+		}
 	}
 	for _, id := range []string{"f-00003-c0", "f-00003-c045", "g-0", "zz", "f-00009-c10"} {
 		note(o.ask("/v1/cells/"+id, nil))
@@ -413,6 +432,7 @@ func TestCorruptionFuzzer(t *testing.T) {
 			t.Fatal(err)
 		}
 		damaged, wrong := o.readAll()
+		noEffect := false // every answer the fold's, and the full read clean
 		if len(wrong) > 0 {
 			fail("%d wrong answers, the first:\n%s", len(wrong), strings.Join(wrong[:min(3, len(wrong))], "\n"))
 		}
@@ -445,10 +465,11 @@ func TestCorruptionFuzzer(t *testing.T) {
 				a = startOrFail(t, cfg, fail)
 			default:
 				tally.noEffect++
+				noEffect = true
 			}
 		}
 		start := time.Now()
-		if !repaired(o, a) {
+		if !repaired(o, a, !noEffect) {
 			damaged, wrong := o.readAll()
 			ds, st, ws := o.status()
 			_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2) // where it is stuck, running goroutines too
@@ -520,11 +541,16 @@ func fullRead(a *apptest.App) int {
 
 // repaired waits until the status says no repair is under way and every
 // answer equals the fold's.
-func repaired(o *oracle, a *apptest.App) bool {
+// With reread false (no answer of the round met damage) the answers are
+// not read again: the round's were the fold's.
+func repaired(o *oracle, a *apptest.App, reread bool) bool {
 	return testutil.Poll(repairTimeout, 20*time.Millisecond, func() bool {
 		damaged, st, wrong := o.status()
 		if damaged || wrong != "" || st.Stale || !a.Proj.Ready() {
 			return false
+		}
+		if !reread {
+			return true
 		}
 		d, w := o.readAll()
 		return d == 0 && len(w) == 0
