@@ -39,7 +39,7 @@ import (
 // tenant, formation, status or state), the summaries and the status's
 // registry counts must answer what a fold of the stream answers, or 503
 // state_damaged; anything else is a wrong answer and fails with the seed.
-// Then the damage must be found (on read, by a full read, at start) and
+// Then the damage must be found (on read, by a scrub pass, at start) and
 // the state return to the fold.
 //
 // CELLOS_DAMAGES sets the number of damages (the quick form runs
@@ -442,20 +442,33 @@ func TestCorruptionFuzzer(t *testing.T) {
 		case damaged > 0:
 			tally.caughtOnRead++
 		default:
-			// Nothing read noticed: a full pass over the state.
-			// SCRUB: when Projector.ScrubNow lands on main, call it here
-			// instead of fullRead and count its finds as caughtByScrub.
+			// Nothing read noticed: a scrub pass (which asks for the
+			// repair when it finds damage). A clean one is checked by
+			// a full read of every record and the state's cross-check
+			// of what it keeps beside them (store.View.Check): what
+			// that finds, the scrub missed.
+			ctx, cancel := context.WithTimeout(context.Background(), repairTimeout)
+			rep, err := a.Proj.ScrubNow(ctx)
+			cancel()
+			if err != nil && rep.Damaged == 0 {
+				fail("ScrubNow: %v", err)
+			}
+			if rep.Damaged > 0 {
+				tally.caughtByScrub++
+				break
+			}
 			switch fullRead(a) {
 			case scrubDamaged:
-				tally.caughtByScrub++
-			case scrubLatent:
-				// Damage neither the reads nor the full read found, but
-				// the state's own cross-check did: it stays in the file
-				// until something repairs it; start this round's server
-				// over on a rebuilt file so the next damage meets a
-				// clean one.
+				// A damaged record the scrub passed: the full read asked
+				// for the repair.
 				tally.notCaught++
-				t.Logf("damage %d not caught by any read: %v", i, d)
+				t.Logf("damage %d missed by the scrub, found by a full read: %v", i, d)
+			case scrubLatent:
+				// The cross-check only: it stays in the file until
+				// something repairs it; start this round's server over
+				// on a rebuilt file so the next damage meets a clean one.
+				tally.notCaught++
+				t.Logf("damage %d missed by the scrub, found by the cross-check: %v", i, d)
 				if err := a.StopErr(); err != nil && !errors.Is(err, store.ErrDamaged) {
 					fail("stop: %v", err)
 				}
@@ -494,7 +507,7 @@ func TestCorruptionFuzzer(t *testing.T) {
 	if len(tally.repairs) > 0 {
 		median = tally.repairs[len(tally.repairs)/2]
 	}
-	t.Logf("damages tried %d (%d into a stopped file), caught on read %d, caught by a full read %d, caught at start %d, no effect %d, not caught %d, wrong answers 0, crashes 0; %d stops whose final commit met earlier damage; %d repairs waited for (median %v); %v in all\nby target: %s",
+	t.Logf("damages tried %d (%d into a stopped file), caught on read %d, caught by the scrub %d, caught at start %d, no effect %d, missed by the scrub %d, wrong answers 0, crashes 0; %d stops whose final commit met earlier damage; %d repairs waited for (median %v); %v in all\nby target: %s",
 		tally.tried, tally.restarts, tally.caughtOnRead, tally.caughtByScrub, tally.caughtAtStart, tally.noEffect, tally.notCaught, tally.finalCommit,
 		len(tally.repairs), median.Round(time.Millisecond), time.Since(began).Round(time.Second), strings.Join(targets, ", "))
 }
@@ -521,8 +534,8 @@ const (
 
 // fullRead reads the whole state through the projector (every record,
 // and the state's cross-check of indexes, counts and aggregates against
-// them): a stand-in for the scrub. A damaged record met starts a repair
-// (the projector's Read asks for it).
+// them): the check of a scrub that found nothing. A damaged record met
+// starts a repair (the projector's Read asks for it).
 func fullRead(a *apptest.App) int {
 	var diffs []string
 	err := a.Proj.Read(func(v projector.View) {

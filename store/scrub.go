@@ -313,6 +313,11 @@ func (st *scrubStep) run(ph *scrubPhase) (done bool, err error) {
 		// caught, and damage found already asks for a repair.
 		return true, nil
 	}
+	if ph.write && st.s.wedged.Load() {
+		// Its writer lock is held for ever (wedge.go): a repair is asked
+		// for already.
+		return true, errWedged
+	}
 	tx, err := st.s.db.Begin(ph.write)
 	if err != nil {
 		return false, err
