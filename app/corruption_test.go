@@ -338,7 +338,10 @@ func TestCorruptionFuzzer(t *testing.T) {
 			t.Fatalf("CELLOS_DAMAGES=%q: %v", s, err)
 		}
 	}
-	first := uint64(time.Now().UnixNano() % 1_000_000_000)
+	// Seeds from 1 unless told: the quick form in CI draws the same
+	// damages every run (a file's layout differs by a few bytes at most),
+	// so it fails on a change of the code, not on the luck of a draw.
+	first := uint64(1)
 	if s := os.Getenv("CELLOS_DAMAGE_SEED"); s != "" {
 		var err error
 		if first, err = strconv.ParseUint(s, 10, 64); err != nil {
