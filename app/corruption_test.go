@@ -43,7 +43,8 @@ import (
 // the state return to the fold.
 //
 // CELLOS_DAMAGES sets the number of damages (the quick form runs
-// quickDamages; the long one, task fuzz-damage, 1,000), CELLOS_DAMAGE_SEED the first seed (damage i has seed
+// quickDamages; the long one, task fuzz-damage, 1,000),
+// CELLOS_DAMAGE_SEED the first seed (default 1; damage i has seed
 // first+i): one damage is redone with CELLOS_DAMAGES=1
 // CELLOS_DAMAGE_SEED=<its seed> (a restart round then too when
 // CELLOS_DAMAGE_RESTART=1).
