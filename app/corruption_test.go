@@ -407,6 +407,9 @@ func TestCorruptionFuzzer(t *testing.T) {
 		fmt.Fprintf(os.Stderr, "damage %d (%s file): %v\n", i, where, d)
 		fail := func(format string, args ...any) {
 			t.Helper()
+			if msg := fmt.Sprintf(format, args...); strings.Contains(msg, "Timeout exceeded") {
+				_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2) // where a request hangs
+			}
 			t.Fatalf("damage %d (%s file) %v\n(redo: CELLOS_DAMAGES=1 CELLOS_DAMAGE_SEED=%d CELLOS_DAMAGE_RESTART=%d go test -run TestCorruptionFuzzer ./app/)\n%s",
 				i, where, d, seed, map[bool]int{true: 1}[restart], fmt.Sprintf(format, args...))
 		}
