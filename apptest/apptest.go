@@ -149,6 +149,20 @@ func (a *App) Stop() {
 	})
 }
 
+// StopErr closes the program cleanly, as Stop, but returns what Close
+// returned instead of failing the test: for a test that damaged the state
+// file, whose final commit may rightly fail on it.
+func (a *App) StopErr() error {
+	var err error
+	a.stopOnce.Do(func() {
+		a.closeProducer()
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		err = a.Close(ctx)
+	})
+	return err
+}
+
 // Crash stops the program as a kill would leave its data dir: without the
 // final checkpoint (app.App.Abort). It fails the test if the program was
 // stopped before or wrote a final checkpoint all the same.

@@ -2,7 +2,6 @@ package projector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -87,11 +86,12 @@ func (p *Projector) start(ctx context.Context) error {
 		// Nothing to replay (also when the events after the cursor were
 		// deleted: the last sequence stays above it).
 		if err := p.commit(); err != nil {
-			if errors.Is(err, store.ErrDamaged) {
-				return err
-			}
-			// Retried by the apply goroutine before anything else
-			// (stall.go); the commit that succeeds makes it ready.
+			// Damage (a page the commit met): commit asked for the
+			// repair, which starts the state over and replays the
+			// stream (startOver) — failing the start instead would be
+			// a crash loop. Any other error is retried by the apply
+			// goroutine before anything else (stall.go). Either way the
+			// commit that succeeds makes it ready.
 			p.readyPending = true
 			return nil
 		}

@@ -174,6 +174,33 @@ func TestBoot(t *testing.T) {
 		boot:  Boot{Rebuild: RebuildUnreadable, ReplayFrom: 1, ReplayTo: 40, Replayed: 40},
 		aside: 1,
 	}, {
+		// The file opens, but the boot's commit (which prunes through
+		// ix-ended) meets a zeroed page: the start goes on, repairs and
+		// gets ready, instead of failing — a crash loop (the corruption
+		// fuzzer found a start that never got ready).
+		name: "a page the boot's commit meets damaged rebuilds",
+		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
+			e.publish(t, 600)
+			e.checkpoint(t)
+			m, err := testutil.MapBolt(e.checkpointPath())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range m.Pages {
+				if p.Class == testutil.PageLeaf && p.Bucket == "ix-ended" {
+					d := testutil.Damage{Off: int64(p.ID) * int64(m.PageSize), Bytes: make([]byte, m.PageSize)}
+					if err := d.Apply(e.checkpointPath()); err != nil {
+						t.Fatal(err)
+					}
+					return nil
+				}
+			}
+			t.Fatalf("no ix-ended leaf page: %s", m.Classes())
+			return nil
+		},
+		boot:  Boot{Rebuild: RebuildUnreadable, ReplayFrom: 1, ReplayTo: 600, Replayed: 600},
+		aside: 1,
+	}, {
 		name: "older schema rebuilds", // schema 4: records without spans, nothing pruned
 		prepare: func(t *testing.T, e *bootEnv) *projection.Projection {
 			e.checkpointOfSchema(t, store.SchemaVersion-1)

@@ -102,8 +102,13 @@ func (b *Batch) Pending() int { return len(b.dCells) + len(b.dForms) }
 
 func (b *Batch) readTx() (*bolt.Tx, error) {
 	if b.rtx == nil {
+		floor := b.s.txFloor()
 		tx, err := b.s.db.Begin(false)
 		if err != nil {
+			return nil, err
+		}
+		if err := b.s.checkTx(tx, floor); err != nil {
+			_ = tx.Rollback()
 			return nil, err
 		}
 		b.rtx = tx
@@ -127,7 +132,12 @@ func (b *Batch) load(bucket []byte, id string) (rec []byte, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return tx.Bucket(bucket).Get([]byte(id)), nil
+	bk := tx.Bucket(bucket)
+	if rec = bk.Get([]byte(id)); rec == nil {
+		// A garbled key would make the fold start the entity afresh.
+		err = vouchAbsent(bk, idKey(id))
+	}
+	return rec, err
 }
 
 // LoadCell implements projection.State.
@@ -214,8 +224,8 @@ func (b *Batch) committedCells(id string) (ids []string, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if tx.Bucket(bucketCounts).Get([]byte(id)) == nil {
-		return nil, nil // no committed cell counts in it
+	if counts := tx.Bucket(bucketCounts); counts.Get([]byte(id)) == nil {
+		return nil, vouchAbsent(counts, idKey(id)) // no committed cell counts in it
 	}
 	var prefixes [][]byte
 	for _, cl := range classes("", "") {
@@ -311,7 +321,14 @@ func (b *Batch) Commit(at time.Time) (err error) {
 	b.closeReadTx()
 	var keysWritten func()
 	var pr pruning
-	err = b.s.db.Update(func(tx *bolt.Tx) error {
+	floor := b.s.txFloor()
+	var commit uint64
+	err = b.s.update(func(tx *bolt.Tx) error {
+		// Never on top of an older commit than the last (txfloor.go).
+		if err := b.s.checkTx(tx, floor); err != nil {
+			return err
+		}
+		commit = uint64(tx.ID())
 		if pr, err = b.write(tx, at); err != nil {
 			return err
 		}
@@ -322,6 +339,7 @@ func (b *Batch) Commit(at time.Time) (err error) {
 	if err != nil {
 		return err
 	}
+	b.s.sawTx(commit)
 	keysWritten()
 	for _, sl := range b.dCells {
 		sl.stored, sl.inStore, sl.dirty, sl.lastEvent = keysOfCell(&sl.c), true, false, sl.c.LastEvent

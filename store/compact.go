@@ -180,6 +180,7 @@ func (s *Store) SwapIn(c *Store, serving sync.Locker) error {
 	old := s.db
 	s.db = c.db
 	s.keys.Store(c.keys.Load())
+	s.lastTx.Store(0) // the copy numbers its commits afresh
 	serving.Unlock()
 	c.db = nil
 	if swapHook != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -272,5 +273,109 @@ func TestFlippedMetaIsDamage(t *testing.T) {
 	s.Close()
 	if aside == "" {
 		t.Errorf("a state whose key table is damaged was opened as it is")
+	}
+}
+
+// A garbled key of a formation's counts or of a cell, read as absent: the
+// read of the formation does not serve zero counts (the fuzzer found it: a
+// formation listed with no cells), and the fold, loading the cell to apply
+// an event to it, does not start it afresh (it would write a new record,
+// sealed, over what the log says): both are damage.
+func TestGarbledKeyReadAsAbsentIsDamage(t *testing.T) {
+	path := sealedState(t, 600)
+	const id = "f-00004"
+	counts := stored(t, path, bucketCounts, []byte(id))
+	damaged := flipInFile(t, path, []byte(id), counts, len(id)-1, 0x04)
+	mustBeDamaged(t, damaged, "Formation with a garbled counts key", func(v *View) {
+		if f, ok := v.Formation(id); ok {
+			t.Errorf("served %+v", f)
+		}
+	})
+	mustBeDamaged(t, damaged, "all formations", func(v *View) { allFormations(v, projection.FormationFilter{}) })
+
+	const cell = "f-00004-c03"
+	rec := stored(t, path, bucketCells, []byte(cell))
+	damaged = flipInFile(t, path, []byte(cell), rec, len(cell)-1, 0x02)
+	s := mustOpen(t, damaged)
+	b, err := s.Batch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	func() {
+		defer func() {
+			r := recover()
+			if err, ok := r.(error); !ok || !errors.Is(err, ErrDamaged) {
+				t.Errorf("LoadCell of a cell whose key is garbled: recovered %v, want an ErrDamaged panic", r)
+			}
+		}()
+		c, ok := b.LoadCell(cell)
+		t.Errorf("LoadCell of a cell whose key is garbled = %+v, %v", c, ok)
+	}()
+}
+
+// A key of a branch page garbled upwards: bbolt's search for where a
+// range starts goes one leaf early, finds nothing there and steps to the
+// next leaf, returning its first key — below where the range starts. The
+// range must not read as empty (the fuzzer found a formation served
+// without its failed cells): each list of each formation's cells is the
+// undamaged one or damage.
+func TestBranchKeyGarbledUpwardsIsDamage(t *testing.T) {
+	path := sealedState(t, 3000)
+	m, err := testutil.MapBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var formations []string
+	want := map[string][]projection.Cell{}
+	{
+		s := mustOpen(t, path)
+		if err := s.View(func(v *View) error {
+			for _, f := range allFormations(v, projection.FormationFilter{}) {
+				formations = append(formations, f.ID)
+				want[f.ID] = allCells(v, projection.CellFilter{Formation: f.ID})
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tried := 0
+	for _, p := range m.Pages {
+		if p.Class != testutil.PageBranch || p.Bucket != string(bucketCellByFormation) {
+			continue
+		}
+		for _, e := range p.Elems[1:] {
+			// The class byte (after the length and the formation id) up
+			// to 0xff: the key now sorts after every range of its
+			// formation that follows it in its leaf.
+			n := int64(data[e.Key]) // formation ids here are < 128 bytes: one varint byte
+			d := testutil.Damage{Off: e.Key + 1 + n, Bytes: []byte{0xff}}
+			damaged := filepath.Join(t.TempDir(), "damaged.db")
+			if err := os.WriteFile(damaged, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Apply(damaged); err != nil {
+				t.Fatal(err)
+			}
+			s := mustOpen(t, damaged)
+			for _, id := range formations {
+				var got []projection.Cell
+				err := s.View(func(v *View) error { got = allCells(v, projection.CellFilter{Formation: id}); return nil })
+				if err == nil && !reflect.DeepEqual(got, want[id]) {
+					t.Errorf("branch key %d bytes at %d raised: formation %s's cells: %d, want %d", e.KeyLen, e.Key, id, len(got), len(want[id]))
+				}
+			}
+			s.Close()
+			tried++
+		}
+	}
+	if tried == 0 {
+		t.Fatalf("no branch page in %s: %s", bucketCellByFormation, m.Classes())
 	}
 }

@@ -49,6 +49,10 @@ type Store struct {
 	// A compaction's swap (SwapIn) brings the same commit in another
 	// file, which a scrub goes on with.
 	gen atomic.Uint64
+	// lastTx is the newest commit of db this Store wrote or read (txfloor.go).
+	lastTx atomic.Uint64
+	// wedged: a write transaction of db could not be rolled back (wedge.go).
+	wedged atomic.Bool
 }
 
 // Checkpoint describes the stored checkpoint.
@@ -103,6 +107,11 @@ func (s *Store) use(db *bolt.DB) (err error) {
 	defer guard(&err)
 	var keys *keyTable
 	err = db.View(func(tx *bolt.Tx) error {
+		// bbolt has read the freelist page: one it cannot trust would
+		// have later commits overwrite live pages (freelist.go).
+		if err := checkFreelist(tx, s.path); err != nil {
+			return err
+		}
 		keys, err = loadKeys(tx)
 		return err
 	})
@@ -113,6 +122,8 @@ func (s *Store) use(db *bolt.DB) (err error) {
 	s.db = db
 	s.keys.Store(keys)
 	s.gen.Add(1)
+	s.lastTx.Store(0) // another file: its own transaction ids
+	s.wedged.Store(false)
 	return nil
 }
 
@@ -242,13 +253,13 @@ func (s *Store) Close() error {
 	if s.db == nil {
 		return nil
 	}
-	return s.db.Close()
+	return s.closeDB()
 }
 
 // Quarantine moves the current file aside and starts an empty one: used when
 // the checkpoint's content turns out unusable.
 func (s *Store) Quarantine() (aside string, err error) {
-	if err := s.db.Close(); err != nil {
+	if err := s.closeDB(); err != nil {
 		return "", err
 	}
 	if aside, err = moveAside(s.path); err != nil {
@@ -266,7 +277,7 @@ func (s *Store) Quarantine() (aside string, err error) {
 // state's pages. keepAside moves the old file aside instead of removing
 // it.
 func (s *Store) Renew(epoch string, keepAside bool) error {
-	if err := s.db.Close(); err != nil {
+	if err := s.closeDB(); err != nil {
 		return err
 	}
 	if keepAside {
@@ -295,7 +306,7 @@ func (s *Store) Renew(epoch string, keepAside bool) error {
 // An error that is ErrNotReplaced leaves dst untouched and src open again:
 // the caller can go on with both and try later.
 func Replace(dst, src *Store, keepAside bool) (aside string, err error) {
-	if err := src.db.Close(); err != nil {
+	if err := src.closeDB(); err != nil {
 		return "", err
 	}
 	if keepAside {
@@ -323,7 +334,7 @@ func Replace(dst, src *Store, keepAside bool) (aside string, err error) {
 	if err := syncDir(filepath.Dir(dst.path)); err != nil {
 		return aside, err
 	}
-	if err := dst.db.Close(); err != nil {
+	if err := dst.closeDB(); err != nil {
 		return aside, err
 	}
 	db, err := openBolt(dst.path)
@@ -489,7 +500,7 @@ var initialMmapSize = func() int {
 func (s *Store) Reset(epoch string) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 				return err

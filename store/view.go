@@ -32,7 +32,11 @@ type View struct {
 // a panic of fn's own code stays a panic.
 func (s *Store) View(fn func(*View) error) error {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	floor := s.txFloor()
 	return s.db.View(func(tx *bolt.Tx) error {
+		if err := s.checkTx(tx, floor); err != nil {
+			return err
+		}
 		v := &View{tx: tx, names: s.keys.Load().snapshot()}
 		if err := v.readInfo(); err != nil {
 			return err
@@ -114,20 +118,29 @@ func (v *View) Cell(id string) (_ projection.Cell, _ bool) {
 }
 
 // absent vouches for a point read of id in the record bucket b that
-// found nothing. bbolt's search trusts the keys it meets to be ordered: a
-// garbled key in a leaf sits where the search for the key it was ends, at
-// the key found or the one before it, and one in a branch page sends the
-// search to a neighbouring leaf, whose first or last key that is. So both
-// are read: a seal that does not hold, or a key on the wrong side of id,
-// is damage, not an absence (the scrub finds any garbled key elsewhere).
+// found nothing (vouchAbsent).
 func (v *View) absent(b *bolt.Bucket, id string) {
+	if err := vouchAbsent(b, idKey(id)); err != nil {
+		v.fail(err)
+	}
+}
+
+// vouchAbsent vouches for a point read of key in the sealed bucket b
+// that found nothing. bbolt's search trusts the keys it meets to be
+// ordered: a garbled key in a leaf sits where the search for the key it
+// was ends, at the key found or the one before it, and one in a branch
+// page sends the search to a neighbouring leaf, whose first or last key
+// that is. So both are read: a seal that does not hold, or a key on the
+// wrong side of key, is damage, not an absence (the scrub finds any
+// garbled key elsewhere). The write side asks it too: a record, count or
+// aggregate it reads as absent would be written afresh, sealed, over
+// what the log says.
+func vouchAbsent(b *bolt.Bucket, key []byte) error {
 	c := b.Cursor()
-	key := idKey(id)
 	k, val := c.Seek(key)
 	if k != nil {
 		if _, ok := unseal(k, val); !ok || bytes.Compare(k, key) <= 0 {
-			v.fail(fmt.Errorf("key %q (reading %q): %w: the key where it would be is not sealed or out of order", k, id, ErrDamaged))
-			return
+			return fmt.Errorf("key %q (reading %q): %w: the key where it would be is not sealed or out of order", k, key, ErrDamaged)
 		}
 		k, val = c.Prev()
 	} else {
@@ -135,9 +148,22 @@ func (v *View) absent(b *bolt.Bucket, id string) {
 	}
 	if k != nil {
 		if _, ok := unseal(k, val); !ok || bytes.Compare(k, key) >= 0 {
-			v.fail(fmt.Errorf("key %q (reading %q): %w: the key before where it would be is not sealed or out of order", k, id, ErrDamaged))
+			return fmt.Errorf("key %q (reading %q): %w: the key before where it would be is not sealed or out of order", k, key, ErrDamaged)
 		}
 	}
+	return nil
+}
+
+// readCounts reads a formation's counts from bucket b (fcounts,
+// fpruned): none is zero counts, once vouched for.
+func readCounts(b *bolt.Bucket, id string) (projection.CellCounts, error) {
+	rec := b.Get(idKey(id))
+	if rec == nil {
+		if err := vouchAbsent(b, idKey(id)); err != nil {
+			return projection.CellCounts{}, err
+		}
+	}
+	return decodeCounts(id, rec)
 }
 
 // formation reads one formation as served: with its counts, labels never
@@ -161,8 +187,10 @@ func (v *View) formationOf(id string, rec []byte) (projection.Formation, bool) {
 		return projection.Formation{}, false
 	}
 	// The served counts: the cells held, and the pruned ones it counts.
-	if f.Cells, err = decodeCounts(id, v.tx.Bucket(bucketCounts).Get([]byte(id))); err == nil {
-		f.PrunedCells, err = decodeCounts(id, v.tx.Bucket(bucketPrunedCounts).Get([]byte(id)))
+	// A formation without counts has none (no cells, none pruned): an
+	// absence vouched for, as a garbled key would read as one.
+	if f.Cells, err = readCounts(v.tx.Bucket(bucketCounts), id); err == nil {
+		f.PrunedCells, err = readCounts(v.tx.Bucket(bucketPrunedCounts), id)
 	}
 	if err != nil {
 		v.fail(fmt.Errorf("formation %q: %w", id, err))
@@ -420,7 +448,8 @@ func next(ids []string, more bool) string {
 // by binary search over keys it trusts to be ordered; a garbled key (in a
 // leaf or a branch page) can send the search past keys that belong to the
 // range. So the key before the one found is checked too: sealed, and
-// below where the range starts, or ErrDamaged.
+// below where the range starts, or ErrDamaged; and the key found must not
+// be below it.
 func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, accept func(id string, val []byte) bool) (ids []string, more bool, err error) {
 	type head struct {
 		c      *bolt.Cursor
@@ -464,6 +493,12 @@ func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, 
 		h := &head{c: b.Cursor(), prefix: p}
 		from := append(append([]byte(nil), p...), start...)
 		k, val := h.c.Seek(from)
+		if k != nil && bytes.Compare(k, from) < 0 {
+			// A branch key garbled upwards sends the search one leaf
+			// early; bbolt then steps to the next leaf and returns its
+			// first key, below from: the range would read as empty.
+			damaged(k, "below where the range starts")
+		}
 		// The key before: from a second cursor, as bbolt's cursor
 		// moved back from a range's first key is not one to go on with.
 		back := b.Cursor()

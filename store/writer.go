@@ -230,7 +230,15 @@ func (w *writer) flush() error {
 	}
 	for tenant, d := range w.aggDelta {
 		key := aggKey(tenant)
-		cur, err := decodeAggregate(key, w.aggs.Get(key))
+		rec := w.aggs.Get(key)
+		var err error
+		if rec == nil {
+			err = vouchAbsent(w.aggs, key) // or a garbled key would restart the tenant's counts
+		}
+		cur, derr := decodeAggregate(key, rec)
+		if err == nil {
+			err = derr
+		}
 		if err != nil {
 			return fmt.Errorf("tenant %q: %w", tenant, err)
 		}
@@ -250,7 +258,7 @@ func (w *writer) flush() error {
 // addCounts adds deltas to the counts records of bucket b.
 func addCounts(b *bolt.Bucket, deltas map[string]*projection.CellCounts) error {
 	for formation, d := range deltas {
-		cur, err := decodeCounts(formation, b.Get([]byte(formation)))
+		cur, err := readCounts(b, formation)
 		if err != nil {
 			return fmt.Errorf("formation %q: %w", formation, err)
 		}

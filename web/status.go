@@ -37,6 +37,12 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	st, err := s.proj.Status(ctx, s.cfg.Version)
+	if errors.Is(err, projector.ErrStateDamaged) {
+		// The state's counts cannot be vouched for: 503 state_damaged
+		// (writeError), as every read that meets the damage answers,
+		// while the repair the read asked for runs.
+		return err
+	}
 	if err != nil {
 		return Errorf(CodeUnavailable, "event log unavailable: %v", err)
 	}
