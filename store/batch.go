@@ -103,6 +103,9 @@ func (b *Batch) Pending() int { return len(b.dCells) + len(b.dForms) }
 func (b *Batch) readTx() (*bolt.Tx, error) {
 	if b.rtx == nil {
 		floor := b.s.txFloor()
+		if err := b.s.metaOK(); err != nil {
+			return nil, err
+		}
 		tx, err := b.s.db.Begin(false)
 		if err != nil {
 			return nil, err

@@ -41,6 +41,9 @@ type FileStats struct {
 func (s *Store) FileStats() (FileStats, error) {
 	var fs FileStats
 	var used int64
+	if err := s.metaOK(); err != nil {
+		return fs, err
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		used = tx.Size()
 		// bbolt's Info reads the mapping unlocked: inside a read
@@ -118,6 +121,9 @@ func (s *Store) Compact() (c *Store, err error) {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
 	dst.AllocSize = allocSize
+	if err := s.metaOK(); err != nil {
+		return nil, err
+	}
 	if err := bolt.Compact(dst, s.db, compactTxBytes); err != nil {
 		return nil, fmt.Errorf("compact into %s: %w", path, err)
 	}
@@ -177,7 +183,7 @@ func (s *Store) SwapIn(c *Store, serving sync.Locker) error {
 		serving.Unlock()
 		return fmt.Errorf("%w: rename %s to %s: %w", ErrNotReplaced, c.path, s.path, err)
 	}
-	old := s.db
+	old, oldMetas := s.db, s.metas.Swap(c.metas.Swap(nil))
 	s.db = c.db
 	s.keys.Store(c.keys.Load())
 	s.lastTx.Store(0) // the copy numbers its commits afresh
@@ -195,6 +201,7 @@ func (s *Store) SwapIn(c *Store, serving sync.Locker) error {
 	if cerr := old.Close(); err == nil {
 		err = cerr
 	}
+	oldMetas.close()
 	return err
 }
 

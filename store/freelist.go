@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"os"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,11 +23,7 @@ import (
 // The cost is two small reads per commit (the list itself, 8 bytes per
 // free page, is in the page cache).
 
-const (
-	metaPageHeader = 16
-	metaChecksumAt = 56 // the FNV-64a checksum covers the meta before it
-	freelistFlag   = 0x10
-)
+const freelistFlag = 0x10
 
 // checkFreelist checks the freelist page, in the file at path, of the
 // commit tx starts from
@@ -50,17 +45,13 @@ func checkFreelist(tx *bolt.Tx, path string) error {
 		return fmt.Errorf("%w: freelist: %s", ErrDamaged, fmt.Sprintf(format, args...))
 	}
 	freelist, found := uint64(0), false
-	meta := make([]byte, metaChecksumAt+8)
+	meta := make([]byte, metaLen)
 	for page := range uint64(2) {
 		if _, err := f.ReadAt(meta, int64(page*ps+metaPageHeader)); err != nil {
 			return damaged("meta page %d: %v", page, err)
 		}
-		h := fnv.New64a()
-		_, _ = h.Write(meta[:metaChecksumAt])
-		// magic, version, page size, flags, root (16), then freelist,
-		// pgid, txid.
-		if h.Sum64() == le.Uint64(meta[metaChecksumAt:]) && le.Uint64(meta[48:]) == commit {
-			freelist, found = le.Uint64(meta[32:]), true
+		if txid, fl, ok := parseMeta(meta); ok && txid == commit {
+			freelist, found = fl, true
 		}
 	}
 	if !found {

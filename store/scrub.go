@@ -318,6 +318,9 @@ func (st *scrubStep) run(ph *scrubPhase) (done bool, err error) {
 		// for already.
 		return true, errWedged
 	}
+	if err := st.s.metaOK(); err != nil {
+		return true, err
+	}
 	tx, err := st.s.db.Begin(ph.write)
 	if err != nil {
 		return false, err

@@ -53,6 +53,8 @@ type Store struct {
 	lastTx atomic.Uint64
 	// wedged: a write transaction of db could not be rolled back (wedge.go).
 	wedged atomic.Bool
+	// metas reads db's meta pages before a transaction begins (metapage.go).
+	metas atomic.Pointer[metaPages]
 }
 
 // Checkpoint describes the stored checkpoint.
@@ -106,12 +108,14 @@ func (s *Store) use(db *bolt.DB) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
 	var keys *keyTable
+	pageSize := 0
 	err = db.View(func(tx *bolt.Tx) error {
 		// bbolt has read the freelist page: one it cannot trust would
 		// have later commits overwrite live pages (freelist.go).
 		if err := checkFreelist(tx, s.path); err != nil {
 			return err
 		}
+		pageSize = tx.DB().Info().PageSize
 		keys, err = loadKeys(tx)
 		return err
 	})
@@ -119,6 +123,12 @@ func (s *Store) use(db *bolt.DB) (err error) {
 		db.Close()
 		return fmt.Errorf("key table: %w", err)
 	}
+	metas, err := openMetaPages(s.path, pageSize)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	s.metas.Swap(metas).close()
 	s.db = db
 	s.keys.Store(keys)
 	s.gen.Add(1)
@@ -388,6 +398,9 @@ func syncDir(dir string) error {
 // Size is the file's size in bytes.
 func (s *Store) Size() int64 {
 	var n int64
+	if s.metaOK() != nil {
+		return 0
+	}
 	_ = s.db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
 	return n
 }
@@ -397,6 +410,9 @@ func (s *Store) Size() int64 {
 func (s *Store) Info() (cp Checkpoint, found bool, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
+	if err := s.metaOK(); err != nil {
+		return cp, false, err
+	}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		if cp, found, err = readInfo(tx); err != nil || cp.Schema != SchemaVersion {
 			return err

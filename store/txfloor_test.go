@@ -88,3 +88,45 @@ func TestNewestMetaDamagedAtRestOpensTheCommitBefore(t *testing.T) {
 		t.Fatal("no cells")
 	}
 }
+
+// Both meta pages damaged under a running store: bbolt would panic in
+// Begin holding its locks, and every later read, commit and Close would
+// wait for ever. Each is damage instead, at once (metapage.go).
+func TestNoValidMetaPageIsDamageNotAHang(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.db")
+	s, _, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, "e", testutil.Workload(400), 200)
+	zeroNewestMeta(t, path)
+	zeroNewestMeta(t, path) // the other one, now the newest
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.View(func(*View) error { return nil }); !errors.Is(err, ErrDamaged) {
+			t.Errorf("View with no valid meta page = %v, want ErrDamaged", err)
+		}
+		if _, _, err := s.Info(); !errors.Is(err, ErrDamaged) {
+			t.Errorf("Info with no valid meta page = %v, want ErrDamaged", err)
+		}
+		if b, err := s.Batch(); err == nil {
+			b.Meta().Cursor = 401
+			err = b.Commit(time.Now())
+			b.Close()
+			if !errors.Is(err, ErrDamaged) {
+				t.Errorf("Commit with no valid meta page = %v, want ErrDamaged", err)
+			}
+		} else if !errors.Is(err, ErrDamaged) {
+			t.Errorf("Batch with no valid meta page = %v, want ErrDamaged", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a read, commit or Close of a file with no valid meta page hung")
+	}
+}

@@ -33,6 +33,9 @@ type View struct {
 func (s *Store) View(fn func(*View) error) error {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	floor := s.txFloor()
+	if err := s.metaOK(); err != nil {
+		return err
+	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		if err := s.checkTx(tx, floor); err != nil {
 			return err

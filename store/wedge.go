@@ -33,6 +33,9 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 	if s.wedged.Load() {
 		return errWedged
 	}
+	if err := s.metaOK(); err != nil {
+		return err
+	}
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return err
@@ -77,6 +80,7 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 
 // closeDB closes the store's file, or abandons it when it is wedged.
 func (s *Store) closeDB() error {
+	s.metas.Swap(nil).close()
 	if s.wedged.Load() {
 		return nil
 	}
