@@ -91,6 +91,23 @@ type integrity struct {
 	unclean bool
 	running int
 	next    *time.Time
+	// wmu serialises the record's writes, made outside mu: a write syncs
+	// a file and a directory (slow on an SD card) and the status and the
+	// metrics take mu.
+	wmu sync.Mutex
+}
+
+// save writes the record as it is now; the caller does not hold in.mu.
+func (in *integrity) save() error {
+	in.wmu.Lock()
+	defer in.wmu.Unlock()
+	in.mu.Lock()
+	path, rec := in.path, in.rec
+	in.mu.Unlock()
+	if path == "" {
+		return nil
+	}
+	return writeRecord(path, rec)
 }
 
 func (in *integrity) status() IntegrityStatus {
@@ -124,7 +141,6 @@ func (in *integrity) scrubbing() bool {
 func (p *Projector) openRun() {
 	in := &p.integ
 	in.mu.Lock()
-	defer in.mu.Unlock()
 	in.path = p.served.Path() + IntegritySuffix
 	raw, err := os.ReadFile(in.path)
 	switch {
@@ -146,7 +162,8 @@ func (p *Projector) openRun() {
 		p.log.Warn("the last run did not stop cleanly; the state is scrubbed once it is served", "record", in.path)
 	}
 	in.rec.Open = true
-	if err := writeRecord(in.path, in.rec); err != nil {
+	in.mu.Unlock()
+	if err := in.save(); err != nil {
 		p.log.Warn("cannot write the integrity record; the next start takes this one for unclean", "err", err)
 	}
 }
@@ -155,19 +172,24 @@ func (p *Projector) openRun() {
 func (p *Projector) closeRun() {
 	in := &p.integ
 	in.mu.Lock()
-	defer in.mu.Unlock()
 	if in.path == "" {
+		in.mu.Unlock()
 		return
 	}
 	in.rec.Open = false
-	if err := writeRecord(in.path, in.rec); err != nil {
+	in.mu.Unlock()
+	if err := in.save(); err != nil {
 		p.log.Warn("cannot write the integrity record; the next start takes this one for unclean", "err", err)
 	}
 }
 
-// writeRecord replaces the record at path durably: a copy beside it,
+// writeRecord replaces the record at path durably (writeRecordFile); a
+// variable so that a test can make it slow.
+var writeRecord = writeRecordFile
+
+// writeRecordFile replaces the record at path durably: a copy beside it,
 // synced, renamed over it, the directory synced.
-func writeRecord(path string, rec integrityRecord) error {
+func writeRecordFile(path string, rec integrityRecord) error {
 	raw, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -323,12 +345,10 @@ func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage 
 		if rep.Damaged > 0 {
 			p.integ.rec.LastDamage = rep.Damage[0]
 		}
-		if p.integ.path != "" {
-			if werr := writeRecord(p.integ.path, p.integ.rec); werr != nil {
-				p.log.Warn("cannot write the integrity record", "err", werr)
-			}
-		}
 		p.integ.mu.Unlock()
+		if werr := p.integ.save(); werr != nil {
+			p.log.Warn("cannot write the integrity record", "err", werr)
+		}
 		p.log.Info("scrub pass done", "complete", rep.Complete, "checked", rep.Checked, "damaged", rep.Damaged,
 			"steps", rep.Steps, "cpu", rep.CPU.Round(time.Millisecond), "duration", rep.Duration.Round(time.Millisecond))
 	}

@@ -1,6 +1,7 @@
 package projector
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,4 +223,50 @@ func TestScrubUnderLiveIngestFindsNothing(t *testing.T) {
 		t.Fatalf("no commit during %d passes", passes)
 	}
 	r.assertEqualsFold()
+}
+
+// A slow write of the record (a file and a directory synced on an SD
+// card) does not hold the status or the metrics: they read a copy.
+func TestSlowRecordWriteDoesNotHoldTheStatus(t *testing.T) {
+	dir, nc, _ := startNATS(t, 100)
+	checkpointAtEnd(t, dir, nc)
+	reg := prometheus.NewRegistry()
+	r := startProjector(t, dir, nc, Config{Registerer: reg, ScrubInterval: -1})
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	writeRecord = func(path string, rec integrityRecord) error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-release
+		return writeRecordFile(path, rec)
+	}
+	defer func() { writeRecord = writeRecordFile }()
+	passed := make(chan error, 1)
+	go func() {
+		_, err := r.p.ScrubNow(testutil.Ctx(t, 30*time.Second))
+		passed <- err
+	}()
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the pass did not write its record")
+	}
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		_, _ = r.p.Status(context.Background(), "test")
+		_, _ = reg.Gather()
+	}()
+	select {
+	case <-answered:
+	case <-time.After(5 * time.Second):
+		t.Error("the status and the metrics waited for the record's write")
+	}
+	close(release)
+	if err := <-passed; err != nil {
+		t.Fatal(err)
+	}
+	<-answered
+	r.stop()
 }
