@@ -248,6 +248,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	if err := p.start(ctx); err != nil {
 		return err
 	}
+	p.markOpen()
 	applyCtx, stopApply := context.WithCancel(context.Background())
 	go p.applyLoop(applyCtx, ctx.Done())
 	var wg sync.WaitGroup

@@ -136,8 +136,9 @@ func (in *integrity) scrubbing() bool {
 	return in.running > 0
 }
 
-// openRun reads the record beside the state file, tells whether the last
-// run stopped cleanly, and marks this one open.
+// openRun reads the record beside the state file and tells whether the
+// last run stopped cleanly; markOpen, once the start succeeded, marks
+// this one open (a start that fails is no unclean stop).
 func (p *Projector) openRun() {
 	in := &p.integ
 	in.mu.Lock()
@@ -161,9 +162,15 @@ func (p *Projector) openRun() {
 	if in.unclean {
 		p.log.Warn("the last run did not stop cleanly; the state is scrubbed once it is served", "record", in.path)
 	}
-	in.rec.Open = true
 	in.mu.Unlock()
-	if err := in.save(); err != nil {
+}
+
+// markOpen marks the run open in the record.
+func (p *Projector) markOpen() {
+	p.integ.mu.Lock()
+	p.integ.rec.Open = true
+	p.integ.mu.Unlock()
+	if err := p.integ.save(); err != nil {
 		p.log.Warn("cannot write the integrity record; the next start takes this one for unclean", "err", err)
 	}
 }

@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 
+	"cellos-allinone/store"
 	"cellos-allinone/testutil"
 )
 
@@ -269,4 +271,38 @@ func TestSlowRecordWriteDoesNotHoldTheStatus(t *testing.T) {
 	}
 	<-answered
 	r.stop()
+}
+
+// readRecord reads the integrity record beside the state file in dir.
+func readRecord(t *testing.T, dir string) integrityRecord {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "checkpoint.db") + IntegritySuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec integrityRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// A start that fails leaves the record as it found it: not open, so that
+// the next start is not taken for one after an unclean stop.
+func TestFailedStartLeavesTheRecordClosed(t *testing.T) {
+	dir, nc, _ := startNATS(t, 100)
+	checkpointAtEnd(t, dir, nc)
+	st, _, err := store.Open(filepath.Join(dir, "checkpoint.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := New(openLog(t, nc), st, Config{Logger: testutil.Logger()}).Run(ctx); err == nil {
+		t.Fatal("Run with a cancelled context started")
+	}
+	if rec := readRecord(t, dir); rec.Open {
+		t.Fatalf("record %+v after a failed start: open", rec)
+	}
 }
