@@ -81,6 +81,12 @@ type integrityRecord struct {
 	Checked    uint64     `json:"checked"`
 	Damaged    int        `json:"damaged"`
 	LastDamage string     `json:"lastDamage"`
+	// Checking: bbolt's check is under way. It runs on a goroutine of
+	// its own, where a fault or a runaway loop over a damaged page ends
+	// the process: a start that finds it set does not run the check
+	// again before a repair (the first pass reports it as damage), so
+	// that it cannot become a crash loop.
+	Checking bool `json:"checking,omitempty"`
 }
 
 // integrity is what the projector knows of its scrubs.
@@ -91,6 +97,9 @@ type integrity struct {
 	unclean bool
 	running int
 	next    *time.Time
+	// skipCheck: the record said bbolt's check was under way when the
+	// last run ended; the next pass does not run it.
+	skipCheck bool
 	// wmu serialises the record's writes, made outside mu: a write syncs
 	// a file and a directory (slow on an SD card) and the status and the
 	// metrics take mu.
@@ -161,6 +170,10 @@ func (p *Projector) openRun() {
 	}
 	if in.unclean {
 		p.log.Warn("the last run did not stop cleanly; the state is scrubbed once it is served", "record", in.path)
+	}
+	if in.rec.Checking {
+		in.skipCheck = true
+		p.log.Error("the last run ended during bbolt's check of the state; the first pass does not run it and asks for a repair", "record", in.path)
 	}
 	in.mu.Unlock()
 }
@@ -306,6 +319,8 @@ func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage 
 	p.integ.mu.Lock()
 	p.integ.running++
 	p.integ.next = nil
+	skipCheck := p.integ.skipCheck
+	p.integ.skipCheck = false
 	p.integ.mu.Unlock()
 	defer func() {
 		p.integ.mu.Lock()
@@ -315,8 +330,17 @@ func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage 
 	errStop := errors.New("damage found")
 	found, first := false, true
 	rep, err := p.served.Scrub(ctx, store.ScrubOptions{
-		Budget:   budget,
-		StepKeys: p.cfg.scrubStepKeys,
+		Budget:    budget,
+		StepKeys:  p.cfg.scrubStepKeys,
+		SkipCheck: skipCheck,
+		Checking: func(on bool) {
+			p.integ.mu.Lock()
+			p.integ.rec.Checking = on
+			p.integ.mu.Unlock()
+			if err := p.integ.save(); err != nil {
+				p.log.Warn("cannot write the integrity record", "err", err)
+			}
+		},
 		Hold: func(step func()) error {
 			if found && stopAtDamage {
 				return errStop
@@ -341,9 +365,17 @@ func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage 
 	if errors.Is(err, errStop) {
 		err = nil
 	}
+	if !rep.Complete && rep.Damaged == 0 && skipCheck {
+		p.integ.mu.Lock()
+		p.integ.skipCheck = true // not reached: the next pass
+		p.integ.mu.Unlock()
+	}
 	if rep.Complete || rep.Damaged > 0 {
 		p.m.scrubPasses.Inc()
 		p.integ.mu.Lock()
+		// A repair was asked for (or nothing was found): the check is no
+		// longer taken for under way.
+		p.integ.rec.Checking = false
 		if rep.Complete && err == nil {
 			at := rep.Finished.UTC()
 			p.integ.rec.LastScrub = &at

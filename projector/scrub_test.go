@@ -306,3 +306,41 @@ func TestFailedStartLeavesTheRecordClosed(t *testing.T) {
 		t.Fatalf("record %+v after a failed start: open", rec)
 	}
 }
+
+// A run that ended during bbolt's check (the record says it was under
+// way) does not run it again at the next start: the first pass reports it
+// as damage and the state is rebuilt. A check that dies (a fault, a loop
+// over a garbled page) cannot become a crash loop.
+func TestScrubAfterADeathInBboltsCheckRepairsWithoutIt(t *testing.T) {
+	dir, nc, l := startNATS(t, 300)
+	checkpointAtEnd(t, dir, nc)
+	rec := readRecord(t, dir)
+	rec.Open, rec.Checking = true, true
+	if err := writeRecord(filepath.Join(dir, "checkpoint.db")+IntegritySuffix, rec); err != nil {
+		t.Fatal(err)
+	}
+	r := startProjector(t, dir, nc, Config{ScrubInterval: time.Hour, ScrubBudget: 1})
+	testutil.WaitFor(t, 30*time.Second, "the repair the first pass asks for", func() bool {
+		st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+		return err == nil && st.Rebuild != nil && st.Rebuild.FinishedAt != nil
+	})
+	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Rebuild.Reason, "check did not end") {
+		t.Fatalf("rebuild %+v: want one for the check that did not end", st.Rebuild)
+	}
+	// The pass after the repair runs the check, and clears the mark.
+	testutil.WaitFor(t, 30*time.Second, "a complete pass over the repaired state", func() bool {
+		in := r.integrity()
+		return in.LastScrub != nil && in.Damaged == 0
+	})
+	if rec := readRecord(t, dir); rec.Checking {
+		t.Fatalf("record %+v: the check is still taken for under way", rec)
+	}
+	want := string(foldStream(t, l).Dump())
+	if got := r.dump(); got != want {
+		t.Fatal("the repaired state differs from the fold")
+	}
+}
