@@ -246,7 +246,8 @@ func writeRecordFile(path string, rec integrityRecord) error {
 // last complete pass (or the record's origin); then ScrubInterval after
 // each pass, and at once after a pass that found damage or whose state
 // was replaced under it (the rebuilt one is checked, once its repair is
-// done).
+// done) — but for damage found again right after its repair, which backs
+// off (scrubRepeatBackoff, doubling up to ScrubInterval).
 func (p *Projector) scrubLoop(ctx context.Context) {
 	if p.cfg.ScrubInterval < 0 {
 		return
@@ -266,6 +267,14 @@ func (p *Projector) scrubLoop(ctx context.Context) {
 		next = time.Now()
 	}
 	p.integ.mu.Unlock()
+	// repairedFor is the finding the last repair the loop asked for was
+	// for. The pass after it checks the rebuilt state: the same finding
+	// there is no damage of the disk but a rule of the scrub that
+	// disagrees with the writer — a rebuild would find it again, forever.
+	// It is not repaired again: it is logged at error, kept in the status
+	// and the metrics (the alert fires), and the passes back off.
+	var repairedFor string
+	var backoff time.Duration
 	for {
 		p.integ.mu.Lock()
 		p.integ.next = &next
@@ -277,18 +286,36 @@ func (p *Projector) scrubLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		rep, err := p.scrubPass(ctx, p.cfg.ScrubBudget, true)
+		rep, err := p.scrubPass(ctx, p.cfg.ScrubBudget, true, repairedFor)
 		if ctx.Err() != nil {
 			return
 		}
 		next = time.Now().Add(p.cfg.ScrubInterval)
-		if rep.Damaged > 0 || errors.Is(err, store.ErrFileChanged) {
+		switch {
+		case rep.Damaged > 0 && rep.Damage[0] == repairedFor:
+			// Found again on the state its repair rebuilt: not repaired
+			// again; the next pass backs off.
+			if backoff = 2 * backoff; backoff == 0 {
+				backoff = scrubRepeatBackoff
+			}
+			backoff = min(backoff, p.cfg.ScrubInterval)
+			next = time.Now().Add(backoff)
+		case rep.Damaged > 0:
+			repairedFor, backoff = rep.Damage[0], 0
 			next = time.Now()
-		} else if err != nil {
+		case errors.Is(err, store.ErrFileChanged):
+			next = time.Now()
+		case err != nil:
 			p.log.Warn("scrub pass ended early; the next one is due at the interval", "err", err)
+		default:
+			repairedFor, backoff = "", 0
 		}
 	}
 }
+
+// scrubRepeatBackoff is the first pause after a pass that found again
+// what the repair before it was for; it doubles up to ScrubInterval.
+const scrubRepeatBackoff = time.Minute
 
 // ScrubNow runs one whole pass over the served state at full speed and
 // reports it; damage it finds asks for a repair at once, and the pass goes
@@ -296,7 +323,7 @@ func (p *Projector) scrubLoop(ctx context.Context) {
 // it. A pass that starts while a rebuild or repair runs waits for it.
 func (p *Projector) ScrubNow(ctx context.Context) (store.ScrubReport, error) {
 	for attempt := 0; ; attempt++ {
-		rep, err := p.scrubPass(ctx, 1, false)
+		rep, err := p.scrubPass(ctx, 1, false, "")
 		if errors.Is(err, store.ErrFileChanged) {
 			if rep.Damaged > 0 {
 				return rep, nil // replaced by its repair
@@ -315,11 +342,13 @@ var errNotRunning = errors.New("the projector is not running")
 // scrubPass runs one pass at budget. stopAtDamage ends it at the first
 // step that found damage (the state is to be replaced: reading on spends
 // the budget on it). A pass that completed or found damage is recorded.
-func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage bool) (store.ScrubReport, error) {
+// Damage whose first description is noRepair (a repair was for it
+// already, see scrubLoop) asks for none.
+func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage bool, noRepair string) (store.ScrubReport, error) {
 	p.integ.mu.Lock()
 	p.integ.running++
 	p.integ.next = nil
-	skipCheck := p.integ.skipCheck
+	skipCheck := p.integ.skipCheck || p.cfg.scrubSkipCheck
 	p.integ.skipCheck = false
 	p.integ.mu.Unlock()
 	defer func() {
@@ -355,6 +384,10 @@ func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage 
 				return
 			}
 			p.m.scrubDamage.Add(float64(s.Damaged))
+			if !found && s.Damage[0] == noRepair {
+				found = true
+				p.log.Error("the scrub found again, on the state rebuilt for it, what it found before; a rule of the scrub disagrees with the writer: not repairing again", "damage", s.Damage)
+			}
 			if !found {
 				found = true
 				p.log.Error("the scrub found damage in the served state; rebuilding it from the stream", "damage", s.Damage)

@@ -344,3 +344,48 @@ func TestScrubAfterADeathInBboltsCheckRepairsWithoutIt(t *testing.T) {
 		t.Fatal("the repaired state differs from the fold")
 	}
 }
+
+// The same finding on the state its repair rebuilt is no damage of the
+// disk: it is not repaired again, it stays in the status and the metrics,
+// and the next pass backs off. (scrubSkipCheck makes every pass find the
+// same thing.)
+func TestScrubFindingThatSurvivesItsRepairIsNotRepairedAgain(t *testing.T) {
+	dir, nc, _ := startNATS(t, 300)
+	r := startProjector(t, dir, nc, Config{ScrubInterval: time.Hour})
+	r.waitCursor(300)
+	if err := r.p.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	r.crash() // the next start scrubs at once
+	reg := prometheus.NewRegistry()
+	r = startProjector(t, dir, nc, Config{Registerer: reg, ScrubInterval: time.Hour, ScrubBudget: 1, scrubSkipCheck: true})
+	var first time.Time
+	testutil.WaitFor(t, 30*time.Second, "the repair, then a pass that finds the same and backs off", func() bool {
+		st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+		if err != nil || st.Rebuild == nil || st.Rebuild.FinishedAt == nil {
+			return false
+		}
+		if first.IsZero() {
+			first = st.Rebuild.StartedAt
+		}
+		return scrubMetrics(t, reg)["cellos_scrub_passes_total"] >= 2 && st.Integrity.NextScrub != nil
+	})
+	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := st.Integrity
+	// A repair the pass asked for is asked before the pass is recorded.
+	if r.p.repair.active() {
+		t.Fatal("the repeated finding asked for another repair")
+	}
+	if until := time.Until(*in.NextScrub); until < 30*time.Second || until > scrubRepeatBackoff {
+		t.Fatalf("next pass in %v, want the backoff's %v", until, scrubRepeatBackoff)
+	}
+	if !st.Rebuild.StartedAt.Equal(first) || in.Damaged == 0 || !strings.Contains(in.LastDamage, "check did not end") {
+		t.Fatalf("rebuild %+v, integrity %+v: want one repair, the finding kept", st.Rebuild, in)
+	}
+	if m := scrubMetrics(t, reg); m["cellos_scrub_damage_found_total"] < 2 {
+		t.Fatalf("metrics %v: want both findings counted", m)
+	}
+}
