@@ -515,8 +515,8 @@ func (st *scrubStep) index(b string, k, v []byte) {
 		id = k[1:]
 		cell = b == string(bucketCellByClass)
 	case string(bucketEnded):
-		if len(k) > 9 && (k[8] == endedFormation || k[8] == endedCell) {
-			id, cell = k[9:], k[8] == endedCell
+		if _, kind, rest, ok := splitEnded(k); ok {
+			id, cell = rest, kind == endedCell
 		}
 	}
 	if len(id) == 0 {
