@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -601,12 +602,12 @@ func (st *scrubStep) meta() int {
 	n := 0
 	_ = m.ForEach(func(k, v []byte) error {
 		n++
-		switch string(k) {
-		case string(keySchema):
+		switch {
+		case bytes.Equal(k, keySchema):
 			if len(v) != 8 || binary.BigEndian.Uint64(v) != SchemaVersion {
 				st.damaged("meta schema: %x, this binary's is %d", v, SchemaVersion)
 			}
-		case string(keyEpoch), string(keyCursor), string(keyPosition), string(keyUntenanted), string(keyAt):
+		case slices.ContainsFunc(sealedMetaKeys, func(m []byte) bool { return bytes.Equal(m, k) }):
 			if _, ok := unseal(k, v); !ok {
 				st.damaged("meta %q: checksum mismatch", k)
 			}

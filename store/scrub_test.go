@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -486,5 +487,28 @@ func TestScrubOfAGarbledOverflowCountEnds(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the pass over a garbled overflow count did not end")
+	}
+}
+
+// The meta entries a commit writes are those the scrub knows
+// (sealedMetaKeys, and the schema): a key added to one is added to both.
+func TestScrubKnowsTheMetaKeysACommitWrites(t *testing.T) {
+	s := mustOpen(t, sealedState(t, 50))
+	var got []string
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).ForEach(func(k, _ []byte) error { got = append(got, string(k)); return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{string(keySchema)}
+	for _, k := range sealedMetaKeys {
+		want = append(want, string(k))
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("meta keys written %q, the scrub's %q", got, want)
+	}
+	if rep := scrubAll(t, s, ScrubOptions{}); rep.Damaged != 0 {
+		t.Fatalf("scrub: %q", rep.Damage)
 	}
 }
