@@ -320,8 +320,8 @@ func (st *scrubStep) run(ph *scrubPhase) (done bool, err error) {
 	if ph.bucket == nil && ph.write && st.rep.Damaged > 0 {
 		// bbolt's check follows every page reference on a goroutine of
 		// its own, where a fault of a reference out of the file cannot be
-		// caught; the walks before it have met every page with a fault
-		// caught, and damage found already asks for a repair.
+		// caught; damage found already asks for a repair. (The walks do
+		// not meet all it reads: see bolt.)
 		return true, nil
 	}
 	if ph.write && st.s.wedged.Load() {
