@@ -556,3 +556,30 @@ func TestScrubKnowsTheMetaKeysACommitWrites(t *testing.T) {
 		t.Fatalf("scrub: %q", rep.Damage)
 	}
 }
+
+// Checking is told before bbolt's check runs and after it ended — not
+// when the pages' bound kept it from running; SkipCheck reports it as
+// damage without running it.
+func TestScrubMarksBboltsCheck(t *testing.T) {
+	path := sealedState(t, 300)
+	garbled := copyOf(t, path)
+	garbleLeafOverflow(t, garbled)
+	for _, tc := range []struct {
+		name, path string
+		skip       bool
+		want       []bool
+		damage     string
+	}{
+		{"a sound state", path, false, []bool{true, false}, ""},
+		{"a garbled overflow count", garbled, false, nil, "reach beyond the file"},
+		{"the check skipped", path, true, nil, "did not end"},
+	} {
+		s := mustOpen(t, tc.path)
+		var marks []bool
+		rep := scrubAll(t, s, ScrubOptions{SkipCheck: tc.skip, Checking: func(on bool) { marks = append(marks, on) }})
+		if !slices.Equal(marks, tc.want) || tc.damage == "" && rep.Damaged != 0 || tc.damage != "" && !strings.Contains(strings.Join(rep.Damage, "\n"), tc.damage) {
+			t.Errorf("%s: marks %v, damage %q; want marks %v, damage saying %q", tc.name, marks, rep.Damage, tc.want, tc.damage)
+		}
+		s.Close()
+	}
+}
