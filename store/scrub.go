@@ -86,8 +86,9 @@ type ScrubOptions struct {
 	Hold func(step func()) error
 	// OnStep, when set, is told each step's figures after it ran.
 	OnStep func(ScrubStep)
-	// Checking, when set, is told before bbolt's check starts (true) and
-	// after it ended (false): the caller keeps a durable mark of a check
+	// Checking, when set, is told before bbolt's check (and the bound of
+	// its pages, see bolt) starts (true) and after it ended (false): the
+	// caller keeps a durable mark of a check
 	// under way, so that a run that dies in it is not made to run it
 	// again (SkipCheck).
 	Checking func(on bool)

@@ -557,9 +557,9 @@ func TestScrubKnowsTheMetaKeysACommitWrites(t *testing.T) {
 	}
 }
 
-// Checking is told before bbolt's check runs and after it ended — not
-// when the pages' bound kept it from running; SkipCheck reports it as
-// damage without running it.
+// Checking is told before bbolt's check (with the bound of its pages)
+// runs and after it ended, also when the bound kept the check from
+// running; SkipCheck reports it as damage without running it.
 func TestScrubMarksBboltsCheck(t *testing.T) {
 	path := sealedState(t, 300)
 	garbled := copyOf(t, path)
@@ -571,7 +571,7 @@ func TestScrubMarksBboltsCheck(t *testing.T) {
 		damage     string
 	}{
 		{"a sound state", path, false, []bool{true, false}, ""},
-		{"a garbled overflow count", garbled, false, nil, "reach beyond the file"},
+		{"a garbled overflow count", garbled, false, []bool{true, false}, "overflow pages"},
 		{"the check skipped", path, true, nil, "did not end"},
 	} {
 		s := mustOpen(t, tc.path)
