@@ -67,6 +67,9 @@ type Config struct {
 	// scrubStepKeys bounds a scrub step (store.DefaultScrubStepKeys;
 	// tests make steps of a few keys).
 	scrubStepKeys int
+	// scrubSkipCheck makes every pass report bbolt's check as not ended
+	// (store.ScrubOptions.SkipCheck): a finding every state repeats.
+	scrubSkipCheck bool
 }
 
 // Defaults and bounds of Config.
@@ -248,6 +251,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	if err := p.start(ctx); err != nil {
 		return err
 	}
+	p.markOpen()
 	applyCtx, stopApply := context.WithCancel(context.Background())
 	go p.applyLoop(applyCtx, ctx.Done())
 	var wg sync.WaitGroup

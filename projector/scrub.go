@@ -81,6 +81,12 @@ type integrityRecord struct {
 	Checked    uint64     `json:"checked"`
 	Damaged    int        `json:"damaged"`
 	LastDamage string     `json:"lastDamage"`
+	// Checking: bbolt's check is under way. It runs on a goroutine of
+	// its own, where a fault or a runaway loop over a damaged page ends
+	// the process: a start that finds it set does not run the check
+	// again before a repair (the first pass reports it as damage), so
+	// that it cannot become a crash loop.
+	Checking bool `json:"checking,omitempty"`
 }
 
 // integrity is what the projector knows of its scrubs.
@@ -91,6 +97,26 @@ type integrity struct {
 	unclean bool
 	running int
 	next    *time.Time
+	// skipCheck: the record said bbolt's check was under way when the
+	// last run ended; the next pass does not run it.
+	skipCheck bool
+	// wmu serialises the record's writes, made outside mu: a write syncs
+	// a file and a directory (slow on an SD card) and the status and the
+	// metrics take mu.
+	wmu sync.Mutex
+}
+
+// save writes the record as it is now; the caller does not hold in.mu.
+func (in *integrity) save() error {
+	in.wmu.Lock()
+	defer in.wmu.Unlock()
+	in.mu.Lock()
+	path, rec := in.path, in.rec
+	in.mu.Unlock()
+	if path == "" {
+		return nil
+	}
+	return writeRecord(path, rec)
 }
 
 func (in *integrity) status() IntegrityStatus {
@@ -119,12 +145,12 @@ func (in *integrity) scrubbing() bool {
 	return in.running > 0
 }
 
-// openRun reads the record beside the state file, tells whether the last
-// run stopped cleanly, and marks this one open.
+// openRun reads the record beside the state file and tells whether the
+// last run stopped cleanly; markOpen, once the start succeeded, marks
+// this one open (a start that fails is no unclean stop).
 func (p *Projector) openRun() {
 	in := &p.integ
 	in.mu.Lock()
-	defer in.mu.Unlock()
 	in.path = p.served.Path() + IntegritySuffix
 	raw, err := os.ReadFile(in.path)
 	switch {
@@ -145,8 +171,19 @@ func (p *Projector) openRun() {
 	if in.unclean {
 		p.log.Warn("the last run did not stop cleanly; the state is scrubbed once it is served", "record", in.path)
 	}
-	in.rec.Open = true
-	if err := writeRecord(in.path, in.rec); err != nil {
+	if in.rec.Checking {
+		in.skipCheck = true
+		p.log.Error("the last run ended during bbolt's check of the state; the first pass does not run it and asks for a repair", "record", in.path)
+	}
+	in.mu.Unlock()
+}
+
+// markOpen marks the run open in the record.
+func (p *Projector) markOpen() {
+	p.integ.mu.Lock()
+	p.integ.rec.Open = true
+	p.integ.mu.Unlock()
+	if err := p.integ.save(); err != nil {
 		p.log.Warn("cannot write the integrity record; the next start takes this one for unclean", "err", err)
 	}
 }
@@ -155,19 +192,24 @@ func (p *Projector) openRun() {
 func (p *Projector) closeRun() {
 	in := &p.integ
 	in.mu.Lock()
-	defer in.mu.Unlock()
 	if in.path == "" {
+		in.mu.Unlock()
 		return
 	}
 	in.rec.Open = false
-	if err := writeRecord(in.path, in.rec); err != nil {
+	in.mu.Unlock()
+	if err := in.save(); err != nil {
 		p.log.Warn("cannot write the integrity record; the next start takes this one for unclean", "err", err)
 	}
 }
 
-// writeRecord replaces the record at path durably: a copy beside it,
+// writeRecord replaces the record at path durably (writeRecordFile); a
+// variable so that a test can make it slow.
+var writeRecord = writeRecordFile
+
+// writeRecordFile replaces the record at path durably: a copy beside it,
 // synced, renamed over it, the directory synced.
-func writeRecord(path string, rec integrityRecord) error {
+func writeRecordFile(path string, rec integrityRecord) error {
 	raw, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -204,7 +246,8 @@ func writeRecord(path string, rec integrityRecord) error {
 // last complete pass (or the record's origin); then ScrubInterval after
 // each pass, and at once after a pass that found damage or whose state
 // was replaced under it (the rebuilt one is checked, once its repair is
-// done).
+// done) — but for damage found again right after its repair, which backs
+// off (scrubRepeatBackoff, doubling up to ScrubInterval).
 func (p *Projector) scrubLoop(ctx context.Context) {
 	if p.cfg.ScrubInterval < 0 {
 		return
@@ -224,6 +267,14 @@ func (p *Projector) scrubLoop(ctx context.Context) {
 		next = time.Now()
 	}
 	p.integ.mu.Unlock()
+	// repairedFor is the finding the last repair the loop asked for was
+	// for. The pass after it checks the rebuilt state: the same finding
+	// there is no damage of the disk but a rule of the scrub that
+	// disagrees with the writer — a rebuild would find it again, forever.
+	// It is not repaired again: it is logged at error, kept in the status
+	// and the metrics (the alert fires), and the passes back off.
+	var repairedFor string
+	var backoff time.Duration
 	for {
 		p.integ.mu.Lock()
 		p.integ.next = &next
@@ -235,18 +286,36 @@ func (p *Projector) scrubLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		rep, err := p.scrubPass(ctx, p.cfg.ScrubBudget, true)
+		rep, err := p.scrubPass(ctx, p.cfg.ScrubBudget, true, repairedFor)
 		if ctx.Err() != nil {
 			return
 		}
 		next = time.Now().Add(p.cfg.ScrubInterval)
-		if rep.Damaged > 0 || errors.Is(err, store.ErrFileChanged) {
+		switch {
+		case rep.Damaged > 0 && rep.Damage[0] == repairedFor:
+			// Found again on the state its repair rebuilt: not repaired
+			// again; the next pass backs off.
+			if backoff = 2 * backoff; backoff == 0 {
+				backoff = scrubRepeatBackoff
+			}
+			backoff = min(backoff, p.cfg.ScrubInterval)
+			next = time.Now().Add(backoff)
+		case rep.Damaged > 0:
+			repairedFor, backoff = rep.Damage[0], 0
 			next = time.Now()
-		} else if err != nil {
+		case errors.Is(err, store.ErrFileChanged):
+			next = time.Now()
+		case err != nil:
 			p.log.Warn("scrub pass ended early; the next one is due at the interval", "err", err)
+		default:
+			repairedFor, backoff = "", 0
 		}
 	}
 }
+
+// scrubRepeatBackoff is the first pause after a pass that found again
+// what the repair before it was for; it doubles up to ScrubInterval.
+const scrubRepeatBackoff = time.Minute
 
 // ScrubNow runs one whole pass over the served state at full speed and
 // reports it; damage it finds asks for a repair at once, and the pass goes
@@ -254,7 +323,7 @@ func (p *Projector) scrubLoop(ctx context.Context) {
 // it. A pass that starts while a rebuild or repair runs waits for it.
 func (p *Projector) ScrubNow(ctx context.Context) (store.ScrubReport, error) {
 	for attempt := 0; ; attempt++ {
-		rep, err := p.scrubPass(ctx, 1, false)
+		rep, err := p.scrubPass(ctx, 1, false, "")
 		if errors.Is(err, store.ErrFileChanged) {
 			if rep.Damaged > 0 {
 				return rep, nil // replaced by its repair
@@ -273,10 +342,14 @@ var errNotRunning = errors.New("the projector is not running")
 // scrubPass runs one pass at budget. stopAtDamage ends it at the first
 // step that found damage (the state is to be replaced: reading on spends
 // the budget on it). A pass that completed or found damage is recorded.
-func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage bool) (store.ScrubReport, error) {
+// Damage whose first description is noRepair (a repair was for it
+// already, see scrubLoop) asks for none.
+func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage bool, noRepair string) (store.ScrubReport, error) {
 	p.integ.mu.Lock()
 	p.integ.running++
 	p.integ.next = nil
+	skipCheck := p.integ.skipCheck || p.cfg.scrubSkipCheck
+	p.integ.skipCheck = false
 	p.integ.mu.Unlock()
 	defer func() {
 		p.integ.mu.Lock()
@@ -286,8 +359,17 @@ func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage 
 	errStop := errors.New("damage found")
 	found, first := false, true
 	rep, err := p.served.Scrub(ctx, store.ScrubOptions{
-		Budget:   budget,
-		StepKeys: p.cfg.scrubStepKeys,
+		Budget:    budget,
+		StepKeys:  p.cfg.scrubStepKeys,
+		SkipCheck: skipCheck,
+		Checking: func(on bool) {
+			p.integ.mu.Lock()
+			p.integ.rec.Checking = on
+			p.integ.mu.Unlock()
+			if err := p.integ.save(); err != nil {
+				p.log.Warn("cannot write the integrity record", "err", err)
+			}
+		},
 		Hold: func(step func()) error {
 			if found && stopAtDamage {
 				return errStop
@@ -302,6 +384,10 @@ func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage 
 				return
 			}
 			p.m.scrubDamage.Add(float64(s.Damaged))
+			if !found && s.Damage[0] == noRepair {
+				found = true
+				p.log.Error("the scrub found again, on the state rebuilt for it, what it found before; a rule of the scrub disagrees with the writer: not repairing again", "damage", s.Damage)
+			}
 			if !found {
 				found = true
 				p.log.Error("the scrub found damage in the served state; rebuilding it from the stream", "damage", s.Damage)
@@ -312,9 +398,17 @@ func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage 
 	if errors.Is(err, errStop) {
 		err = nil
 	}
+	if !rep.Complete && rep.Damaged == 0 && skipCheck {
+		p.integ.mu.Lock()
+		p.integ.skipCheck = true // not reached: the next pass
+		p.integ.mu.Unlock()
+	}
 	if rep.Complete || rep.Damaged > 0 {
 		p.m.scrubPasses.Inc()
 		p.integ.mu.Lock()
+		// A repair was asked for (or nothing was found): the check is no
+		// longer taken for under way.
+		p.integ.rec.Checking = false
 		if rep.Complete && err == nil {
 			at := rep.Finished.UTC()
 			p.integ.rec.LastScrub = &at
@@ -323,12 +417,10 @@ func (p *Projector) scrubPass(ctx context.Context, budget float64, stopAtDamage 
 		if rep.Damaged > 0 {
 			p.integ.rec.LastDamage = rep.Damage[0]
 		}
-		if p.integ.path != "" {
-			if werr := writeRecord(p.integ.path, p.integ.rec); werr != nil {
-				p.log.Warn("cannot write the integrity record", "err", werr)
-			}
-		}
 		p.integ.mu.Unlock()
+		if werr := p.integ.save(); werr != nil {
+			p.log.Warn("cannot write the integrity record", "err", werr)
+		}
 		p.log.Info("scrub pass done", "complete", rep.Complete, "checked", rep.Checked, "damaged", rep.Damaged,
 			"steps", rep.Steps, "cpu", rep.CPU.Round(time.Millisecond), "duration", rep.Duration.Round(time.Millisecond))
 	}

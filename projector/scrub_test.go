@@ -1,6 +1,8 @@
 package projector
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 
+	"cellos-allinone/store"
 	"cellos-allinone/testutil"
 )
 
@@ -222,4 +225,167 @@ func TestScrubUnderLiveIngestFindsNothing(t *testing.T) {
 		t.Fatalf("no commit during %d passes", passes)
 	}
 	r.assertEqualsFold()
+}
+
+// A slow write of the record (a file and a directory synced on an SD
+// card) does not hold the status or the metrics: they read a copy.
+func TestSlowRecordWriteDoesNotHoldTheStatus(t *testing.T) {
+	dir, nc, _ := startNATS(t, 100)
+	checkpointAtEnd(t, dir, nc)
+	reg := prometheus.NewRegistry()
+	r := startProjector(t, dir, nc, Config{Registerer: reg, ScrubInterval: -1})
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	writeRecord = func(path string, rec integrityRecord) error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-release
+		return writeRecordFile(path, rec)
+	}
+	defer func() { writeRecord = writeRecordFile }()
+	passed := make(chan error, 1)
+	go func() {
+		_, err := r.p.ScrubNow(testutil.Ctx(t, 30*time.Second))
+		passed <- err
+	}()
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the pass did not write its record")
+	}
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		_, _ = r.p.Status(context.Background(), "test")
+		_, _ = reg.Gather()
+	}()
+	select {
+	case <-answered:
+	case <-time.After(5 * time.Second):
+		t.Error("the status and the metrics waited for the record's write")
+	}
+	close(release)
+	if err := <-passed; err != nil {
+		t.Fatal(err)
+	}
+	<-answered
+	r.stop()
+}
+
+// readRecord reads the integrity record beside the state file in dir.
+func readRecord(t *testing.T, dir string) integrityRecord {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "checkpoint.db") + IntegritySuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec integrityRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// A start that fails leaves the record as it found it: not open, so that
+// the next start is not taken for one after an unclean stop.
+func TestFailedStartLeavesTheRecordClosed(t *testing.T) {
+	dir, nc, _ := startNATS(t, 100)
+	checkpointAtEnd(t, dir, nc)
+	st, _, err := store.Open(filepath.Join(dir, "checkpoint.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := New(openLog(t, nc), st, Config{Logger: testutil.Logger()}).Run(ctx); err == nil {
+		t.Fatal("Run with a cancelled context started")
+	}
+	if rec := readRecord(t, dir); rec.Open {
+		t.Fatalf("record %+v after a failed start: open", rec)
+	}
+}
+
+// A run that ended during bbolt's check (the record says it was under
+// way) does not run it again at the next start: the first pass reports it
+// as damage and the state is rebuilt. A check that dies (a fault, a loop
+// over a garbled page) cannot become a crash loop.
+func TestScrubAfterADeathInBboltsCheckRepairsWithoutIt(t *testing.T) {
+	dir, nc, l := startNATS(t, 300)
+	checkpointAtEnd(t, dir, nc)
+	rec := readRecord(t, dir)
+	rec.Open, rec.Checking = true, true
+	if err := writeRecord(filepath.Join(dir, "checkpoint.db")+IntegritySuffix, rec); err != nil {
+		t.Fatal(err)
+	}
+	r := startProjector(t, dir, nc, Config{ScrubInterval: time.Hour, ScrubBudget: 1})
+	testutil.WaitFor(t, 30*time.Second, "the repair the first pass asks for", func() bool {
+		st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+		return err == nil && st.Rebuild != nil && st.Rebuild.FinishedAt != nil
+	})
+	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Rebuild.Reason, "check did not end") {
+		t.Fatalf("rebuild %+v: want one for the check that did not end", st.Rebuild)
+	}
+	// The pass after the repair runs the check, and clears the mark.
+	testutil.WaitFor(t, 30*time.Second, "a complete pass over the repaired state", func() bool {
+		in := r.integrity()
+		return in.LastScrub != nil && in.Damaged == 0
+	})
+	if rec := readRecord(t, dir); rec.Checking {
+		t.Fatalf("record %+v: the check is still taken for under way", rec)
+	}
+	want := string(foldStream(t, l).Dump())
+	if got := r.dump(); got != want {
+		t.Fatal("the repaired state differs from the fold")
+	}
+}
+
+// The same finding on the state its repair rebuilt is no damage of the
+// disk: it is not repaired again, it stays in the status and the metrics,
+// and the next pass backs off. (scrubSkipCheck makes every pass find the
+// same thing.)
+func TestScrubFindingThatSurvivesItsRepairIsNotRepairedAgain(t *testing.T) {
+	dir, nc, _ := startNATS(t, 300)
+	r := startProjector(t, dir, nc, Config{ScrubInterval: time.Hour})
+	r.waitCursor(300)
+	if err := r.p.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	r.crash() // the next start scrubs at once
+	reg := prometheus.NewRegistry()
+	r = startProjector(t, dir, nc, Config{Registerer: reg, ScrubInterval: time.Hour, ScrubBudget: 1, scrubSkipCheck: true})
+	var first time.Time
+	testutil.WaitFor(t, 30*time.Second, "the repair, then a pass that finds the same and backs off", func() bool {
+		st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+		if err != nil || st.Rebuild == nil || st.Rebuild.FinishedAt == nil {
+			return false
+		}
+		if first.IsZero() {
+			first = st.Rebuild.StartedAt
+		}
+		return scrubMetrics(t, reg)["cellos_scrub_passes_total"] >= 2 && st.Integrity.NextScrub != nil
+	})
+	st, err := r.p.Status(testutil.Ctx(t, 5*time.Second), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := st.Integrity
+	// A repair the pass asked for is asked before the pass is recorded.
+	if r.p.repair.active() {
+		t.Fatal("the repeated finding asked for another repair")
+	}
+	if until := time.Until(*in.NextScrub); until < 30*time.Second || until > scrubRepeatBackoff {
+		t.Fatalf("next pass in %v, want the backoff's %v", until, scrubRepeatBackoff)
+	}
+	if !st.Rebuild.StartedAt.Equal(first) || in.Damaged == 0 || !strings.Contains(in.LastDamage, "check did not end") {
+		t.Fatalf("rebuild %+v, integrity %+v: want one repair, the finding kept", st.Rebuild, in)
+	}
+	if m := scrubMetrics(t, reg); m["cellos_scrub_damage_found_total"] < 2 {
+		t.Fatalf("metrics %v: want both findings counted", m)
+	}
 }

@@ -49,6 +49,16 @@ func endedKey(lastEvent uint64, kind byte, id string) []byte {
 	return append(k, id...)
 }
 
+// splitEnded parses an ix-ended key: ok when it has a kind endedKey
+// writes and an id (no entity has an empty one). Every reader of the
+// index parses its keys here.
+func splitEnded(k []byte) (lastEvent uint64, kind byte, id []byte, ok bool) {
+	if len(k) <= 9 || k[8] != endedFormation && k[8] != endedCell {
+		return 0, 0, nil, false
+	}
+	return binary.BigEndian.Uint64(k), k[8], k[9:], true
+}
+
 // formationEnded is the ix-ended key of a formation, nil when it has not
 // ended: every ended formation is filed.
 func formationEnded(f *projection.Formation) []byte {

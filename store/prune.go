@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -104,10 +103,10 @@ func (w *writer) prune(floor uint64, before projection.Pruned, limit int) (pruni
 		if !indexSealed(k, val) {
 			return pr, errSeal("ix-ended key", k)
 		}
-		if len(k) < 9 || k[8] != endedFormation && k[8] != endedCell {
+		lastEvent, kind, id, ok := splitEnded(k)
+		if !ok {
 			return pr, fmt.Errorf("ix-ended key %q: %w", k, ErrDamaged)
 		}
-		lastEvent := binary.BigEndian.Uint64(k)
 		if lastEvent >= floor {
 			break
 		}
@@ -117,10 +116,10 @@ func (w *writer) prune(floor uint64, before projection.Pruned, limit int) (pruni
 		}
 		n, last = n+1, lastEvent
 		w.queue(string(bucketEnded), bytes.Clone(k), true)
-		if k[8] == endedFormation {
-			forms = append(forms, string(k[9:]))
+		if kind == endedFormation {
+			forms = append(forms, string(id))
 		} else {
-			cells = append(cells, string(k[9:]))
+			cells = append(cells, string(id))
 		}
 	}
 	pr.meta.Floor = floor

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -483,5 +484,25 @@ func TestPruneLeavesTheCache(t *testing.T) {
 	}
 	if got, want := b.CachedBytes(), cached*held/entities+held*slotOverhead; got > want {
 		t.Errorf("CachedBytes() after pruning = %d (%d before, %d of %d entities held), want at most %d", got, cached, held, entities, want)
+	}
+}
+
+// An ix-ended key without an id is damage to the prune, as to the scrub
+// (splitEnded): no entity has an empty id.
+func TestPruneTakesAnEndedKeyWithoutIDForDamage(t *testing.T) {
+	s, b := openBatch(t)
+	runPruneSteps(t, "Batch", b, []step{cellStep("", "destroyed", "c1", nil)}, 0, func(uint64) {})
+	if err := b.Commit(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		k := endedKey(0, endedCell, "")
+		return tx.Bucket(bucketEnded).Put(k, indexValue(k))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.SetFloor(100)
+	if err := b.Commit(time.Now()); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("a prune over an ix-ended key without an id: Commit() = %v, want ErrDamaged", err)
 	}
 }

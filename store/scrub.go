@@ -6,8 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -83,6 +86,15 @@ type ScrubOptions struct {
 	Hold func(step func()) error
 	// OnStep, when set, is told each step's figures after it ran.
 	OnStep func(ScrubStep)
+	// Checking, when set, is told before bbolt's check (and the bound of
+	// its pages, see bolt) starts (true) and after it ended (false): the
+	// caller keeps a durable mark of a check
+	// under way, so that a run that dies in it is not made to run it
+	// again (SkipCheck).
+	Checking func(on bool)
+	// SkipCheck: do not run bbolt's check; report it as damage (the last
+	// run died in it), which asks for a repair.
+	SkipCheck bool
 }
 
 // ScrubStep is what one step checked and found.
@@ -309,8 +321,8 @@ func (st *scrubStep) run(ph *scrubPhase) (done bool, err error) {
 	if ph.bucket == nil && ph.write && st.rep.Damaged > 0 {
 		// bbolt's check follows every page reference on a goroutine of
 		// its own, where a fault of a reference out of the file cannot be
-		// caught; the walks before it have met every page with a fault
-		// caught, and damage found already asks for a repair.
+		// caught; damage found already asks for a repair. (The walks do
+		// not meet all it reads: see bolt.)
 		return true, nil
 	}
 	if ph.write && st.s.wedged.Load() {
@@ -505,8 +517,8 @@ func (st *scrubStep) index(b string, k, v []byte) {
 		id = k[1:]
 		cell = b == string(bucketCellByClass)
 	case string(bucketEnded):
-		if len(k) > 9 && (k[8] == endedFormation || k[8] == endedCell) {
-			id, cell = k[9:], k[8] == endedCell
+		if _, kind, rest, ok := splitEnded(k); ok {
+			id, cell = rest, kind == endedCell
 		}
 	}
 	if len(id) == 0 {
@@ -591,12 +603,12 @@ func (st *scrubStep) meta() int {
 	n := 0
 	_ = m.ForEach(func(k, v []byte) error {
 		n++
-		switch string(k) {
-		case string(keySchema):
+		switch {
+		case bytes.Equal(k, keySchema):
 			if len(v) != 8 || binary.BigEndian.Uint64(v) != SchemaVersion {
 				st.damaged("meta schema: %x, this binary's is %d", v, SchemaVersion)
 			}
-		case string(keyEpoch), string(keyCursor), string(keyPosition), string(keyUntenanted), string(keyAt):
+		case slices.ContainsFunc(sealedMetaKeys, func(m []byte) bool { return bytes.Equal(m, k) }):
 			if _, ok := unseal(k, v); !ok {
 				st.damaged("meta %q: checksum mismatch", k)
 			}
@@ -675,14 +687,31 @@ func (st *scrubStep) aggregates() int {
 // both reachable and free, none lost, keys ordered in every page and
 // between a branch and its children.
 //
-// bbolt's check marks a page and the overflow pages its header claims
-// reachable one by one: a header whose overflow count was garbled (a
-// flipped high bit) sends it over billions of page ids, its memory
-// growing by gigabytes (the corruption fuzzer found a scrub that never
-// ended). So every page header is read first (tx.Page, a header each): a
-// page in use whose overflow runs past the file is damage, and the check
-// does not run.
+// bbolt's check trusts each page header's overflow count, which no
+// cursor reads: it marks page id+i reachable for every i up to it, one
+// map entry each, on a goroutine of its own. One garbled count (a bit of
+// its top byte) makes that billions of entries: seconds of CPU, or the
+// process killed for its memory (the corruption fuzzer found a scrub that
+// never ended), and the same again at every start. So first, here, with
+// faults caught, the overflow counts are bounded, and anything beyond is
+// damage and the check does not run: every page header read in order
+// (tx.Page): a page in use whose overflow runs past the file; the
+// freelist page (checkFreelist, as before every write); and the pages the
+// check will follow counted with their overflow (Bucket.Stats reads the
+// same headers and follows the same references, without the loop) — more
+// than the file holds (this also catches counts the first read skipped
+// over, trusting a garbled one before them).
 func (st *scrubStep) bolt() int {
+	if st.opt.SkipCheck {
+		st.damaged("bbolt: %v: its check did not end the last time it ran (the run died in it); it is not run again before a repair", ErrDamaged)
+		return 0
+	}
+	if st.opt.Checking != nil {
+		// From here: the bound's walk follows the same references as the
+		// check, outside the walks' sight too.
+		st.opt.Checking(true)
+		defer st.opt.Checking(false)
+	}
 	used := int(st.tx.Size() / int64(st.tx.DB().Info().PageSize))
 	for id := 2; id < used; id++ {
 		info, err := st.tx.Page(id)
@@ -697,8 +726,114 @@ func (st *scrubStep) bolt() int {
 			id += info.OverflowCount // its overflow pages have no header
 		}
 	}
+	if err := checkFreelist(st.tx, st.s.path); err != nil {
+		st.damaged("bbolt: %v", err)
+		return 0
+	}
+	if !st.pagesFit() {
+		return 0
+	}
 	for err := range st.tx.Check() {
 		st.damaged("bbolt: %v", err)
 	}
 	return 0
+}
+
+// pagesFit tells whether the pages bbolt's check follows, each with its
+// overflow pages, fit in the pages the file uses: the two meta pages, the
+// root bucket's pages, every page of every bucket. In a sound file they
+// are distinct pages, so their sum is at most the file's. A false is
+// recorded as damage.
+func (st *scrubStep) pagesFit() bool {
+	ps := int64(st.s.db.Info().PageSize)
+	used := st.tx.Size() / ps
+	n, err := rootPages(st.tx, st.s.path, used)
+	if err != nil {
+		st.damaged("bbolt: %v", err)
+		return false
+	}
+	n += 2
+	_ = st.tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+		s := b.Stats()
+		n += int64(s.BranchPageN) + int64(s.BranchOverflowN) + int64(s.LeafPageN) + int64(s.LeafOverflowN)
+		return nil
+	})
+	if n > used {
+		st.damaged("bbolt: %v: its pages with their overflow pages reach beyond the file: %d pages, the file uses %d (a page header's overflow count is garbled)", ErrDamaged, n, used)
+		return false
+	}
+	return true
+}
+
+// rootPages counts the pages of the root bucket (the bucket of bucket
+// names; the small buckets are inline in it, so it may take a few pages),
+// each with its overflow pages, of the commit write transaction tx starts
+// from, in the file at path whose commit uses used pages. No cursor shows
+// them, so they are read from the file (as few pages as the root holds).
+func rootPages(tx *bolt.Tx, path string, used int64) (int64, error) {
+	ps := int64(tx.DB().Info().PageSize)
+	f, err := os.Open(path) // not db.Path(): a compacted copy is renamed under its handle
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	le := binary.LittleEndian
+	damaged := func(format string, args ...any) error {
+		return fmt.Errorf("%w: root bucket: %s", ErrDamaged, fmt.Sprintf(format, args...))
+	}
+	// After the page header (16): magic, version, page size, flags (4
+	// each), the root bucket (8 its page, 8 its sequence), the freelist,
+	// the high water mark, the commit (8 each), the checksum of it all.
+	root, found := int64(0), false
+	meta := make([]byte, 64)
+	for page := range int64(2) {
+		if _, err := f.ReadAt(meta, page*ps+16); err != nil {
+			return 0, damaged("meta page %d: %v", page, err)
+		}
+		h := fnv.New64a()
+		_, _ = h.Write(meta[:56])
+		if h.Sum64() == le.Uint64(meta[56:]) && le.Uint64(meta[48:]) == uint64(tx.ID())-1 {
+			root, found = int64(le.Uint64(meta[16:])), true
+		}
+	}
+	if !found {
+		return 0, damaged("no meta page holds commit %d", tx.ID()-1)
+	}
+	const branchFlag, leafFlag, branchElement = 0x01, 0x02, 16
+	seen := map[int64]bool{}
+	var n int64
+	var walk func(id int64, depth int) error
+	walk = func(id int64, depth int) error {
+		if id < 2 || id >= used || seen[id] || depth > 8 {
+			return damaged("page %d: not a page of the tree (%d pages in use, depth %d)", id, used, depth)
+		}
+		seen[id] = true
+		hdr := make([]byte, 16)
+		if _, err := f.ReadAt(hdr, id*ps); err != nil {
+			return damaged("page %d: %v", id, err)
+		}
+		flags, count, overflow := le.Uint16(hdr[8:]), int64(le.Uint16(hdr[10:])), int64(le.Uint32(hdr[12:]))
+		if le.Uint64(hdr) != uint64(id) || id+overflow >= used {
+			return damaged("page %d: header says page %d, %d overflow pages (%d pages in use)", id, le.Uint64(hdr), overflow, used)
+		}
+		n += 1 + overflow
+		switch {
+		case flags == leafFlag:
+			return nil
+		case flags != branchFlag || 16+count*branchElement > (1+overflow)*ps:
+			return damaged("page %d: flags %#x, %d elements", id, flags, count)
+		}
+		elems := make([]byte, count*branchElement)
+		if _, err := f.ReadAt(elems, id*ps+16); err != nil {
+			return damaged("page %d: %v", id, err)
+		}
+		for i := range count {
+			// An element: its key's position and size (4 each), the child's page.
+			if err := walk(int64(le.Uint64(elems[i*branchElement+8:])), depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return n, walk(root, 0)
 }

@@ -34,6 +34,10 @@ var (
 	// position, and only the status asks for them.
 	keyUntenanted = []byte("untenanted")
 	keyAt         = []byte("at")
+	// sealedMetaKeys are the meta entries but the schema (this binary's,
+	// not sealed): putMeta writes each, readInfo reads them, and the
+	// scrub takes any other meta key for damage.
+	sealedMetaKeys = [][]byte{keyEpoch, keyCursor, keyPosition, keyUntenanted, keyAt}
 )
 
 // ErrLocked means another process holds the checkpoint file.
@@ -546,18 +550,28 @@ func putMeta(tx *bolt.Tx, epoch string, m projection.Meta, at time.Time) error {
 	if err != nil {
 		return err
 	}
+	vals := map[string][]byte{
+		string(keyEpoch):      []byte(epoch),
+		string(keyCursor):     be64(m.Cursor),
+		string(keyPosition):   pos,
+		string(keyUntenanted): untenanted,
+		string(keyAt):         []byte(at.UTC().Format(time.RFC3339Nano)),
+	}
 	mb := tx.Bucket(bucketMeta)
-	for _, kv := range []struct{ k, v []byte }{
-		{keySchema, be64(SchemaVersion)},
-		{keyEpoch, sealed(keyEpoch, []byte(epoch))},
-		{keyCursor, sealed(keyCursor, be64(m.Cursor))},
-		{keyPosition, sealed(keyPosition, pos)},
-		{keyUntenanted, sealed(keyUntenanted, untenanted)},
-		{keyAt, sealed(keyAt, []byte(at.UTC().Format(time.RFC3339Nano)))},
-	} {
-		if err := mb.Put(kv.k, kv.v); err != nil {
+	if err := mb.Put(keySchema, be64(SchemaVersion)); err != nil {
+		return err
+	}
+	for _, k := range sealedMetaKeys {
+		v, ok := vals[string(k)]
+		if !ok {
+			return fmt.Errorf("store: no value for meta key %q", k)
+		}
+		if err := mb.Put(k, sealed(k, v)); err != nil {
 			return err
 		}
+	}
+	if len(vals) != len(sealedMetaKeys) {
+		return fmt.Errorf("store: %d meta values for %d keys", len(vals), len(sealedMetaKeys))
 	}
 	return nil
 }

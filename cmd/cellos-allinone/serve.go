@@ -40,7 +40,7 @@ func serveFlags(cfg *app.Config, logLevel, logFormat *string) *flag.FlagSet {
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", projector.DefaultCheckpointInterval, "commit what was applied to the state file this often (at most 10s); answers trail the stream by about this much")
 	fs.IntVar(&cfg.CheckpointEvents, "checkpoint-events", projector.DefaultCheckpointEvents, "also commit after this many events during a replay or a rebuild; live, after at most 2,000")
 	fs.Int64Var(&cfg.CompactMinFree, "compact-min-free", projector.DefaultCompactMinFree, "compact the state file (at start, and while serving between two commits) when its free pages take more than this many bytes and more than half its pages; -1: never")
-	fs.DurationVar(&cfg.ScrubInterval, "scrub-interval", projector.DefaultScrubInterval, "check the whole state file (records, indexes, counts, bbolt's pages) this often at 5% of a core, and once after an unclean stop; damage found rebuilds it from the stream; -1s: never")
+	fs.DurationVar(&cfg.ScrubInterval, "scrub-interval", projector.DefaultScrubInterval, "check the whole state file (records, indexes, counts, bbolt's pages) this often at 5% of a core, and once after an unclean stop; damage found rebuilds it from the stream; -1s: never, 0: the default")
 	fs.DurationVar(&cfg.MaxAge, "retention", eventlog.DefaultMaxAge, "max age of events in a newly created stream")
 	fs.Int64Var(&cfg.MaxBytes, "max-bytes", 0, "byte cap of a newly created stream (0 = none)")
 	fs.DurationVar(&cfg.Duplicates, "dup-window", eventlog.DefaultDuplicates, "duplicate-detection window of a newly created stream")
