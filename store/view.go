@@ -396,7 +396,9 @@ func (v *View) aggregates() map[string]aggregate {
 
 // Dump implements projection.Reader: every formation (tombstones
 // included) and every cell, ordered by id — the same encoding as a
-// projection.Projection's, so that the two compare byte for byte.
+// projection.Projection's, so that the two compare byte for byte. It
+// walks as the state hash does (EachFormation, EachCell): a key out of
+// order is damage, not a record read through it and one skipped.
 func (v *View) Dump() (_ []byte) {
 	defer v.recoverDamage()
 	type entry struct {
@@ -404,18 +406,9 @@ func (v *View) Dump() (_ []byte) {
 		Cells      []projection.Cell      `json:"cells"`
 	}
 	var d entry
-	_ = v.tx.Bucket(bucketFormations).ForEach(func(k, _ []byte) error {
-		if f, ok := v.formation(string(k)); ok {
-			d.Formations = append(d.Formations, f)
-		}
-		return nil
-	})
-	_ = v.tx.Bucket(bucketCells).ForEach(func(k, _ []byte) error {
-		if c, ok := v.Cell(string(k)); ok {
-			d.Cells = append(d.Cells, c)
-		}
-		return nil
-	})
+	// Damage is v's error (View returns it); nothing else ends a walk.
+	_ = v.EachFormation(func(f projection.Formation) error { d.Formations = append(d.Formations, f); return nil })
+	_ = v.EachCell(func(c projection.Cell) error { d.Cells = append(d.Cells, c); return nil })
 	b, err := json.Marshal(d)
 	if err != nil {
 		v.fail(fmt.Errorf("encode the state: %w", err))
@@ -548,42 +541,29 @@ func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, 
 var _ projection.Reader = (*View)(nil)
 
 // Entities returns the served registry as comparable records, the form
-// projection.DiffEntities compares with a reference fold.
+// projection.DiffEntities compares with a reference fold. It walks as
+// Dump does.
 func (v *View) Entities() (e projection.Entities) {
 	e = projection.NewEntities()
 	defer v.recoverDamage()
-	_ = v.tx.Bucket(bucketFormations).ForEach(func(k, _ []byte) error {
-		if f, ok := v.formation(string(k)); ok && !f.Deleted {
+	_ = v.EachFormation(func(f projection.Formation) error {
+		if !f.Deleted {
 			e.AddFormation(f)
 		}
 		return nil
 	})
-	_ = v.tx.Bucket(bucketCells).ForEach(func(k, _ []byte) error {
-		if c, ok := v.Cell(string(k)); ok {
-			e.AddCell(c)
-		}
-		return nil
-	})
+	_ = v.EachCell(func(c projection.Cell) error { e.AddCell(c); return nil })
 	return e
 }
 
 // Registry returns every entity the state holds, tombstones included,
-// with their spans: the whole state in memory, for snapshot verify.
+// with their spans: the whole state in memory, for snapshot verify. It
+// walks as Dump does.
 func (v *View) Registry() (r projection.Registry) {
 	r = projection.Registry{Formations: map[string]projection.Formation{}, Cells: map[string]projection.Cell{}}
 	defer v.recoverDamage()
-	_ = v.tx.Bucket(bucketFormations).ForEach(func(k, _ []byte) error {
-		if f, ok := v.formation(string(k)); ok {
-			r.Formations[f.ID] = f
-		}
-		return nil
-	})
-	_ = v.tx.Bucket(bucketCells).ForEach(func(k, _ []byte) error {
-		if c, ok := v.Cell(string(k)); ok {
-			r.Cells[c.ID] = c
-		}
-		return nil
-	})
+	_ = v.EachFormation(func(f projection.Formation) error { r.Formations[f.ID] = f; return nil })
+	_ = v.EachCell(func(c projection.Cell) error { r.Cells[c.ID] = c; return nil })
 	return r
 }
 
