@@ -145,14 +145,36 @@ func vouchAbsent(b *bolt.Bucket, key []byte) error {
 		if _, ok := unseal(k, val); !ok || bytes.Compare(k, key) <= 0 {
 			return fmt.Errorf("key %q (reading %q): %w: the key where it would be is not sealed or out of order", k, key, ErrDamaged)
 		}
+	}
+	if err := checkKeyBefore(b, key); err != nil {
+		return fmt.Errorf("reading %q: %w", key, err)
+	}
+	return nil
+}
+
+// checkKeyBefore checks the key before where key is, or would be, in the
+// sealed bucket b: its seal holds and it sorts below key, or ErrDamaged.
+// bbolt finds key by binary search over keys it trusts to be ordered, so
+// a garbled key can end the search on the wrong side of it; the key at
+// the end and the one before are what show it (vouchAbsent, scan). The key
+// before is read from a cursor of its own: one moved back from a range's
+// first key is not one to go on with.
+func checkKeyBefore(b *bolt.Bucket, key []byte) error {
+	c := b.Cursor()
+	var k, val []byte
+	if at, _ := c.Seek(key); at != nil {
 		k, val = c.Prev()
 	} else {
 		k, val = c.Last()
 	}
-	if k != nil {
-		if _, ok := unseal(k, val); !ok || bytes.Compare(k, key) >= 0 {
-			return fmt.Errorf("key %q (reading %q): %w: the key before where it would be is not sealed or out of order", k, key, ErrDamaged)
-		}
+	if k == nil {
+		return nil
+	}
+	if _, ok := unseal(k, val); !ok {
+		return fmt.Errorf("key %q: %w: checksum mismatch (the key before %q)", k, ErrDamaged, key)
+	}
+	if bytes.Compare(k, key) >= 0 {
+		return fmt.Errorf("key %q: %w: out of order (the key before %q)", k, ErrDamaged, key)
 	}
 	return nil
 }
@@ -495,21 +517,8 @@ func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, 
 			// first key, below from: the range would read as empty.
 			damaged(k, "below where the range starts")
 		}
-		// The key before: from a second cursor, as bbolt's cursor
-		// moved back from a range's first key is not one to go on with.
-		back := b.Cursor()
-		var pk, pv []byte
-		if kk, _ := back.Seek(from); kk != nil {
-			pk, pv = back.Prev()
-		} else {
-			pk, pv = back.Last()
-		}
-		if pk != nil {
-			if _, ok := unseal(pk, pv); !ok {
-				damaged(pk, "checksum mismatch")
-			} else if bytes.Compare(pk, from) >= 0 {
-				damaged(pk, "out of order")
-			}
+		if e := checkKeyBefore(b, from); e != nil && err == nil {
+			err = e
 		}
 		advance(h, k, val)
 		heads = append(heads, h)

@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"cellos-allinone/projection"
@@ -55,5 +57,30 @@ func TestWholeStateReadOfKeysOutOfOrderIsDamage(t *testing.T) {
 		"Hash":     func(v *View) { _, _ = projection.Hash(v) },
 	} {
 		mustBeDamaged(t, damaged, name, read)
+	}
+}
+
+// A point read that finds nothing and a scan that starts at the same
+// place check the key before it with one check, and say the same: a key
+// before whose seal does not hold is damage to both.
+func TestAbsentAndScanCheckTheKeyBeforeAlike(t *testing.T) {
+	path := sealedState(t, 600)
+	key := []byte("f-00003-c04")
+	val := stored(t, path, bucketCells, key)
+	s := mustOpen(t, flipInFile(t, path, key, val, len(key)+len(val)-1, 0x01)) // its seal
+	defer s.Close()
+	const at = "f-00003-c04a" // no such cell: between c04 and c05
+	want := `key "f-00003-c04": damaged state file: checksum mismatch (the key before "f-00003-c04a")`
+	errs := map[string]error{
+		"Cell": s.View(func(v *View) error { v.Cell(at); return nil }),
+		"Cells": s.View(func(v *View) error {
+			v.Cells(projection.CellFilter{}, projection.Page{After: at, Limit: 5})
+			return nil
+		}),
+	}
+	for name, err := range errs {
+		if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s after a key whose seal does not hold = %v, want ErrDamaged: %s", name, err, want)
+		}
 	}
 }
