@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -78,11 +79,33 @@ type StateHash struct {
 // Hash computes the state hash of w, streaming: one entity in memory at a
 // time.
 func Hash(w Walker) (StateHash, error) {
-	h := newHasher(w.Cursor())
-	if err := w.EachFormation(func(f Formation) error { h.formation(&f); return nil }); err != nil {
+	return HashContext(context.Background(), w)
+}
+
+// hashCheckEvery is how many entities HashContext hashes between two
+// looks at its context: often enough to stop within milliseconds, rare
+// enough to cost nothing.
+const hashCheckEvery = 4096
+
+// HashContext is Hash that stops, with ctx's error, once ctx is done: a
+// hash of a large state reads for seconds, and whoever waits for it to
+// stop (a shutdown) should not wait for all of it.
+func HashContext(ctx context.Context, w Walker) (StateHash, error) {
+	if err := ctx.Err(); err != nil {
 		return StateHash{}, err
 	}
-	if err := w.EachCell(func(c Cell) error { h.cell(&c); return nil }); err != nil {
+	h := newHasher(w.Cursor())
+	n := 0
+	check := func() error {
+		if n++; n%hashCheckEvery == 0 {
+			return ctx.Err()
+		}
+		return nil
+	}
+	if err := w.EachFormation(func(f Formation) error { h.formation(&f); return check() }); err != nil {
+		return StateHash{}, err
+	}
+	if err := w.EachCell(func(c Cell) error { h.cell(&c); return check() }); err != nil {
 		return StateHash{}, err
 	}
 	return h.sum(), nil

@@ -2,10 +2,13 @@ package projection
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -224,5 +227,46 @@ func TestHashEncodingAsDocumented(t *testing.T) {
 	}
 	if h.Value != hex.EncodeToString(want[:]) || h.Formations != 1 || h.Cells != 1 || h.Cursor != 12 {
 		t.Fatalf("Hash = %+v, want the documented encoding's %x", h, want)
+	}
+}
+
+// cancelAfterFirst is a Projection whose walk cancels a context at its
+// first formation: a hash asked to stop while it reads.
+type cancelAfterFirst struct {
+	*Projection
+	cancel  context.CancelFunc
+	visited int
+}
+
+func (c *cancelAfterFirst) EachFormation(fn func(Formation) error) error {
+	return c.Projection.EachFormation(func(f Formation) error {
+		c.visited++
+		c.cancel()
+		return fn(f)
+	})
+}
+
+// A hash stops soon after its context is done (a shutdown does not wait
+// for all of a large state), with the context's error and no value.
+func TestHashContextStops(t *testing.T) {
+	evs := make([][]byte, 3*hashCheckEvery)
+	for i := range evs {
+		evs[i] = formEv("created", fmt.Sprintf("f-%06d", i), nil)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancelAfterFirst{Projection: fold(t, evs...), cancel: cancel}
+	h, err := HashContext(ctx, w)
+	if !errors.Is(err, context.Canceled) || h != (StateHash{}) {
+		t.Fatalf("HashContext, cancelled during the walk = %+v, %v; want context.Canceled", h, err)
+	}
+	if w.visited > hashCheckEvery {
+		t.Fatalf("the walk went on for %d formations after the cancel, want at most %d", w.visited, hashCheckEvery)
+	}
+	if _, err := HashContext(ctx, w.Projection); !errors.Is(err, context.Canceled) {
+		t.Fatalf("HashContext, cancelled before = %v, want context.Canceled", err)
+	}
+	if h, err := Hash(w.Projection); err != nil || h.Formations != len(evs) {
+		t.Fatalf("Hash = %+v, %v; want all %d formations", h, err, len(evs))
 	}
 }

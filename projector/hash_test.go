@@ -85,7 +85,7 @@ func TestStateHash(t *testing.T) {
 func TestStateHashOneAtATime(t *testing.T) {
 	dir, nc, _ := startNATS(t, 300)
 	entered, release := make(chan struct{}, 1), make(chan struct{})
-	r := startProjector(t, dir, nc, Config{beforeHash: func() {
+	r := startProjector(t, dir, nc, Config{beforeHash: func(context.Context) {
 		entered <- struct{}{}
 		<-release
 	}})
@@ -135,13 +135,100 @@ func TestStateHashOneAtATime(t *testing.T) {
 	if runs != 1 {
 		t.Fatalf("%d computations for requests that came while one ran, want 1", runs)
 	}
-	// A request after it is a new computation, of the same state.
+	// A request after it, of the same state (epoch and cursor), is
+	// answered with the last result, not a new computation.
 	h, err := r.p.HashState(ctx)
-	<-entered
 	r.p.hashing.mu.Lock()
 	runs = r.p.hashing.runs
 	r.p.hashing.mu.Unlock()
-	if err != nil || runs != 2 || h.Value != got[0].Value || !h.At.After(got[0].At) {
-		t.Fatalf("a request after the hash: %+v, %v after %d computations; want a second one, of the same value %s", h, err, runs, got[0].Value)
+	if err != nil || runs != 1 || h != got[0] {
+		t.Fatalf("a request after the hash, of the same state: %+v, %v after %d computations; want the last result %+v, no new computation", h, err, runs, got[0])
+	}
+}
+
+// tickingClock is a clock that moves a second each time it is read: a
+// state hash (two reads) takes a second by it.
+type tickingClock struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (c *tickingClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = c.at.Add(time.Second)
+	return c.at
+}
+
+// After a computation that took d, none starts for hashCooldown×d even
+// though the cursor moved: requests meanwhile get the last result, so a
+// poller cannot keep the served lock held; after it, a new one hashes
+// the state now served.
+func TestStateHashCooldown(t *testing.T) {
+	dir, nc, _ := startNATS(t, 300)
+	clock := &tickingClock{at: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	r := startProjector(t, dir, nc, Config{hashClock: clock.now})
+	r.waitCursor(300)
+	ctx := testutil.Ctx(t, 30*time.Second)
+	first, err := r.p.HashState(ctx)
+	if err != nil || first.Cursor != 300 || first.DurationMs != 1000 {
+		t.Fatalf("first HashState = %+v, %v; want cursor 300 hashed in 1 s by the test's clock", first, err)
+	}
+	testutil.MustPublish(t, nc, testutil.Workload(350)[300:]...)
+	r.waitCursor(350)
+	runs := func() uint64 {
+		r.p.hashing.mu.Lock()
+		defer r.p.hashing.mu.Unlock()
+		return r.p.hashing.runs
+	}
+	// Each request reads the clock once: a second later each time; the
+	// cooldown is 4 s from the end of the first.
+	for i := 1; i < hashCooldown; i++ {
+		if h, err := r.p.HashState(ctx); err != nil || h != first || runs() != 1 {
+			t.Fatalf("request %d s after a 1 s hash = %+v, %v after %d computations; want the last result %+v", i, h, err, runs(), first)
+		}
+	}
+	h, err := r.p.HashState(ctx)
+	if err != nil || runs() != 2 || h.Cursor != 350 || h.Value == first.Value {
+		t.Fatalf("request after the cooldown = %+v, %v after %d computations; want a new one at cursor 350", h, err, runs())
+	}
+}
+
+// Run stops a state hash under way and waits for it before it returns:
+// the state file is closed after Run, never under a hash.
+func TestStateHashStopsWithRun(t *testing.T) {
+	dir, nc, _ := startNATS(t, 300)
+	entered := make(chan struct{}, 1)
+	r := startProjector(t, dir, nc, Config{beforeHash: func(ctx context.Context) {
+		entered <- struct{}{}
+		<-ctx.Done()
+		// Stands for a walk that takes a while to reach its next look at
+		// the context: Run must still wait for it.
+		time.Sleep(100 * time.Millisecond)
+	}})
+	r.waitCursor(300)
+	res := make(chan error, 1)
+	go func() {
+		_, err := r.p.HashState(testutil.Ctx(t, 30*time.Second))
+		res <- err
+	}()
+	<-entered
+	r.stop() // cancels Run, waits for it, then closes the store
+	r.p.hashing.mu.Lock()
+	running := r.p.hashing.running
+	r.p.hashing.mu.Unlock()
+	if running != nil {
+		t.Fatal("Run returned with a state hash still running")
+	}
+	select {
+	case err := <-res:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("HashState stopped by Run = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("HashState did not return within 10s of Run's end")
+	}
+	if _, err := r.p.HashState(testutil.Ctx(t, 10*time.Second)); err == nil {
+		t.Fatal("HashState after Run's end succeeded, want an error")
 	}
 }

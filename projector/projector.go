@@ -59,8 +59,11 @@ type Config struct {
 	// and its swap.
 	beforeSwap func()
 	// beforeHash, when set (by tests), runs as a state hash starts,
-	// before it reads the state.
-	beforeHash func()
+	// before it reads the state, with the hash's context.
+	beforeHash func(context.Context)
+	// hashClock, when set (by tests), is the clock of the state hash's
+	// cooldown (hash.go).
+	hashClock func() time.Time
 	// compactSpacing: at most one compaction while running per (default
 	// 10 minutes; tests shorten it).
 	compactSpacing time.Duration
@@ -248,6 +251,10 @@ func (p *Projector) Read(fn func(View)) error {
 // what was applied. It returns nil after a clean stop.
 func (p *Projector) Run(ctx context.Context) error {
 	p.openRun()
+	// A state hash under way stops with ctx and is waited for: the caller
+	// closes the state file once Run returns.
+	p.hashing.open(ctx)
+	defer p.hashing.close()
 	if err := p.start(ctx); err != nil {
 		return err
 	}

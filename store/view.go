@@ -145,14 +145,36 @@ func vouchAbsent(b *bolt.Bucket, key []byte) error {
 		if _, ok := unseal(k, val); !ok || bytes.Compare(k, key) <= 0 {
 			return fmt.Errorf("key %q (reading %q): %w: the key where it would be is not sealed or out of order", k, key, ErrDamaged)
 		}
+	}
+	if err := checkKeyBefore(b, key); err != nil {
+		return fmt.Errorf("reading %q: %w", key, err)
+	}
+	return nil
+}
+
+// checkKeyBefore checks the key before where key is, or would be, in the
+// sealed bucket b: its seal holds and it sorts below key, or ErrDamaged.
+// bbolt finds key by binary search over keys it trusts to be ordered, so
+// a garbled key can end the search on the wrong side of it; the key at
+// the end and the one before are what show it (vouchAbsent, scan). The key
+// before is read from a cursor of its own: one moved back from a range's
+// first key is not one to go on with.
+func checkKeyBefore(b *bolt.Bucket, key []byte) error {
+	c := b.Cursor()
+	var k, val []byte
+	if at, _ := c.Seek(key); at != nil {
 		k, val = c.Prev()
 	} else {
 		k, val = c.Last()
 	}
-	if k != nil {
-		if _, ok := unseal(k, val); !ok || bytes.Compare(k, key) >= 0 {
-			return fmt.Errorf("key %q (reading %q): %w: the key before where it would be is not sealed or out of order", k, key, ErrDamaged)
-		}
+	if k == nil {
+		return nil
+	}
+	if _, ok := unseal(k, val); !ok {
+		return fmt.Errorf("key %q: %w: checksum mismatch (the key before %q)", k, ErrDamaged, key)
+	}
+	if bytes.Compare(k, key) >= 0 {
+		return fmt.Errorf("key %q: %w: out of order (the key before %q)", k, ErrDamaged, key)
 	}
 	return nil
 }
@@ -396,7 +418,9 @@ func (v *View) aggregates() map[string]aggregate {
 
 // Dump implements projection.Reader: every formation (tombstones
 // included) and every cell, ordered by id — the same encoding as a
-// projection.Projection's, so that the two compare byte for byte.
+// projection.Projection's, so that the two compare byte for byte. It
+// walks as the state hash does (EachFormation, EachCell): a key out of
+// order is damage, not a record read through it and one skipped.
 func (v *View) Dump() (_ []byte) {
 	defer v.recoverDamage()
 	type entry struct {
@@ -404,18 +428,9 @@ func (v *View) Dump() (_ []byte) {
 		Cells      []projection.Cell      `json:"cells"`
 	}
 	var d entry
-	_ = v.tx.Bucket(bucketFormations).ForEach(func(k, _ []byte) error {
-		if f, ok := v.formation(string(k)); ok {
-			d.Formations = append(d.Formations, f)
-		}
-		return nil
-	})
-	_ = v.tx.Bucket(bucketCells).ForEach(func(k, _ []byte) error {
-		if c, ok := v.Cell(string(k)); ok {
-			d.Cells = append(d.Cells, c)
-		}
-		return nil
-	})
+	// Damage is v's error (View returns it); nothing else ends a walk.
+	_ = v.EachFormation(func(f projection.Formation) error { d.Formations = append(d.Formations, f); return nil })
+	_ = v.EachCell(func(c projection.Cell) error { d.Cells = append(d.Cells, c); return nil })
 	b, err := json.Marshal(d)
 	if err != nil {
 		v.fail(fmt.Errorf("encode the state: %w", err))
@@ -502,21 +517,8 @@ func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, 
 			// first key, below from: the range would read as empty.
 			damaged(k, "below where the range starts")
 		}
-		// The key before: from a second cursor, as bbolt's cursor
-		// moved back from a range's first key is not one to go on with.
-		back := b.Cursor()
-		var pk, pv []byte
-		if kk, _ := back.Seek(from); kk != nil {
-			pk, pv = back.Prev()
-		} else {
-			pk, pv = back.Last()
-		}
-		if pk != nil {
-			if _, ok := unseal(pk, pv); !ok {
-				damaged(pk, "checksum mismatch")
-			} else if bytes.Compare(pk, from) >= 0 {
-				damaged(pk, "out of order")
-			}
+		if e := checkKeyBefore(b, from); e != nil && err == nil {
+			err = e
 		}
 		advance(h, k, val)
 		heads = append(heads, h)
@@ -548,42 +550,29 @@ func scan(b *bolt.Bucket, prefixes [][]byte, after, idPrefix string, limit int, 
 var _ projection.Reader = (*View)(nil)
 
 // Entities returns the served registry as comparable records, the form
-// projection.DiffEntities compares with a reference fold.
+// projection.DiffEntities compares with a reference fold. It walks as
+// Dump does.
 func (v *View) Entities() (e projection.Entities) {
 	e = projection.NewEntities()
 	defer v.recoverDamage()
-	_ = v.tx.Bucket(bucketFormations).ForEach(func(k, _ []byte) error {
-		if f, ok := v.formation(string(k)); ok && !f.Deleted {
+	_ = v.EachFormation(func(f projection.Formation) error {
+		if !f.Deleted {
 			e.AddFormation(f)
 		}
 		return nil
 	})
-	_ = v.tx.Bucket(bucketCells).ForEach(func(k, _ []byte) error {
-		if c, ok := v.Cell(string(k)); ok {
-			e.AddCell(c)
-		}
-		return nil
-	})
+	_ = v.EachCell(func(c projection.Cell) error { e.AddCell(c); return nil })
 	return e
 }
 
 // Registry returns every entity the state holds, tombstones included,
-// with their spans: the whole state in memory, for snapshot verify.
+// with their spans: the whole state in memory, for snapshot verify. It
+// walks as Dump does.
 func (v *View) Registry() (r projection.Registry) {
 	r = projection.Registry{Formations: map[string]projection.Formation{}, Cells: map[string]projection.Cell{}}
 	defer v.recoverDamage()
-	_ = v.tx.Bucket(bucketFormations).ForEach(func(k, _ []byte) error {
-		if f, ok := v.formation(string(k)); ok {
-			r.Formations[f.ID] = f
-		}
-		return nil
-	})
-	_ = v.tx.Bucket(bucketCells).ForEach(func(k, _ []byte) error {
-		if c, ok := v.Cell(string(k)); ok {
-			r.Cells[c.ID] = c
-		}
-		return nil
-	})
+	_ = v.EachFormation(func(f projection.Formation) error { r.Formations[f.ID] = f; return nil })
+	_ = v.EachCell(func(c projection.Cell) error { r.Cells[c.ID] = c; return nil })
 	return r
 }
 

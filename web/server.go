@@ -34,7 +34,8 @@ type Projector interface {
 	ReadFrom(ctx context.Context, seq uint64, fn func(projector.View)) error
 	Status(ctx context.Context, version string) (projector.Status, error)
 	// HashState computes the state hash of the served state (one at a
-	// time); Status shows the last one.
+	// time; the last one while it still holds or within its cooldown);
+	// Status shows the last one.
 	HashState(ctx context.Context) (projector.StateHash, error)
 }
 

@@ -20,8 +20,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	switch v := q.str("hash"); {
 	case !q.has("hash") || v == "0":
 	case v == "1":
-		// Computed before the status is read, which then shows it: one
-		// hash at a time, bounded by the request's own limit (docs/design.md §5).
+		// Computed (or the last result kept, when the state is the one it
+		// hashed or within the cooldown after it) before the status is
+		// read, which then shows it: one hash at a time, bounded by the
+		// request's own limit (docs/design.md §5).
 		if _, err := s.proj.HashState(r.Context()); err != nil {
 			if errors.Is(err, projector.ErrStateDamaged) {
 				return err

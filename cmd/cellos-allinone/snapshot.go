@@ -71,16 +71,37 @@ func dataDirFlag(fs *flag.FlagSet) *string {
 	return fs.String("data-dir", app.DefaultDataDir, "the server's data directory")
 }
 
-// openCheckpoint opens the checkpoint of a stopped server. A running server
-// holds the file's lock: that is reported, never waited out.
+// openCheckpoint opens the checkpoint of a stopped server for the
+// diagnostics (inspect, verify, hash), read-only: a diagnostic never
+// changes the data dir — a file it cannot read stays where it is, for the
+// next start to move aside (store.OpenReadOnly). A running server holds
+// the file's lock: that is reported, never waited out.
 func openCheckpoint(dataDir string) (*store.Store, error) {
+	path := filepath.Join(dataDir, app.CheckpointFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no checkpoint at %s: %w", path, err)
+	}
+	st, err := store.OpenReadOnly(path)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("%s is in use by a running server: stop it, or use --server with verify or hash", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w (the next start moves it aside and rebuilds)", err)
+	}
+	return st, nil
+}
+
+// openCheckpointToRebuild opens the checkpoint of a stopped server for
+// snapshot rebuild, which replaces it anyway: a file bbolt cannot read is
+// moved aside (store.Open), and st is then an empty one beside err.
+func openCheckpointToRebuild(dataDir string) (*store.Store, error) {
 	path := filepath.Join(dataDir, app.CheckpointFile)
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no checkpoint at %s: %w", path, err)
 	}
 	st, aside, err := store.Open(path)
 	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("%s is in use by a running server: stop it, or use --server with verify", path)
+		return nil, fmt.Errorf("%s is in use by a running server: stop it", path)
 	}
 	if err != nil {
 		return nil, err
@@ -459,7 +480,7 @@ func snapshotRebuild(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	st, err := openCheckpoint(*dataDir)
+	st, err := openCheckpointToRebuild(*dataDir)
 	if err != nil && st == nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -199,4 +200,63 @@ func resealed(key, val []byte) []byte {
 	tab := crc32.MakeTable(crc32.Castagnoli)
 	c := crc32.Update(crc32.Update(0, tab, key), tab, val)
 	return binary.BigEndian.AppendUint32(append([]byte(nil), val...), c^uint32(len(key))*0x9e3779b1)
+}
+
+// The diagnostics never change a data dir: a checkpoint whose key table
+// does not read is an error of inspect, verify and hash, and stays as it
+// was, where it was — no file moved aside, no empty one made (only a
+// start, or snapshot rebuild, replaces it). While a server runs on it,
+// they say so (bbolt's shared lock against the server's exclusive one).
+func TestDiagnosticsNeverChangeTheDataDir(t *testing.T) {
+	dir := t.TempDir()
+	a := apptest.Start(t, app.Config{DataDir: dir})
+	seqs := a.Publish(testutil.Workload(200)...)
+	a.WaitCursor(seqs[len(seqs)-1])
+	for _, cmd := range [][]string{{"inspect"}, {"verify"}, {"hash", "--fold", "false"}} {
+		args := append([]string{"snapshot", cmd[0], "--data-dir", dir}, cmd[1:]...)
+		if code, out := runCmd(args...); code != 1 || !strings.Contains(out, "in use by a running server") {
+			t.Fatalf("%q while the server runs = %d %q, want 1 and that it is in use", args, code, out)
+		}
+	}
+	a.Stop()
+
+	path := filepath.Join(dir, app.CheckpointFile)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("keys")).Put([]byte{0, 0, 0, 1}, []byte("not a sealed key name"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listing := func() string {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return strings.Join(names, " ")
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := listing()
+	for _, cmd := range [][]string{{"inspect"}, {"verify"}, {"hash", "--fold", "false"}, {"hash"}} {
+		args := append([]string{"snapshot", cmd[0], "--data-dir", dir}, cmd[1:]...)
+		code, out := runCmd(args...)
+		if code != 1 || !strings.Contains(out, "key table") || !strings.Contains(out, "next start") {
+			t.Fatalf("%q of a checkpoint whose key table does not read = %d %q, want 1 naming the key table and what the next start does", args, code, out)
+		}
+		after, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(before, after) || listing() != files {
+			t.Fatalf("%q changed the data dir: %s, was %s (checkpoint unchanged: %v, err %v)", args, listing(), files, bytes.Equal(before, after), err)
+		}
+	}
 }
