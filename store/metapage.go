@@ -3,8 +3,10 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"os"
+	"runtime/debug"
+
+	"golang.org/x/sys/unix"
 )
 
 // bbolt starts every transaction from the valid meta page (of the two)
@@ -14,9 +16,8 @@ import (
 // corruption fuzzer found it: one damage to the older meta page, which
 // has no effect while the newer holds, then one to the newer while no
 // commit rewrote the older). So before a transaction begins, the Store
-// reads both meta pages from the file (two small reads of the page cache,
-// through a handle kept open beside bbolt's) and a file where neither
-// holds is ErrDamaged: a repair, not a hang. Damage in the moment between
+// reads both meta pages of the file (through a mapping of its own) and a
+// file where neither holds is ErrDamaged: a repair, not a hang. Damage in the moment between
 // that read and bbolt's is not covered.
 
 const (
@@ -26,26 +27,34 @@ const (
 	boltMagic      = 0xED0CDAED
 )
 
-// metaPages is a read-only handle on a state file, for its meta pages.
+// metaPages is a read-only mapping of a state file's two meta pages, the
+// same page cache bbolt's mapping reads: checking them is a few memory
+// reads, not a system call per transaction (a pread made a point read
+// 60 % slower).
 type metaPages struct {
-	f        *os.File
-	pageSize int64
+	data     []byte
+	pageSize int
 }
 
-// openMetaPages opens the file at path (the one bbolt has just opened)
-// for reading its meta pages.
+// openMetaPages maps the meta pages of the file at path (the one bbolt
+// has just opened).
 func openMetaPages(path string, pageSize int) (*metaPages, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	return &metaPages{f: f, pageSize: int64(pageSize)}, nil
+	defer f.Close()
+	data, err := unix.Mmap(int(f.Fd()), 0, 2*pageSize, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("map the meta pages of %s: %w", path, err)
+	}
+	return &metaPages{data: data, pageSize: pageSize}, nil
 }
 
-// close closes the handle; nil does nothing.
+// close unmaps the pages; nil does nothing.
 func (m *metaPages) close() {
 	if m != nil {
-		_ = m.f.Close()
+		_ = unix.Munmap(m.data)
 	}
 }
 
@@ -54,28 +63,33 @@ func (m *metaPages) close() {
 // hold.
 func parseMeta(b []byte) (txid, freelist uint64, ok bool) {
 	le := binary.LittleEndian
-	h := fnv.New64a()
-	_, _ = h.Write(b[:metaChecksumAt])
+	sum := uint64(14695981039346656037) // FNV-64a, as bbolt sums its meta
+	for _, c := range b[:metaChecksumAt] {
+		sum = (sum ^ uint64(c)) * 1099511628211
+	}
 	// magic, version, page size, flags, root (16), then freelist, pgid,
 	// txid.
-	ok = le.Uint32(b) == boltMagic && h.Sum64() == le.Uint64(b[metaChecksumAt:])
+	ok = le.Uint32(b) == boltMagic && sum == le.Uint64(b[metaChecksumAt:])
 	return le.Uint64(b[48:]), le.Uint64(b[32:]), ok
 }
 
-// metaOK fails when neither meta page of the file holds. A handle that
-// cannot be read (closed by a concurrent swap) is not damage: bbolt's
-// own Begin then says what it is.
-func (s *Store) metaOK() error {
+// metaOK fails when neither meta page of the file holds. A mapping
+// unmapped under it (the file closed by a concurrent swap) is not damage:
+// bbolt's own Begin then says what it is.
+func (s *Store) metaOK() (err error) {
 	m := s.metas.Load()
 	if m == nil {
 		return nil
 	}
-	var b [metaLen]byte
-	for page := range int64(2) {
-		if _, err := m.f.ReadAt(b[:], page*m.pageSize+metaPageHeader); err != nil {
-			return nil
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			err = nil
 		}
-		if _, _, ok := parseMeta(b[:]); ok {
+	}()
+	for page := range 2 {
+		at := page*m.pageSize + metaPageHeader
+		if _, _, ok := parseMeta(m.data[at : at+metaLen]); ok {
 			return nil
 		}
 	}
