@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,17 +234,23 @@ func TestSlowRecordWriteDoesNotHoldTheStatus(t *testing.T) {
 	dir, nc, _ := startNATS(t, 100)
 	checkpointAtEnd(t, dir, nc)
 	reg := prometheus.NewRegistry()
-	r := startProjector(t, dir, nc, Config{Registerer: reg, ScrubInterval: -1})
+	// Set before the projector runs and put back after it stopped (the
+	// first cleanup runs last): its goroutines read it.
+	var slow atomic.Bool
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	writeRecord = func(path string, rec integrityRecord) error {
-		select {
-		case entered <- struct{}{}:
-		default:
+		if slow.Load() {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
 		}
-		<-release
 		return writeRecordFile(path, rec)
 	}
-	defer func() { writeRecord = writeRecordFile }()
+	t.Cleanup(func() { writeRecord = writeRecordFile })
+	r := startProjector(t, dir, nc, Config{Registerer: reg, ScrubInterval: -1})
+	slow.Store(true)
 	passed := make(chan error, 1)
 	go func() {
 		_, err := r.p.ScrubNow(testutil.Ctx(t, 30*time.Second))
