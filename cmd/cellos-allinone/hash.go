@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"cellos-allinone/app"
 	"cellos-allinone/eventlog"
 	"cellos-allinone/projection"
@@ -263,17 +261,9 @@ func hashServer(ctx context.Context, rm *remote, natsURL, scratch string, foldin
 	if !folding {
 		return rep, nil
 	}
-	opts := []nats.Option{nats.Name("cellos-allinone snapshot hash")}
-	if token, _ := rm.credential(); token != "" {
-		// An admin's token is also its NATS credential (docs/security.md).
-		opts = append(opts, nats.Token(token))
-	}
-	if rm.cacert != "" {
-		opts = append(opts, nats.RootCAs(rm.cacert))
-	}
-	nc, err := nats.Connect(natsURL, opts...)
+	nc, err := rm.connectNATS(natsURL, "cellos-allinone snapshot hash")
 	if err != nil {
-		return hashReport{}, fmt.Errorf("connect to the server's NATS at %s: %w", natsURL, err)
+		return hashReport{}, err
 	}
 	defer nc.Close()
 	l, err := eventlog.Attach(ctx, nc)

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nats-io/nats.go"
+
 	"cellos-allinone/client"
 )
 
@@ -161,4 +163,22 @@ func remoteError(server string, err error, badInput bool) error {
 		return fmt.Errorf("%w\n(is the server running at %s? set it with --server or CELLOS_SERVER)", err, server)
 	}
 	return err
+}
+
+// connectNATS connects to the server's NATS at url with the remote's
+// credentials: an admin's token is also its NATS credential
+// (docs/security.md), and --cacert verifies its certificate.
+func (rm *remote) connectNATS(url, name string) (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name(name)}
+	if token, _ := rm.credential(); token != "" {
+		opts = append(opts, nats.Token(token))
+	}
+	if rm.cacert != "" {
+		opts = append(opts, nats.RootCAs(rm.cacert))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the server's NATS at %s: %w", url, err)
+	}
+	return nc, nil
 }

@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"cellos-allinone/app"
 	"cellos-allinone/client"
 	natsembed "cellos-allinone/embed"
@@ -379,17 +377,9 @@ func verifyServer(ctx context.Context, rm *remote, natsURL string, most int) (ve
 	if err != nil {
 		return verdict{}, err
 	}
-	opts := []nats.Option{nats.Name("cellos-allinone snapshot verify")}
-	if token, _ := rm.credential(); token != "" {
-		// An admin's token is also its NATS credential (docs/security.md).
-		opts = append(opts, nats.Token(token))
-	}
-	if rm.cacert != "" {
-		opts = append(opts, nats.RootCAs(rm.cacert))
-	}
-	nc, err := nats.Connect(natsURL, opts...)
+	nc, err := rm.connectNATS(natsURL, "cellos-allinone snapshot verify")
 	if err != nil {
-		return verdict{}, fmt.Errorf("connect to the server's NATS at %s: %w", natsURL, err)
+		return verdict{}, err
 	}
 	defer nc.Close()
 	l, err := eventlog.Attach(ctx, nc)
